@@ -1,0 +1,327 @@
+//! Wire types between the door (`doorbelld`), the hub (`doorbell-hub`) and the phone app.
+//!
+//! Every message is one JSON object in one WebSocket text frame, tagged by `"type"`.
+//! There is one enum per direction, named by who sends it to whom, so a program can only
+//! build the messages it is allowed to send:
+//!
+//! ```text
+//!   door  --DoorToHub-->  hub  --HubToPhone-->  phone
+//!   door  <--HubToDoor--  hub  <--PhoneToHub--  phone
+//! ```
+//!
+//! The first message on every connection is a `hello` carrying [`PROTOCOL_VERSION`]; the hub
+//! answers `welcome` or an `error` and closes. `docs/PROTOCOL.md` is the human reference and the
+//! golden fixtures under `tests/fixtures/protocol/` pin the exact bytes of every message.
+//!
+//! This crate depends on serde only, so the hub, the daemon and any third-party Rust client can
+//! share it.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Version of this protocol. Bumped on any incompatible change; a peer that sends another
+/// version gets `error { code: "unsupported_version" }` and is disconnected.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// Identifies one door (one `doorbelld`). Chosen by the hub when the door is registered.
+    DoorId
+);
+id_type!(
+    /// Identifies one paired phone (one browser profile). Chosen by the hub at pairing.
+    PhoneId
+);
+id_type!(
+    /// Identifies one call attempt, from button press to hang-up. Chosen by the door; the hub
+    /// refuses an id it has already seen for that door.
+    CallId
+);
+
+/// A STUN or TURN server, in the shape of WebRTC's `RTCIceServer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    /// `stun:host:port` or `turn:host:port?transport=udp` URLs.
+    pub urls: Vec<String>,
+    /// TURN username; absent for STUN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// TURN password; absent for STUN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// One trickled ICE candidate, as in WebRTC's `RTCIceCandidateInit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceCandidate {
+    /// The `candidate:` attribute line, without the `a=` prefix.
+    pub candidate: String,
+    /// Index of the media section the candidate belongs to.
+    pub sdp_m_line_index: u32,
+}
+
+/// A door as a phone sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoorInfo {
+    pub door_id: DoorId,
+    /// Human name shown on the incoming-call screen ("Front door").
+    pub name: String,
+    /// Whether the door currently holds a connection to the hub.
+    pub online: bool,
+}
+
+/// Why ringing stopped before anyone answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RingEndReason {
+    /// Nobody answered before the door's ring timeout.
+    Timeout,
+    /// Every phone that was ringing declined.
+    Declined,
+    /// The door cancelled (visitor left, door shutting down).
+    Cancelled,
+    /// The door lost its connection to the hub while ringing.
+    DoorOffline,
+}
+
+/// Why a call that was answered ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HangUpReason {
+    /// A person pressed hang up (on the phone or at the door).
+    Normal,
+    /// The media connection could not be set up or was lost.
+    Failed,
+    /// The call reached its maximum length.
+    Timeout,
+    /// The other side's connection to the hub was lost.
+    PeerGone,
+}
+
+/// Machine-readable error codes. The `message` next to a code is for humans and may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame was not valid JSON or not a known message for this direction.
+    BadMessage,
+    /// `hello` carried a protocol version the hub does not speak. The connection closes.
+    UnsupportedVersion,
+    /// Wrong door secret or phone token. The connection closes.
+    Unauthorized,
+    /// A message other than `hello` arrived before `hello`. The connection closes.
+    HelloRequired,
+    /// `hello` arrived twice.
+    AlreadyAuthenticated,
+    /// The call id is not a call this peer may act on (unknown, over, or another door's).
+    UnknownCall,
+    /// The call was already answered by another phone.
+    AlreadyAnswered,
+    /// The message is not allowed in the call's current state (e.g. SDP before answer).
+    InvalidState,
+    /// The door already has a call in progress.
+    Busy,
+    /// The sender is sending faster than the hub accepts.
+    RateLimited,
+    /// Something went wrong in the hub; the message may be retried.
+    Internal,
+}
+
+/// An error reply. Sent by the hub to doors and phones alike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    /// Human-readable detail; not for matching.
+    pub message: String,
+    /// The call the error is about, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<CallId>,
+}
+
+/// Messages the door sends to the hub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DoorToHub {
+    /// First message: authenticate as a door.
+    Hello {
+        protocol_version: u32,
+        door_id: DoorId,
+        /// The per-device secret the hub issued when the door was registered.
+        secret: String,
+        /// Firmware version, for the hub's device list.
+        software: String,
+    },
+    /// The button was pressed: ring every phone paired with this door.
+    Ring { call_id: CallId },
+    /// Stop ringing without an answer (ring timeout or the door gave up).
+    CancelRing {
+        call_id: CallId,
+        reason: RingEndReason,
+    },
+    /// The door's SDP offer for the answered call.
+    SdpOffer { call_id: CallId, sdp: String },
+    /// A trickled ICE candidate from the door.
+    Ice {
+        call_id: CallId,
+        candidate: IceCandidate,
+    },
+    /// End an answered call.
+    HangUp {
+        call_id: CallId,
+        reason: HangUpReason,
+    },
+}
+
+/// Messages the hub sends to a door.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HubToDoor {
+    /// Reply to a good `hello`.
+    Welcome {
+        protocol_version: u32,
+        /// The door's name as registered in the hub.
+        door_name: String,
+        /// STUN/TURN servers the door should use for its calls.
+        ice_servers: Vec<IceServer>,
+    },
+    /// The hub delivered the ring; `phones` is how many phones are ringing now (0 means nobody
+    /// is online yet; phones that come online while it rings still ring).
+    Ringing { call_id: CallId, phones: u32 },
+    /// A phone answered: the door should send its `sdp_offer` now.
+    Answered { call_id: CallId, phone_id: PhoneId },
+    /// Ringing stopped without an answer, for the given reason.
+    RingEnded {
+        call_id: CallId,
+        reason: RingEndReason,
+    },
+    /// The answering phone's SDP answer.
+    SdpAnswer { call_id: CallId, sdp: String },
+    /// A trickled ICE candidate from the answering phone.
+    Ice {
+        call_id: CallId,
+        candidate: IceCandidate,
+    },
+    /// The answering phone hung up or went away.
+    HangUp {
+        call_id: CallId,
+        reason: HangUpReason,
+    },
+    Error(ErrorBody),
+}
+
+/// Messages a phone sends to the hub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PhoneToHub {
+    /// First message: authenticate as a phone with the token it received at pairing.
+    Hello {
+        protocol_version: u32,
+        token: String,
+    },
+    /// The person pressed Answer. The first phone to answer wins the call.
+    Answer { call_id: CallId },
+    /// The person pressed Decline. Only this phone stops ringing, unless it was the last one.
+    Decline { call_id: CallId },
+    /// The phone's SDP answer to the door's offer.
+    SdpAnswer { call_id: CallId, sdp: String },
+    /// A trickled ICE candidate from the phone.
+    Ice {
+        call_id: CallId,
+        candidate: IceCandidate,
+    },
+    /// End the call this phone answered.
+    HangUp {
+        call_id: CallId,
+        reason: HangUpReason,
+    },
+}
+
+/// Messages the hub sends to a phone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HubToPhone {
+    /// Reply to a good `hello`.
+    Welcome {
+        protocol_version: u32,
+        phone_id: PhoneId,
+        /// Every door this phone is paired with.
+        doors: Vec<DoorInfo>,
+        ice_servers: Vec<IceServer>,
+    },
+    /// A door is ringing. Also sent on connect when a paired door is ringing already.
+    Ring {
+        call_id: CallId,
+        door_id: DoorId,
+        door_name: String,
+    },
+    /// This phone should stop ringing: nobody answered, or everybody declined, or the door
+    /// cancelled.
+    RingingCancelled {
+        call_id: CallId,
+        reason: RingEndReason,
+    },
+    /// Another phone answered this call first.
+    AnsweredElsewhere { call_id: CallId },
+    /// The door's SDP offer, sent to the phone that answered.
+    SdpOffer { call_id: CallId, sdp: String },
+    /// A trickled ICE candidate from the door.
+    Ice {
+        call_id: CallId,
+        candidate: IceCandidate,
+    },
+    /// The door hung up or went away.
+    HangUp {
+        call_id: CallId,
+        reason: HangUpReason,
+    },
+    /// A paired door came online or went offline.
+    DoorStatus { door_id: DoorId, online: bool },
+    Error(ErrorBody),
+}
+
+impl HubToDoor {
+    pub fn error(code: ErrorCode, message: impl Into<String>, call_id: Option<CallId>) -> Self {
+        Self::Error(ErrorBody {
+            code,
+            message: message.into(),
+            call_id,
+        })
+    }
+}
+
+impl HubToPhone {
+    pub fn error(code: ErrorCode, message: impl Into<String>, call_id: Option<CallId>) -> Self {
+        Self::Error(ErrorBody {
+            code,
+            message: message.into(),
+            call_id,
+        })
+    }
+}
+
+/// Largest WebSocket message any side accepts. An SDP offer for one H.264 video and one Opus
+/// audio stream plus a data channel is about 3-6 KiB; 64 KiB leaves room for many codecs and
+/// candidates while bounding what a misbehaving peer can make us buffer.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
