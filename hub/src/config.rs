@@ -1,0 +1,59 @@
+//! What the hub is told at start: where its database lives, how it is reached, TLS, and the
+//! protocol timings (overridable so tests do not wait 10 s for a handshake timeout).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use doorbell_protocol::IceServer;
+
+/// Everything [`crate::Hub::open`] needs.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// The SQLite database (created if missing). A self-signed certificate is kept beside it.
+    pub db_path: PathBuf,
+    /// Base URL printed in pairing links, e.g. "https://doorbell.local:8443". None = derive from the bound address.
+    pub public_url: Option<String>,
+    /// STUN/TURN servers handed to both sides in welcome (may be empty for LAN).
+    pub ice_servers: Vec<IceServer>,
+    /// How connections are secured.
+    pub tls: TlsMode,
+}
+
+/// How the hub's listener is secured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// plain HTTP; serve() refuses unless the listener is on a loopback address
+    Plain,
+    /// use this PEM cert chain + key
+    Files { cert: PathBuf, key: PathBuf },
+    /// generate (once, persisted next to the db) a self-signed cert; its SHA-256 fingerprint is logged/printed
+    SelfSigned,
+}
+
+/// Protocol timings. [`Timings::default`] is what `docs/PROTOCOL.md` promises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timings {
+    /// Time from upgrade to `hello` (protocol: 10 s). Bounds how long an idle or malicious
+    /// client can hold a connection slot without authenticating.
+    pub handshake: Duration,
+    /// Interval between WebSocket pings (protocol: 20 s): keeps NAT mappings and proxies
+    /// from dropping a quiet connection, and proves the peer is alive.
+    pub ping_interval: Duration,
+    /// A peer that sent no frame (not even a pong) for this long is dropped (protocol: 60 s,
+    /// i.e. three missed pings).
+    pub idle: Duration,
+    /// After shutdown is requested, how long `serve` waits for connections to close before it
+    /// returns anyway. Short: systemd's stop timeout must not be reached.
+    pub drain: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Timings {
+            handshake: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(20),
+            idle: Duration::from_secs(60),
+            drain: Duration::from_secs(5),
+        }
+    }
+}

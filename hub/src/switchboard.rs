@@ -1,0 +1,181 @@
+//! Executes the [`Router`]'s decisions: owns the router and each connection's outgoing queue.
+//!
+//! One mutex guards both, and every operation is "call the router, then `try_send` its
+//! outputs" without awaiting, so messages are queued in exactly the order the router decided
+//! them and no peer can slow down another: a peer whose queue is full is kicked (its
+//! connection task notices and closes) instead of being waited for.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use doorbell_protocol::{DoorId, DoorToHub, PhoneId, PhoneToHub};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::recorder::Recorder;
+use crate::router::{CloseReason, ConnId, Out, Router, RouterEvent};
+use crate::store::{now_ms, CallEvent};
+
+/// Messages waiting to be written to one peer (protocol: 64). A healthy peer drains this in
+/// milliseconds; one that lets 64 pile up is not reading and is disconnected.
+pub const OUTBOUND_QUEUE: usize = 64;
+
+/// What a connection task writes to its socket.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A serialized `HubToDoor` / `HubToPhone`.
+    Text(String),
+    /// Send a close frame with this code and reason, then end the connection.
+    Close(u16, &'static str),
+}
+
+/// The switchboard's end of one connection.
+pub struct PeerHandle {
+    pub tx: mpsc::Sender<Outbound>,
+    /// Cancelled to make the connection task hang up (slow consumer).
+    pub kick: CancellationToken,
+}
+
+struct State {
+    router: Router,
+    peers: HashMap<ConnId, PeerHandle>,
+}
+
+pub struct Switchboard {
+    state: Mutex<State>,
+    recorder: Recorder,
+    next_conn: AtomicU64,
+}
+
+impl Switchboard {
+    pub fn new(router: Router, recorder: Recorder) -> Self {
+        Switchboard {
+            state: Mutex::new(State {
+                router,
+                peers: HashMap::new(),
+            }),
+            recorder,
+            next_conn: AtomicU64::new(1),
+        }
+    }
+
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// A fresh id for a new connection.
+    pub fn next_conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The router never panics on input; if it had, its state is still the best we have.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn door_connected(&self, conn: ConnId, peer: PeerHandle, door_id: DoorId, name: String) {
+        let mut state = self.lock();
+        state.peers.insert(conn, peer);
+        let out = state.router.door_connected(conn, door_id, name);
+        self.apply(&mut state, out);
+    }
+
+    pub fn phone_connected(
+        &self,
+        conn: ConnId,
+        peer: PeerHandle,
+        phone_id: PhoneId,
+        doors: Vec<(DoorId, String)>,
+    ) {
+        let mut state = self.lock();
+        state.peers.insert(conn, peer);
+        let out = state.router.phone_connected(conn, phone_id, doors);
+        self.apply(&mut state, out);
+    }
+
+    pub fn door_message(&self, conn: ConnId, msg: DoorToHub) {
+        let mut state = self.lock();
+        let out = state.router.door_message(Instant::now(), conn, msg);
+        self.apply(&mut state, out);
+    }
+
+    pub fn phone_message(&self, conn: ConnId, msg: PhoneToHub) {
+        let mut state = self.lock();
+        let out = state.router.phone_message(Instant::now(), conn, msg);
+        self.apply(&mut state, out);
+    }
+
+    pub fn disconnected(&self, conn: ConnId) {
+        let mut state = self.lock();
+        state.peers.remove(&conn);
+        let out = state.router.disconnected(Instant::now(), conn);
+        self.apply(&mut state, out);
+    }
+
+    pub fn pairing_added(&self, phone_id: &PhoneId, door_id: DoorId, door_name: String) {
+        let mut state = self.lock();
+        let out = state.router.pairing_added(phone_id, door_id, door_name);
+        self.apply(&mut state, out);
+    }
+
+    fn apply(&self, state: &mut State, out: Vec<Out>) {
+        for o in out {
+            match o {
+                Out::Door(conn, msg) => deliver(state, conn, serde_json::to_string(&msg)),
+                Out::Phone(conn, msg) => deliver(state, conn, serde_json::to_string(&msg)),
+                Out::Close(conn, CloseReason::Replaced) => {
+                    if let Some(peer) = state.peers.get(&conn) {
+                        tracing::info!(conn, "closing a door connection replaced by a newer one");
+                        if peer
+                            .tx
+                            .try_send(Outbound::Close(1000, "replaced by a newer connection"))
+                            .is_err()
+                        {
+                            peer.kick.cancel();
+                        }
+                    }
+                }
+                Out::Event(e) => self.recorder.event(to_call_event(e)),
+            }
+        }
+    }
+}
+
+fn deliver(state: &State, conn: ConnId, text: Result<String, serde_json::Error>) {
+    let text = match text {
+        Ok(text) => text,
+        Err(e) => {
+            // Only possible through a bug in the protocol types.
+            tracing::error!(error = %e, "could not serialize an outgoing message");
+            return;
+        }
+    };
+    let Some(peer) = state.peers.get(&conn) else {
+        return;
+    };
+    match peer.tx.try_send(Outbound::Text(text)) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            tracing::warn!(conn, "peer is not reading its messages; disconnecting it");
+            peer.kick.cancel();
+        }
+        // The connection task is already ending; its `disconnected` is on the way.
+        Err(mpsc::error::TrySendError::Closed(_)) => {}
+    }
+}
+
+fn to_call_event(e: RouterEvent) -> CallEvent {
+    CallEvent {
+        at: now_ms(),
+        door_id: e.door_id,
+        call_id: e.call_id,
+        kind: e.kind,
+        phone_id: e.phone_id,
+        reason: e.reason.map(str::to_owned),
+        duration_ms: e
+            .duration
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+    }
+}

@@ -1,0 +1,471 @@
+//! Layered configuration: built-in defaults -> `/etc/doorbell/doorbell.toml` (or `--config`)
+//! -> `DOORBELL__SECTION__KEY` environment variables -> `--set section.key=value` on the CLI.
+//!
+//! Every key is documented in README.md ("Configuration reference"). A mistake names the key,
+//! where the bad value came from when known, and what to write instead.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Where the system-wide file lives on the appliance.
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/doorbell/doorbell.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}\n  fix: check the key's spelling and type against README.md \"Configuration reference\"")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration key `{key}`: {problem}\n  fix: {fix}")]
+    Invalid {
+        key: &'static str,
+        problem: String,
+        fix: String,
+    },
+    #[error("`--set {0}`: expected KEY=VALUE, e.g. `--set media.camera=test`")]
+    BadOverride(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory for the door's identity, the embedded hub's database and the control socket.
+    pub state_dir: PathBuf,
+    pub door: DoorConfig,
+    pub hub: HubConfig,
+    pub media: MediaConfig,
+    pub call: CallConfig,
+    pub button: ButtonConfig,
+    pub control: ControlConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DoorConfig {
+    /// Shown on the phone's incoming-call screen.
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct HubConfig {
+    /// WebSocket URL of the hub, `wss://host/ws` (or `ws://127.0.0.1:PORT/ws` on loopback).
+    /// Ignored in `--demo`, where the hub runs inside this process.
+    pub url: String,
+    /// The door id printed by `doorbell-hub add-door`.
+    pub door_id: String,
+    /// The per-door secret printed by `doorbell-hub add-door`. Never logged.
+    #[serde(skip_serializing)]
+    pub secret: String,
+    /// PEM certificate to trust for a hub with a self-signed certificate (empty: system roots).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A config enum written as a lowercase word. Parsed by hand so that a typo gets an error that
+/// lists the valid words (serde's own message does not).
+macro_rules! choice {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $word:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(word: String) -> Result<Self, String> {
+                match word.trim().to_ascii_lowercase().as_str() {
+                    $($word => Ok(Self::$variant),)+
+                    _ => Err(format!(
+                        "{word:?} is not one of: {}",
+                        [$($word),+].join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                match value { $($name::$variant => $word.to_owned()),+ }
+            }
+        }
+    };
+}
+
+choice!(CameraKind {
+    /// First camera GStreamer's device monitor finds, else the test pattern.
+    Auto = "auto",
+    /// Raspberry Pi camera module through libcamera.
+    Libcamera = "libcamera",
+    /// A USB (UVC) camera through Video4Linux2.
+    V4l2 = "v4l2",
+    /// A moving test pattern (no hardware).
+    Test = "test",
+});
+
+choice!(MicrophoneKind {
+    Auto = "auto",
+    Alsa = "alsa",
+    Pulse = "pulse",
+    /// A quiet test tone (no hardware).
+    Test = "test",
+});
+
+choice!(SpeakerKind {
+    Auto = "auto",
+    Alsa = "alsa",
+    Pulse = "pulse",
+    /// Decode the phone's audio and discard it (headless tests, muted doors).
+    None = "none",
+});
+
+choice!(EncoderKind {
+    /// `v4l2h264enc` where a hardware encoder exists, then `x264enc`, then `openh264enc`.
+    Auto = "auto",
+    V4l2h264enc = "v4l2h264enc",
+    X264enc = "x264enc",
+    Openh264enc = "openh264enc",
+});
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    pub camera: CameraKind,
+    /// Device for `v4l2` (e.g. `/dev/video0`) or camera name for `libcamera`; empty = first.
+    pub camera_device: String,
+    pub microphone: MicrophoneKind,
+    /// ALSA device (e.g. `hw:1,0`) or Pulse source name; empty = default.
+    pub microphone_device: String,
+    pub speaker: SpeakerKind,
+    /// ALSA device or Pulse sink name; empty = default.
+    pub speaker_device: String,
+    pub encoder: EncoderKind,
+    pub width: u32,
+    pub height: u32,
+    pub framerate: u32,
+    pub video_bitrate_kbps: u32,
+    /// Restrict ICE host candidates to these local addresses (empty: every interface).
+    /// Tests use `["127.0.0.1"]` to keep calls on loopback.
+    pub ice_local_addresses: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallConfig {
+    /// How long phones ring before the call counts as missed.
+    pub ring_timeout_secs: u64,
+    /// How long from Answer until media must flow before the call is given up.
+    pub connect_timeout_secs: u64,
+    /// Hard cap on a call's length, so a forgotten phone does not keep the camera streaming.
+    pub max_call_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ButtonConfig {
+    /// Simulated button: Enter on standard input presses it.
+    pub stdin: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlConfig {
+    /// Unix socket for `doorbelld press` / `doorbelld status` (empty: `<state_dir>/control.sock`).
+    pub socket: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            state_dir: default_state_dir(),
+            door: DoorConfig::default(),
+            hub: HubConfig::default(),
+            media: MediaConfig::default(),
+            call: CallConfig::default(),
+            button: ButtonConfig::default(),
+            control: ControlConfig::default(),
+        }
+    }
+}
+
+impl Default for DoorConfig {
+    fn default() -> Self {
+        Self {
+            name: "Front door".into(),
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            camera: CameraKind::Auto,
+            camera_device: String::new(),
+            microphone: MicrophoneKind::Auto,
+            microphone_device: String::new(),
+            speaker: SpeakerKind::Auto,
+            speaker_device: String::new(),
+            encoder: EncoderKind::Auto,
+            width: 640,
+            height: 480,
+            framerate: 30,
+            video_bitrate_kbps: 1200,
+            ice_local_addresses: Vec::new(),
+        }
+    }
+}
+
+impl Default for CallConfig {
+    fn default() -> Self {
+        Self {
+            ring_timeout_secs: 30,
+            connect_timeout_secs: 20,
+            max_call_secs: 600,
+        }
+    }
+}
+
+impl Default for ButtonConfig {
+    fn default() -> Self {
+        Self { stdin: true }
+    }
+}
+
+/// `$STATE_DIRECTORY` (systemd's `StateDirectory=`), else `/var/lib/doorbell` for root, else
+/// `$XDG_STATE_HOME/doorbell` or `~/.local/state/doorbell`.
+fn default_state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STATE_DIRECTORY") {
+        // systemd may pass several colon-separated directories; ours is the first.
+        let first = dir.to_string_lossy().split(':').next().unwrap_or("").to_owned();
+        if !first.is_empty() {
+            return PathBuf::from(first);
+        }
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/doorbell");
+    }
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME") {
+        return PathBuf::from(dir).join("doorbell");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/state/doorbell"),
+        None => PathBuf::from("/var/lib/doorbell"),
+    }
+}
+
+/// Where a setting may come from, lowest priority first.
+pub struct Sources<'a> {
+    /// `--config PATH`; when absent, `/etc/doorbell/doorbell.toml` is read if it exists.
+    pub file: Option<&'a Path>,
+    /// `--set key=value` pairs from the command line, highest priority.
+    pub overrides: &'a [String],
+}
+
+impl Config {
+    pub fn load(sources: &Sources<'_>) -> Result<Config, ConfigError> {
+        let defaults = config::Config::try_from(&Config::default())?;
+        let mut builder = config::Config::builder().add_source(defaults);
+        builder = match sources.file {
+            Some(path) => builder.add_source(config::File::from(path).required(true)),
+            None => builder.add_source(config::File::with_name(DEFAULT_CONFIG_FILE).required(false)),
+        };
+        builder = builder.add_source(
+            config::Environment::with_prefix("DOORBELL")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("media.ice_local_addresses"),
+        );
+        for item in sources.overrides {
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| ConfigError::BadOverride(item.clone()))?;
+            builder = if key.trim() == "media.ice_local_addresses" {
+                let list: Vec<String> = value.split(',').map(|s| s.trim().to_owned()).collect();
+                builder.set_override(key.trim(), list)?
+            } else {
+                builder.set_override(key.trim(), value)?
+            };
+        }
+        let config: Config = builder.build()?.try_deserialize()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks that serde cannot express: ranges and cross-key rules.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, problem: String, fix: &str| ConfigError::Invalid {
+            key,
+            problem,
+            fix: fix.to_owned(),
+        };
+        if self.door.name.trim().is_empty() || self.door.name.len() > 64 {
+            return Err(invalid(
+                "door.name",
+                format!("{:?} must be 1-64 characters", self.door.name),
+                "set door.name = \"Front door\" (it is shown on the phone)",
+            ));
+        }
+        let m = &self.media;
+        if !(160..=1920).contains(&m.width) || m.width % 2 != 0 {
+            return Err(invalid(
+                "media.width",
+                format!("{} is not an even number between 160 and 1920", m.width),
+                "use 640 (or 1280 on a Pi 4 with a camera module)",
+            ));
+        }
+        if !(120..=1080).contains(&m.height) || m.height % 2 != 0 {
+            return Err(invalid(
+                "media.height",
+                format!("{} is not an even number between 120 and 1080", m.height),
+                "use 480 (or 720)",
+            ));
+        }
+        if !(1..=60).contains(&m.framerate) {
+            return Err(invalid(
+                "media.framerate",
+                format!("{} is outside 1-60", m.framerate),
+                "use 30 (or 15 on a Pi Zero 2 W)",
+            ));
+        }
+        if !(100..=10_000).contains(&m.video_bitrate_kbps) {
+            return Err(invalid(
+                "media.video_bitrate_kbps",
+                format!("{} is outside 100-10000", m.video_bitrate_kbps),
+                "use 1200 for 640x480",
+            ));
+        }
+        for addr in &m.ice_local_addresses {
+            if addr.parse::<std::net::IpAddr>().is_err() {
+                return Err(invalid(
+                    "media.ice_local_addresses",
+                    format!("{addr:?} is not an IP address"),
+                    "list IP addresses, e.g. [\"192.168.1.20\"], or leave it empty for all interfaces",
+                ));
+            }
+        }
+        let c = &self.call;
+        for (key, value, range) in [
+            ("call.ring_timeout_secs", c.ring_timeout_secs, 5..=300),
+            ("call.connect_timeout_secs", c.connect_timeout_secs, 3..=120),
+            ("call.max_call_secs", c.max_call_secs, 10..=7200),
+        ] {
+            if !range.contains(&value) {
+                return Err(invalid(
+                    key,
+                    format!("{value} is outside {}-{}", range.start(), range.end()),
+                    "pick a value in that range (seconds)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The hub settings a standalone (non-demo) daemon needs.
+    pub fn validate_hub(&self) -> Result<(), ConfigError> {
+        let url = self.hub.url.trim();
+        if url.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "hub.url",
+                problem: "is not set".into(),
+                fix: "set hub.url = \"wss://your-hub/ws\" in /etc/doorbell/doorbell.toml, or run `doorbelld --demo` for a hub inside this process".into(),
+            });
+        }
+        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+            return Err(ConfigError::Invalid {
+                key: "hub.url",
+                problem: format!("{url:?} is not a ws:// or wss:// URL"),
+                fix: "write it like \"wss://hub.example.net/ws\"".into(),
+            });
+        }
+        if self.hub.door_id.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "hub.door_id",
+                problem: "is not set".into(),
+                fix: "run `doorbell-hub add-door \"Front door\"` on the hub and copy door_id".into(),
+            });
+        }
+        if self.hub.secret.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "hub.secret",
+                problem: "is not set".into(),
+                fix: "copy the secret printed by `doorbell-hub add-door` (there is no default secret)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn control_socket(&self) -> PathBuf {
+        self.control
+            .socket
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("control.sock"))
+    }
+
+    /// The effective configuration as TOML, secrets left out.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(file: Option<&str>, overrides: &[&str]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("doorbell.toml");
+        if let Some(text) = file {
+            std::fs::write(&path, text).unwrap();
+        }
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        Config::load(&Sources {
+            file: file.map(|_| path.as_path()),
+            overrides: &overrides,
+        })
+    }
+
+    #[test]
+    fn file_then_cli_override() {
+        let c = load(
+            Some("[media]\ncamera = \"test\"\nframerate = 15\n"),
+            &["media.framerate=20", "media.ice_local_addresses=127.0.0.1"],
+        )
+        .unwrap();
+        assert_eq!(c.media.camera, CameraKind::Test);
+        assert_eq!(c.media.framerate, 20);
+        assert_eq!(c.media.ice_local_addresses, vec!["127.0.0.1".to_string()]);
+        assert_eq!(c.call.ring_timeout_secs, 30);
+    }
+
+    #[test]
+    fn misspelled_key_is_named() {
+        let err = load(Some("[call]\nring_timout_secs = 10\n"), &[]).unwrap_err().to_string();
+        assert!(err.contains("ring_timout_secs"), "{err}");
+    }
+
+    #[test]
+    fn bad_enum_value_lists_choices() {
+        let err = load(Some("[media]\ncamera = \"webcam\"\n"), &[]).unwrap_err().to_string();
+        assert!(err.contains("webcam") && err.contains("libcamera"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_names_key_and_fix() {
+        let err = load(None, &["media.framerate=500"]).unwrap_err().to_string();
+        assert!(err.contains("media.framerate") && err.contains("fix:"), "{err}");
+    }
+
+    #[test]
+    fn missing_hub_secret_is_refused_with_no_default() {
+        let c = load(None, &["hub.url=ws://127.0.0.1:9/ws", "hub.door_id=d-1"]).unwrap();
+        let err = c.validate_hub().unwrap_err().to_string();
+        assert!(err.contains("hub.secret"), "{err}");
+    }
+
+    #[test]
+    fn secret_is_not_printed() {
+        let c = load(None, &["hub.secret=hunter2-very-secret"]).unwrap();
+        assert_eq!(c.hub.secret, "hunter2-very-secret");
+        assert!(!c.to_toml().contains("hunter2"));
+    }
+}

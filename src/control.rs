@@ -1,0 +1,198 @@
+//! The local control socket: `doorbelld press`, `doorbelld status`, `doorbelld hangup` talk to
+//! the running daemon through a Unix socket that only the daemon's user can open (mode 0600).
+//!
+//! Protocol: the client writes one command line (`press`, `status`, `hangup`), the daemon
+//! answers one line: `ok`, `error: <why>`, or for `status` one JSON object.
+
+use crate::gpio::{Press, PressSource};
+use serde::Serialize;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// A command line longer than this is not one of ours.
+const MAX_COMMAND_BYTES: u64 = 256;
+/// A client that connects and says nothing is dropped after this long.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("cannot create control socket {path}: {source}\n  fix: check that {dir} exists and is writable, or set control.socket")]
+    Bind {
+        path: PathBuf,
+        dir: String,
+        source: std::io::Error,
+    },
+    #[error("another doorbelld is already running (its control socket {0} answers)")]
+    AlreadyRunning(PathBuf),
+    #[error("cannot reach doorbelld at {path}: {source}\n  fix: is doorbelld running? (`systemctl status doorbelld`, or start `doorbelld --demo`); set control.socket if it uses another path")]
+    Connect {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("doorbelld did not answer: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("doorbelld said: {0}")]
+    Refused(String),
+}
+
+/// Commands that need the call task (presses go straight into the button channel).
+#[derive(Debug)]
+pub enum ControlCommand {
+    HangUp,
+}
+
+/// What `doorbelld status` prints. Published by the call task after every change.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Status {
+    pub state: &'static str,
+    pub call_id: Option<String>,
+    pub hub_connected: bool,
+    pub door_name: String,
+    /// Phones the hub said are ringing for the current call.
+    pub phones_ringing: u32,
+    /// Call attempts that have ended since start-up.
+    pub calls_ended: u64,
+    pub current_call: Option<crate::media::SessionStats>,
+    pub last_call: Option<CallSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CallSummary {
+    pub call_id: String,
+    pub outcome: crate::call::Outcome,
+    pub stats: crate::media::SessionStats,
+}
+
+pub struct ControlServer {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl ControlServer {
+    pub async fn bind(path: &Path) -> Result<ControlServer, ControlError> {
+        if path.exists() {
+            // A socket file from a crashed run is stale; one that answers is a live daemon.
+            if UnixStream::connect(path).await.is_ok() {
+                return Err(ControlError::AlreadyRunning(path.to_owned()));
+            }
+            let _ = std::fs::remove_file(path);
+        }
+        let bind_error = |source| ControlError::Bind {
+            path: path.to_owned(),
+            dir: path
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(bind_error)?;
+        }
+        let listener = UnixListener::bind(path).map_err(bind_error)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(bind_error)?;
+        Ok(ControlServer {
+            listener,
+            path: path.to_owned(),
+        })
+    }
+
+    pub async fn serve(
+        self,
+        presses: mpsc::Sender<Press>,
+        commands: mpsc::Sender<ControlCommand>,
+        status: watch::Receiver<Status>,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            let stream = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        tracing::warn!("control socket accept failed: {e}");
+                        continue;
+                    }
+                },
+            };
+            let (presses, commands, status) = (presses.clone(), commands.clone(), status.clone());
+            tokio::spawn(async move {
+                let handled = tokio::time::timeout(
+                    CLIENT_TIMEOUT,
+                    handle_client(stream, presses, commands, status),
+                )
+                .await;
+                if let Ok(Err(e)) = handled {
+                    tracing::debug!("control client: {e}");
+                }
+            });
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+async fn handle_client(
+    stream: UnixStream,
+    presses: mpsc::Sender<Press>,
+    commands: mpsc::Sender<ControlCommand>,
+    status: watch::Receiver<Status>,
+) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read)
+        .take(MAX_COMMAND_BYTES)
+        .read_line(&mut line)
+        .await?;
+    let reply = match line.trim() {
+        "press" => {
+            let press = Press {
+                at: Instant::now(),
+                source: PressSource::ControlSocket,
+            };
+            match presses.try_send(press) {
+                Ok(()) => "ok".to_owned(),
+                Err(_) => "error: button queue full, try again".to_owned(),
+            }
+        }
+        "hangup" => match commands.try_send(ControlCommand::HangUp) {
+            Ok(()) => "ok".to_owned(),
+            Err(_) => "error: daemon busy, try again".to_owned(),
+        },
+        "status" => serde_json::to_string(&*status.borrow())
+            .unwrap_or_else(|e| format!("error: cannot encode status: {e}")),
+        other => format!("error: unknown command {other:?} (expected press, status or hangup)"),
+    };
+    write.write_all(reply.as_bytes()).await?;
+    write.write_all(b"\n").await?;
+    write.shutdown().await
+}
+
+/// Client side: send one command and return the daemon's answer.
+pub async fn request(path: &Path, command: &str) -> Result<String, ControlError> {
+    let mut stream = UnixStream::connect(path)
+        .await
+        .map_err(|source| ControlError::Connect {
+            path: path.to_owned(),
+            source,
+        })?;
+    stream.write_all(format!("{command}\n").as_bytes()).await?;
+    let mut reply = String::new();
+    tokio::time::timeout(
+        CLIENT_TIMEOUT,
+        BufReader::new(stream)
+            .take(64 * 1024)
+            .read_line(&mut reply),
+    )
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no reply in 5 s"))??;
+    let reply = reply.trim().to_owned();
+    match reply.strip_prefix("error: ") {
+        Some(why) => Err(ControlError::Refused(why.to_owned())),
+        None => Ok(reply),
+    }
+}

@@ -1,0 +1,379 @@
+//! The call task: the one owner of call state.
+//!
+//! Everything that happens (button presses, hub messages, GStreamer events, control commands,
+//! deadlines) arrives as a typed message on a bounded channel, is turned into an
+//! [`Input`](crate::call::Input) for the state machine, and the machine's actions are executed
+//! here: talk to the hub, start or drop the media session, set the LED, publish status.
+
+use crate::call::{Action, CallError, CallMachine, Input, Timings};
+use crate::config::Config;
+use crate::control::{CallSummary, ControlCommand, ControlServer, Status};
+use crate::gpio::{Button, LoggedLed, Press, StatusLed, StdinButton, PRESS_QUEUE};
+use crate::link::{self, LinkConfig, LinkEvent, LinkHandle};
+use crate::media::{self, IceSettings, MediaEvent, MediaEventKind, MediaPlan, Session};
+use doorbell_protocol::{CallId, DoorToHub, ErrorCode, HubToDoor, IceCandidate};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Link events waiting for the call task; a call's signaling is a few dozen messages.
+const LINK_EVENT_QUEUE: usize = 64;
+/// Control commands waiting; a person types them.
+const CONTROL_QUEUE: usize = 4;
+/// On shutdown, how long the hang-up message gets to leave before the link is closed.
+const SHUTDOWN_FLUSH: Duration = Duration::from_millis(300);
+
+/// One call's media plus the signaling gate in front of it: the offer and local candidates
+/// are produced while the phones ring, and only released once a phone has answered.
+struct CallMedia {
+    session: Session,
+    offer: Option<String>,
+    answered: bool,
+    offer_sent: bool,
+    pending_candidates: Vec<IceCandidate>,
+}
+
+pub struct Daemon {
+    config: Config,
+    plan: MediaPlan,
+    machine: CallMachine,
+    link: LinkHandle,
+    media: Option<CallMedia>,
+    media_events: mpsc::Sender<MediaEvent>,
+    ice_servers: Vec<doorbell_protocol::IceServer>,
+    led: Box<dyn StatusLed>,
+    status: Status,
+    status_tx: watch::Sender<Status>,
+}
+
+/// Run the door until `shutdown` is cancelled.
+pub async fn run(
+    config: Config,
+    plan: MediaPlan,
+    link_config: LinkConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let (press_tx, mut presses) = mpsc::channel::<Press>(PRESS_QUEUE);
+    let (link_tx, mut link_events) = mpsc::channel(LINK_EVENT_QUEUE);
+    let (media_tx, mut media_events) = mpsc::channel(media::session::MEDIA_EVENT_QUEUE);
+    let (command_tx, mut commands) = mpsc::channel(CONTROL_QUEUE);
+
+    let control = ControlServer::bind(&config.control_socket()).await?;
+    let (link, link_task) = link::spawn(link_config, link_tx, shutdown.child_token());
+    if config.button.stdin {
+        Box::new(StdinButton).start(press_tx.clone())?;
+    }
+
+    let timings = Timings {
+        ring_timeout: Duration::from_secs(config.call.ring_timeout_secs),
+        connect_timeout: Duration::from_secs(config.call.connect_timeout_secs),
+        max_call: Duration::from_secs(config.call.max_call_secs),
+    };
+    let id_prefix = format!("c-{:08x}", rand::random::<u32>());
+    let initial = Status {
+        state: "idle",
+        door_name: config.door.name.clone(),
+        ..Status::default()
+    };
+    let (status_tx, status_rx) = watch::channel(initial.clone());
+    let control_task = tokio::spawn(control.serve(
+        press_tx,
+        command_tx,
+        status_rx,
+        shutdown.child_token(),
+    ));
+
+    let mut daemon = Daemon {
+        config,
+        plan,
+        machine: CallMachine::new(timings, id_prefix),
+        link,
+        media: None,
+        media_events: media_tx,
+        ice_servers: Vec::new(),
+        led: Box::new(LoggedLed::default()),
+        status: initial,
+        status_tx,
+    };
+    daemon.execute_actions();
+
+    loop {
+        let deadline = daemon.machine.next_deadline();
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some(press) = presses.recv() => {
+                tracing::info!(source = ?press.source, "button pressed");
+                daemon.input(Input::ButtonPressed);
+            }
+            Some(event) = link_events.recv() => daemon.on_link_event(event),
+            Some(event) = media_events.recv() => daemon.on_media_event(event),
+            Some(command) = commands.recv() => match command {
+                ControlCommand::HangUp => daemon.input(Input::LocalHangUp),
+            },
+            _ = sleep_until(deadline), if deadline.is_some() => {
+                daemon.machine.handle_timeout(Instant::now());
+                daemon.execute_actions();
+            }
+        }
+    }
+
+    // Shutdown: end any call politely, then let the hang-up leave before the link closes.
+    if daemon.machine.state().call_id().is_some() {
+        daemon.input(Input::LocalHangUp);
+        tokio::time::sleep(SHUTDOWN_FLUSH).await;
+    }
+    drop(daemon);
+    let _ = tokio::time::timeout(Duration::from_secs(2), link_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), control_task).await;
+    Ok(())
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Daemon {
+    fn input(&mut self, input: Input) {
+        match self.machine.handle(Instant::now(), input) {
+            Ok(()) => {}
+            Err(CallError::StaleCall(id)) => tracing::debug!(%id, "ignoring event for an old call"),
+            Err(e) => tracing::info!("{e}"),
+        }
+        self.execute_actions();
+    }
+
+    fn on_link_event(&mut self, event: LinkEvent) {
+        match event {
+            LinkEvent::Up {
+                door_name,
+                ice_servers,
+            } => {
+                println!("Door online: {door_name}");
+                self.status.door_name = door_name;
+                self.status.hub_connected = true;
+                self.ice_servers = ice_servers;
+                self.input(Input::HubUp);
+            }
+            LinkEvent::Down { reason } => {
+                tracing::warn!("hub link lost: {reason}");
+                self.status.hub_connected = false;
+                self.input(Input::HubDown);
+            }
+            LinkEvent::Refused { reason } => {
+                tracing::error!("{reason}\n  fix: check hub.door_id and hub.secret against `doorbell-hub doors`");
+                self.status.hub_connected = false;
+                self.input(Input::HubDown);
+            }
+            LinkEvent::Message(message) => self.on_hub_message(message),
+        }
+    }
+
+    fn on_hub_message(&mut self, message: HubToDoor) {
+        match message {
+            HubToDoor::Welcome { .. } => tracing::warn!("unexpected second welcome from the hub"),
+            HubToDoor::Ringing { call_id, phones } => {
+                if self.is_current(&call_id) {
+                    tracing::info!(%call_id, phones, "phones ringing");
+                    self.status.phones_ringing = phones;
+                    self.publish();
+                }
+            }
+            HubToDoor::Answered { call_id, phone_id } => {
+                tracing::info!(%call_id, %phone_id, "answered");
+                self.input(Input::Answered(call_id));
+            }
+            HubToDoor::RingEnded { call_id, reason } => self.input(Input::RingEnded(call_id, reason)),
+            HubToDoor::SdpAnswer { call_id, sdp } => {
+                let Some(media) = self.current_media(&call_id) else { return };
+                if let Err(e) = media.session.set_answer(&sdp) {
+                    tracing::warn!(%call_id, "{e}");
+                    self.input(Input::MediaFailed(call_id));
+                }
+            }
+            HubToDoor::Ice { call_id, candidate } => {
+                if let Some(media) = self.current_media(&call_id) {
+                    media
+                        .session
+                        .add_remote_candidate(candidate.sdp_m_line_index, &candidate.candidate);
+                }
+            }
+            HubToDoor::HangUp { call_id, reason } => {
+                tracing::info!(%call_id, ?reason, "phone hung up");
+                self.input(Input::RemoteHangUp(call_id));
+            }
+            HubToDoor::Error(body) => {
+                tracing::warn!(code = ?body.code, call_id = ?body.call_id, "hub error: {}", body.message);
+                // A refused ring leaves nothing to wait for.
+                let refused_ring = matches!(
+                    body.code,
+                    ErrorCode::Busy | ErrorCode::UnknownCall | ErrorCode::InvalidState
+                );
+                if let (true, Some(call_id)) = (refused_ring, body.call_id) {
+                    if matches!(self.machine.state(), crate::call::State::Ringing { call_id: c, .. } if *c == call_id)
+                    {
+                        self.input(Input::RingRefused(call_id));
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_media_event(&mut self, event: MediaEvent) {
+        let MediaEvent { call_id, kind } = event;
+        match kind {
+            MediaEventKind::OfferReady(sdp) => {
+                let Some(media) = self.current_media(&call_id) else { return };
+                tracing::debug!(%call_id, "offer ready");
+                media.offer = Some(sdp);
+                self.release_offer();
+            }
+            MediaEventKind::LocalCandidate { mline, candidate } => {
+                let Some(media) = self.current_media(&call_id) else { return };
+                let candidate = IceCandidate {
+                    candidate,
+                    sdp_m_line_index: mline,
+                };
+                if media.offer_sent {
+                    self.link.send(DoorToHub::Ice { call_id, candidate });
+                } else {
+                    media.pending_candidates.push(candidate);
+                }
+            }
+            MediaEventKind::Connected => {
+                tracing::info!(%call_id, "media connected");
+                self.input(Input::MediaConnected(call_id));
+            }
+            MediaEventKind::Failed(why) => {
+                if self.is_current(&call_id) {
+                    tracing::warn!(%call_id, "media failed: {why}");
+                    self.input(Input::MediaFailed(call_id));
+                }
+            }
+        }
+    }
+
+    /// Send the offer and the candidates gathered so far, once both a phone has answered and
+    /// the offer exists (whichever comes last).
+    fn release_offer(&mut self) {
+        let Some(media) = self.media.as_mut() else { return };
+        if !media.answered || media.offer_sent {
+            return;
+        }
+        let Some(sdp) = media.offer.clone() else { return };
+        let call_id = media.session.call_id().clone();
+        media.offer_sent = true;
+        let pending = std::mem::take(&mut media.pending_candidates);
+        self.link.send(DoorToHub::SdpOffer {
+            call_id: call_id.clone(),
+            sdp,
+        });
+        for candidate in pending {
+            self.link.send(DoorToHub::Ice {
+                call_id: call_id.clone(),
+                candidate,
+            });
+        }
+    }
+
+    fn execute_actions(&mut self) {
+        while let Some(action) = self.machine.poll_action() {
+            self.execute(action);
+        }
+        self.publish();
+    }
+
+    fn execute(&mut self, action: Action) {
+        match action {
+            Action::SendRing(call_id) => self.link.send(DoorToHub::Ring { call_id }),
+            Action::SendCancelRing(call_id, reason) => {
+                self.link.send(DoorToHub::CancelRing { call_id, reason })
+            }
+            Action::SendHangUp(call_id, reason) => self.link.send(DoorToHub::HangUp { call_id, reason }),
+            Action::PrepareMedia(call_id) => self.start_media(call_id),
+            Action::StartOffer(call_id) => {
+                if let Some(media) = self.current_media(&call_id) {
+                    media.answered = true;
+                }
+                self.release_offer();
+            }
+            Action::RequestKeyframe(call_id) => {
+                if let Some(media) = self.current_media(&call_id) {
+                    media.session.request_keyframe();
+                }
+            }
+            Action::TearDownMedia(call_id) => {
+                if let Some(media) = self.media.take() {
+                    if *media.session.call_id() == call_id {
+                        self.status.current_call = Some(media.session.stats());
+                    }
+                    // Dropping the session is the guard: the pipeline goes to NULL here.
+                }
+            }
+            Action::SetLed(state) => self.led.show(state),
+            Action::ChimeLocally => {
+                tracing::warn!("button pressed but the hub is unreachable: chiming at the door only");
+            }
+            Action::CallEnded { call_id, outcome } => {
+                tracing::info!(%call_id, ?outcome, "call ended");
+                self.status.calls_ended += 1;
+                let stats = self.status.current_call.take().unwrap_or_default();
+                self.status.last_call = Some(CallSummary {
+                    call_id: call_id.to_string(),
+                    outcome,
+                    stats,
+                });
+                self.status.phones_ringing = 0;
+            }
+        }
+    }
+
+    fn start_media(&mut self, call_id: CallId) {
+        // A previous session still here would be a bug in the machine; the guard cleans it.
+        self.media = None;
+        let ice = IceSettings {
+            servers: self.ice_servers.clone(),
+            local_addresses: self.config.media.ice_local_addresses.clone(),
+        };
+        match Session::start(call_id.clone(), &self.plan, &ice, self.media_events.clone()) {
+            Ok(session) => {
+                self.media = Some(CallMedia {
+                    session,
+                    offer: None,
+                    answered: false,
+                    offer_sent: false,
+                    pending_candidates: Vec::new(),
+                })
+            }
+            Err(e) => {
+                tracing::error!(%call_id, "{e}");
+                // Feed the failure back; execute_actions' loop runs the resulting actions.
+                if let Err(e) = self.machine.handle(Instant::now(), Input::MediaFailed(call_id)) {
+                    tracing::debug!("{e}");
+                }
+            }
+        }
+    }
+
+    fn is_current(&self, call_id: &CallId) -> bool {
+        self.machine.state().call_id() == Some(call_id)
+    }
+
+    fn current_media(&mut self, call_id: &CallId) -> Option<&mut CallMedia> {
+        self.media
+            .as_mut()
+            .filter(|m| m.session.call_id() == call_id)
+    }
+
+    fn publish(&mut self) {
+        let state = self.machine.state();
+        self.status.state = state.name();
+        self.status.call_id = state.call_id().map(|c| c.to_string());
+        if let Some(media) = &self.media {
+            self.status.current_call = Some(media.session.stats());
+        }
+        self.status_tx.send_replace(self.status.clone());
+    }
+}

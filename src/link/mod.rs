@@ -1,0 +1,232 @@
+//! The door's connection to the hub: connect, authenticate, pump messages, reconnect.
+//!
+//! One task owns the WebSocket. The daemon talks to it through two bounded channels: outbound
+//! [`DoorToHub`] messages in, [`LinkEvent`]s out. When the connection drops, the task reports
+//! [`LinkEvent::Down`] and retries with full-jitter exponential backoff (so a hub restart does
+//! not see every door of a neighbourhood reconnect in the same instant).
+
+mod backoff;
+
+pub use backoff::Backoff;
+
+use doorbell_protocol::{DoorToHub, HubToDoor, IceServer, MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
+use futures_util::{SinkExt, StreamExt};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+/// How long the hub gets to answer `hello` before we try again.
+const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the TCP/TLS/WebSocket handshake may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The hub pings every 20 s; after this long without any frame the link is presumed dead
+/// (a silently dropped NAT mapping does not close the socket).
+const READ_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Outbound messages waiting for the socket. Signaling is a trickle (ring, SDP, a few dozen
+/// candidates per call), so 64 is plenty and a stuck socket cannot hoard memory.
+pub const OUTBOUND_QUEUE: usize = 64;
+/// Our read buffer: signaling frames are small; tungstenite's 128 KiB default is for bulk data.
+const READ_BUFFER_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    pub url: String,
+    pub door_id: String,
+    /// The door's secret; only ever written into `hello`.
+    pub secret: String,
+    pub software: String,
+}
+
+#[derive(Debug)]
+pub enum LinkEvent {
+    /// The hub accepted our hello.
+    Up {
+        door_name: String,
+        ice_servers: Vec<IceServer>,
+    },
+    Message(HubToDoor),
+    /// The connection is gone (the task is already retrying).
+    Down { reason: String },
+    /// The hub refused our credentials or version: retrying will not help until the config
+    /// is fixed, but we keep retrying slowly in case the hub's database is being restored.
+    Refused { reason: String },
+}
+
+/// Sender half for the daemon.
+#[derive(Clone)]
+pub struct LinkHandle {
+    outbound: mpsc::Sender<DoorToHub>,
+}
+
+impl LinkHandle {
+    /// Queue a message for the hub. Never blocks the caller: if the queue is full the link is
+    /// stuck and the message would be stale by the time it went out anyway.
+    pub fn send(&self, message: DoorToHub) {
+        if let Err(e) = self.outbound.try_send(message) {
+            tracing::warn!("hub link queue full or closed, message dropped: {e}");
+        }
+    }
+}
+
+pub fn spawn(
+    config: LinkConfig,
+    events: mpsc::Sender<LinkEvent>,
+    shutdown: CancellationToken,
+) -> (LinkHandle, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+    let task = tokio::spawn(run(config, rx, events, shutdown));
+    (LinkHandle { outbound: tx }, task)
+}
+
+enum Ended {
+    Shutdown,
+    Lost(String),
+    Refused(String),
+}
+
+async fn run(
+    config: LinkConfig,
+    mut outbound: mpsc::Receiver<DoorToHub>,
+    events: mpsc::Sender<LinkEvent>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Backoff::default();
+    loop {
+        let started = tokio::time::Instant::now();
+        let ended = tokio::select! {
+            _ = shutdown.cancelled() => Ended::Shutdown,
+            ended = session(&config, &mut outbound, &events, &shutdown) => ended,
+        };
+        let event = match ended {
+            Ended::Shutdown => return,
+            Ended::Lost(reason) => LinkEvent::Down { reason },
+            Ended::Refused(reason) => LinkEvent::Refused { reason },
+        };
+        if events.send(event).await.is_err() {
+            return;
+        }
+        backoff.connection_ended(started.elapsed());
+        let delay = backoff.next_delay(&mut rand::rng());
+        tracing::info!("reconnecting to the hub in {:.1} s", delay.as_secs_f64());
+        // Messages queued while disconnected are about calls that are already over.
+        while outbound.try_recv().is_ok() {}
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// One connection, from handshake until it is lost.
+async fn session(
+    config: &LinkConfig,
+    outbound: &mut mpsc::Receiver<DoorToHub>,
+    events: &mpsc::Sender<LinkEvent>,
+    shutdown: &CancellationToken,
+) -> Ended {
+    let mut ws_config = WebSocketConfig::default();
+    ws_config.max_message_size = Some(MAX_MESSAGE_BYTES);
+    ws_config.max_frame_size = Some(MAX_MESSAGE_BYTES);
+    ws_config.read_buffer_size = READ_BUFFER_BYTES;
+    let connect = tokio_tungstenite::connect_async_with_config(&config.url, Some(ws_config), true);
+    let mut ws = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+        Ok(Ok((ws, _))) => ws,
+        Ok(Err(e)) => return Ended::Lost(format!("cannot connect to {}: {e}", config.url)),
+        Err(_) => return Ended::Lost(format!("connecting to {} timed out", config.url)),
+    };
+
+    let hello = DoorToHub::Hello {
+        protocol_version: PROTOCOL_VERSION,
+        door_id: doorbell_protocol::DoorId::new(&config.door_id),
+        secret: config.secret.clone(),
+        software: config.software.clone(),
+    };
+    if let Err(e) = send(&mut ws, &hello).await {
+        return Ended::Lost(e);
+    }
+
+    let welcome = tokio::time::timeout(WELCOME_TIMEOUT, next_message(&mut ws)).await;
+    match welcome {
+        Ok(Ok(HubToDoor::Welcome {
+            door_name,
+            ice_servers,
+            ..
+        })) => {
+            tracing::info!(door = %config.door_id, "connected to the hub as {door_name:?}");
+            if events
+                .send(LinkEvent::Up {
+                    door_name,
+                    ice_servers,
+                })
+                .await
+                .is_err()
+            {
+                return Ended::Shutdown;
+            }
+        }
+        Ok(Ok(HubToDoor::Error(body))) => {
+            return Ended::Refused(format!("hub refused the door: {:?}: {}", body.code, body.message))
+        }
+        Ok(Ok(other)) => return Ended::Lost(format!("expected welcome, got {other:?}")),
+        Ok(Err(e)) => return Ended::Lost(e),
+        Err(_) => return Ended::Lost("hub did not answer hello in time".into()),
+    }
+
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                let _ = ws.close(None).await;
+                return Ended::Shutdown;
+            }
+            message = outbound.recv() => {
+                let Some(message) = message else { return Ended::Shutdown };
+                if let Err(e) = send(&mut ws, &message).await {
+                    return Ended::Lost(e);
+                }
+            }
+            incoming = tokio::time::timeout(READ_IDLE_TIMEOUT, next_message(&mut ws)) => {
+                match incoming {
+                    Ok(Ok(message)) => {
+                        if events.send(LinkEvent::Message(message)).await.is_err() {
+                            return Ended::Shutdown;
+                        }
+                    }
+                    Ok(Err(e)) => return Ended::Lost(e),
+                    Err(_) => return Ended::Lost("no frame from the hub for 60 s".into()),
+                }
+            }
+        }
+    }
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<
+    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+>;
+
+async fn send(ws: &mut Ws, message: &DoorToHub) -> Result<(), String> {
+    let text = serde_json::to_string(message).map_err(|e| format!("cannot encode: {e}"))?;
+    ws.send(Message::text(text))
+        .await
+        .map_err(|e| format!("send to hub failed: {e}"))
+}
+
+/// Next protocol message. Pings are answered by tungstenite; a frame we cannot decode is
+/// logged and skipped (a newer hub may send a message this door does not know yet).
+async fn next_message(ws: &mut Ws) -> Result<HubToDoor, String> {
+    loop {
+        match ws.next().await {
+            None => return Err("hub closed the connection".into()),
+            Some(Err(e)) => return Err(format!("hub connection error: {e}")),
+            Some(Ok(Message::Text(text))) => match serde_json::from_str::<HubToDoor>(&text) {
+                Ok(message) => return Ok(message),
+                Err(e) => tracing::warn!("ignoring a message from the hub we cannot decode: {e}"),
+            },
+            Some(Ok(Message::Close(frame))) => {
+                return Err(format!("hub closed the connection: {frame:?}"))
+            }
+            Some(Ok(_)) => {}
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! GStreamer media: start-up checks, source and encoder selection, one `webrtcbin` session
+//! per call.
+//!
+//! - [`probe`]: which elements exist, which camera/microphone/speaker/encoder to use.
+//! - [`session`]: the per-call pipeline, its events and its teardown guard.
+
+pub mod probe;
+pub mod session;
+
+pub use probe::{check_installation, plan, MediaPlan, ProbeError};
+pub use session::{IceSettings, MediaEvent, MediaEventKind, Session, SessionError, SessionStats};

@@ -1,0 +1,467 @@
+//! One call's media: a GStreamer pipeline ending in `webrtcbin`.
+//!
+//! ```text
+//!  camera ─► convert/scale ─► H.264 (constrained baseline) ─► rtph264pay ─┐ video: sendonly
+//!  mic ────► opusenc ─────────────────────────────────────► rtpopuspay ──┤
+//!                                                                         ├─► webrtcbin ◄─► ICE/DTLS
+//!  speaker ◄─ opusdec ◄─ rtpopusdepay ◄───────────────────────────────────┘ audio: sendrecv
+//! ```
+//!
+//! The session is built and set PLAYING when the door starts ringing, and it creates its offer
+//! right away, so the encoder has caps and ICE is gathering by the time a phone answers.
+//! GStreamer callbacks never touch call state: they `try_send` a [`MediaEvent`] to the daemon's
+//! one owner task. Dropping the [`Session`] sets the pipeline to NULL (the guard), on every path.
+
+use super::probe::MediaPlan;
+use doorbell_protocol::{CallId, IceServer};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_sdp as gst_sdp;
+use gstreamer_webrtc as gst_webrtc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Events from GStreamer threads to the owner task. Each carries the call it belongs to, so a
+/// late event from a torn-down session is recognised as stale.
+#[derive(Debug)]
+pub struct MediaEvent {
+    pub call_id: CallId,
+    pub kind: MediaEventKind,
+}
+
+#[derive(Debug)]
+pub enum MediaEventKind {
+    /// The local offer is created and set; it can be sent once a phone answers.
+    OfferReady(String),
+    LocalCandidate { mline: u32, candidate: String },
+    /// ICE + DTLS are up: media flows.
+    Connected,
+    /// Pipeline error, EOS or ICE/DTLS failure, with a reason for the log.
+    Failed(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("cannot build the media pipeline: {0}")]
+    Build(String),
+    #[error("cannot start the media pipeline: {0}")]
+    Start(String),
+    #[error("the phone's SDP answer is not valid SDP")]
+    BadSdp,
+}
+
+/// Counters a test or `doorbelld status` can read while the call runs.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Encoded H.264 frames sent towards the phone.
+    pub video_frames_sent: AtomicU64,
+    /// Decoded audio buffers of the phone's voice that reached the speaker.
+    pub audio_buffers_received: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct SessionStats {
+    pub video_frames_sent: u64,
+    pub audio_buffers_received: u64,
+}
+
+/// Network settings for one session.
+#[derive(Debug, Clone, Default)]
+pub struct IceSettings {
+    pub servers: Vec<IceServer>,
+    /// Restrict host candidates to these addresses (empty: every interface).
+    pub local_addresses: Vec<String>,
+}
+
+/// Bounded queue from GStreamer threads to the owner task. A call produces a few dozen events
+/// (candidates, state changes); 256 absorbs a burst without ever blocking a streaming thread.
+pub const MEDIA_EVENT_QUEUE: usize = 256;
+
+pub struct Session {
+    call_id: CallId,
+    pipeline: gst::Pipeline,
+    webrtc: gst::Element,
+    counters: Arc<Counters>,
+    bus_task: tokio::task::JoinHandle<()>,
+}
+
+impl Session {
+    /// Build the pipeline, start it and begin creating the offer.
+    pub fn start(
+        call_id: CallId,
+        plan: &MediaPlan,
+        ice: &IceSettings,
+        events: mpsc::Sender<MediaEvent>,
+    ) -> Result<Session, SessionError> {
+        let description = describe(plan);
+        tracing::debug!(%call_id, %description, "building media pipeline");
+        let pipeline = gst::parse::launch(&description)
+            .map_err(|e| SessionError::Build(e.to_string()))?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| SessionError::Build("description did not make a pipeline".into()))?;
+        let webrtc = pipeline
+            .by_name("webrtc")
+            .ok_or_else(|| SessionError::Build("no webrtcbin in pipeline".into()))?;
+        let counters = Arc::new(Counters::default());
+
+        configure_ice(&webrtc, ice);
+        set_directions(&webrtc)?;
+        count_buffers(&pipeline, "venc", counters.clone(), |c| &c.video_frames_sent);
+        connect_signals(&webrtc, &pipeline, &call_id, &events, &counters, &plan.audio_sink);
+        let bus_task = watch_bus(&pipeline, &call_id, events.clone())?;
+
+        // From here on the guard (Drop) owns cleanup, so every error path below tears down.
+        let session = Session {
+            call_id: call_id.clone(),
+            pipeline,
+            webrtc,
+            counters,
+            bus_task,
+        };
+        session
+            .pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| SessionError::Start(e.to_string()))?;
+        session.create_offer(events);
+        Ok(session)
+    }
+
+    pub fn call_id(&self) -> &CallId {
+        &self.call_id
+    }
+
+    pub fn stats(&self) -> SessionStats {
+        SessionStats {
+            video_frames_sent: self.counters.video_frames_sent.load(Ordering::Relaxed),
+            audio_buffers_received: self.counters.audio_buffers_received.load(Ordering::Relaxed),
+        }
+    }
+
+    /// webrtcbin waits for the encoder's caps before it answers the promise (0.4-1.3 s on two
+    /// cores), which is why this starts while the phones are still ringing.
+    fn create_offer(&self, events: mpsc::Sender<MediaEvent>) {
+        let webrtc = self.webrtc.downgrade();
+        let call_id = self.call_id.clone();
+        let promise = gst::Promise::with_change_func(move |reply| {
+            let fail = |why: String| {
+                let _ = events.try_send(MediaEvent {
+                    call_id: call_id.clone(),
+                    kind: MediaEventKind::Failed(why),
+                });
+            };
+            let Some(webrtc) = webrtc.upgrade() else { return };
+            let offer = match reply {
+                Ok(Some(reply)) => match reply.get::<gst_webrtc::WebRTCSessionDescription>("offer") {
+                    Ok(offer) => offer,
+                    Err(e) => return fail(format!("create-offer gave no offer: {e}")),
+                },
+                Ok(None) => return fail("create-offer gave an empty reply".into()),
+                Err(e) => return fail(format!("create-offer failed: {e:?}")),
+            };
+            let sdp = match offer.sdp().as_text() {
+                Ok(text) => text.to_string(),
+                Err(e) => return fail(format!("offer SDP cannot be written: {e}")),
+            };
+            webrtc.emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
+            let _ = events.try_send(MediaEvent {
+                call_id,
+                kind: MediaEventKind::OfferReady(sdp),
+            });
+        });
+        self.webrtc
+            .emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &promise]);
+    }
+
+    pub fn set_answer(&self, sdp: &str) -> Result<(), SessionError> {
+        let message =
+            gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).map_err(|_| SessionError::BadSdp)?;
+        let answer =
+            gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Answer, message);
+        self.webrtc
+            .emit_by_name::<()>("set-remote-description", &[&answer, &None::<gst::Promise>]);
+        Ok(())
+    }
+
+    pub fn add_remote_candidate(&self, mline: u32, candidate: &str) {
+        // An empty candidate is the browser's end-of-candidates marker: nothing to add.
+        let candidate = candidate.trim().trim_start_matches("a=");
+        if candidate.is_empty() {
+            return;
+        }
+        self.webrtc
+            .emit_by_name::<()>("add-ice-candidate", &[&mline, &candidate]);
+    }
+
+    /// Ask the encoder for a keyframe with SPS/PPS, so the phone's decoder starts at once
+    /// instead of waiting up to a GOP.
+    pub fn request_keyframe(&self) {
+        let Some(src) = self.pipeline.by_name("venc").and_then(|e| e.static_pad("src")) else {
+            return;
+        };
+        let event = gstreamer_video::UpstreamForceKeyUnitEvent::builder()
+            .all_headers(true)
+            .build();
+        if !src.send_event(event) {
+            tracing::debug!(call_id = %self.call_id, "encoder ignored the keyframe request");
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.bus_task.abort();
+        if let Err(e) = self.pipeline.set_state(gst::State::Null) {
+            tracing::warn!(call_id = %self.call_id, "pipeline did not stop cleanly: {e}");
+        }
+        tracing::debug!(call_id = %self.call_id, stats = ?self.stats(), "media session torn down");
+    }
+}
+
+fn describe(plan: &MediaPlan) -> String {
+    format!(
+        "webrtcbin name=webrtc bundle-policy=max-bundle latency=50 \
+         {video} ! queue max-size-buffers=2 leaky=downstream ! {encoder} \
+         ! video/x-h264,profile=constrained-baseline ! h264parse \
+         ! rtph264pay config-interval=-1 aggregate-mode=zero-latency pt=96 \
+         ! application/x-rtp,media=video,encoding-name=H264,payload=96 ! queue name=vcaps ! webrtc. \
+         {audio} ! audioconvert ! audioresample ! queue max-size-time=100000000 leaky=downstream \
+         ! opusenc bitrate=32000 frame-size=20 ! rtpopuspay pt=111 \
+         ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! queue name=acaps ! webrtc.",
+        video = plan.video_source,
+        encoder = plan.encoder_fragment,
+        audio = plan.audio_source,
+    )
+}
+
+fn configure_ice(webrtc: &gst::Element, ice: &IceSettings) {
+    for server in &ice.servers {
+        for url in &server.urls {
+            if let Some(rest) = url.strip_prefix("stun:") {
+                webrtc.set_property("stun-server", format!("stun://{rest}"));
+            } else if let Some(turn) = turn_uri(url, server) {
+                let _ = webrtc.emit_by_name::<bool>("add-turn-server", &[&turn]);
+            }
+        }
+    }
+    let agent = webrtc.property::<gst_webrtc::WebRTCICE>("ice-agent");
+    if agent.find_property("ice-tcp").is_some() {
+        // Doorbells talk UDP; TCP candidates only slow gathering down.
+        agent.set_property("ice-tcp", false);
+    }
+    for address in &ice.local_addresses {
+        let _ = agent.emit_by_name::<bool>("add-local-ip-address", &[address]);
+    }
+}
+
+/// `turn:host:port?transport=udp` + username/credential -> `turn://user:pass@host:port?...`,
+/// percent-encoding the TURN REST username (`expiry:id`) and password.
+fn turn_uri(url: &str, server: &IceServer) -> Option<String> {
+    let (scheme, rest) = if let Some(rest) = url.strip_prefix("turn:") {
+        ("turn", rest)
+    } else if let Some(rest) = url.strip_prefix("turns:") {
+        ("turns", rest)
+    } else {
+        return None;
+    };
+    let user = percent_encode(server.username.as_deref()?);
+    let pass = percent_encode(server.credential.as_deref()?);
+    Some(format!("{scheme}://{user}:{pass}@{rest}"))
+}
+
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Request pads' transceivers default to sendrecv: the door sends video only, and sends and
+/// receives audio.
+fn set_directions(webrtc: &gst::Element) -> Result<(), SessionError> {
+    for pad in webrtc.sink_pads() {
+        let upstream = pad
+            .peer()
+            .and_then(|p| p.parent_element())
+            .map(|e| e.name().to_string())
+            .unwrap_or_default();
+        let transceiver = pad.property::<gst_webrtc::WebRTCRTPTransceiver>("transceiver");
+        let direction = match upstream.as_str() {
+            "vcaps" => gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly,
+            "acaps" => gst_webrtc::WebRTCRTPTransceiverDirection::Sendrecv,
+            other => return Err(SessionError::Build(format!("unexpected webrtcbin input {other}"))),
+        };
+        transceiver.set_direction(direction);
+    }
+    Ok(())
+}
+
+/// Count buffers leaving `element`'s src pad into one of the counters.
+fn count_buffers(
+    bin: &impl IsA<gst::Bin>,
+    element: &str,
+    counters: Arc<Counters>,
+    field: fn(&Counters) -> &AtomicU64,
+) {
+    let Some(pad) = bin.by_name(element).and_then(|e| e.static_pad("src")) else {
+        return;
+    };
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        field(&counters).fetch_add(1, Ordering::Relaxed);
+        gst::PadProbeReturn::Ok
+    });
+}
+
+fn connect_signals(
+    webrtc: &gst::Element,
+    pipeline: &gst::Pipeline,
+    call_id: &CallId,
+    events: &mpsc::Sender<MediaEvent>,
+    counters: &Arc<Counters>,
+    audio_sink: &str,
+) {
+    let send = {
+        let events = events.clone();
+        let call_id = call_id.clone();
+        move |kind: MediaEventKind| {
+            if events
+                .try_send(MediaEvent {
+                    call_id: call_id.clone(),
+                    kind,
+                })
+                .is_err()
+            {
+                tracing::warn!("media event queue full or closed; event dropped");
+            }
+        }
+    };
+
+    let on_candidate = send.clone();
+    webrtc.connect("on-ice-candidate", false, move |values| {
+        let mline = values.get(1).and_then(|v| v.get::<u32>().ok());
+        let candidate = values.get(2).and_then(|v| v.get::<String>().ok());
+        if let (Some(mline), Some(candidate)) = (mline, candidate) {
+            on_candidate(MediaEventKind::LocalCandidate { mline, candidate });
+        }
+        None
+    });
+
+    let on_state = send.clone();
+    webrtc.connect_notify(Some("connection-state"), move |webrtc, _| {
+        use gst_webrtc::WebRTCPeerConnectionState as S;
+        let state = webrtc.property::<S>("connection-state");
+        tracing::debug!(?state, "peer connection state");
+        match state {
+            S::Connected => on_state(MediaEventKind::Connected),
+            S::Failed => on_state(MediaEventKind::Failed("ICE/DTLS connection failed".into())),
+            _ => {}
+        }
+    });
+
+    // The phone's voice: decode and play it, counting decoded buffers.
+    let pipeline_weak = pipeline.downgrade();
+    let counters = counters.clone();
+    let sink_description = audio_sink.to_owned();
+    let on_error = send;
+    webrtc.connect_pad_added(move |_, pad| {
+        if pad.direction() != gst::PadDirection::Src {
+            return;
+        }
+        let Some(pipeline) = pipeline_weak.upgrade() else { return };
+        let is_audio = pad
+            .current_caps()
+            .and_then(|caps| {
+                caps.structure(0)
+                    .and_then(|s| s.get::<String>("media").ok())
+            })
+            .is_some_and(|media| media == "audio");
+        let description = if is_audio {
+            format!(
+                "rtpopusdepay ! opusdec name=adec plc=true ! audioconvert ! audioresample \
+                 ! queue max-size-time=200000000 leaky=downstream ! {sink_description}"
+            )
+        } else {
+            "fakesink sync=false".to_owned()
+        };
+        let linked = (|| -> Result<(), String> {
+            let bin = gst::parse::bin_from_description(&description, true)
+                .map_err(|e| e.to_string())?;
+            pipeline.add(&bin).map_err(|e| e.to_string())?;
+            if is_audio {
+                count_buffers(&bin, "adec", counters.clone(), |c| &c.audio_buffers_received);
+            }
+            bin.sync_state_with_parent().map_err(|e| e.to_string())?;
+            let sink = bin.static_pad("sink").ok_or("bin has no sink pad")?;
+            pad.link(&sink).map_err(|e| format!("{e:?}"))?;
+            Ok(())
+        })();
+        if let Err(e) = linked {
+            on_error(MediaEventKind::Failed(format!("cannot play the phone's audio: {e}")));
+        }
+    });
+}
+
+/// Exactly one consumer of the bus: errors and EOS become `Failed` events.
+fn watch_bus(
+    pipeline: &gst::Pipeline,
+    call_id: &CallId,
+    events: mpsc::Sender<MediaEvent>,
+) -> Result<tokio::task::JoinHandle<()>, SessionError> {
+    use futures_util::StreamExt;
+    let bus = pipeline
+        .bus()
+        .ok_or_else(|| SessionError::Build("pipeline has no bus".into()))?;
+    let mut messages = bus.stream();
+    let call_id = call_id.clone();
+    Ok(tokio::spawn(async move {
+        while let Some(message) = messages.next().await {
+            use gst::MessageView;
+            let failure = match message.view() {
+                MessageView::Error(err) => Some(format!(
+                    "{} ({})",
+                    err.error(),
+                    err.debug().map(|d| d.to_string()).unwrap_or_default()
+                )),
+                MessageView::Eos(_) => Some("media source ended".into()),
+                MessageView::Warning(w) => {
+                    tracing::warn!(%call_id, "GStreamer: {}", w.error());
+                    None
+                }
+                _ => None,
+            };
+            if let Some(why) = failure {
+                let _ = events
+                    .send(MediaEvent {
+                        call_id: call_id.clone(),
+                        kind: MediaEventKind::Failed(why),
+                    })
+                    .await;
+                break;
+            }
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turn_credentials_are_percent_encoded() {
+        let server = IceServer {
+            urls: vec!["turn:turn.example.net:3478?transport=udp".into()],
+            username: Some("1767225600:d-front".into()),
+            credential: Some("a/b+c=".into()),
+        };
+        assert_eq!(
+            turn_uri(&server.urls[0], &server).unwrap(),
+            "turn://1767225600%3Ad-front:a%2Fb%2Bc%3D@turn.example.net:3478?transport=udp"
+        );
+        assert_eq!(turn_uri("stun:x:1", &server), None);
+    }
+}

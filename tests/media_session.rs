@@ -1,0 +1,87 @@
+//! The media session with real GStreamer test sources: the offer is what phones expect, and
+//! the pipeline is torn down on drop.
+
+use doorbell_protocol::CallId;
+use doorbelld::config::{CameraKind, EncoderKind, MediaConfig, MicrophoneKind, SpeakerKind};
+use doorbelld::media::{self, IceSettings, MediaEventKind, Session};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+fn test_config(encoder: EncoderKind) -> MediaConfig {
+    MediaConfig {
+        camera: CameraKind::Test,
+        microphone: MicrophoneKind::Test,
+        speaker: SpeakerKind::None,
+        encoder,
+        width: 320,
+        height: 240,
+        framerate: 15,
+        ice_local_addresses: vec!["127.0.0.1".into()],
+        ..MediaConfig::default()
+    }
+}
+
+async fn offer_for(encoder: EncoderKind) -> (String, Session) {
+    media::check_installation().expect("GStreamer installation");
+    let plan = media::plan(&test_config(encoder)).expect("plan");
+    let (tx, mut rx) = mpsc::channel(64);
+    let ice = IceSettings {
+        servers: vec![],
+        local_addresses: vec!["127.0.0.1".into()],
+    };
+    let session = Session::start(CallId::new("c-test-1"), &plan, &ice, tx).expect("session starts");
+    let sdp = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let event = rx.recv().await.expect("event channel open");
+            assert_eq!(event.call_id, CallId::new("c-test-1"));
+            match event.kind {
+                MediaEventKind::OfferReady(sdp) => return sdp,
+                MediaEventKind::Failed(why) => panic!("media failed: {why}"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("offer within 20 s");
+    (sdp, session)
+}
+
+fn media_sections(sdp: &str) -> Vec<String> {
+    sdp.split("\r\nm=").skip(1).map(|s| format!("m={s}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offer_has_sendonly_h264_baseline_and_sendrecv_opus() {
+    let (sdp, session) = offer_for(EncoderKind::Auto).await;
+    let sections = media_sections(&sdp);
+    assert_eq!(sections.len(), 2, "two m-lines expected:\n{sdp}");
+    let video = &sections[0];
+    assert!(video.starts_with("m=video"), "{video}");
+    assert!(video.contains("H264/90000"), "{video}");
+    // Browsers read a missing profile-level-id as constrained baseline; if present it must say
+    // baseline (42...), never High (64...), which phone browsers refuse.
+    if let Some(at) = video.find("profile-level-id=") {
+        assert_eq!(&video[at + 17..at + 19], "42", "constrained baseline: {video}");
+    }
+    assert!(video.contains("a=sendonly"), "{video}");
+    let audio = &sections[1];
+    assert!(audio.starts_with("m=audio"), "{audio}");
+    assert!(audio.to_lowercase().contains("opus/48000"), "{audio}");
+    assert!(audio.contains("a=sendrecv"), "{audio}");
+    assert!(sdp.contains("a=group:BUNDLE"), "bundled: {sdp}");
+    // Warmed: the encoder is already producing frames while the phone would be ringing.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while session.stats().video_frames_sent == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("encoder produces frames");
+    drop(session);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openh264_fallback_also_produces_an_offer() {
+    let (sdp, _session) = offer_for(EncoderKind::Openh264enc).await;
+    assert!(sdp.contains("H264/90000"));
+}

@@ -1,0 +1,379 @@
+// Doorbell signaling protocol, version 1: the JavaScript mirror of protocol/src/lib.rs.
+//
+// docs/PROTOCOL.md is the human reference; the golden fixtures in tests/fixtures/protocol/
+// pin the exact bytes, and web/protocol.test.mjs checks this file against every one of them.
+//
+// Encoders return the JSON text to put in one WebSocket text frame. Field order follows the
+// Rust types (serde writes "type" first, then the fields in declaration order), so the output
+// is byte-for-byte what the Rust side would produce. Decoders parse and validate a frame and
+// return a plain object holding only the fields this version knows (unknown fields are
+// ignored, as the protocol requires); anything else throws ProtocolError.
+//
+// No dependencies: this file runs in the browser (served by the hub) and in node (tests).
+
+/** Version of this protocol, sent in every `hello`. */
+export const PROTOCOL_VERSION = 1;
+
+/** Largest message any side accepts (bytes of UTF-8). */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+
+/** Why ringing stopped before anyone answered. */
+export const RING_END_REASONS = Object.freeze(["timeout", "declined", "cancelled", "door_offline"]);
+
+/** Why an answered call ended. */
+export const HANG_UP_REASONS = Object.freeze(["normal", "failed", "timeout", "peer_gone"]);
+
+/** Machine-readable error codes carried by `error` messages. */
+export const ERROR_CODES = Object.freeze([
+  "bad_message",
+  "unsupported_version",
+  "unauthorized",
+  "hello_required",
+  "already_authenticated",
+  "unknown_call",
+  "already_answered",
+  "invalid_state",
+  "busy",
+  "rate_limited",
+  "internal",
+]);
+
+/** A message that is not valid for this protocol version, or a value that cannot be encoded. */
+export class ProtocolError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "ProtocolError";
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field kinds. Each kind validates a value at `path` and returns the value to keep.
+
+const U32_MAX = 0xffff_ffff;
+
+function describe(value) {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return `a ${typeof value}`;
+}
+
+const kinds = {
+  string(value, path) {
+    if (typeof value !== "string") throw new ProtocolError(`${path} must be a string, got ${describe(value)}`);
+    return value;
+  },
+  u32(value, path) {
+    if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > U32_MAX) {
+      throw new ProtocolError(`${path} must be an integer from 0 to ${U32_MAX}, got ${JSON.stringify(value) ?? describe(value)}`);
+    }
+    return value;
+  },
+  bool(value, path) {
+    if (typeof value !== "boolean") throw new ProtocolError(`${path} must be true or false, got ${describe(value)}`);
+    return value;
+  },
+  ringEndReason: enumKind(RING_END_REASONS, "reason"),
+  hangUpReason: enumKind(HANG_UP_REASONS, "reason"),
+  errorCode: enumKind(ERROR_CODES, "error code"),
+  candidate: objectKind([
+    ["candidate", "string"],
+    ["sdp_m_line_index", "u32"],
+  ]),
+  iceServers: arrayKind(
+    objectKind([
+      ["urls", arrayKind("string")],
+      ["username", "string", { optional: true }],
+      ["credential", "string", { optional: true }],
+    ]),
+  ),
+  doors: arrayKind(
+    objectKind([
+      ["door_id", "string"],
+      ["name", "string"],
+      ["online", "bool"],
+    ]),
+  ),
+};
+
+function kindFn(kind) {
+  return typeof kind === "function" ? kind : kinds[kind];
+}
+
+function enumKind(values, what) {
+  return (value, path) => {
+    if (typeof value !== "string") throw new ProtocolError(`${path} must be a string, got ${describe(value)}`);
+    if (!values.includes(value)) {
+      throw new ProtocolError(`${path}: unknown ${what} ${JSON.stringify(value)} (expected one of ${values.join(", ")})`);
+    }
+    return value;
+  };
+}
+
+function arrayKind(item) {
+  return (value, path) => {
+    if (!Array.isArray(value)) throw new ProtocolError(`${path} must be an array, got ${describe(value)}`);
+    return value.map((v, i) => kindFn(item)(v, `${path}[${i}]`));
+  };
+}
+
+// fields: [[name, kind, {optional}]]. Keeps only known fields, in declaration order; optional
+// fields that are absent (or null, as serde's Option accepts) are left out.
+function objectKind(fields) {
+  return (value, path) => {
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      throw new ProtocolError(`${path} must be an object, got ${describe(value)}`);
+    }
+    const out = {};
+    for (const [name, kind, opts] of fields) {
+      const v = value[name];
+      if (v === undefined || (v === null && opts?.optional)) {
+        if (opts?.optional) continue;
+        throw new ProtocolError(`${path} is missing the field "${name}"`);
+      }
+      out[name] = kindFn(kind)(v, `${path}.${name}`);
+    }
+    return out;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The four directions, one table each: message type -> fields (after "type"), in the order of
+// the Rust enum variants' fields.
+
+const opt = { optional: true };
+const errorFields = [
+  ["code", "errorCode"],
+  ["message", "string"],
+  ["call_id", "string", opt],
+];
+
+/** Message schemas per direction. Keys match the fixture file names `<direction>.<type>.json`. */
+export const SCHEMAS = Object.freeze({
+  door_to_hub: {
+    hello: [
+      ["protocol_version", "u32"],
+      ["door_id", "string"],
+      ["secret", "string"],
+      ["software", "string"],
+    ],
+    ring: [["call_id", "string"]],
+    cancel_ring: [
+      ["call_id", "string"],
+      ["reason", "ringEndReason"],
+    ],
+    sdp_offer: [
+      ["call_id", "string"],
+      ["sdp", "string"],
+    ],
+    ice: [
+      ["call_id", "string"],
+      ["candidate", "candidate"],
+    ],
+    hang_up: [
+      ["call_id", "string"],
+      ["reason", "hangUpReason"],
+    ],
+  },
+  hub_to_door: {
+    welcome: [
+      ["protocol_version", "u32"],
+      ["door_name", "string"],
+      ["ice_servers", "iceServers"],
+    ],
+    ringing: [
+      ["call_id", "string"],
+      ["phones", "u32"],
+    ],
+    answered: [
+      ["call_id", "string"],
+      ["phone_id", "string"],
+    ],
+    ring_ended: [
+      ["call_id", "string"],
+      ["reason", "ringEndReason"],
+    ],
+    sdp_answer: [
+      ["call_id", "string"],
+      ["sdp", "string"],
+    ],
+    ice: [
+      ["call_id", "string"],
+      ["candidate", "candidate"],
+    ],
+    hang_up: [
+      ["call_id", "string"],
+      ["reason", "hangUpReason"],
+    ],
+    error: errorFields,
+  },
+  phone_to_hub: {
+    hello: [
+      ["protocol_version", "u32"],
+      ["token", "string"],
+    ],
+    answer: [["call_id", "string"]],
+    decline: [["call_id", "string"]],
+    sdp_answer: [
+      ["call_id", "string"],
+      ["sdp", "string"],
+    ],
+    ice: [
+      ["call_id", "string"],
+      ["candidate", "candidate"],
+    ],
+    hang_up: [
+      ["call_id", "string"],
+      ["reason", "hangUpReason"],
+    ],
+  },
+  hub_to_phone: {
+    welcome: [
+      ["protocol_version", "u32"],
+      ["phone_id", "string"],
+      ["doors", "doors"],
+      ["ice_servers", "iceServers"],
+    ],
+    ring: [
+      ["call_id", "string"],
+      ["door_id", "string"],
+      ["door_name", "string"],
+    ],
+    ringing_cancelled: [
+      ["call_id", "string"],
+      ["reason", "ringEndReason"],
+    ],
+    answered_elsewhere: [["call_id", "string"]],
+    sdp_offer: [
+      ["call_id", "string"],
+      ["sdp", "string"],
+    ],
+    ice: [
+      ["call_id", "string"],
+      ["candidate", "candidate"],
+    ],
+    hang_up: [
+      ["call_id", "string"],
+      ["reason", "hangUpReason"],
+    ],
+    door_status: [
+      ["door_id", "string"],
+      ["online", "bool"],
+    ],
+    error: errorFields,
+  },
+});
+
+function schemaFor(direction, type) {
+  const table = SCHEMAS[direction];
+  if (!table) throw new ProtocolError(`unknown direction ${JSON.stringify(direction)}`);
+  if (typeof type !== "string") throw new ProtocolError(`"type" must be a string, got ${describe(type)}`);
+  if (!Object.hasOwn(table, type)) throw new ProtocolError(`unknown ${direction} message type ${JSON.stringify(type)}`);
+  return table[type];
+}
+
+/**
+ * Validates `message` (an object with `type` and the fields) as a message of `direction` and
+ * returns a clean copy: "type" first, known fields in protocol order, unknown fields dropped.
+ */
+export function validateMessage(direction, message) {
+  if (message === null || typeof message !== "object" || Array.isArray(message)) {
+    throw new ProtocolError(`a message must be a JSON object, got ${describe(message)}`);
+  }
+  const fields = schemaFor(direction, message.type);
+  return { type: message.type, ...objectKind(fields)(message, message.type) };
+}
+
+/** Validates and serializes a message of `direction` to the JSON text of one frame. */
+export function encodeMessage(direction, message) {
+  return JSON.stringify(validateMessage(direction, message));
+}
+
+/** Parses and validates the text of one frame as a message of `direction`. */
+export function decodeMessage(direction, text) {
+  if (typeof text !== "string") throw new ProtocolError(`a message must be a text frame, got ${describe(text)}`);
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new ProtocolError(`not JSON: ${e.message}`);
+  }
+  return validateMessage(direction, value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phone -> hub encoders (what the phone app sends).
+
+/** `hello`: the first message, authenticating with the token received at pairing. */
+export function hello(token) {
+  return encodeMessage("phone_to_hub", { type: "hello", protocol_version: PROTOCOL_VERSION, token });
+}
+
+/** `answer`: pick up. */
+export function answer(callId) {
+  return encodeMessage("phone_to_hub", { type: "answer", call_id: callId });
+}
+
+/** `decline`: stop ringing on this phone. */
+export function decline(callId) {
+  return encodeMessage("phone_to_hub", { type: "decline", call_id: callId });
+}
+
+/** `sdp_answer`: the answer to the door's offer. */
+export function sdpAnswer(callId, sdp) {
+  return encodeMessage("phone_to_hub", { type: "sdp_answer", call_id: callId, sdp });
+}
+
+/**
+ * `ice`: one trickled candidate. Takes an RTCIceCandidate or RTCIceCandidateInit
+ * (`{candidate, sdpMLineIndex}`); `sdpMLineIndex` becomes `sdp_m_line_index`.
+ */
+export function ice(callId, { candidate, sdpMLineIndex }) {
+  return encodeMessage("phone_to_hub", {
+    type: "ice",
+    call_id: callId,
+    candidate: { candidate, sdp_m_line_index: sdpMLineIndex },
+  });
+}
+
+/** `hang_up`: end the answered call; `reason` is one of HANG_UP_REASONS. */
+export function hangUp(callId, reason = "normal") {
+  return encodeMessage("phone_to_hub", { type: "hang_up", call_id: callId, reason });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoders.
+
+/** Parses and validates one hub -> phone frame. Throws ProtocolError. */
+export function decodeHubToPhone(text) {
+  return decodeMessage("hub_to_phone", text);
+}
+
+/** Parses and validates one phone -> hub frame (for hubs and tests written in JS). */
+export function decodePhoneToHub(text) {
+  return decodeMessage("phone_to_hub", text);
+}
+
+/** Parses and validates one door -> hub frame. */
+export function decodeDoorToHub(text) {
+  return decodeMessage("door_to_hub", text);
+}
+
+/** Parses and validates one hub -> door frame (for a door written in JS, e.g. a test double). */
+export function decodeHubToDoor(text) {
+  return decodeMessage("hub_to_door", text);
+}
+
+/** The wire `candidate` object as an RTCIceCandidateInit for `addIceCandidate`. */
+export function toIceCandidateInit(candidate) {
+  return { candidate: candidate.candidate, sdpMLineIndex: candidate.sdp_m_line_index };
+}
+
+/** Wire `ice_servers` as RTCIceServer objects for `new RTCPeerConnection({iceServers})`. */
+export function toRtcIceServers(iceServers) {
+  return iceServers.map((s) => {
+    const out = { urls: s.urls };
+    if (s.username !== undefined) out.username = s.username;
+    if (s.credential !== undefined) out.credential = s.credential;
+    return out;
+  });
+}
