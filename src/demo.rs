@@ -52,8 +52,13 @@ fn load_or_create_identity(state_dir: &Path) -> anyhow::Result<Identity> {
 }
 
 pub struct EmbeddedHub {
+    /// How this door reaches its own embedded hub.
     pub link: LinkConfig,
+    /// The one-time pairing link to open on a phone.
     pub phone_url: String,
+    /// SHA-256 fingerprint of the hub's self-signed certificate (None on plain loopback HTTP).
+    pub fingerprint: Option<String>,
+    /// The hub's serve task; it ends after `shutdown` once connections drained.
     pub task: tokio::task::JoinHandle<()>,
 }
 
@@ -77,8 +82,9 @@ pub async fn start(
         TlsMode::SelfSigned
     };
     let secure = !matches!(tls, TlsMode::Plain);
+    let hub_db = state_dir.join("hub.sqlite3");
     let hub = Hub::open(HubConfig {
-        db_path: state_dir.join("hub.sqlite3"),
+        db_path: hub_db.clone(),
         public_url: None,
         ice_servers: Vec::new(),
         tls,
@@ -97,6 +103,7 @@ pub async fn start(
         .create_pairing_code(&DoorId::new(&identity.door_id))?;
     let phone_url = doorbell_hub::pairing_url(&base_url, &code);
 
+    let fingerprint = hub.tls_fingerprint().map(str::to_owned);
     let serving = hub.clone();
     let task = tokio::spawn(async move {
         if let Err(e) = serving.serve(listener, async move { shutdown.cancelled().await }).await {
@@ -111,10 +118,13 @@ pub async fn start(
         door_id: identity.door_id,
         secret: identity.secret,
         software: crate::SOFTWARE.into(),
+        // The self-signed certificate names 127.0.0.1; trusting exactly it is enough.
+        ca_file: secure.then(|| doorbell_hub::tls::self_signed_paths(&hub_db).0),
     };
     Ok(EmbeddedHub {
         link,
         phone_url,
+        fingerprint,
         task,
     })
 }

@@ -22,7 +22,6 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
-#[cfg(any())]
 pub mod demo;
 pub mod gpio;
 pub mod link;

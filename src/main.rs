@@ -3,7 +3,7 @@ use clap::Parser;
 use doorbelld::cli::{Cli, Command};
 use doorbelld::config::{Config, Sources};
 use doorbelld::link::LinkConfig;
-use doorbelld::{control, daemon, media};
+use doorbelld::{control, daemon, demo, media};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
@@ -72,7 +72,16 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     tokio::spawn(watch_signals(shutdown.clone()));
 
     let (link, hub_task) = if cli.demo {
-        unimplemented!()
+        let embedded = demo::start(&config, cli.listen, shutdown.clone()).await?;
+        if let Some(fingerprint) = &embedded.fingerprint {
+            println!("Hub certificate SHA-256: {fingerprint}");
+            println!("  (self-signed: compare it with what the phone shows before accepting)");
+        }
+        println!("Phone: {}", embedded.phone_url);
+        if config.button.stdin {
+            println!("Press Enter here (or run `doorbelld press`) to ring the door.");
+        }
+        (embedded.link, Some(embedded.task))
     } else {
         config.validate_hub()?;
         let link = LinkConfig {
@@ -80,6 +89,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             door_id: config.hub.door_id.clone(),
             secret: config.hub.secret.clone(),
             software: doorbelld::SOFTWARE.into(),
+            ca_file: config.hub.ca_file.clone(),
         };
         (link, None::<tokio::task::JoinHandle<()>>)
     };

@@ -1,1 +1,310 @@
-fn main(){}
+//! `doorbell-hub`: command line for the signaling hub. The work happens in the library; this
+//! file parses arguments, prints, and turns signals into a graceful shutdown.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use doorbell_hub::store::{now_ms, PAIRING_CODE_TTL, SETTING_BASE_URL};
+use doorbell_hub::{pairing_url, Hub, HubConfig, Store, TlsMode};
+use doorbell_protocol::IceServer;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "doorbell-hub",
+    version,
+    about = "Signaling hub for the doorbell: doors, phones, pairing, ring fan-out, the phone web app"
+)]
+struct Cli {
+    /// SQLite database [default: $STATE_DIRECTORY/hub.sqlite3 under systemd, else ./doorbell-hub.sqlite3]
+    #[arg(long, global = true, env = "DOORBELL_HUB_DB", value_name = "PATH")]
+    db: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the phone app and the signaling WebSocket.
+    Serve(ServeArgs),
+    /// Register a door; prints its id and secret (once).
+    AddDoor {
+        /// A name shown on phones, e.g. "Front door".
+        name: String,
+        /// Print {"door_id","secret","name"} as one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a one-time link that pairs a phone with a door (valid 10 minutes).
+    Pair {
+        /// Door id or name.
+        door: String,
+        /// Base URL for the link [default: the one the last `serve` used].
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+    },
+    /// List registered doors.
+    Doors {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List paired phones.
+    Phones {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "0.0.0.0:8443", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Base URL phones use to reach the hub, for pairing links (e.g. https://doorbell.example).
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "PEM", requires = "tls_key", conflicts_with_all = ["self_signed", "insecure_http"])]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key (with --tls-cert).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Use a self-signed certificate, generated once next to the database (the default).
+    #[arg(long, conflicts_with = "insecure_http")]
+    self_signed: bool,
+    /// Plain HTTP. Only on a loopback address (e.g. behind a TLS-terminating proxy).
+    #[arg(long)]
+    insecure_http: bool,
+    /// STUN server URL handed to doors and phones (repeatable), e.g. stun:stun.example.org:3478.
+    #[arg(long = "stun", value_name = "URL")]
+    stun: Vec<String>,
+}
+
+fn default_db() -> PathBuf {
+    // systemd's StateDirectory= may list several directories, separated by ':'.
+    match std::env::var_os("STATE_DIRECTORY") {
+        Some(dirs) if !dirs.is_empty() => {
+            let dirs = dirs.to_string_lossy().into_owned();
+            let first = dirs.split(':').next().unwrap_or(&dirs).to_owned();
+            PathBuf::from(first).join("hub.sqlite3")
+        }
+        _ => PathBuf::from("doorbell-hub.sqlite3"),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let db = cli.db.unwrap_or_else(default_db);
+    match cli.command {
+        Command::Serve(args) => serve(db, args).await,
+        Command::AddDoor { name, json } => add_door(&open_store(&db)?, &name, json),
+        Command::Pair { door, public_url } => pair(&open_store(&db)?, &door, public_url),
+        Command::Doors { json } => doors(&open_store(&db)?, json),
+        Command::Phones { json } => phones(&open_store(&db)?, json),
+    }
+}
+
+fn open_store(db: &std::path::Path) -> Result<Store> {
+    Store::open(db).with_context(|| format!("opening the hub database {}", db.display()))
+}
+
+async fn serve(db: PathBuf, args: ServeArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let tls = match (args.tls_cert, args.tls_key, args.insecure_http) {
+        (Some(cert), Some(key), _) => TlsMode::Files { cert, key },
+        (_, _, true) => {
+            if !args.listen.ip().is_loopback() {
+                bail!(
+                    "--insecure-http is only allowed on a loopback address (got {}); \
+                     use --listen 127.0.0.1:PORT behind a TLS proxy, or drop --insecure-http to use a self-signed certificate",
+                    args.listen
+                );
+            }
+            TlsMode::Plain
+        }
+        _ => TlsMode::SelfSigned,
+    };
+    let self_signed = tls == TlsMode::SelfSigned;
+    let ice_servers = args
+        .stun
+        .into_iter()
+        .map(|url| IceServer {
+            urls: vec![url],
+            username: None,
+            credential: None,
+        })
+        .collect();
+    let hub = Hub::open(HubConfig {
+        db_path: db.clone(),
+        public_url: args.public_url,
+        ice_servers,
+        tls,
+    })
+    .with_context(|| format!("starting the hub with database {}", db.display()))?;
+
+    // Signals are registered before listening so an early SIGTERM is not lost.
+    let mut signals = Signals::new()?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "Listening on {}", hub.local_url(local))?;
+    if let (true, Some(fp)) = (self_signed, hub.tls_fingerprint()) {
+        writeln!(stdout, "TLS certificate SHA-256 fingerprint: {fp}")?;
+    }
+    stdout.flush()?;
+    drop(stdout);
+    tracing::info!(
+        "phones open {}; pair one with `doorbell-hub pair <door>`",
+        hub.base_url(local)
+    );
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        signals.next().await;
+        tracing::info!("signal received: draining connections (send it again to exit at once)");
+        let _ = stop_tx.send(());
+        signals.next().await;
+        eprintln!("second signal: exiting now");
+        std::process::exit(130);
+    });
+    hub.serve(listener, async {
+        let _ = stop_rx.await;
+    })
+    .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGTERM and SIGINT as one stream.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+fn add_door(store: &Store, name: &str, json: bool) -> Result<()> {
+    let (door_id, secret) = store.add_door(name)?;
+    if json {
+        let line = serde_json::json!({"door_id": door_id, "secret": secret, "name": name.trim()});
+        println!("{line}");
+    } else {
+        println!("Registered door {:?}.", name.trim());
+        println!("  door id: {door_id}");
+        println!("  secret:  {secret}");
+        println!();
+        println!("The secret is shown only this once (the hub keeps only its hash).");
+        println!("Put both into the door's /etc/doorbell/doorbell.toml:");
+        println!();
+        println!("  [hub]");
+        println!("  door_id = \"{door_id}\"");
+        println!("  secret = \"{secret}\"");
+        println!();
+        println!("Then pair a phone: doorbell-hub pair {door_id}");
+    }
+    Ok(())
+}
+
+fn pair(store: &Store, door: &str, public_url: Option<String>) -> Result<()> {
+    let Some((door_id, name)) = store.find_door(door)? else {
+        bail!("no door with id or name {door:?}; `doorbell-hub doors` lists them, `doorbell-hub add-door NAME` adds one");
+    };
+    let base = match public_url {
+        Some(url) => url,
+        None => store.setting(SETTING_BASE_URL)?.context(
+            "no base URL known yet: start `doorbell-hub serve` once, or pass --public-url https://your-hub",
+        )?,
+    };
+    let code = store.create_pairing_code(&door_id)?;
+    println!("{}", pairing_url(&base, &code));
+    eprintln!(
+        "Open this link on the phone to pair it with {name:?}. It works once, for {} minutes.",
+        PAIRING_CODE_TTL.as_secs() / 60
+    );
+    Ok(())
+}
+
+fn ago(ms: Option<i64>) -> String {
+    let Some(ms) = ms else {
+        return "never".into();
+    };
+    let secs = (now_ms() - ms).max(0) / 1000;
+    match secs {
+        0..60 => format!("{secs} s ago"),
+        60..3600 => format!("{} min ago", secs / 60),
+        3600..86400 => format!("{} h ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86400),
+    }
+}
+
+fn doors(store: &Store, json: bool) -> Result<()> {
+    let doors = store.list_doors()?;
+    if json {
+        println!("{}", serde_json::to_string(&doors)?);
+        return Ok(());
+    }
+    if doors.is_empty() {
+        println!("No doors yet: doorbell-hub add-door \"Front door\"");
+    }
+    for d in doors {
+        println!(
+            "{}  {:<24}  phones: {:<3} last seen: {}{}",
+            d.door_id,
+            d.name,
+            d.phones,
+            ago(d.last_seen),
+            d.software.map(|s| format!(" ({s})")).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+fn phones(store: &Store, json: bool) -> Result<()> {
+    let phones = store.list_phones()?;
+    if json {
+        println!("{}", serde_json::to_string(&phones)?);
+        return Ok(());
+    }
+    if phones.is_empty() {
+        println!("No phones yet: doorbell-hub pair <door>");
+    }
+    for p in phones {
+        let doors: Vec<String> = p.doors.iter().map(ToString::to_string).collect();
+        println!(
+            "{}  {:<24}  last seen: {:<14} doors: {}",
+            p.phone_id,
+            p.name,
+            ago(p.last_seen),
+            doors.join(", ")
+        );
+    }
+    Ok(())
+}

@@ -15,8 +15,15 @@ pub const RECORDER_QUEUE: usize = 1024;
 
 enum Job {
     Event(CallEvent),
-    DoorSeen { door_id: DoorId, software: String, at: i64 },
-    PhoneSeen { phone_id: PhoneId, at: i64 },
+    DoorSeen {
+        door_id: DoorId,
+        software: String,
+        at: i64,
+    },
+    PhoneSeen {
+        phone_id: PhoneId,
+        at: i64,
+    },
     /// Answered once every job queued before it is written.
     Flush(oneshot::Sender<()>),
 }
@@ -37,9 +44,11 @@ impl Recorder {
                 for job in rx {
                     let result = match job {
                         Job::Event(e) => store.record_event(&e),
-                        Job::DoorSeen { door_id, software, at } => {
-                            store.door_seen(&door_id, &software, at)
-                        }
+                        Job::DoorSeen {
+                            door_id,
+                            software,
+                            at,
+                        } => store.door_seen(&door_id, &software, at),
                         Job::PhoneSeen { phone_id, at } => store.phone_seen(&phone_id, at),
                         Job::Flush(done) => {
                             let _ = done.send(());
@@ -71,7 +80,11 @@ impl Recorder {
     }
 
     pub fn door_seen(&self, door_id: DoorId, software: String, at: i64) {
-        self.submit(Job::DoorSeen { door_id, software, at });
+        self.submit(Job::DoorSeen {
+            door_id,
+            software,
+            at,
+        });
     }
 
     pub fn phone_seen(&self, phone_id: PhoneId, at: i64) {

@@ -26,8 +26,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use doorbell_protocol::{
-    CallId, DoorId, DoorInfo, DoorToHub, ErrorCode, HangUpReason, HubToDoor, HubToPhone,
-    IceServer, PhoneId, PhoneToHub, RingEndReason, PROTOCOL_VERSION,
+    CallId, DoorId, DoorInfo, DoorToHub, ErrorCode, HangUpReason, HubToDoor, HubToPhone, IceServer,
+    PhoneId, PhoneToHub, RingEndReason, PROTOCOL_VERSION,
 };
 
 use crate::store::EventKind;
@@ -429,7 +429,11 @@ impl Router {
         match msg {
             DoorToHub::Hello { .. } => out.push(Out::Door(
                 conn,
-                HubToDoor::error(ErrorCode::AlreadyAuthenticated, "already authenticated", None),
+                HubToDoor::error(
+                    ErrorCode::AlreadyAuthenticated,
+                    "already authenticated",
+                    None,
+                ),
             )),
             DoorToHub::Ring { call_id } => self.ring(conn, &door_id, call_id, &mut out),
             DoorToHub::CancelRing { call_id, reason } => {
@@ -463,7 +467,12 @@ impl Router {
             return;
         };
         if slot.call.is_some() {
-            out.push(door_error(conn, ErrorCode::Busy, "a call is already in progress", &call_id));
+            out.push(door_error(
+                conn,
+                ErrorCode::Busy,
+                "a call is already in progress",
+                &call_id,
+            ));
             return;
         }
         // A reused id refers to a call that is over: ringing it again is not allowed in that
@@ -551,7 +560,12 @@ impl Router {
                     call_id,
                 )),
             },
-            _ => out.push(door_error(conn, ErrorCode::UnknownCall, "no such call in progress", call_id)),
+            _ => out.push(door_error(
+                conn,
+                ErrorCode::UnknownCall,
+                "no such call in progress",
+                call_id,
+            )),
         }
     }
 
@@ -577,7 +591,12 @@ impl Router {
                     call_id,
                 )),
             },
-            _ => out.push(door_error(conn, ErrorCode::UnknownCall, "no such call in progress", call_id)),
+            _ => out.push(door_error(
+                conn,
+                ErrorCode::UnknownCall,
+                "no such call in progress",
+                call_id,
+            )),
         }
     }
 
@@ -622,7 +641,12 @@ impl Router {
                     self.end_ringing(conn, door_id, call_id, RingEndReason::Cancelled, out)
                 }
             },
-            _ => out.push(door_error(conn, ErrorCode::UnknownCall, "no such call in progress", call_id)),
+            _ => out.push(door_error(
+                conn,
+                ErrorCode::UnknownCall,
+                "no such call in progress",
+                call_id,
+            )),
         }
     }
 
@@ -652,7 +676,11 @@ impl Router {
             PhoneToHub::Hello { .. } => {
                 out.push(Out::Phone(
                     conn,
-                    HubToPhone::error(ErrorCode::AlreadyAuthenticated, "already authenticated", None),
+                    HubToPhone::error(
+                        ErrorCode::AlreadyAuthenticated,
+                        "already authenticated",
+                        None,
+                    ),
                 ));
                 return out;
             }
@@ -663,7 +691,12 @@ impl Router {
             | PhoneToHub::HangUp { call_id, .. } => call_id.clone(),
         };
         let Some(door_id) = self.phone_call_door(conn, &call_id) else {
-            out.push(phone_error(conn, ErrorCode::UnknownCall, "no such call", &call_id));
+            out.push(phone_error(
+                conn,
+                ErrorCode::UnknownCall,
+                "no such call",
+                &call_id,
+            ));
             return out;
         };
         let Some(slot) = self.doors.get_mut(&door_id) else {
@@ -754,9 +787,15 @@ impl Router {
             }
             (PhoneToHub::Decline { .. }, Phase::Answered { conn: answerer, .. }) => {
                 let (code, text) = if *answerer == conn {
-                    (ErrorCode::InvalidState, "you answered this call; send hang_up")
+                    (
+                        ErrorCode::InvalidState,
+                        "you answered this call; send hang_up",
+                    )
                 } else {
-                    (ErrorCode::AlreadyAnswered, "another phone answered this call")
+                    (
+                        ErrorCode::AlreadyAnswered,
+                        "another phone answered this call",
+                    )
                 };
                 out.push(phone_error(conn, code, text, &call_id));
             }
@@ -779,9 +818,12 @@ impl Router {
                     out.push(Out::Door(door_conn, relayed));
                 }
             }
-            (PhoneToHub::HangUp { reason, .. }, Phase::Answered { conn: answerer, at, .. })
-                if *answerer == conn =>
-            {
+            (
+                PhoneToHub::HangUp { reason, .. },
+                Phase::Answered {
+                    conn: answerer, at, ..
+                },
+            ) if *answerer == conn => {
                 if let Some(door_conn) = door_conn {
                     out.push(Out::Door(
                         door_conn,
@@ -902,7 +944,10 @@ mod tests {
                 phone_id: PhoneId::new("p-a")
             }
         )));
-        assert!(out.contains(&Out::Phone(B, HubToPhone::AnsweredElsewhere { call_id: call() })));
+        assert!(out.contains(&Out::Phone(
+            B,
+            HubToPhone::AnsweredElsewhere { call_id: call() }
+        )));
         let out = r.phone_message(now, B, PhoneToHub::Answer { call_id: call() });
         assert_eq!(error_code(&out), Some(ErrorCode::AlreadyAnswered));
         // B may not inject ICE into A's call.
@@ -986,7 +1031,11 @@ mod tests {
     fn late_phone_rings_and_door_loss_cancels() {
         let mut r = setup();
         ring(&mut r);
-        let out = r.phone_connected(20, PhoneId::new("p-late"), vec![(door_id(), "Front".into())]);
+        let out = r.phone_connected(
+            20,
+            PhoneId::new("p-late"),
+            vec![(door_id(), "Front".into())],
+        );
         assert_eq!(to(&out, 20).len(), 2, "welcome then ring: {out:?}");
         let out = r.disconnected(Instant::now(), DOOR);
         for phone in [A, B, 20] {

@@ -239,10 +239,14 @@ fn check_name(name: &str) -> Result<String, StoreError> {
         return Err(StoreError::InvalidName("the name is empty"));
     }
     if name.chars().count() > MAX_NAME_CHARS {
-        return Err(StoreError::InvalidName("the name is longer than 64 characters"));
+        return Err(StoreError::InvalidName(
+            "the name is longer than 64 characters",
+        ));
     }
     if name.chars().any(char::is_control) {
-        return Err(StoreError::InvalidName("the name contains control characters"));
+        return Err(StoreError::InvalidName(
+            "the name contains control characters",
+        ));
     }
     Ok(name.to_owned())
 }
@@ -327,10 +331,17 @@ impl Store {
     /// Registers a door with an id and secret chosen by the door itself (local-first mode).
     /// Idempotent when the id and secret match (the name is updated); an error when the id
     /// exists with another secret.
-    pub fn ensure_door(&self, door_id: &DoorId, name: &str, secret: &str) -> Result<(), StoreError> {
+    pub fn ensure_door(
+        &self,
+        door_id: &DoorId,
+        name: &str,
+        secret: &str,
+    ) -> Result<(), StoreError> {
         let name = check_name(name)?;
         if door_id.as_str().is_empty() || secret.is_empty() {
-            return Err(StoreError::InvalidName("door id and secret must not be empty"));
+            return Err(StoreError::InvalidName(
+                "door id and secret must not be empty",
+            ));
         }
         let hash = secrets::sha256_hex(secret.as_bytes());
         let mut conn = self.conn();
@@ -739,7 +750,10 @@ mod tests {
             s.find_door("Front door").expect("find"),
             Some((id.clone(), "Front door".into()))
         );
-        assert_eq!(s.find_door(id.as_str()).expect("find").map(|d| d.0), Some(id));
+        assert_eq!(
+            s.find_door(id.as_str()).expect("find").map(|d| d.0),
+            Some(id)
+        );
         assert_eq!(s.find_door("Back door").expect("find"), None);
     }
 
@@ -748,8 +762,12 @@ mod tests {
         let s = store();
         let id = DoorId::new("d-local");
         s.ensure_door(&id, "Gate", "s3cret-s3cret").expect("first");
-        s.ensure_door(&id, "Gate 2", "s3cret-s3cret").expect("again");
-        assert_eq!(s.find_door("d-local").expect("find").map(|d| d.1), Some("Gate 2".into()));
+        s.ensure_door(&id, "Gate 2", "s3cret-s3cret")
+            .expect("again");
+        assert_eq!(
+            s.find_door("d-local").expect("find").map(|d| d.1),
+            Some("Gate 2".into())
+        );
         assert!(matches!(
             s.ensure_door(&id, "Gate", "other"),
             Err(StoreError::DoorSecretMismatch(_))
@@ -763,7 +781,9 @@ mod tests {
         let (door2, _) = s.add_door("Back").expect("add");
         let code = s.create_pairing_code(&door).expect("code");
         let now = now_ms();
-        let paired = s.redeem_pairing_code(&code, None, Some("Anna"), now).expect("pair");
+        let paired = s
+            .redeem_pairing_code(&code, None, Some("Anna"), now)
+            .expect("pair");
         assert!(paired.new_phone);
         assert!(matches!(
             s.redeem_pairing_code(&code, None, None, now),
@@ -773,7 +793,9 @@ mod tests {
             s.redeem_pairing_code("bogus", None, None, now),
             Err(StoreError::PairingCodeUnknown)
         ));
-        let expired = s.create_pairing_code_at(&door2, now - 10, now - 1).expect("code");
+        let expired = s
+            .create_pairing_code_at(&door2, now - 10, now - 1)
+            .expect("code");
         assert!(matches!(
             s.redeem_pairing_code(&expired, None, None, now),
             Err(StoreError::PairingCodeExpired)
@@ -785,7 +807,10 @@ mod tests {
             .expect("pair");
         assert_eq!(again.phone_id, paired.phone_id);
         assert_eq!(again.token, paired.token);
-        let auth = s.authenticate_phone(&paired.token).expect("auth").expect("known");
+        let auth = s
+            .authenticate_phone(&paired.token)
+            .expect("auth")
+            .expect("known");
         assert_eq!(auth.doors.len(), 2);
         assert_eq!(s.authenticate_phone("wrong").expect("auth"), None);
         let phones = s.list_phones().expect("list");
@@ -800,10 +825,16 @@ mod tests {
         let (door, _) = s.add_door("Front").expect("add");
         let (other, _) = s.add_door("Back").expect("add");
         let code = s.create_pairing_code(&door).expect("code");
-        let phone = s.redeem_pairing_code(&code, None, None, now_ms()).expect("pair");
-        for (i, (d, kind)) in [(&door, EventKind::Ring), (&other, EventKind::Ring), (&door, EventKind::Missed)]
-            .into_iter()
-            .enumerate()
+        let phone = s
+            .redeem_pairing_code(&code, None, None, now_ms())
+            .expect("pair");
+        for (i, (d, kind)) in [
+            (&door, EventKind::Ring),
+            (&other, EventKind::Ring),
+            (&door, EventKind::Missed),
+        ]
+        .into_iter()
+        .enumerate()
         {
             s.record_event(&CallEvent {
                 at: i as i64,
@@ -828,6 +859,9 @@ mod tests {
         assert_eq!(s.setting(SETTING_BASE_URL).expect("get"), None);
         s.set_setting(SETTING_BASE_URL, "https://a").expect("set");
         s.set_setting(SETTING_BASE_URL, "https://b").expect("set");
-        assert_eq!(s.setting(SETTING_BASE_URL).expect("get"), Some("https://b".into()));
+        assert_eq!(
+            s.setting(SETTING_BASE_URL).expect("get"),
+            Some("https://b".into())
+        );
     }
 }

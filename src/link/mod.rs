@@ -37,6 +37,8 @@ pub struct LinkConfig {
     /// The door's secret; only ever written into `hello`.
     pub secret: String,
     pub software: String,
+    /// Extra PEM certificate(s) to trust, for a hub with a self-signed certificate.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug)]
@@ -130,7 +132,16 @@ async fn session(
     ws_config.max_message_size = Some(MAX_MESSAGE_BYTES);
     ws_config.max_frame_size = Some(MAX_MESSAGE_BYTES);
     ws_config.read_buffer_size = READ_BUFFER_BYTES;
-    let connect = tokio_tungstenite::connect_async_with_config(&config.url, Some(ws_config), true);
+    let connector = match tls_connector(config) {
+        Ok(connector) => connector,
+        Err(e) => return Ended::Refused(e),
+    };
+    let connect = tokio_tungstenite::connect_async_tls_with_config(
+        &config.url,
+        Some(ws_config),
+        true,
+        Some(connector),
+    );
     let mut ws = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
         Ok(Ok((ws, _))) => ws,
         Ok(Err(e)) => return Ended::Lost(format!("cannot connect to {}: {e}", config.url)),
@@ -199,6 +210,34 @@ async fn session(
             }
         }
     }
+}
+
+/// TLS settings for `wss://`: the public web roots, plus the hub's own certificate when it is
+/// self-signed (`hub.ca_file`).
+fn tls_connector(config: &LinkConfig) -> Result<tokio_tungstenite::Connector, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = &config.ca_file {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("hub.ca_file {}: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!("hub.ca_file {}: no PEM certificate in it", path.display()));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| format!("hub.ca_file {}: {e}", path.display()))?;
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(tls)))
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<

@@ -1,0 +1,235 @@
+//! HTTP routes: the phone app's files, `POST /api/pair`, `GET /api/events`, `GET /healthz`,
+//! and `GET /ws` (handed to [`crate::ws`]). Every response carries the security headers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::assets;
+use crate::hub::HubInner;
+use crate::store::{now_ms, CallEvent, StoreError};
+
+/// Largest `POST /api/pair` body: a code, a token and a name fit in a few hundred bytes.
+pub const PAIR_BODY_LIMIT: usize = 4 * 1024;
+/// Longest pairing code or token accepted before even hashing it.
+pub const MAX_CREDENTIAL_CHARS: usize = 256;
+/// Events returned by `GET /api/events`: a screenful of history.
+pub const EVENTS_LIMIT: u32 = 50;
+
+/// Content-Security-Policy for everything served: only our own scripts and styles, WebSocket
+/// to ourselves, and `blob:` media for the call video.
+pub const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob:; img-src 'self' data:; style-src 'self'; script-src 'self'";
+
+/// Shared by all handlers of one `serve` call.
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: Arc<HubInner>,
+    /// Cancelled when the hub starts draining.
+    pub shutdown: CancellationToken,
+    /// Tracks WebSocket connections so the drain can wait for them.
+    pub tracker: TaskTracker,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/ws", get(crate::ws::upgrade))
+        .route(
+            "/api/pair",
+            post(pair).layer(DefaultBodyLimit::max(PAIR_BODY_LIMIT)),
+        )
+        .route("/api/events", get(events))
+        .fallback(static_file)
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn static_file(request: Request) -> Response {
+    if request.method() != axum::http::Method::GET && request.method() != axum::http::Method::HEAD {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    match assets::find(request.uri().path()) {
+        Some(asset) => (
+            [
+                (header::CONTENT_TYPE, asset.content_type),
+                // Always revalidate: a new hub version must reach phones at once.
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            asset.body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
+    #[derive(Serialize)]
+    struct Body {
+        error: String,
+    }
+    (
+        status,
+        Json(Body {
+            error: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct PairRequest {
+    code: String,
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct PairResponse {
+    token: String,
+    phone_id: String,
+}
+
+/// `POST /api/pair`: redeem a one-time code for a phone token.
+async fn pair(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Json<PairRequest>, JsonRejection>,
+) -> Response {
+    let limiter = &app.hub.pair_failures;
+    if limiter.is_blocked(peer.ip(), Instant::now()) {
+        return json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many wrong pairing codes; wait a minute",
+        );
+    }
+    let Json(req) = match body {
+        Ok(body) => body,
+        Err(rejection) => return json_error(StatusCode::BAD_REQUEST, rejection.body_text()),
+    };
+    let too_long = |s: &Option<String>| s.as_ref().is_some_and(|s| s.len() > MAX_CREDENTIAL_CHARS);
+    if req.code.trim().is_empty() || req.code.len() > MAX_CREDENTIAL_CHARS || too_long(&req.token) {
+        return json_error(StatusCode::BAD_REQUEST, "missing or malformed pairing code");
+    }
+    let store = app.hub.store.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        store.redeem_pairing_code(
+            &req.code,
+            req.token.as_deref(),
+            req.name.as_deref(),
+            now_ms(),
+        )
+    })
+    .await;
+    match result {
+        Ok(Ok(paired)) => {
+            tracing::info!(phone = %paired.phone_id, door = %paired.door_id, new = paired.new_phone, "phone paired");
+            app.hub
+                .switchboard
+                .pairing_added(&paired.phone_id, paired.door_id, paired.door_name);
+            Json(PairResponse {
+                token: paired.token,
+                phone_id: paired.phone_id.0,
+            })
+            .into_response()
+        }
+        Ok(Err(
+            e @ (StoreError::PairingCodeUnknown
+            | StoreError::PairingCodeUsed
+            | StoreError::PairingCodeExpired),
+        )) => {
+            limiter.record_failure(peer.ip(), Instant::now());
+            json_error(StatusCode::FORBIDDEN, e.to_string())
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "pairing failed");
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "hub database error; retry",
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "pairing task failed");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, "hub fault; retry")
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct EventsResponse {
+    events: Vec<CallEvent>,
+}
+
+/// `GET /api/events` with `Authorization: Bearer <token>`: the phone's call history.
+async fn events(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= MAX_CREDENTIAL_CHARS)
+        .map(str::to_owned);
+    let Some(token) = token else {
+        return json_error(
+            StatusCode::UNAUTHORIZED,
+            "send Authorization: Bearer <phone token>",
+        );
+    };
+    // Make sure events recorded so far are visible.
+    app.hub.switchboard.recorder().flush().await;
+    let store = app.hub.store.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let Some(phone) = store.authenticate_phone(&token)? else {
+            return Ok(None);
+        };
+        store
+            .events_for_phone(&phone.phone_id, EVENTS_LIMIT)
+            .map(Some)
+    })
+    .await;
+    match result {
+        Ok(Ok(Some(events))) => Json(EventsResponse { events }).into_response(),
+        Ok(Ok(None)) => json_error(StatusCode::UNAUTHORIZED, "unknown phone token; pair again"),
+        Ok(Err::<_, StoreError>(e)) => {
+            tracing::error!(error = %e, "reading events failed");
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "hub database error; retry",
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "events task failed");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, "hub fault; retry")
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! [`Hub`]: the embeddable entry point tying the store, the switchboard and the server together.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::config::{HubConfig, Timings};
+use crate::error::HubError;
+use crate::ratelimit::FailureLimiter;
+use crate::recorder::Recorder;
+use crate::router::Router;
+use crate::store::{Store, SETTING_BASE_URL};
+use crate::switchboard::Switchboard;
+use crate::tls::{self, TlsSetup};
+
+/// State shared by every connection of one hub.
+pub struct HubInner {
+    pub config: HubConfig,
+    pub timings: Timings,
+    pub store: Store,
+    pub switchboard: Switchboard,
+    /// `None` for plain HTTP.
+    pub tls: Option<TlsSetup>,
+    /// One permit per open WebSocket ([`crate::ws::MAX_CONNECTIONS`]).
+    pub ws_slots: Arc<Semaphore>,
+    /// Wrong pairing codes per client address.
+    pub pair_failures: FailureLimiter,
+}
+
+/// The signaling hub. Cheap to clone (an `Arc` inside).
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("db_path", &self.inner.config.db_path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The host part of an `http(s)://host[:port]/...` URL.
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => authority.split(':').next()?,
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+/// The address this machine would use to reach the network (no packet is sent: connecting a
+/// UDP socket only picks a route). Used to print a pairing link a phone can open when the hub
+/// listens on all interfaces.
+fn outbound_ip(v6: bool) -> Option<IpAddr> {
+    let (bind, probe): (SocketAddr, SocketAddr) = if v6 {
+        (
+            (Ipv6Addr::UNSPECIFIED, 0).into(),
+            "[2001:db8::1]:9".parse().ok()?,
+        )
+    } else {
+        (
+            (Ipv4Addr::UNSPECIFIED, 0).into(),
+            "192.0.2.1:9".parse().ok()?,
+        )
+    };
+    let socket = UdpSocket::bind(bind).ok()?;
+    socket.connect(probe).ok()?;
+    socket.local_addr().ok().map(|a| a.ip())
+}
+
+impl Hub {
+    /// Opens (or creates) the database, runs migrations, and prepares TLS.
+    pub fn open(config: HubConfig) -> Result<Hub, HubError> {
+        Self::open_with_timings(config, Timings::default())
+    }
+
+    /// [`Hub::open`] with other protocol timings (tests use a short handshake timeout).
+    pub fn open_with_timings(config: HubConfig, timings: Timings) -> Result<Hub, HubError> {
+        let hostname = match &config.public_url {
+            Some(url) => Some(url_host(url).ok_or_else(|| HubError::BadPublicUrl(url.clone()))?),
+            None => None,
+        };
+        let store = Store::open(&config.db_path)?;
+        let tls = tls::setup(&config.tls, &config.db_path, hostname)?;
+        let recorder = Recorder::start(store.clone()).map_err(HubError::Recorder)?;
+        let switchboard = Switchboard::new(Router::new(config.ice_servers.clone()), recorder);
+        Ok(Hub {
+            inner: Arc::new(HubInner {
+                config,
+                timings,
+                store,
+                switchboard,
+                tls,
+                ws_slots: Arc::new(Semaphore::new(crate::ws::MAX_CONNECTIONS)),
+                pair_failures: FailureLimiter::default(),
+            }),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// SHA-256 fingerprint ("AA:BB:…") of the TLS certificate, if TLS is on.
+    pub fn tls_fingerprint(&self) -> Option<&str> {
+        self.inner.tls.as_ref().map(|t| t.fingerprint.as_str())
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.inner.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// Serves HTTP(S)+WS on `listener` until `shutdown` resolves, then drains: stops accepting,
+    /// sends every peer a Close (1001 going away), waits up to a bounded time for connections to finish.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), HubError> {
+        let local = listener.local_addr().map_err(HubError::LocalAddr)?;
+        if self.inner.tls.is_none() && !local.ip().is_loopback() {
+            return Err(HubError::PlainHttpNotLoopback(local));
+        }
+        let base_url = self.base_url(local);
+        let store = self.inner.store.clone();
+        let saved =
+            tokio::task::spawn_blocking(move || store.set_setting(SETTING_BASE_URL, &base_url))
+                .await;
+        match saved {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e.into()),
+            Err(e) => tracing::warn!(error = %e, "could not remember the base URL"),
+        }
+        tracing::info!(address = %local, tls = self.inner.tls.is_some(), "hub serving");
+        crate::server::run(self.inner.clone(), listener, shutdown).await;
+        Ok(())
+    }
+
+    /// The URL a phone should open, e.g. "http://127.0.0.1:8080" (after binding; scheme per TLS mode) - or public_url.
+    ///
+    /// For a listener on all interfaces (0.0.0.0 / ::) this is the machine's outbound address,
+    /// since that is what a phone on the LAN can reach.
+    pub fn base_url(&self, local_addr: SocketAddr) -> String {
+        if let Some(url) = &self.inner.config.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let ip = if local_addr.ip().is_unspecified() {
+            outbound_ip(local_addr.is_ipv6()).unwrap_or(if local_addr.is_ipv6() {
+                IpAddr::V6(Ipv6Addr::LOCALHOST)
+            } else {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            })
+        } else {
+            local_addr.ip()
+        };
+        format!(
+            "{}://{}",
+            self.scheme(),
+            SocketAddr::new(ip, local_addr.port())
+        )
+    }
+
+    /// The URL of this hub on this machine ("http://127.0.0.1:PORT" for a listener on all
+    /// interfaces), for logs and for local clients.
+    pub fn local_url(&self, local_addr: SocketAddr) -> String {
+        let ip = match local_addr.ip() {
+            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        format!(
+            "{}://{}",
+            self.scheme(),
+            SocketAddr::new(ip, local_addr.port())
+        )
+    }
+}
+
+/// "https://host/#pair=CODE"
+pub fn pairing_url(base_url: &str, code: &str) -> String {
+    format!("{}/#pair={}", base_url.trim_end_matches('/'), code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_and_pairing_urls() {
+        assert_eq!(
+            url_host("https://doorbell.local:8443/x"),
+            Some("doorbell.local")
+        );
+        assert_eq!(url_host("http://[::1]:80"), Some("::1"));
+        assert_eq!(url_host("ftp://x"), None);
+        assert_eq!(url_host("https://"), None);
+        assert_eq!(pairing_url("https://h:1/", "abc"), "https://h:1/#pair=abc");
+    }
+}

@@ -1,0 +1,220 @@
+//! TLS for the hub's listener: rustls with the `ring` provider, from PEM files or from a
+//! self-signed certificate generated once and kept next to the database.
+//!
+//! Browsers only give a page camera and microphone access in a secure context, so the phone
+//! app must be served over HTTPS (or from `localhost`). A self-signed certificate makes that
+//! work on a LAN after the user accepts it once; its SHA-256 fingerprint is printed so they can
+//! check they accepted the right one.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::TlsMode;
+
+/// File names of the generated certificate and key, in the database's directory.
+pub const SELF_SIGNED_CERT_FILE: &str = "cert.pem";
+pub const SELF_SIGNED_KEY_FILE: &str = "key.pem";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read TLS certificate {path}: {source}; check --tls-cert")]
+    ReadCert {
+        path: PathBuf,
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("{path} contains no certificate; --tls-cert wants a PEM certificate chain")]
+    NoCert { path: PathBuf },
+    #[error(
+        "cannot read TLS private key {path}: {source}; check --tls-key (PEM, PKCS#8/PKCS#1/SEC1)"
+    )]
+    ReadKey {
+        path: PathBuf,
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("the TLS certificate and key do not work together: {0}")]
+    Config(#[from] rustls::Error),
+    #[error("cannot generate a self-signed certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A ready TLS acceptor and what to tell the user about it.
+#[derive(Clone)]
+pub struct TlsSetup {
+    pub acceptor: TlsAcceptor,
+    /// SHA-256 of the leaf certificate, "AA:BB:…".
+    pub fingerprint: String,
+}
+
+/// Installs rustls' `ring` provider as the process default (for any rustls user that relies on
+/// it). Harmless if a provider is already installed.
+pub fn install_default_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Builds the acceptor for `mode`; `None` for plain HTTP. `db_path` locates the self-signed
+/// files; `hostname` (from the public URL) is added to the self-signed certificate's names.
+pub fn setup(
+    mode: &TlsMode,
+    db_path: &Path,
+    hostname: Option<&str>,
+) -> Result<Option<TlsSetup>, TlsError> {
+    install_default_provider();
+    let (cert, key) = match mode {
+        TlsMode::Plain => return Ok(None),
+        TlsMode::Files { cert, key } => (cert.clone(), key.clone()),
+        TlsMode::SelfSigned => ensure_self_signed(db_path, hostname)?,
+    };
+    let chain = CertificateDer::pem_file_iter(&cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|source| TlsError::ReadCert {
+            path: cert.clone(),
+            source,
+        })?;
+    let Some(leaf) = chain.first() else {
+        return Err(TlsError::NoCert { path: cert });
+    };
+    let fingerprint = fingerprint(leaf);
+    let key = PrivateKeyDer::from_pem_file(&key).map_err(|source| TlsError::ReadKey {
+        path: key.clone(),
+        source,
+    })?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)?;
+    // WebSocket upgrades need HTTP/1.1; the hub does not speak HTTP/2.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(TlsSetup {
+        acceptor: TlsAcceptor::from(Arc::new(config)),
+        fingerprint,
+    }))
+}
+
+/// SHA-256 of a DER certificate as colon-separated uppercase hex.
+pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
+    digest
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Paths of the self-signed certificate and key for a database at `db_path`.
+pub fn self_signed_paths(db_path: &Path) -> (PathBuf, PathBuf) {
+    let dir = db_path.parent().unwrap_or(Path::new("."));
+    (
+        dir.join(SELF_SIGNED_CERT_FILE),
+        dir.join(SELF_SIGNED_KEY_FILE),
+    )
+}
+
+/// Returns the self-signed certificate and key paths, generating them on first use.
+fn ensure_self_signed(
+    db_path: &Path,
+    hostname: Option<&str>,
+) -> Result<(PathBuf, PathBuf), TlsError> {
+    let (cert_path, key_path) = self_signed_paths(db_path);
+    if cert_path.exists() && key_path.exists() {
+        return Ok((cert_path, key_path));
+    }
+    let mut names = vec![
+        "localhost".to_owned(),
+        "doorbell.local".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    if let Some(host) = hostname.filter(|h| !names.iter().any(|n| n == h)) {
+        names.push(host.to_owned());
+    }
+    // rcgen's default algorithm is ECDSA P-256 with SHA-256.
+    let certified = rcgen::generate_simple_self_signed(names)?;
+    write_file(
+        &key_path,
+        certified.signing_key.serialize_pem().as_bytes(),
+        0o600,
+    )?;
+    write_file(&cert_path, certified.cert.pem().as_bytes(), 0o644)?;
+    tracing::info!(cert = %cert_path.display(), "generated a self-signed TLS certificate");
+    Ok((cert_path, key_path))
+}
+
+/// Writes `data` to `path` via a temporary file (created with `mode`) and a rename, so a crash
+/// never leaves a half-written key and the key is never readable by others, not even briefly.
+fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), TlsError> {
+    let err = |source| TlsError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let tmp = path.with_extension("pem.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options.open(&tmp).map_err(err)?;
+    file.write_all(data).map_err(err)?;
+    file.sync_all().map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_signed_is_generated_once_with_private_key_mode() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("hub.sqlite3");
+        let first = setup(&TlsMode::SelfSigned, &db, Some("door.example")).expect("setup");
+        let second = setup(&TlsMode::SelfSigned, &db, None).expect("setup");
+        let (first, second) = (first.expect("tls"), second.expect("tls"));
+        assert_eq!(
+            first.fingerprint, second.fingerprint,
+            "persisted, not regenerated"
+        );
+        assert_eq!(first.fingerprint.len(), 32 * 3 - 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let (_, key) = self_signed_paths(&db);
+            let mode = std::fs::metadata(key).expect("key").permissions().mode();
+            assert_eq!(mode & 0o077, 0, "key must not be readable by others");
+        }
+    }
+
+    #[test]
+    fn missing_files_are_a_clear_error() {
+        let err = setup(
+            &TlsMode::Files {
+                cert: "/nonexistent/cert.pem".into(),
+                key: "/nonexistent/key.pem".into(),
+            },
+            Path::new("hub.sqlite3"),
+            None,
+        )
+        .err()
+        .expect("error");
+        assert!(err.to_string().contains("--tls-cert"), "{err}");
+    }
+}

@@ -1,0 +1,548 @@
+//! One WebSocket connection: upgrade limits, the `hello` handshake, then a loop that reads
+//! frames into the switchboard, writes the peer's outgoing queue, pings, and closes on idle,
+//! slow consumption, or shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use doorbell_protocol::{
+    DoorId, DoorToHub, ErrorBody, ErrorCode, HubToPhone, PhoneToHub, MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSION,
+};
+use futures_util::SinkExt;
+use tokio::sync::mpsc;
+use tokio::time::{timeout, Instant};
+use tokio_util::sync::CancellationToken;
+
+use crate::http::AppState;
+use crate::hub::HubInner;
+use crate::ratelimit::TokenBucket;
+use crate::router::ConnId;
+use crate::store::now_ms;
+use crate::switchboard::{Outbound, PeerHandle, OUTBOUND_QUEUE};
+
+/// Simultaneous WebSocket connections. Each costs a task, two small buffers and a queue
+/// (~30 KiB); 1024 is far beyond a household and keeps a flood from exhausting memory or
+/// file descriptors. Beyond it, upgrades get 503.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Initial read buffer per connection. Signaling messages are small (an SDP is 3-6 KiB);
+/// tungstenite's 128 KiB default would cost 128 MiB at the connection limit. The buffer still
+/// grows up to a full message when needed.
+pub const READ_BUFFER: usize = 8 * 1024;
+/// Bytes buffered before a write goes to the socket. Every send flushes anyway, so this only
+/// batches within one message.
+pub const WRITE_BUFFER: usize = 8 * 1024;
+/// Upper bound of the write buffer when the socket is not accepting data: one full message
+/// plus the batch above; past this the send fails and the connection ends.
+pub const MAX_WRITE_BUFFER: usize = WRITE_BUFFER + 2 * MAX_MESSAGE_BYTES;
+/// A single socket write that takes longer than this means the peer stopped reading; the
+/// connection is dropped instead of holding its task forever.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// After sending a close frame, how long to wait for the peer's close reply.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Messages a peer may send in a burst, and the sustained rate. A call is a ring, an SDP and a
+/// few dozen ICE candidates; more than this is a bug or abuse, answered with `rate_limited`.
+pub const MESSAGE_BURST: u32 = 200;
+pub const MESSAGES_PER_SECOND: u32 = 50;
+
+/// Close codes (RFC 6455 section 7.4.1).
+const CLOSE_GOING_AWAY: u16 = 1001;
+const CLOSE_POLICY: u16 = 1008;
+const CLOSE_TOO_BIG: u16 = 1009;
+const CLOSE_INTERNAL: u16 = 1011;
+
+/// `GET /ws`.
+pub async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    if app.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the hub is shutting down").into_response();
+    }
+    let Ok(permit) = app.hub.ws_slots.clone().try_acquire_owned() else {
+        tracing::warn!("WebSocket connection limit reached; refusing an upgrade");
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
+    };
+    // Tracked from now on, so shutdown waits for this connection too.
+    let tracked = app.tracker.token();
+    let hub = app.hub.clone();
+    let shutdown = app.shutdown.clone();
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| async move {
+            let _tracked = tracked;
+            let _permit = permit;
+            run(hub, socket, shutdown).await;
+        })
+}
+
+/// What the first frame turned out to be.
+#[derive(Debug, PartialEq)]
+enum Hello {
+    Door {
+        door_id: DoorId,
+        secret: String,
+        software: String,
+    },
+    Phone {
+        token: String,
+    },
+    WrongVersion(u64),
+    /// Not a hello at all (or a hello of neither shape).
+    Other,
+}
+
+/// Classifies the first text frame. A `hello` with another protocol version is recognised by
+/// its `protocol_version` alone, since a future version may change the other fields.
+fn parse_hello(text: &str) -> Hello {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Hello::Other;
+    };
+    if value.get("type").and_then(|t| t.as_str()) != Some("hello") {
+        return Hello::Other;
+    }
+    match value.get("protocol_version").and_then(|v| v.as_u64()) {
+        Some(v) if v != u64::from(PROTOCOL_VERSION) => return Hello::WrongVersion(v),
+        _ => {}
+    }
+    if let Ok(DoorToHub::Hello {
+        door_id,
+        secret,
+        software,
+        ..
+    }) = serde_json::from_value::<DoorToHub>(value.clone())
+    {
+        return Hello::Door {
+            door_id,
+            secret,
+            software,
+        };
+    }
+    if let Ok(PhoneToHub::Hello { token, .. }) = serde_json::from_value::<PhoneToHub>(value) {
+        return Hello::Phone { token };
+    }
+    Hello::Other
+}
+
+/// Both `HubToDoor::Error` and `HubToPhone::Error` serialize to this same object, so before
+/// the peer's role is known either type will do.
+fn error_text(code: ErrorCode, message: &str) -> String {
+    let msg = HubToPhone::Error(ErrorBody {
+        code,
+        message: message.to_owned(),
+        call_id: None,
+    });
+    serde_json::to_string(&msg).unwrap_or_default()
+}
+
+/// Sends one frame, giving up after [`SEND_TIMEOUT`].
+async fn send(socket: &mut WebSocket, msg: Message) -> Result<(), ()> {
+    match timeout(SEND_TIMEOUT, socket.send(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+/// Sends a close frame and waits briefly for the peer's reply (or for it to vanish).
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    };
+    if send(socket, Message::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    let _ = timeout(CLOSE_GRACE, async {
+        while let Some(Ok(msg)) = socket.recv().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// Sends an error and closes: the end of a failed handshake.
+async fn refuse(
+    socket: &mut WebSocket,
+    code: ErrorCode,
+    message: &str,
+    close_reason: &'static str,
+) {
+    if send(socket, Message::Text(error_text(code, message).into()))
+        .await
+        .is_ok()
+    {
+        let close_code = if code == ErrorCode::Internal {
+            CLOSE_INTERNAL
+        } else {
+            CLOSE_POLICY
+        };
+        close(socket, close_code, close_reason).await;
+    }
+}
+
+/// Whether a read error is tungstenite refusing an oversized message or frame.
+fn is_too_big(err: axum::Error) -> bool {
+    // axum boxes the tungstenite error; the workspace pins the same tungstenite version.
+    err.into_inner()
+        .downcast_ref::<tungstenite::Error>()
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
+}
+
+/// The peer's role once authenticated.
+enum Role {
+    Door,
+    Phone,
+}
+
+async fn run(hub: Arc<HubInner>, mut socket: WebSocket, shutdown: CancellationToken) {
+    let conn = hub.switchboard.next_conn_id();
+    // --- handshake ---
+    let first = tokio::select! {
+        _ = shutdown.cancelled() => {
+            close(&mut socket, CLOSE_GOING_AWAY, "hub shutting down").await;
+            return;
+        }
+        first = timeout(hub.timings.handshake, first_frame(&mut socket)) => first,
+    };
+    let text = match first {
+        Err(_elapsed) => {
+            tracing::debug!(conn, "no hello in time");
+            refuse(
+                &mut socket,
+                ErrorCode::HelloRequired,
+                "no hello in time",
+                "hello timeout",
+            )
+            .await;
+            return;
+        }
+        Ok(None) => return,
+        Ok(Some(text)) => text,
+    };
+    let role = match parse_hello(&text) {
+        Hello::Other => {
+            refuse(
+                &mut socket,
+                ErrorCode::HelloRequired,
+                "the first message must be a door or phone hello",
+                "hello required",
+            )
+            .await;
+            return;
+        }
+        Hello::WrongVersion(v) => {
+            let message = format!(
+                "protocol version {v} is not supported; this hub speaks {PROTOCOL_VERSION}"
+            );
+            refuse(
+                &mut socket,
+                ErrorCode::UnsupportedVersion,
+                &message,
+                "unsupported version",
+            )
+            .await;
+            return;
+        }
+        Hello::Door {
+            door_id,
+            secret,
+            software,
+        } => {
+            let store = hub.store.clone();
+            let id = door_id.clone();
+            let auth =
+                tokio::task::spawn_blocking(move || store.authenticate_door(&id, &secret)).await;
+            match auth {
+                Ok(Ok(Some(name))) => {
+                    tracing::info!(conn, door = %door_id, %software, "door connected");
+                    hub.switchboard
+                        .recorder()
+                        .door_seen(door_id.clone(), software, now_ms());
+                    let (peer, rx, kick) = peer_handle();
+                    hub.switchboard.door_connected(conn, peer, door_id, name);
+                    (Role::Door, rx, kick)
+                }
+                Ok(Ok(None)) => {
+                    tracing::info!(conn, door = %door_id, "door hello with unknown id or wrong secret");
+                    refuse(
+                        &mut socket,
+                        ErrorCode::Unauthorized,
+                        "unknown door or wrong secret",
+                        "unauthorized",
+                    )
+                    .await;
+                    return;
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(conn, error = %e, "door authentication failed");
+                    refuse(
+                        &mut socket,
+                        ErrorCode::Internal,
+                        "hub database error; retry",
+                        "internal error",
+                    )
+                    .await;
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(conn, error = %e, "door authentication task failed");
+                    refuse(
+                        &mut socket,
+                        ErrorCode::Internal,
+                        "hub fault; retry",
+                        "internal error",
+                    )
+                    .await;
+                    return;
+                }
+            }
+        }
+        Hello::Phone { token } => {
+            let store = hub.store.clone();
+            let auth = tokio::task::spawn_blocking(move || store.authenticate_phone(&token)).await;
+            match auth {
+                Ok(Ok(Some(phone))) => {
+                    tracing::info!(conn, phone = %phone.phone_id, "phone connected");
+                    hub.switchboard
+                        .recorder()
+                        .phone_seen(phone.phone_id.clone(), now_ms());
+                    let (peer, rx, kick) = peer_handle();
+                    hub.switchboard
+                        .phone_connected(conn, peer, phone.phone_id, phone.doors);
+                    (Role::Phone, rx, kick)
+                }
+                Ok(Ok(None)) => {
+                    tracing::info!(conn, "phone hello with unknown token");
+                    refuse(
+                        &mut socket,
+                        ErrorCode::Unauthorized,
+                        "unknown phone token; pair again",
+                        "unauthorized",
+                    )
+                    .await;
+                    return;
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(conn, error = %e, "phone authentication failed");
+                    refuse(
+                        &mut socket,
+                        ErrorCode::Internal,
+                        "hub database error; retry",
+                        "internal error",
+                    )
+                    .await;
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(conn, error = %e, "phone authentication task failed");
+                    refuse(
+                        &mut socket,
+                        ErrorCode::Internal,
+                        "hub fault; retry",
+                        "internal error",
+                    )
+                    .await;
+                    return;
+                }
+            }
+        }
+    };
+    let (role, rx, kick) = role;
+    // From here on the switchboard knows this connection; the guard tells it when we are gone,
+    // whichever way this function ends.
+    let _registered = Registered {
+        hub: hub.clone(),
+        conn,
+    };
+    pump(&hub, conn, role, &mut socket, rx, kick, shutdown).await;
+}
+
+/// Tells the switchboard that a connection ended, on drop.
+struct Registered {
+    hub: Arc<HubInner>,
+    conn: ConnId,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.hub.switchboard.disconnected(self.conn);
+    }
+}
+
+fn peer_handle() -> (PeerHandle, mpsc::Receiver<Outbound>, CancellationToken) {
+    let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+    let kick = CancellationToken::new();
+    (
+        PeerHandle {
+            tx,
+            kick: kick.clone(),
+        },
+        rx,
+        kick,
+    )
+}
+
+/// Waits for the first text frame; `None` if the peer closed, sent binary, or failed.
+async fn first_frame(socket: &mut WebSocket) -> Option<String> {
+    loop {
+        match socket.recv().await? {
+            Ok(Message::Text(text)) => return Some(text.to_string()),
+            // Pings before hello are answered by tungstenite and otherwise ignored.
+            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            // Binary first: not a hello; the caller answers hello_required.
+            Ok(Message::Binary(_)) => return Some(String::new()),
+            Ok(Message::Close(_)) | Err(_) => return None,
+        }
+    }
+}
+
+/// The authenticated connection's main loop.
+async fn pump(
+    hub: &HubInner,
+    conn: ConnId,
+    role: Role,
+    socket: &mut WebSocket,
+    mut rx: mpsc::Receiver<Outbound>,
+    kick: CancellationToken,
+    shutdown: CancellationToken,
+) {
+    let timings = hub.timings;
+    let mut ping = tokio::time::interval_at(
+        Instant::now() + timings.ping_interval,
+        timings.ping_interval,
+    );
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let idle = tokio::time::sleep(timings.idle);
+    tokio::pin!(idle);
+    let mut bucket = TokenBucket::new(
+        MESSAGE_BURST,
+        MESSAGES_PER_SECOND,
+        std::time::Instant::now(),
+    );
+
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                close(socket, CLOSE_GOING_AWAY, "hub shutting down").await;
+                return;
+            }
+            _ = kick.cancelled() => {
+                tracing::info!(conn, "disconnecting a peer that does not read its messages");
+                close(socket, CLOSE_POLICY, "not reading messages").await;
+                return;
+            }
+            out = rx.recv() => match out {
+                Some(Outbound::Text(text)) => {
+                    if send(socket, Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Outbound::Close(code, reason)) => {
+                    close(socket, code, reason).await;
+                    return;
+                }
+                None => return,
+            },
+            _ = &mut idle => {
+                tracing::info!(conn, "no frames from the peer for {:?}; dropping it", timings.idle);
+                close(socket, CLOSE_GOING_AWAY, "idle timeout").await;
+                return;
+            }
+            _ = ping.tick() => {
+                if send(socket, Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+            frame = socket.recv() => {
+                idle.as_mut().reset(Instant::now() + timings.idle);
+                let text = match frame {
+                    None => return,
+                    Some(Err(e)) => {
+                        if is_too_big(e) {
+                            tracing::info!(conn, "peer sent a message over {MAX_MESSAGE_BYTES} bytes; closing");
+                            close(socket, CLOSE_TOO_BIG, "message too big").await;
+                        }
+                        return;
+                    }
+                    Some(Ok(Message::Close(_))) => {
+                        // tungstenite queued the close reply; flush it before we drop the socket.
+                        let _ = timeout(CLOSE_GRACE, socket.flush()).await;
+                        return;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Binary(_))) => None,
+                    Some(Ok(Message::Text(text))) => Some(text),
+                };
+                if !bucket.try_take(std::time::Instant::now()) {
+                    let reply = error_text(ErrorCode::RateLimited, "too many messages; slow down");
+                    if send(socket, Message::Text(reply.into())).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                let reply = match (text, &role) {
+                    (None, _) => Some(error_text(ErrorCode::BadMessage, "binary frames are not accepted; send JSON text")),
+                    (Some(text), Role::Door) => match serde_json::from_str::<DoorToHub>(&text) {
+                        Ok(DoorToHub::Hello { .. }) => Some(error_text(ErrorCode::AlreadyAuthenticated, "already authenticated")),
+                        Ok(msg) => {
+                            hub.switchboard.door_message(conn, msg);
+                            None
+                        }
+                        Err(e) => Some(error_text(ErrorCode::BadMessage, &format!("not a door message: {e}"))),
+                    },
+                    (Some(text), Role::Phone) => match serde_json::from_str::<PhoneToHub>(&text) {
+                        Ok(PhoneToHub::Hello { .. }) => Some(error_text(ErrorCode::AlreadyAuthenticated, "already authenticated")),
+                        Ok(msg) => {
+                            hub.switchboard.phone_message(conn, msg);
+                            None
+                        }
+                        Err(e) => Some(error_text(ErrorCode::BadMessage, &format!("not a phone message: {e}"))),
+                    },
+                };
+                if let Some(reply) = reply {
+                    if send(socket, Message::Text(reply.into())).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_classification() {
+        assert!(matches!(
+            parse_hello(
+                r#"{"type":"hello","protocol_version":1,"door_id":"d-1","secret":"s","software":"x"}"#
+            ),
+            Hello::Door { .. }
+        ));
+        assert_eq!(
+            parse_hello(r#"{"type":"hello","protocol_version":1,"token":"t"}"#),
+            Hello::Phone { token: "t".into() }
+        );
+        assert_eq!(
+            parse_hello(r#"{"type":"hello","protocol_version":2,"whatever":true}"#),
+            Hello::WrongVersion(2)
+        );
+        assert_eq!(
+            parse_hello(r#"{"type":"ring","call_id":"c"}"#),
+            Hello::Other
+        );
+        assert_eq!(parse_hello("not json"), Hello::Other);
+        assert_eq!(
+            parse_hello(r#"{"type":"hello","protocol_version":1}"#),
+            Hello::Other
+        );
+    }
+}

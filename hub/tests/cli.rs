@@ -1,0 +1,105 @@
+//! The `doorbell-hub` binary: add-door, pair, serve's stdout contract, SIGTERM drain.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn hub_cmd(db: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_doorbell-hub"));
+    cmd.arg("--db")
+        .arg(db)
+        .env_remove("DOORBELL_HUB_DB")
+        .env_remove("STATE_DIRECTORY");
+    cmd
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run doorbell-hub");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+#[test]
+fn add_door_pair_serve_and_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("hub.sqlite3");
+
+    let line = run_ok(hub_cmd(&db).args(["add-door", "Front door", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(line.trim()).expect("one JSON line");
+    assert!(v["door_id"].as_str().expect("door_id").starts_with("d-"));
+    assert_eq!(v["secret"].as_str().expect("secret").len(), 32);
+    assert_eq!(v["name"], "Front door");
+
+    // Before any serve there is no base URL to use.
+    let out = hub_cmd(&db)
+        .args(["pair", "Front door"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--public-url"));
+    let url = run_ok(hub_cmd(&db).args([
+        "pair",
+        "Front door",
+        "--public-url",
+        "https://door.example/",
+    ]));
+    assert!(url.starts_with("https://door.example/#pair="), "{url}");
+
+    let out = hub_cmd(&db)
+        .args(["serve", "--listen", "0.0.0.0:0", "--insecure-http"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+
+    let mut server = hub_cmd(&db)
+        .args(["serve", "--listen", "127.0.0.1:0", "--insecure-http"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let stdout = server.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let _ = tx.send(lines.next());
+    });
+    let listening = rx
+        .recv_timeout(WAIT)
+        .expect("serve printed nothing in time")
+        .expect("a line")
+        .expect("utf-8 line");
+    let base = listening
+        .strip_prefix("Listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {listening:?}"))
+        .to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+
+    // `pair` in another process uses the URL the server stored.
+    let url = run_ok(hub_cmd(&db).args(["pair", v["door_id"].as_str().expect("id")]));
+    assert!(url.starts_with(&format!("{base}/#pair=")), "{url}");
+    let phones = run_ok(hub_cmd(&db).args(["doors"]));
+    assert!(phones.contains("Front door"));
+
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(server.wait());
+    });
+    let exit = rx
+        .recv_timeout(WAIT)
+        .expect("serve did not exit after SIGTERM")
+        .expect("wait");
+    assert!(exit.success(), "{exit:?}");
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what is missing, then runs every check and test: formatting, lints, Rust unit and
+# integration tests (protocol goldens, state machine, hub over real WebSockets, GStreamer
+# sessions), the web app's protocol tests, and end-to-end calls in headless Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== build (the end-to-end tests run these binaries)"
+cargo build --workspace --locked --bins
+
+echo "== JavaScript: web app protocol against the golden fixtures, page smoke"
+node --test web/
+
+echo "== end-to-end: real hub, real doorbelld, headless Chromium as the phone"
+node --test --test-concurrency=1 tests/e2e/
+
+echo "== Rust tests"
+cargo test --workspace --locked

@@ -1,0 +1,158 @@
+// Starts the real system for end-to-end tests and benchmarks: a `doorbell-hub` on
+// 127.0.0.1:0, a door registered with it, and a `doorbelld` with test sources connected to it.
+// Everything talks through the documented interfaces: the hub's CLI, DOORBELL__* environment
+// variables, `doorbelld press|status|hangup`.
+
+import { spawn, execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import net from 'node:net';
+
+const run = promisify(execFile);
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const PROFILE = process.env.DOORBELL_PROFILE || 'debug';
+export const HUB_BIN = process.env.DOORBELL_HUB_BIN || join(ROOT, 'target', PROFILE, 'doorbell-hub');
+export const DOOR_BIN = process.env.DOORBELLD_BIN || join(ROOT, 'target', PROFILE, 'doorbelld');
+/// Prefix for running the door binary, e.g. "qemu-aarch64" for the cross-built one.
+const DOOR_RUNNER = process.env.DOORBELLD_RUNNER ? process.env.DOORBELLD_RUNNER.split(' ') : [];
+
+/** Resolve with the first match of `pattern` in a child's output stream, or reject after `ms`. */
+export function waitForOutput(stream, pattern, ms = 30_000, what = String(pattern)) {
+  return new Promise((resolvePromise, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => {
+      stream.off('data', onData);
+      reject(new Error(`timed out after ${ms} ms waiting for ${what}; output so far:\n${seen.slice(-4000)}`));
+    }, ms);
+    const onData = (chunk) => {
+      seen += chunk.toString();
+      const match = seen.match(pattern);
+      if (match) {
+        clearTimeout(timer);
+        stream.off('data', onData);
+        resolvePromise(match);
+      }
+    };
+    stream.on('data', onData);
+  });
+}
+
+/** Keep the last output of a child for failure messages, and echo it when DEBUG is set. */
+function capture(child, name) {
+  const log = [];
+  for (const [label, stream] of [['out', child.stdout], ['err', child.stderr]]) {
+    stream.setEncoding('utf8');
+    stream.on('data', (text) => {
+      log.push(text);
+      if (log.length > 400) log.shift();
+      if (process.env.DEBUG) process.stderr.write(`[${name} ${label}] ${text}`);
+    });
+  }
+  return () => log.join('');
+}
+
+export async function hubCli(db, ...args) {
+  const { stdout } = await run(HUB_BIN, ['--db', db, ...args], { timeout: 30_000 });
+  return stdout;
+}
+
+/**
+ * Start hub + door. Returns helpers to pair phones, press the button, read the door's status,
+ * and stop everything.
+ */
+export async function startSystem({ doorName = 'Front door', doorEnv = {} } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'doorbell-e2e-'));
+  const db = join(dir, 'hub.sqlite3');
+  const door = JSON.parse(await hubCli(db, 'add-door', doorName, '--json'));
+
+  const hub = spawn(HUB_BIN, ['--db', db, 'serve', '--listen', '127.0.0.1:0', '--insecure-http'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
+  });
+  const hubLog = capture(hub, 'hub');
+  const [, baseUrl] = await waitForOutput(hub.stdout, /Listening on (http:\/\/127\.0\.0\.1:\d+)/, 30_000, 'hub listening');
+  const wsUrl = baseUrl.replace(/^http/, 'ws') + '/ws';
+
+  const stateDir = join(dir, 'door');
+  const socket = join(stateDir, 'control.sock');
+  const env = {
+    ...process.env,
+    RUST_LOG: process.env.RUST_LOG || 'info,doorbelld=debug',
+    GST_DEBUG: process.env.GST_DEBUG || '1',
+    DOORBELL__STATE_DIR: stateDir,
+    DOORBELL__HUB__URL: wsUrl,
+    DOORBELL__HUB__DOOR_ID: door.door_id,
+    DOORBELL__HUB__SECRET: door.secret,
+    DOORBELL__MEDIA__CAMERA: 'test',
+    DOORBELL__MEDIA__MICROPHONE: 'test',
+    DOORBELL__MEDIA__SPEAKER: 'none',
+    DOORBELL__MEDIA__ICE_LOCAL_ADDRESSES: '127.0.0.1',
+    DOORBELL__BUTTON__STDIN: 'false',
+    ...doorEnv,
+  };
+  const [cmd, ...pre] = DOOR_RUNNER.length ? DOOR_RUNNER : [DOOR_BIN];
+  const doorArgs = DOOR_RUNNER.length ? [...pre, DOOR_BIN] : [];
+  const doorProc = spawn(cmd, doorArgs, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const doorLog = capture(doorProc, 'door');
+  const doorExited = new Promise((r) => doorProc.on('exit', (code, signal) => r({ code, signal })));
+  await waitForOutput(doorProc.stdout, /Door online: /, 120_000, 'door online').catch((e) => {
+    throw new Error(`${e.message}\n--- door log ---\n${doorLog()}\n--- hub log ---\n${hubLog()}`);
+  });
+
+  const control = (command) =>
+    new Promise((resolvePromise, reject) => {
+      const client = net.createConnection(socket, () => client.write(`${command}\n`));
+      let reply = '';
+      client.setEncoding('utf8');
+      client.on('data', (d) => (reply += d));
+      client.on('end', () => resolvePromise(reply.trim()));
+      client.on('error', reject);
+      client.setTimeout(5000, () => client.destroy(new Error(`control ${command}: no reply`)));
+    });
+
+  return {
+    dir,
+    db,
+    door,
+    baseUrl,
+    doorProc,
+    hubProc: hub,
+    env,
+    logs: () => `--- door log ---\n${doorLog().slice(-6000)}\n--- hub log ---\n${hubLog().slice(-3000)}`,
+    /** A one-time pairing link, from the hub's CLI. */
+    async pairingUrl() {
+      const out = await hubCli(db, 'pair', door.door_id);
+      const url = out.split('\n').find((l) => l.startsWith('http'));
+      if (!url) throw new Error(`no pairing URL in: ${out}`);
+      return url.trim();
+    },
+    /** Press through the documented CLI (`doorbelld press`). */
+    async pressCli() {
+      const { stdout } = await run(DOOR_RUNNER.length ? DOOR_RUNNER[0] : DOOR_BIN,
+        [...(DOOR_RUNNER.length ? [...DOOR_RUNNER.slice(1), DOOR_BIN] : []), 'press'],
+        { env, timeout: 30_000 });
+      return stdout.trim();
+    },
+    /** Press through the control socket directly (what `doorbelld press` does), for timing. */
+    press: () => control('press'),
+    status: async () => JSON.parse(await control('status')),
+    hangup: () => control('hangup'),
+    /** Resolve when the door logs that the call ended. */
+    callEnded: (ms = 20_000) => waitForOutput(doorProc.stderr, /call ended/, ms, 'door: call ended'),
+    async stop() {
+      for (const child of [doorProc, hub]) {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      }
+      const timeout = (ms) => new Promise((r) => setTimeout(r, ms));
+      const exited = await Promise.race([doorExited.then(() => true), timeout(10_000).then(() => false)]);
+      if (!exited) doorProc.kill('SIGKILL');
+      if (hub.exitCode === null) await Promise.race([new Promise((r) => hub.on('exit', r)), timeout(10_000)]);
+      if (hub.exitCode === null && hub.signalCode === null) hub.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+      return doorExited;
+    },
+  };
+}
