@@ -6,7 +6,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "doorbelld", version, about = "Video doorbell daemon: rings phones, streams the door's camera and microphone to the one who answers")]
+#[command(
+    name = "doorbelld",
+    version,
+    about = "Video doorbell daemon: rings phones, streams the door's camera and microphone to the one who answers"
+)]
 pub struct Cli {
     /// Configuration file (default: /etc/doorbell/doorbell.toml if it exists).
     #[arg(long, global = true, value_name = "FILE")]
@@ -23,7 +27,12 @@ pub struct Cli {
 
     /// Where the embedded hub listens in --demo mode (port 0 picks a free port). A loopback
     /// address serves plain HTTP; any other address serves HTTPS with a self-signed certificate.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", requires = "demo")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080",
+        requires = "demo"
+    )]
     pub listen: SocketAddr,
 
     /// Print the effective configuration (secrets left out) and exit; exit code 2 on errors.

@@ -233,7 +233,12 @@ impl Default for ButtonConfig {
 fn default_state_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("STATE_DIRECTORY") {
         // systemd may pass several colon-separated directories; ours is the first.
-        let first = dir.to_string_lossy().split(':').next().unwrap_or("").to_owned();
+        let first = dir
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_owned();
         if !first.is_empty() {
             return PathBuf::from(first);
         }
@@ -265,7 +270,9 @@ impl Config {
         let mut builder = config::Config::builder().add_source(defaults);
         builder = match sources.file {
             Some(path) => builder.add_source(config::File::from(path).required(true)),
-            None => builder.add_source(config::File::with_name(DEFAULT_CONFIG_FILE).required(false)),
+            None => {
+                builder.add_source(config::File::with_name(DEFAULT_CONFIG_FILE).required(false))
+            }
         };
         builder = builder.add_source(
             config::Environment::with_prefix("DOORBELL")
@@ -381,7 +388,8 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "hub.door_id",
                 problem: "is not set".into(),
-                fix: "run `doorbell-hub add-door \"Front door\"` on the hub and copy door_id".into(),
+                fix: "run `doorbell-hub add-door \"Front door\"` on the hub and copy door_id"
+                    .into(),
             });
         }
         if self.hub.secret.trim().is_empty() {
@@ -439,20 +447,29 @@ mod tests {
 
     #[test]
     fn misspelled_key_is_named() {
-        let err = load(Some("[call]\nring_timout_secs = 10\n"), &[]).unwrap_err().to_string();
+        let err = load(Some("[call]\nring_timout_secs = 10\n"), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("ring_timout_secs"), "{err}");
     }
 
     #[test]
     fn bad_enum_value_lists_choices() {
-        let err = load(Some("[media]\ncamera = \"webcam\"\n"), &[]).unwrap_err().to_string();
+        let err = load(Some("[media]\ncamera = \"webcam\"\n"), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("webcam") && err.contains("libcamera"), "{err}");
     }
 
     #[test]
     fn out_of_range_names_key_and_fix() {
-        let err = load(None, &["media.framerate=500"]).unwrap_err().to_string();
-        assert!(err.contains("media.framerate") && err.contains("fix:"), "{err}");
+        let err = load(None, &["media.framerate=500"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("media.framerate") && err.contains("fix:"),
+            "{err}"
+        );
     }
 
     #[test]

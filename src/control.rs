@@ -59,6 +59,21 @@ pub struct Status {
     pub calls_ended: u64,
     pub current_call: Option<crate::media::SessionStats>,
     pub last_call: Option<CallSummary>,
+    /// The running session's counters, read when `status` is asked (the call task only
+    /// publishes on state changes, but frame counts move all the time).
+    #[serde(skip)]
+    pub live_counters: Option<std::sync::Arc<crate::media::Counters>>,
+}
+
+impl Status {
+    /// This status with `current_call` read from the live counters.
+    pub fn now(&self) -> Status {
+        let mut status = self.clone();
+        if let Some(counters) = &self.live_counters {
+            status.current_call = Some(counters.snapshot());
+        }
+        status
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -163,7 +178,7 @@ async fn handle_client(
             Ok(()) => "ok".to_owned(),
             Err(_) => "error: daemon busy, try again".to_owned(),
         },
-        "status" => serde_json::to_string(&*status.borrow())
+        "status" => serde_json::to_string(&status.borrow().now())
             .unwrap_or_else(|e| format!("error: cannot encode status: {e}")),
         other => format!("error: unknown command {other:?} (expected press, status or hangup)"),
     };
@@ -184,9 +199,7 @@ pub async fn request(path: &Path, command: &str) -> Result<String, ControlError>
     let mut reply = String::new();
     tokio::time::timeout(
         CLIENT_TIMEOUT,
-        BufReader::new(stream)
-            .take(64 * 1024)
-            .read_line(&mut reply),
+        BufReader::new(stream).take(64 * 1024).read_line(&mut reply),
     )
     .await
     .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no reply in 5 s"))??;

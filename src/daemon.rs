@@ -76,12 +76,8 @@ pub async fn run(
         ..Status::default()
     };
     let (status_tx, status_rx) = watch::channel(initial.clone());
-    let control_task = tokio::spawn(control.serve(
-        press_tx,
-        command_tx,
-        status_rx,
-        shutdown.child_token(),
-    ));
+    let control_task =
+        tokio::spawn(control.serve(press_tx, command_tx, status_rx, shutdown.child_token()));
 
     let mut daemon = Daemon {
         config,
@@ -185,9 +181,13 @@ impl Daemon {
                 tracing::info!(%call_id, %phone_id, "answered");
                 self.input(Input::Answered(call_id));
             }
-            HubToDoor::RingEnded { call_id, reason } => self.input(Input::RingEnded(call_id, reason)),
+            HubToDoor::RingEnded { call_id, reason } => {
+                self.input(Input::RingEnded(call_id, reason))
+            }
             HubToDoor::SdpAnswer { call_id, sdp } => {
-                let Some(media) = self.current_media(&call_id) else { return };
+                let Some(media) = self.current_media(&call_id) else {
+                    return;
+                };
                 if let Err(e) = media.session.set_answer(&sdp) {
                     tracing::warn!(%call_id, "{e}");
                     self.input(Input::MediaFailed(call_id));
@@ -225,13 +225,17 @@ impl Daemon {
         let MediaEvent { call_id, kind } = event;
         match kind {
             MediaEventKind::OfferReady(sdp) => {
-                let Some(media) = self.current_media(&call_id) else { return };
+                let Some(media) = self.current_media(&call_id) else {
+                    return;
+                };
                 tracing::debug!(%call_id, "offer ready");
                 media.offer = Some(sdp);
                 self.release_offer();
             }
             MediaEventKind::LocalCandidate { mline, candidate } => {
-                let Some(media) = self.current_media(&call_id) else { return };
+                let Some(media) = self.current_media(&call_id) else {
+                    return;
+                };
                 let candidate = IceCandidate {
                     candidate,
                     sdp_m_line_index: mline,
@@ -258,11 +262,15 @@ impl Daemon {
     /// Send the offer and the candidates gathered so far, once both a phone has answered and
     /// the offer exists (whichever comes last).
     fn release_offer(&mut self) {
-        let Some(media) = self.media.as_mut() else { return };
+        let Some(media) = self.media.as_mut() else {
+            return;
+        };
         if !media.answered || media.offer_sent {
             return;
         }
-        let Some(sdp) = media.offer.clone() else { return };
+        let Some(sdp) = media.offer.clone() else {
+            return;
+        };
         let call_id = media.session.call_id().clone();
         media.offer_sent = true;
         let pending = std::mem::take(&mut media.pending_candidates);
@@ -291,7 +299,9 @@ impl Daemon {
             Action::SendCancelRing(call_id, reason) => {
                 self.link.send(DoorToHub::CancelRing { call_id, reason })
             }
-            Action::SendHangUp(call_id, reason) => self.link.send(DoorToHub::HangUp { call_id, reason }),
+            Action::SendHangUp(call_id, reason) => {
+                self.link.send(DoorToHub::HangUp { call_id, reason })
+            }
             Action::PrepareMedia(call_id) => self.start_media(call_id),
             Action::StartOffer(call_id) => {
                 if let Some(media) = self.current_media(&call_id) {
@@ -314,7 +324,9 @@ impl Daemon {
             }
             Action::SetLed(state) => self.led.show(state),
             Action::ChimeLocally => {
-                tracing::warn!("button pressed but the hub is unreachable: chiming at the door only");
+                tracing::warn!(
+                    "button pressed but the hub is unreachable: chiming at the door only"
+                );
             }
             Action::CallEnded { call_id, outcome } => {
                 tracing::info!(%call_id, ?outcome, "call ended");
@@ -350,7 +362,10 @@ impl Daemon {
             Err(e) => {
                 tracing::error!(%call_id, "{e}");
                 // Feed the failure back; execute_actions' loop runs the resulting actions.
-                if let Err(e) = self.machine.handle(Instant::now(), Input::MediaFailed(call_id)) {
+                if let Err(e) = self
+                    .machine
+                    .handle(Instant::now(), Input::MediaFailed(call_id))
+                {
                     tracing::debug!("{e}");
                 }
             }
@@ -374,6 +389,7 @@ impl Daemon {
         if let Some(media) = &self.media {
             self.status.current_call = Some(media.session.stats());
         }
+        self.status.live_counters = self.media.as_ref().map(|m| m.session.counters());
         self.status_tx.send_replace(self.status.clone());
     }
 }

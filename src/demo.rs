@@ -90,8 +90,11 @@ pub async fn start(
         tls,
     })?;
     let identity = load_or_create_identity(state_dir)?;
-    hub.store()
-        .ensure_door(&DoorId::new(&identity.door_id), &config.door.name, &identity.secret)?;
+    hub.store().ensure_door(
+        &DoorId::new(&identity.door_id),
+        &config.door.name,
+        &identity.secret,
+    )?;
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -106,7 +109,10 @@ pub async fn start(
     let fingerprint = hub.tls_fingerprint().map(str::to_owned);
     let serving = hub.clone();
     let task = tokio::spawn(async move {
-        if let Err(e) = serving.serve(listener, async move { shutdown.cancelled().await }).await {
+        if let Err(e) = serving
+            .serve(listener, async move { shutdown.cancelled().await })
+            .await
+        {
             tracing::error!("embedded hub stopped: {e}");
         }
     });

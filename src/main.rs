@@ -11,8 +11,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -54,7 +53,10 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             Command::Status => "status",
             Command::Hangup => "hangup",
         };
-        println!("{}", control::request(&config.control_socket(), word).await?);
+        println!(
+            "{}",
+            control::request(&config.control_socket(), word).await?
+        );
         return Ok(());
     }
 
@@ -107,7 +109,10 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
 /// SIGTERM or SIGINT starts a graceful shutdown; a second one exits at once.
 async fn watch_signals(shutdown: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers");
         return;
     };

@@ -46,8 +46,27 @@ async fn offer_for(encoder: EncoderKind) -> (String, Session) {
     (sdp, session)
 }
 
+/// The offer must carry the encoder's negotiated caps: packetization-mode=1 (FU-A, what
+/// rtph264pay sends) and a baseline profile (42...), never High (64...), which phone browsers
+/// refuse. An offer built before the caps arrive says packetization-mode=0 with no profile,
+/// and Chromium then sets up a session that never connects.
+fn assert_h264_fmtp_is_final(video: &str) {
+    assert!(video.contains("packetization-mode=1"), "{video}");
+    let at = video
+        .find("profile-level-id=")
+        .unwrap_or_else(|| panic!("no profile-level-id: {video}"));
+    assert_eq!(
+        &video[at + 17..at + 19],
+        "42",
+        "constrained baseline: {video}"
+    );
+}
+
 fn media_sections(sdp: &str) -> Vec<String> {
-    sdp.split("\r\nm=").skip(1).map(|s| format!("m={s}")).collect()
+    sdp.split("\r\nm=")
+        .skip(1)
+        .map(|s| format!("m={s}"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,11 +77,7 @@ async fn offer_has_sendonly_h264_baseline_and_sendrecv_opus() {
     let video = &sections[0];
     assert!(video.starts_with("m=video"), "{video}");
     assert!(video.contains("H264/90000"), "{video}");
-    // Browsers read a missing profile-level-id as constrained baseline; if present it must say
-    // baseline (42...), never High (64...), which phone browsers refuse.
-    if let Some(at) = video.find("profile-level-id=") {
-        assert_eq!(&video[at + 17..at + 19], "42", "constrained baseline: {video}");
-    }
+    assert_h264_fmtp_is_final(video);
     assert!(video.contains("a=sendonly"), "{video}");
     let audio = &sections[1];
     assert!(audio.starts_with("m=audio"), "{audio}");
@@ -84,4 +99,15 @@ async fn offer_has_sendonly_h264_baseline_and_sendrecv_opus() {
 async fn openh264_fallback_also_produces_an_offer() {
     let (sdp, _session) = offer_for(EncoderKind::Openh264enc).await;
     assert!(sdp.contains("H264/90000"));
+}
+
+/// The second session starts with every plugin loaded and the encoder warm; its offer used to
+/// be built from a caps query before negotiation finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_to_back_sessions_offer_the_negotiated_caps() {
+    for _ in 0..3 {
+        let (sdp, session) = offer_for(EncoderKind::Auto).await;
+        assert_h264_fmtp_is_final(&media_sections(&sdp)[0]);
+        drop(session);
+    }
 }

@@ -563,7 +563,7 @@ async function requestMic(c) {
     $("btn-mute").disabled = false;
     await attachMic(c);
   } catch (e) {
-    console.warn("doorbell: microphone unavailable:", e?.name || e);
+    console.warn("doorbell: microphone unavailable:", e?.name || e, e?.message || "");
     micUnavailable(c);
   }
 }

@@ -208,16 +208,25 @@ pub enum HubToDoor {
     },
     /// The hub delivered the ring; `phones` is how many phones are ringing now (0 means nobody
     /// is online yet; phones that come online while it rings still ring).
-    Ringing { call_id: CallId, phones: u32 },
+    Ringing {
+        call_id: CallId,
+        phones: u32,
+    },
     /// A phone answered: the door should send its `sdp_offer` now.
-    Answered { call_id: CallId, phone_id: PhoneId },
+    Answered {
+        call_id: CallId,
+        phone_id: PhoneId,
+    },
     /// Ringing stopped without an answer, for the given reason.
     RingEnded {
         call_id: CallId,
         reason: RingEndReason,
     },
     /// The answering phone's SDP answer.
-    SdpAnswer { call_id: CallId, sdp: String },
+    SdpAnswer {
+        call_id: CallId,
+        sdp: String,
+    },
     /// A trickled ICE candidate from the answering phone.
     Ice {
         call_id: CallId,
@@ -283,9 +292,14 @@ pub enum HubToPhone {
         reason: RingEndReason,
     },
     /// Another phone answered this call first.
-    AnsweredElsewhere { call_id: CallId },
+    AnsweredElsewhere {
+        call_id: CallId,
+    },
     /// The door's SDP offer, sent to the phone that answered.
-    SdpOffer { call_id: CallId, sdp: String },
+    SdpOffer {
+        call_id: CallId,
+        sdp: String,
+    },
     /// A trickled ICE candidate from the door.
     Ice {
         call_id: CallId,
@@ -297,7 +311,10 @@ pub enum HubToPhone {
         reason: HangUpReason,
     },
     /// A paired door came online or went offline.
-    DoorStatus { door_id: DoorId, online: bool },
+    DoorStatus {
+        door_id: DoorId,
+        online: bool,
+    },
     Error(ErrorBody),
 }
 

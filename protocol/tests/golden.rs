@@ -23,7 +23,12 @@ fn check<T: Serialize + DeserializeOwned + PartialEq + Debug>(name: &str, value:
     }
     let golden = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("missing fixture {}: {e}", path.display()));
-    assert_eq!(encoded, golden, "encoding of {name} differs from {}", path.display());
+    assert_eq!(
+        encoded,
+        golden,
+        "encoding of {name} differs from {}",
+        path.display()
+    );
     let decoded: T = serde_json::from_str(&golden)
         .unwrap_or_else(|e| panic!("fixture {name} does not decode: {e}"));
     assert_eq!(decoded, value, "decoding of {name} differs");
@@ -42,7 +47,11 @@ fn candidate() -> IceCandidate {
 
 fn ice_servers() -> Vec<IceServer> {
     vec![
-        IceServer { urls: vec!["stun:stun.example.net:3478".into()], username: None, credential: None },
+        IceServer {
+            urls: vec!["stun:stun.example.net:3478".into()],
+            username: None,
+            credential: None,
+        },
         IceServer {
             urls: vec!["turn:turn.example.net:3478?transport=udp".into()],
             username: Some("1767225600:d-front".into()),
@@ -55,68 +64,218 @@ const SDP: &str = "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n";
 
 #[test]
 fn door_to_hub() {
-    check("door_to_hub.hello", DoorToHub::Hello {
-        protocol_version: PROTOCOL_VERSION,
-        door_id: DoorId::new("d-front"),
-        secret: "s3cr3t-from-hub-add-door".into(),
-        software: "doorbelld 0.1.0".into(),
-    });
+    check(
+        "door_to_hub.hello",
+        DoorToHub::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            door_id: DoorId::new("d-front"),
+            secret: "s3cr3t-from-hub-add-door".into(),
+            software: "doorbelld 0.1.0".into(),
+        },
+    );
     check("door_to_hub.ring", DoorToHub::Ring { call_id: call() });
-    check("door_to_hub.cancel_ring", DoorToHub::CancelRing { call_id: call(), reason: RingEndReason::Timeout });
-    check("door_to_hub.sdp_offer", DoorToHub::SdpOffer { call_id: call(), sdp: SDP.into() });
-    check("door_to_hub.ice", DoorToHub::Ice { call_id: call(), candidate: candidate() });
-    check("door_to_hub.hang_up", DoorToHub::HangUp { call_id: call(), reason: HangUpReason::Normal });
+    check(
+        "door_to_hub.cancel_ring",
+        DoorToHub::CancelRing {
+            call_id: call(),
+            reason: RingEndReason::Timeout,
+        },
+    );
+    check(
+        "door_to_hub.sdp_offer",
+        DoorToHub::SdpOffer {
+            call_id: call(),
+            sdp: SDP.into(),
+        },
+    );
+    check(
+        "door_to_hub.ice",
+        DoorToHub::Ice {
+            call_id: call(),
+            candidate: candidate(),
+        },
+    );
+    check(
+        "door_to_hub.hang_up",
+        DoorToHub::HangUp {
+            call_id: call(),
+            reason: HangUpReason::Normal,
+        },
+    );
 }
 
 #[test]
 fn hub_to_door() {
-    check("hub_to_door.welcome", HubToDoor::Welcome {
-        protocol_version: PROTOCOL_VERSION,
-        door_name: "Front door".into(),
-        ice_servers: ice_servers(),
-    });
-    check("hub_to_door.ringing", HubToDoor::Ringing { call_id: call(), phones: 2 });
-    check("hub_to_door.answered", HubToDoor::Answered { call_id: call(), phone_id: PhoneId::new("p-7c1b") });
-    check("hub_to_door.ring_ended", HubToDoor::RingEnded { call_id: call(), reason: RingEndReason::Declined });
-    check("hub_to_door.sdp_answer", HubToDoor::SdpAnswer { call_id: call(), sdp: SDP.into() });
-    check("hub_to_door.ice", HubToDoor::Ice { call_id: call(), candidate: candidate() });
-    check("hub_to_door.hang_up", HubToDoor::HangUp { call_id: call(), reason: HangUpReason::PeerGone });
-    check("hub_to_door.error", HubToDoor::error(ErrorCode::Unauthorized, "unknown door or wrong secret", None));
+    check(
+        "hub_to_door.welcome",
+        HubToDoor::Welcome {
+            protocol_version: PROTOCOL_VERSION,
+            door_name: "Front door".into(),
+            ice_servers: ice_servers(),
+        },
+    );
+    check(
+        "hub_to_door.ringing",
+        HubToDoor::Ringing {
+            call_id: call(),
+            phones: 2,
+        },
+    );
+    check(
+        "hub_to_door.answered",
+        HubToDoor::Answered {
+            call_id: call(),
+            phone_id: PhoneId::new("p-7c1b"),
+        },
+    );
+    check(
+        "hub_to_door.ring_ended",
+        HubToDoor::RingEnded {
+            call_id: call(),
+            reason: RingEndReason::Declined,
+        },
+    );
+    check(
+        "hub_to_door.sdp_answer",
+        HubToDoor::SdpAnswer {
+            call_id: call(),
+            sdp: SDP.into(),
+        },
+    );
+    check(
+        "hub_to_door.ice",
+        HubToDoor::Ice {
+            call_id: call(),
+            candidate: candidate(),
+        },
+    );
+    check(
+        "hub_to_door.hang_up",
+        HubToDoor::HangUp {
+            call_id: call(),
+            reason: HangUpReason::PeerGone,
+        },
+    );
+    check(
+        "hub_to_door.error",
+        HubToDoor::error(
+            ErrorCode::Unauthorized,
+            "unknown door or wrong secret",
+            None,
+        ),
+    );
 }
 
 #[test]
 fn phone_to_hub() {
-    check("phone_to_hub.hello", PhoneToHub::Hello {
-        protocol_version: PROTOCOL_VERSION,
-        token: "pt-a1b2c3d4e5f60718293a4b5c6d7e8f90".into(),
-    });
-    check("phone_to_hub.answer", PhoneToHub::Answer { call_id: call() });
-    check("phone_to_hub.decline", PhoneToHub::Decline { call_id: call() });
-    check("phone_to_hub.sdp_answer", PhoneToHub::SdpAnswer { call_id: call(), sdp: SDP.into() });
-    check("phone_to_hub.ice", PhoneToHub::Ice { call_id: call(), candidate: candidate() });
-    check("phone_to_hub.hang_up", PhoneToHub::HangUp { call_id: call(), reason: HangUpReason::Normal });
+    check(
+        "phone_to_hub.hello",
+        PhoneToHub::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            token: "pt-a1b2c3d4e5f60718293a4b5c6d7e8f90".into(),
+        },
+    );
+    check(
+        "phone_to_hub.answer",
+        PhoneToHub::Answer { call_id: call() },
+    );
+    check(
+        "phone_to_hub.decline",
+        PhoneToHub::Decline { call_id: call() },
+    );
+    check(
+        "phone_to_hub.sdp_answer",
+        PhoneToHub::SdpAnswer {
+            call_id: call(),
+            sdp: SDP.into(),
+        },
+    );
+    check(
+        "phone_to_hub.ice",
+        PhoneToHub::Ice {
+            call_id: call(),
+            candidate: candidate(),
+        },
+    );
+    check(
+        "phone_to_hub.hang_up",
+        PhoneToHub::HangUp {
+            call_id: call(),
+            reason: HangUpReason::Normal,
+        },
+    );
 }
 
 #[test]
 fn hub_to_phone() {
-    check("hub_to_phone.welcome", HubToPhone::Welcome {
-        protocol_version: PROTOCOL_VERSION,
-        phone_id: PhoneId::new("p-7c1b"),
-        doors: vec![DoorInfo { door_id: DoorId::new("d-front"), name: "Front door".into(), online: true }],
-        ice_servers: ice_servers(),
-    });
-    check("hub_to_phone.ring", HubToPhone::Ring {
-        call_id: call(),
-        door_id: DoorId::new("d-front"),
-        door_name: "Front door".into(),
-    });
-    check("hub_to_phone.ringing_cancelled", HubToPhone::RingingCancelled { call_id: call(), reason: RingEndReason::Timeout });
-    check("hub_to_phone.answered_elsewhere", HubToPhone::AnsweredElsewhere { call_id: call() });
-    check("hub_to_phone.sdp_offer", HubToPhone::SdpOffer { call_id: call(), sdp: SDP.into() });
-    check("hub_to_phone.ice", HubToPhone::Ice { call_id: call(), candidate: candidate() });
-    check("hub_to_phone.hang_up", HubToPhone::HangUp { call_id: call(), reason: HangUpReason::Normal });
-    check("hub_to_phone.door_status", HubToPhone::DoorStatus { door_id: DoorId::new("d-front"), online: false });
-    check("hub_to_phone.error", HubToPhone::error(ErrorCode::BadMessage, "expected value at line 1 column 1", None));
+    check(
+        "hub_to_phone.welcome",
+        HubToPhone::Welcome {
+            protocol_version: PROTOCOL_VERSION,
+            phone_id: PhoneId::new("p-7c1b"),
+            doors: vec![DoorInfo {
+                door_id: DoorId::new("d-front"),
+                name: "Front door".into(),
+                online: true,
+            }],
+            ice_servers: ice_servers(),
+        },
+    );
+    check(
+        "hub_to_phone.ring",
+        HubToPhone::Ring {
+            call_id: call(),
+            door_id: DoorId::new("d-front"),
+            door_name: "Front door".into(),
+        },
+    );
+    check(
+        "hub_to_phone.ringing_cancelled",
+        HubToPhone::RingingCancelled {
+            call_id: call(),
+            reason: RingEndReason::Timeout,
+        },
+    );
+    check(
+        "hub_to_phone.answered_elsewhere",
+        HubToPhone::AnsweredElsewhere { call_id: call() },
+    );
+    check(
+        "hub_to_phone.sdp_offer",
+        HubToPhone::SdpOffer {
+            call_id: call(),
+            sdp: SDP.into(),
+        },
+    );
+    check(
+        "hub_to_phone.ice",
+        HubToPhone::Ice {
+            call_id: call(),
+            candidate: candidate(),
+        },
+    );
+    check(
+        "hub_to_phone.hang_up",
+        HubToPhone::HangUp {
+            call_id: call(),
+            reason: HangUpReason::Normal,
+        },
+    );
+    check(
+        "hub_to_phone.door_status",
+        HubToPhone::DoorStatus {
+            door_id: DoorId::new("d-front"),
+            online: false,
+        },
+    );
+    check(
+        "hub_to_phone.error",
+        HubToPhone::error(
+            ErrorCode::BadMessage,
+            "expected value at line 1 column 1",
+            None,
+        ),
+    );
 }
 
 #[test]
@@ -129,6 +288,12 @@ fn unknown_type_is_an_error_not_a_panic() {
 #[test]
 fn unknown_fields_are_ignored_for_forward_compatibility() {
     let msg: PhoneToHub =
-        serde_json::from_str(r#"{"type":"answer","call_id":"c1","added_in_a_later_minor":true}"#).unwrap();
-    assert_eq!(msg, PhoneToHub::Answer { call_id: CallId::new("c1") });
+        serde_json::from_str(r#"{"type":"answer","call_id":"c1","added_in_a_later_minor":true}"#)
+            .unwrap();
+    assert_eq!(
+        msg,
+        PhoneToHub::Answer {
+            call_id: CallId::new("c1")
+        }
+    );
 }

@@ -38,9 +38,19 @@ pub enum LedState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
     Idle,
-    Ringing { call_id: CallId, deadline: Instant },
-    Connecting { call_id: CallId, deadline: Instant },
-    InCall { call_id: CallId, since: Instant, deadline: Instant },
+    Ringing {
+        call_id: CallId,
+        deadline: Instant,
+    },
+    Connecting {
+        call_id: CallId,
+        deadline: Instant,
+    },
+    InCall {
+        call_id: CallId,
+        since: Instant,
+        deadline: Instant,
+    },
 }
 
 impl State {
@@ -105,7 +115,10 @@ pub enum Action {
     /// The hub is unreachable: chime at the door so the visitor knows the press registered.
     ChimeLocally,
     /// A call attempt is over; `answered` says whether anyone picked up.
-    CallEnded { call_id: CallId, outcome: Outcome },
+    CallEnded {
+        call_id: CallId,
+        outcome: Outcome,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -156,7 +169,9 @@ impl CallMachine {
             id_prefix: id_prefix.into(),
             next_id: 1,
         };
-        machine.actions.push_back(Action::SetLed(LedState::HubUnreachable));
+        machine
+            .actions
+            .push_back(Action::SetLed(LedState::HubUnreachable));
         machine
     }
 
@@ -196,7 +211,9 @@ impl CallMachine {
                     State::Connecting { call_id, .. } => self.end(call_id, None, Outcome::Failed),
                     // Media is peer to peer: an established call survives a hub outage.
                     State::InCall { .. } => {}
-                    State::Idle => self.actions.push_back(Action::SetLed(LedState::HubUnreachable)),
+                    State::Idle => self
+                        .actions
+                        .push_back(Action::SetLed(LedState::HubUnreachable)),
                 }
                 Ok(())
             }
@@ -339,8 +356,10 @@ impl CallMachine {
                     .push_back(Action::SendHangUp(call_id.clone(), reason));
             }
         }
-        self.actions.push_back(Action::TearDownMedia(call_id.clone()));
-        self.actions.push_back(Action::CallEnded { call_id, outcome });
+        self.actions
+            .push_back(Action::TearDownMedia(call_id.clone()));
+        self.actions
+            .push_back(Action::CallEnded { call_id, outcome });
         self.actions.push_back(Action::SetLed(if self.hub_up {
             LedState::Idle
         } else {

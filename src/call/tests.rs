@@ -72,7 +72,10 @@ fn full_call_then_remote_hang_up_returns_to_idle() {
     m.handle(t0 + Duration::from_secs(5), Input::Answered(id(1)))
         .unwrap();
     assert_eq!(drain(&mut m), vec![Action::StartOffer(id(1))]);
-    assert_eq!(m.next_deadline(), Some(t0 + Duration::from_secs(5) + CONNECT));
+    assert_eq!(
+        m.next_deadline(),
+        Some(t0 + Duration::from_secs(5) + CONNECT)
+    );
     let t_media = t0 + Duration::from_secs(6);
     m.handle(t_media, Input::MediaConnected(id(1))).unwrap();
     assert_eq!(
@@ -249,7 +252,8 @@ fn hub_lost_while_ringing_ends_call_but_not_an_established_one() {
     assert_eq!(m.state(), &State::Idle);
 
     let (mut m, t0) = in_call();
-    m.handle(t0 + Duration::from_secs(5), Input::HubDown).unwrap();
+    m.handle(t0 + Duration::from_secs(5), Input::HubDown)
+        .unwrap();
     assert!(drain(&mut m).is_empty());
     assert_eq!(m.state().name(), "in_call");
     // Hanging up without a hub does not try to send anything.

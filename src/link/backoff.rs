@@ -64,7 +64,10 @@ mod tests {
                 c
             })
             .collect();
-        assert_eq!(ceilings, vec![500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+        assert_eq!(
+            ceilings,
+            vec![500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]
+        );
     }
 
     #[test]

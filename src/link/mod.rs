@@ -50,10 +50,14 @@ pub enum LinkEvent {
     },
     Message(HubToDoor),
     /// The connection is gone (the task is already retrying).
-    Down { reason: String },
+    Down {
+        reason: String,
+    },
     /// The hub refused our credentials or version: retrying will not help until the config
     /// is fixed, but we keep retrying slowly in case the hub's database is being restored.
-    Refused { reason: String },
+    Refused {
+        reason: String,
+    },
 }
 
 /// Sender half for the daemon.
@@ -178,7 +182,10 @@ async fn session(
             }
         }
         Ok(Ok(HubToDoor::Error(body))) => {
-            return Ended::Refused(format!("hub refused the door: {:?}: {}", body.code, body.message))
+            return Ended::Refused(format!(
+                "hub refused the door: {:?}: {}",
+                body.code, body.message
+            ))
         }
         Ok(Ok(other)) => return Ended::Lost(format!("expected welcome, got {other:?}")),
         Ok(Err(e)) => return Ended::Lost(e),
@@ -223,7 +230,10 @@ fn tls_connector(config: &LinkConfig) -> Result<tokio_tungstenite::Connector, St
             .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
             .map_err(|e| format!("hub.ca_file {}: {e}", path.display()))?;
         if certs.is_empty() {
-            return Err(format!("hub.ca_file {}: no PEM certificate in it", path.display()));
+            return Err(format!(
+                "hub.ca_file {}: no PEM certificate in it",
+                path.display()
+            ));
         }
         for cert in certs {
             roots
@@ -237,12 +247,13 @@ fn tls_connector(config: &LinkConfig) -> Result<tokio_tungstenite::Connector, St
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Ok(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(tls)))
+    Ok(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(
+        tls,
+    )))
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn send(ws: &mut Ws, message: &DoorToHub) -> Result<(), String> {
     let text = serde_json::to_string(message).map_err(|e| format!("cannot encode: {e}"))?;

@@ -8,4 +8,6 @@ pub mod probe;
 pub mod session;
 
 pub use probe::{check_installation, plan, MediaPlan, ProbeError};
-pub use session::{IceSettings, MediaEvent, MediaEventKind, Session, SessionError, SessionStats};
+pub use session::{
+    Counters, IceSettings, MediaEvent, MediaEventKind, Session, SessionError, SessionStats,
+};

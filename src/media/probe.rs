@@ -15,26 +15,98 @@ struct Requirement {
 }
 
 const REQUIRED: &[Requirement] = &[
-    req("webrtcbin", "gstreamer1.0-plugins-bad", "gstreamer1.0-plugins-bad-webrtc"),
+    req(
+        "webrtcbin",
+        "gstreamer1.0-plugins-bad",
+        "gstreamer1.0-plugins-bad-webrtc",
+    ),
     req("nicesrc", "gstreamer1.0-nice", "gstreamer1.0-libnice"),
     req("nicesink", "gstreamer1.0-nice", "gstreamer1.0-libnice"),
-    req("dtlssrtpenc", "gstreamer1.0-plugins-bad", "gstreamer1.0-plugins-bad-dtls"),
-    req("srtpenc", "gstreamer1.0-plugins-bad", "gstreamer1.0-plugins-bad-srtp"),
-    req("sctpenc", "gstreamer1.0-plugins-bad", "gstreamer1.0-plugins-bad-sctp"),
-    req("rtpbin", "gstreamer1.0-plugins-good", "gstreamer1.0-plugins-good-rtpmanager"),
-    req("rtph264pay", "gstreamer1.0-plugins-good", "gstreamer1.0-plugins-good-rtp"),
-    req("rtpopuspay", "gstreamer1.0-plugins-good", "gstreamer1.0-plugins-good-rtp"),
-    req("rtpopusdepay", "gstreamer1.0-plugins-good", "gstreamer1.0-plugins-good-rtp"),
-    req("opusenc", "gstreamer1.0-plugins-base", "gstreamer1.0-plugins-base-opus"),
-    req("opusdec", "gstreamer1.0-plugins-base", "gstreamer1.0-plugins-base-opus"),
-    req("videoconvert", "gstreamer1.0-plugins-base", "gstreamer1.0-plugins-base-videoconvert"),
-    req("videoscale", "gstreamer1.0-plugins-base", "gstreamer1.0-plugins-base-videoscale"),
-    req("videorate", "gstreamer1.0-plugins-base", "gstreamer1.0-plugins-base-videorate"),
-    req("audioconvert", "gstreamer1.0-plugins-base", "gstreamer1.0-plugins-base-audioconvert"),
-    req("audioresample", "gstreamer1.0-plugins-base", "gstreamer1.0-plugins-base-audioresample"),
-    req("videotestsrc", "gstreamer1.0-plugins-base", "gstreamer1.0-plugins-base-videotestsrc"),
-    req("audiotestsrc", "gstreamer1.0-plugins-base", "gstreamer1.0-plugins-base-audiotestsrc"),
-    req("h264parse", "gstreamer1.0-plugins-bad", "gstreamer1.0-plugins-bad-videoparsersbad"),
+    req(
+        "dtlssrtpenc",
+        "gstreamer1.0-plugins-bad",
+        "gstreamer1.0-plugins-bad-dtls",
+    ),
+    req(
+        "srtpenc",
+        "gstreamer1.0-plugins-bad",
+        "gstreamer1.0-plugins-bad-srtp",
+    ),
+    req(
+        "sctpenc",
+        "gstreamer1.0-plugins-bad",
+        "gstreamer1.0-plugins-bad-sctp",
+    ),
+    req(
+        "rtpbin",
+        "gstreamer1.0-plugins-good",
+        "gstreamer1.0-plugins-good-rtpmanager",
+    ),
+    req(
+        "rtph264pay",
+        "gstreamer1.0-plugins-good",
+        "gstreamer1.0-plugins-good-rtp",
+    ),
+    req(
+        "rtpopuspay",
+        "gstreamer1.0-plugins-good",
+        "gstreamer1.0-plugins-good-rtp",
+    ),
+    req(
+        "rtpopusdepay",
+        "gstreamer1.0-plugins-good",
+        "gstreamer1.0-plugins-good-rtp",
+    ),
+    req(
+        "opusenc",
+        "gstreamer1.0-plugins-base",
+        "gstreamer1.0-plugins-base-opus",
+    ),
+    req(
+        "opusdec",
+        "gstreamer1.0-plugins-base",
+        "gstreamer1.0-plugins-base-opus",
+    ),
+    req(
+        "videoconvert",
+        "gstreamer1.0-plugins-base",
+        "gstreamer1.0-plugins-base-videoconvert",
+    ),
+    req(
+        "videoscale",
+        "gstreamer1.0-plugins-base",
+        "gstreamer1.0-plugins-base-videoscale",
+    ),
+    req(
+        "videorate",
+        "gstreamer1.0-plugins-base",
+        "gstreamer1.0-plugins-base-videorate",
+    ),
+    req(
+        "audioconvert",
+        "gstreamer1.0-plugins-base",
+        "gstreamer1.0-plugins-base-audioconvert",
+    ),
+    req(
+        "audioresample",
+        "gstreamer1.0-plugins-base",
+        "gstreamer1.0-plugins-base-audioresample",
+    ),
+    req(
+        "videotestsrc",
+        "gstreamer1.0-plugins-base",
+        "gstreamer1.0-plugins-base-videotestsrc",
+    ),
+    req(
+        "audiotestsrc",
+        "gstreamer1.0-plugins-base",
+        "gstreamer1.0-plugins-base-audiotestsrc",
+    ),
+    req(
+        "h264parse",
+        "gstreamer1.0-plugins-bad",
+        "gstreamer1.0-plugins-bad-videoparsersbad",
+    ),
 ];
 
 const fn req(element: &'static str, debian: &'static str, yocto: &'static str) -> Requirement {
@@ -129,7 +201,14 @@ fn devices(class: &str) -> Vec<(String, String)> {
                 "v4l2" => get("api.v4l2.path"),
                 _ => get("device.path"),
             };
-            (api, if path.is_empty() { d.display_name().to_string() } else { path })
+            (
+                api,
+                if path.is_empty() {
+                    d.display_name().to_string()
+                } else {
+                    path
+                },
+            )
         })
         .collect();
     monitor.stop();
@@ -328,7 +407,9 @@ mod tests {
         };
         let plan = plan(&config).unwrap();
         assert!(plan.video_source.starts_with("videotestsrc is-live=true"));
-        assert!(plan.video_source.contains("width=640,height=480,framerate=30/1"));
+        assert!(plan
+            .video_source
+            .contains("width=640,height=480,framerate=30/1"));
         assert_eq!(plan.encoder, "x264enc");
         assert!(plan.encoder_fragment.contains("key-int-max=60"));
         assert_eq!(plan.audio_sink, "fakesink sync=false");
@@ -346,6 +427,9 @@ mod tests {
             ..MediaConfig::default()
         };
         let err = plan(&config).unwrap_err().to_string();
-        assert!(err.contains("media.encoder") && err.contains("v4l2h264enc"), "{err}");
+        assert!(
+            err.contains("media.encoder") && err.contains("v4l2h264enc"),
+            "{err}"
+        );
     }
 }

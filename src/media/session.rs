@@ -34,7 +34,10 @@ pub struct MediaEvent {
 pub enum MediaEventKind {
     /// The local offer is created and set; it can be sent once a phone answers.
     OfferReady(String),
-    LocalCandidate { mline: u32, candidate: String },
+    LocalCandidate {
+        mline: u32,
+        candidate: String,
+    },
     /// ICE + DTLS are up: media flows.
     Connected,
     /// Pipeline error, EOS or ICE/DTLS failure, with a reason for the log.
@@ -58,6 +61,15 @@ pub struct Counters {
     pub video_frames_sent: AtomicU64,
     /// Decoded audio buffers of the phone's voice that reached the speaker.
     pub audio_buffers_received: AtomicU64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> SessionStats {
+        SessionStats {
+            video_frames_sent: self.video_frames_sent.load(Ordering::Relaxed),
+            audio_buffers_received: self.audio_buffers_received.load(Ordering::Relaxed),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -107,8 +119,17 @@ impl Session {
 
         configure_ice(&webrtc, ice);
         set_directions(&webrtc)?;
-        count_buffers(&pipeline, "venc", counters.clone(), |c| &c.video_frames_sent);
-        connect_signals(&webrtc, &pipeline, &call_id, &events, &counters, &plan.audio_sink);
+        count_buffers(&pipeline, "venc", counters.clone(), |c| {
+            &c.video_frames_sent
+        });
+        connect_signals(
+            &webrtc,
+            &pipeline,
+            &call_id,
+            &events,
+            &counters,
+            &plan.audio_sink,
+        );
         let bus_task = watch_bus(&pipeline, &call_id, events.clone())?;
 
         // From here on the guard (Drop) owns cleanup, so every error path below tears down.
@@ -119,11 +140,12 @@ impl Session {
             counters,
             bus_task,
         };
+        // Watch for caps before anything flows, so no CAPS event can slip past the probes.
+        session.create_offer_once_negotiated(events);
         session
             .pipeline
             .set_state(gst::State::Playing)
             .map_err(|e| SessionError::Start(e.to_string()))?;
-        session.create_offer(events);
         Ok(session)
     }
 
@@ -132,17 +154,59 @@ impl Session {
     }
 
     pub fn stats(&self) -> SessionStats {
-        SessionStats {
-            video_frames_sent: self.counters.video_frames_sent.load(Ordering::Relaxed),
-            audio_buffers_received: self.counters.audio_buffers_received.load(Ordering::Relaxed),
-        }
+        self.counters.snapshot()
     }
 
-    /// webrtcbin waits for the encoder's caps before it answers the promise (0.4-1.3 s on two
-    /// cores), which is why this starts while the phones are still ringing.
-    fn create_offer(&self, events: mpsc::Sender<MediaEvent>) {
+    /// The live counters, for readers outside the call task (`doorbelld status`).
+    pub fn counters(&self) -> Arc<Counters> {
+        self.counters.clone()
+    }
+
+    /// Create the offer as soon as both of webrtcbin's inputs carry their final caps.
+    ///
+    /// webrtcbin 1.22 does not always wait: when the encoder is already warm (second call) it
+    /// may build the offer from a caps *query*, which lacks `packetization-mode=1` and the
+    /// H.264 profile, and Chromium then negotiates a broken session. Waiting for the CAPS
+    /// event on each sink pad (a few ms to 1.3 s on two cores) makes the offer the same every
+    /// time; this is why the session starts while the phones are still ringing.
+    fn create_offer_once_negotiated(&self, events: mpsc::Sender<MediaEvent>) {
+        let pads = self.webrtc.sink_pads();
+        let waiting = Arc::new(AtomicU64::new(pads.len() as u64));
         let webrtc = self.webrtc.downgrade();
         let call_id = self.call_id.clone();
+        let start = Arc::new(std::sync::Mutex::new(Some(move || {
+            if let Some(webrtc) = webrtc.upgrade() {
+                create_offer(&webrtc, call_id, events);
+            }
+        })));
+        for pad in pads {
+            let waiting = waiting.clone();
+            let start = start.clone();
+            let seen = std::sync::atomic::AtomicBool::new(false);
+            // `notify::caps` fires after webrtcbin's own event handler has stored the caps it
+            // will offer; a pad probe would run before that handler and race with it.
+            pad.connect_notify(Some("caps"), move |pad, _| {
+                if pad.current_caps().is_none() || seen.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+                tracing::trace!(pad = %pad.name(), "webrtcbin input has caps");
+                if waiting.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    // Last input negotiated: take the closure so the offer is made once.
+                    let start = start.lock().ok().and_then(|mut s| s.take());
+                    if let Some(start) = start {
+                        start();
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// Ask webrtcbin for an offer; set it as the local description and report it.
+fn create_offer(webrtc: &gst::Element, call_id: CallId, events: mpsc::Sender<MediaEvent>) {
+    {
+        // The promise must not keep the element alive (it would outlive the session's guard).
+        let weak = webrtc.downgrade();
         let promise = gst::Promise::with_change_func(move |reply| {
             let fail = |why: String| {
                 let _ = events.try_send(MediaEvent {
@@ -150,9 +214,12 @@ impl Session {
                     kind: MediaEventKind::Failed(why),
                 });
             };
-            let Some(webrtc) = webrtc.upgrade() else { return };
+            let Some(webrtc) = weak.upgrade() else {
+                return;
+            };
             let offer = match reply {
-                Ok(Some(reply)) => match reply.get::<gst_webrtc::WebRTCSessionDescription>("offer") {
+                Ok(Some(reply)) => match reply.get::<gst_webrtc::WebRTCSessionDescription>("offer")
+                {
                     Ok(offer) => offer,
                     Err(e) => return fail(format!("create-offer gave no offer: {e}")),
                 },
@@ -169,10 +236,11 @@ impl Session {
                 kind: MediaEventKind::OfferReady(sdp),
             });
         });
-        self.webrtc
-            .emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &promise]);
+        webrtc.emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &promise]);
     }
+}
 
+impl Session {
     pub fn set_answer(&self, sdp: &str) -> Result<(), SessionError> {
         let message =
             gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).map_err(|_| SessionError::BadSdp)?;
@@ -196,7 +264,11 @@ impl Session {
     /// Ask the encoder for a keyframe with SPS/PPS, so the phone's decoder starts at once
     /// instead of waiting up to a GOP.
     pub fn request_keyframe(&self) {
-        let Some(src) = self.pipeline.by_name("venc").and_then(|e| e.static_pad("src")) else {
+        let Some(src) = self
+            .pipeline
+            .by_name("venc")
+            .and_then(|e| e.static_pad("src"))
+        else {
             return;
         };
         let event = gstreamer_video::UpstreamForceKeyUnitEvent::builder()
@@ -294,7 +366,11 @@ fn set_directions(webrtc: &gst::Element) -> Result<(), SessionError> {
         let direction = match upstream.as_str() {
             "vcaps" => gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly,
             "acaps" => gst_webrtc::WebRTCRTPTransceiverDirection::Sendrecv,
-            other => return Err(SessionError::Build(format!("unexpected webrtcbin input {other}"))),
+            other => {
+                return Err(SessionError::Build(format!(
+                    "unexpected webrtcbin input {other}"
+                )))
+            }
         };
         transceiver.set_direction(direction);
     }
@@ -372,7 +448,9 @@ fn connect_signals(
         if pad.direction() != gst::PadDirection::Src {
             return;
         }
-        let Some(pipeline) = pipeline_weak.upgrade() else { return };
+        let Some(pipeline) = pipeline_weak.upgrade() else {
+            return;
+        };
         let is_audio = pad
             .current_caps()
             .and_then(|caps| {
@@ -389,11 +467,13 @@ fn connect_signals(
             "fakesink sync=false".to_owned()
         };
         let linked = (|| -> Result<(), String> {
-            let bin = gst::parse::bin_from_description(&description, true)
-                .map_err(|e| e.to_string())?;
+            let bin =
+                gst::parse::bin_from_description(&description, true).map_err(|e| e.to_string())?;
             pipeline.add(&bin).map_err(|e| e.to_string())?;
             if is_audio {
-                count_buffers(&bin, "adec", counters.clone(), |c| &c.audio_buffers_received);
+                count_buffers(&bin, "adec", counters.clone(), |c| {
+                    &c.audio_buffers_received
+                });
             }
             bin.sync_state_with_parent().map_err(|e| e.to_string())?;
             let sink = bin.static_pad("sink").ok_or("bin has no sink pad")?;
@@ -401,7 +481,9 @@ fn connect_signals(
             Ok(())
         })();
         if let Err(e) = linked {
-            on_error(MediaEventKind::Failed(format!("cannot play the phone's audio: {e}")));
+            on_error(MediaEventKind::Failed(format!(
+                "cannot play the phone's audio: {e}"
+            )));
         }
     });
 }

@@ -1,0 +1,186 @@
+// End to end, through the documented interfaces only: a real `doorbell-hub` (its CLI to add
+// the door and make pairing links), a real `doorbelld` with test sources (configured by
+// DOORBELL__* variables, pressed with `doorbelld press` / its control socket), and Debian's
+// headless Chromium as the phone, with a fake microphone.
+//
+// Needs the debug binaries: `cargo build --workspace --bins` (scripts/test.sh does it).
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, readdirSync } from "node:fs";
+
+import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { waitForStats } from "./lib/stats.mjs";
+import { startSystem } from "./lib/system.mjs";
+
+let system;
+const phones = [];
+
+before(async () => {
+  system = await startSystem();
+});
+
+after(async () => {
+  for (const phone of phones) await phone.close();
+  const exit = await system?.stop();
+  // SIGTERM is a graceful shutdown: the daemon must exit 0 by itself.
+  assert.deepEqual(exit, { code: 0, signal: null }, system?.logs());
+});
+
+/** A phone paired through a one-time link from `doorbell-hub pair`, on its idle screen. */
+async function pairedPhone(name) {
+  const phone = await launchPhone({ name });
+  phones.push(phone);
+  await phone.page.goto(await system.pairingUrl());
+  await waitForState(phone.page, "idle");
+  await phone.page.getByText("Front door").first().waitFor();
+  return phone;
+}
+
+/** Poll `doorbelld status` (over its control socket) until `predicate` holds. */
+async function doorStatus(predicate, what, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    last = await system.status();
+    if (predicate(last)) return last;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`door status never showed ${what}; last: ${JSON.stringify(last)}\n${system.logs()}`);
+}
+
+/** Open file descriptors and threads of the door process: both must not grow call after call. */
+function doorResources() {
+  const pid = system.doorProc.pid;
+  const fds = readdirSync(`/proc/${pid}/fd`).length;
+  const threads = Number(readFileSync(`/proc/${pid}/status`, "utf8").match(/^Threads:\s+(\d+)/m)[1]);
+  return { fds, threads };
+}
+
+/** The phone's peer connection, for failure messages. */
+async function pcSummary(page) {
+  return page.evaluate(async () => {
+    const pc = window.doorbell.pc;
+    if (!pc) return null;
+    const stats = [...(await pc.getStats()).values()]
+      .filter((s) => s.type === "candidate-pair" || s.type === "transport")
+      .map((s) => ({ type: s.type, state: s.state ?? s.dtlsState, ice: s.iceState, nominated: s.nominated }));
+    return {
+      signaling: pc.signalingState,
+      connection: pc.connectionState,
+      ice: pc.iceConnectionState,
+      gathering: pc.iceGatheringState,
+      remoteCandidates: pc.remoteDescription?.sdp.match(/a=candidate.*/g) ?? [],
+      stats,
+    };
+  });
+}
+
+/**
+ * Ring, answer on `phone`, check that media flows both ways, and end the call with `hangUp`
+ * ("phone" clicks Hang up; "door" runs `doorbelld hangup`). Returns the stats seen.
+ */
+async function fullCall(phone, { press = () => system.press(), hangUp = "phone" } = {}) {
+  const { page } = phone;
+  const idleBefore = await system.status();
+  assert.equal(idleBefore.state, "idle");
+
+  assert.equal(await press(), "ok");
+  await waitForState(page, "ringing");
+  await page.getByRole("heading", { name: "Front door" }).waitFor();
+  await doorStatus((s) => s.state === "ringing", "ringing");
+
+  await page.getByRole("button", { name: "Answer", exact: true }).click();
+  await waitForState(page, "in-call", 20_000).catch(async (e) => {
+    throw new Error(`${e.message}\nphone: ${JSON.stringify(await pcSummary(page))}\n${system.logs()}`);
+  });
+  const stats = await waitForStats(
+    page,
+    (s) => s.video?.framesDecoded > 30 && s.audio?.totalSamplesReceived > 0,
+    { timeout: 20_000 },
+  );
+  assert.equal(stats.video.mimeType, "video/H264");
+  assert.equal(stats.video.frameWidth, 640);
+  assert.equal(stats.connectionState, "connected");
+  // The phone's (fake) microphone is decoded at the door.
+  const inCall = await doorStatus(
+    (s) => s.state === "in_call" && s.current_call?.audio_buffers_received > 0 && s.current_call?.video_frames_sent > 30,
+    "in_call with audio from the phone",
+  );
+
+  if (hangUp === "phone") {
+    await page.getByRole("button", { name: "Hang up", exact: true }).click();
+    await waitForState(page, "idle");
+  } else {
+    assert.equal(await system.hangup(), "ok");
+    await waitForState(page, ["ended", "idle"]);
+    await waitForState(page, "idle", 10_000);
+  }
+  const after = await doorStatus(
+    (s) => s.state === "idle" && s.calls_ended === idleBefore.calls_ended + 1,
+    "idle after the call",
+  );
+  assert.equal(after.last_call.call_id, inCall.call_id);
+  assert.equal(after.last_call.outcome, "completed");
+  assert.ok(after.last_call.stats.audio_buffers_received > 0, JSON.stringify(after.last_call));
+  assert.equal(after.current_call, null, "no media session left after the call");
+  assert.equal(await page.evaluate(() => window.doorbell.pc), null, "the phone closed its peer connection");
+  return stats;
+}
+
+test("press -> ring -> answer -> video and audio both ways -> hang up; three calls, no leak", async () => {
+  const phone = await pairedPhone("A");
+
+  // Call 1: pressed with the documented CLI, hung up on the phone.
+  await fullCall(phone, { press: () => system.pressCli() });
+  const baseline = doorResources();
+
+  // Calls 2 and 3 rebuild the pipeline each time; the second one is ended by the door.
+  await fullCall(phone, { hangUp: "door" });
+  await fullCall(phone);
+  const now = doorResources();
+  // Sockets, pipes and GStreamer threads of a torn-down session must be gone. A little slack
+  // for thread pools that GLib keeps warm.
+  assert.ok(now.fds <= baseline.fds + 2, `fds grew: ${JSON.stringify({ baseline, now })}`);
+  assert.ok(now.threads <= baseline.threads + 4, `threads grew: ${JSON.stringify({ baseline, now })}`);
+  assert.deepEqual(phone.consoleErrors, []);
+});
+
+test("two phones ring; the first to answer gets the call, the other sees answered elsewhere", async () => {
+  const a = phones[0] ?? (await pairedPhone("A"));
+  const b = await pairedPhone("B");
+
+  assert.equal(await system.press(), "ok");
+  await Promise.all([waitForState(a.page, "ringing"), waitForState(b.page, "ringing")]);
+  await doorStatus((s) => s.phones_ringing === 2, "two phones ringing");
+
+  await b.page.getByRole("button", { name: "Answer", exact: true }).click();
+  await waitForState(a.page, "answered-elsewhere");
+  await a.page.getByText("Answered on another phone").first().waitFor();
+  await waitForState(b.page, "in-call", 20_000);
+  await waitForStats(b.page, (s) => s.video?.framesDecoded > 10);
+
+  await b.page.getByRole("button", { name: "Hang up", exact: true }).click();
+  await waitForState(b.page, "idle");
+  await doorStatus((s) => s.state === "idle", "idle after the call");
+  await waitForState(a.page, "idle", 10_000);
+});
+
+test("declining on the only ringing phone ends the ring at the door", async () => {
+  const a = phones[0] ?? (await pairedPhone("A"));
+  // Only phone A may ring here.
+  for (const other of phones.slice(1)) await other.close();
+  phones.splice(1);
+  const before = await system.status();
+
+  assert.equal(await system.press(), "ok");
+  await waitForState(a.page, "ringing");
+  await a.page.getByRole("button", { name: "Decline", exact: true }).click();
+  await waitForState(a.page, "idle");
+  const after = await doorStatus(
+    (s) => s.state === "idle" && s.calls_ended === before.calls_ended + 1,
+    "idle after decline",
+  );
+  assert.equal(after.last_call.outcome, "declined");
+  assert.equal(after.current_call, null);
+});
