@@ -410,8 +410,19 @@ impl Config {
     }
 
     /// The effective configuration as TOML, secrets left out.
+    /// The effective configuration as TOML, with derived values (the control socket) filled
+    /// in and the secret left out.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+        let mut effective = self.clone();
+        effective.control.socket = Some(self.control_socket());
+        let mut text = toml::to_string_pretty(&effective)
+            .unwrap_or_else(|e| format!("# cannot render: {e}\n"));
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        let secret = if self.hub.secret.is_empty() { "not set" } else { "set (not shown)" };
+        text.push_str(&format!("# hub.secret: {secret}\n"));
+        text
     }
 }
 

@@ -1,0 +1,89 @@
+// Benchmark (not a test): N calls through a real doorbell-hub, a real doorbelld with test
+// sources and headless Chromium, all on loopback. Prints p50/p95 of
+//   ring:        button press (control socket) -> the phone's page shows the ringing screen
+//   first frame: Answer clicked -> first decoded video frame (requestVideoFrameCallback)
+// and the door's resident memory (idle before, in call, idle after, peak).
+//
+//   cargo build --release --workspace --bins && node tests/e2e/bench.mjs [N]
+//
+// Uses target/release binaries unless DOORBELL_PROFILE says otherwise. Targets (loopback):
+// ring p95 <= 30 ms, first frame p50 <= 120 ms.
+
+import { readFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
+
+import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { waitForStats } from "./lib/stats.mjs";
+
+process.env.DOORBELL_PROFILE ||= "release";
+const { startSystem } = await import("./lib/system.mjs");
+
+const calls = Number(process.argv[2] ?? 20);
+if (!Number.isInteger(calls) || calls < 1) {
+  console.error("usage: node tests/e2e/bench.mjs [N calls, default 20]");
+  process.exit(2);
+}
+
+function rssKiB(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const field = (name) => Number(status.match(new RegExp(`^${name}:\\s+(\\d+) kB`, "m"))[1]);
+  return { rss: field("VmRSS"), peak: field("VmHWM") };
+}
+
+function percentile(values, p) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length) - 1;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
+}
+
+const system = await startSystem({ doorEnv: { RUST_LOG: "warn" } });
+const phone = await launchPhone({ name: "bench" });
+const ring = [];
+const firstFrame = [];
+const inCallRss = [];
+let idleBefore;
+try {
+  const { page } = phone;
+  await page.goto(await system.pairingUrl());
+  await waitForState(page, "idle");
+  idleBefore = rssKiB(system.doorProc.pid).rss;
+
+  for (let i = 0; i < calls; i++) {
+    const pressedAt = performance.timeOrigin + performance.now();
+    const reply = await system.press();
+    if (reply !== "ok") throw new Error(`press: ${reply}`);
+    await waitForState(page, "ringing", 10_000);
+    // Both clocks are wall-clock based (timeOrigin) with sub-millisecond resolution.
+    const rangAt = await page.evaluate(() => performance.timeOrigin + window.doorbell.metrics.ringAt);
+    ring.push(rangAt - pressedAt);
+
+    await page.getByRole("button", { name: "Answer", exact: true }).click();
+    await page.waitForFunction(() => window.doorbell.metrics.firstFrameAt != null, null, { timeout: 20_000, polling: 10 });
+    const m = await page.evaluate(() => window.doorbell.metrics);
+    firstFrame.push(m.firstFrameAt - m.answerClickAt);
+    await waitForStats(page, (s) => s.video?.framesDecoded > 30 && s.audio?.totalSamplesReceived > 0);
+    inCallRss.push(rssKiB(system.doorProc.pid).rss);
+
+    await page.getByRole("button", { name: "Hang up", exact: true }).click();
+    await waitForState(page, "idle");
+    for (;;) {
+      const s = await system.status();
+      if (s.state === "idle" && s.calls_ended === i + 1) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    process.stderr.write(`call ${i + 1}/${calls}: ring ${ring.at(-1).toFixed(1)} ms, first frame ${firstFrame.at(-1).toFixed(1)} ms\n`);
+  }
+  const after = rssKiB(system.doorProc.pid);
+  const mib = (kib) => (kib / 1024).toFixed(1);
+  const fmt = (xs) => `p50 ${percentile(xs, 50).toFixed(1)} ms, p95 ${percentile(xs, 95).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms`;
+  console.log(`calls: ${calls} (loopback, ${process.env.DOORBELL_PROFILE} build, 640x480@30 test sources)`);
+  console.log(`button press -> phone ringing: ${fmt(ring)}   (target p95 <= 30 ms)`);
+  console.log(`Answer -> first decoded frame: ${fmt(firstFrame)}   (target p50 <= 120 ms)`);
+  console.log(
+    `doorbelld RSS: idle ${mib(idleBefore)} MiB before, in call p50 ${mib(percentile(inCallRss, 50))} MiB, ` +
+      `idle ${mib(after.rss)} MiB after, peak ${mib(after.peak)} MiB`,
+  );
+} finally {
+  await phone.close();
+  await system.stop();
+}
