@@ -1,5 +1,5 @@
 //! Command line: `doorbelld [--demo] [--listen ADDR] [--config FILE] [--set KEY=VALUE]...
-//! [--check-config] [press|status|hangup]`.
+//! [--check-config] [press|status|hangup|pair|factory-reset --yes]`.
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -51,4 +51,13 @@ pub enum Command {
     Status,
     /// End the current call (or stop ringing) on the running daemon.
     Hangup,
+    /// Print a one-time link that pairs a phone with this door (hub embedded in doorbelld).
+    Pair,
+    /// Forget everything: identity, paired phones, call history; make a new identity.
+    /// The daemon must be stopped.
+    FactoryReset {
+        /// Confirm: without it nothing is wiped.
+        #[arg(long)]
+        yes: bool,
+    },
 }

@@ -57,6 +57,10 @@ pub struct HubConfig {
     pub secret: String,
     /// PEM certificate to trust for a hub with a self-signed certificate (empty: system roots).
     pub ca_file: Option<PathBuf>,
+    /// Local-first mode: run the hub inside doorbelld, listening here (e.g. "0.0.0.0:8443";
+    /// HTTPS with a self-signed certificate unless it is a loopback address). When set,
+    /// url, door_id and secret are not used: the door makes its own identity.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// A config enum written as a lowercase word. Parsed by hand so that a typo gets an error that
@@ -374,7 +378,7 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "hub.url",
                 problem: "is not set".into(),
-                fix: "set hub.url = \"wss://your-hub/ws\" in /etc/doorbell/doorbell.toml, or run `doorbelld --demo` for a hub inside this process".into(),
+                fix: "set hub.url = \"wss://your-hub/ws\" in /etc/doorbell/doorbell.toml, or hub.listen = \"0.0.0.0:8443\" for a hub inside this process (or run `doorbelld --demo`)".into(),
             });
         }
         if !(url.starts_with("ws://") || url.starts_with("wss://")) {
@@ -420,7 +424,11 @@ impl Config {
         if !text.ends_with('\n') {
             text.push('\n');
         }
-        let secret = if self.hub.secret.is_empty() { "not set" } else { "set (not shown)" };
+        let secret = if self.hub.secret.is_empty() {
+            "not set"
+        } else {
+            "set (not shown)"
+        };
         text.push_str(&format!("# hub.secret: {secret}\n"));
         text
     }

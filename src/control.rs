@@ -1,8 +1,9 @@
 //! The local control socket: `doorbelld press`, `doorbelld status`, `doorbelld hangup` talk to
 //! the running daemon through a Unix socket that only the daemon's user can open (mode 0600).
 //!
-//! Protocol: the client writes one command line (`press`, `status`, `hangup`), the daemon
-//! answers one line: `ok`, `error: <why>`, or for `status` one JSON object.
+//! Protocol: the client writes one command line (`press`, `status`, `hangup`, `pair`), the
+//! daemon answers one line: `ok`, `error: <why>`, for `status` one JSON object, for `pair` a
+//! one-time pairing link.
 
 use crate::gpio::{Press, PressSource};
 use serde::Serialize;
@@ -39,6 +40,9 @@ pub enum ControlError {
     #[error("doorbelld said: {0}")]
     Refused(String),
 }
+
+/// Makes a one-time pairing link for a phone; only a door with an embedded hub has one.
+pub type PairingLinks = std::sync::Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
 
 /// Commands that need the call task (presses go straight into the button channel).
 #[derive(Debug)]
@@ -122,6 +126,7 @@ impl ControlServer {
         presses: mpsc::Sender<Press>,
         commands: mpsc::Sender<ControlCommand>,
         status: watch::Receiver<Status>,
+        pairing: Option<PairingLinks>,
         shutdown: CancellationToken,
     ) {
         loop {
@@ -136,10 +141,11 @@ impl ControlServer {
                 },
             };
             let (presses, commands, status) = (presses.clone(), commands.clone(), status.clone());
+            let pairing = pairing.clone();
             tokio::spawn(async move {
                 let handled = tokio::time::timeout(
                     CLIENT_TIMEOUT,
-                    handle_client(stream, presses, commands, status),
+                    handle_client(stream, presses, commands, status, pairing),
                 )
                 .await;
                 if let Ok(Err(e)) = handled {
@@ -156,6 +162,7 @@ async fn handle_client(
     presses: mpsc::Sender<Press>,
     commands: mpsc::Sender<ControlCommand>,
     status: watch::Receiver<Status>,
+    pairing: Option<PairingLinks>,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
@@ -180,7 +187,18 @@ async fn handle_client(
         },
         "status" => serde_json::to_string(&status.borrow().now())
             .unwrap_or_else(|e| format!("error: cannot encode status: {e}")),
-        other => format!("error: unknown command {other:?} (expected press, status or hangup)"),
+        "pair" => match pairing {
+            // A small SQLite write: off the async threads.
+            Some(make_link) => match tokio::task::spawn_blocking(move || make_link()).await {
+                Ok(Ok(link)) => link,
+                Ok(Err(e)) => format!("error: cannot make a pairing link: {e}"),
+                Err(e) => format!("error: cannot make a pairing link: {e}"),
+            },
+            None => "error: this door uses a remote hub; pair phones there with `doorbell-hub pair <door>`".to_owned(),
+        },
+        other => format!(
+            "error: unknown command {other:?} (expected press, status, hangup or pair)"
+        ),
     };
     write.write_all(reply.as_bytes()).await?;
     write.write_all(b"\n").await?;

@@ -7,10 +7,12 @@
 
 use crate::call::{Action, CallError, CallMachine, Input, Timings};
 use crate::config::Config;
-use crate::control::{CallSummary, ControlCommand, ControlServer, Status};
+use crate::control::{CallSummary, ControlCommand, ControlServer, PairingLinks, Status};
 use crate::gpio::{Button, LoggedLed, Press, StatusLed, StdinButton, PRESS_QUEUE};
+use crate::identity::Identity;
 use crate::link::{self, LinkConfig, LinkEvent, LinkHandle};
 use crate::media::{self, IceSettings, MediaEvent, MediaEventKind, MediaPlan, Session};
+use crate::service::ServiceManager;
 use doorbell_protocol::{CallId, DoorToHub, ErrorCode, HubToDoor, IceCandidate};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -41,18 +43,35 @@ pub struct Daemon {
     media: Option<CallMedia>,
     media_events: mpsc::Sender<MediaEvent>,
     ice_servers: Vec<doorbell_protocol::IceServer>,
+    /// The door's DTLS certificate, used by every call.
+    dtls_pem: String,
     led: Box<dyn StatusLed>,
     status: Status,
     status_tx: watch::Sender<Status>,
+    service: ServiceManager,
+}
+
+/// What the daemon is started with.
+pub struct Setup {
+    pub config: Config,
+    /// Which camera, microphone, speaker and encoder (probed at start).
+    pub plan: MediaPlan,
+    pub identity: Identity,
+    /// Where the hub is and how to authenticate.
+    pub link: LinkConfig,
+    /// `doorbelld pair`: present when the hub is embedded in this process.
+    pub pairing: Option<PairingLinks>,
 }
 
 /// Run the door until `shutdown` is cancelled.
-pub async fn run(
-    config: Config,
-    plan: MediaPlan,
-    link_config: LinkConfig,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn run(setup: Setup, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let Setup {
+        config,
+        plan,
+        identity,
+        link: link_config,
+        pairing,
+    } = setup;
     let (press_tx, mut presses) = mpsc::channel::<Press>(PRESS_QUEUE);
     let (link_tx, mut link_events) = mpsc::channel(LINK_EVENT_QUEUE);
     let (media_tx, mut media_events) = mpsc::channel(media::session::MEDIA_EVENT_QUEUE);
@@ -76,8 +95,13 @@ pub async fn run(
         ..Status::default()
     };
     let (status_tx, status_rx) = watch::channel(initial.clone());
-    let control_task =
-        tokio::spawn(control.serve(press_tx, command_tx, status_rx, shutdown.child_token()));
+    let control_task = tokio::spawn(control.serve(
+        press_tx,
+        command_tx,
+        status_rx,
+        pairing,
+        shutdown.child_token(),
+    ));
 
     let mut daemon = Daemon {
         config,
@@ -87,11 +111,19 @@ pub async fn run(
         media: None,
         media_events: media_tx,
         ice_servers: Vec::new(),
+        dtls_pem: identity.dtls_pem,
         led: Box::new(LoggedLed::default()),
         status: initial,
         status_tx,
+        service: ServiceManager::from_env(),
     };
     daemon.execute_actions();
+    daemon.service.status("connecting to the hub");
+    let mut watchdog = daemon.service.ping_interval().map(|every| {
+        let mut timer = tokio::time::interval(every);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        timer
+    });
 
     loop {
         let deadline = daemon.machine.next_deadline();
@@ -110,8 +142,14 @@ pub async fn run(
                 daemon.machine.handle_timeout(Instant::now());
                 daemon.execute_actions();
             }
+            // Pinged from this loop, so a wedged loop stops the pings; a dead link or control
+            // task means the door can no longer ring anyone or be pressed: let systemd restart.
+            _ = next_tick(watchdog.as_mut()) => {
+                daemon.service.watchdog(!link_task.is_finished() && !control_task.is_finished());
+            }
         }
     }
+    daemon.service.stopping();
 
     // Shutdown: end any call politely, then let the hang-up leave before the link closes.
     if daemon.machine.state().call_id().is_some() {
@@ -122,6 +160,15 @@ pub async fn run(
     let _ = tokio::time::timeout(Duration::from_secs(2), link_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), control_task).await;
     Ok(())
+}
+
+async fn next_tick(timer: Option<&mut tokio::time::Interval>) {
+    match timer {
+        Some(timer) => {
+            timer.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -148,6 +195,7 @@ impl Daemon {
                 ice_servers,
             } => {
                 println!("Door online: {door_name}");
+                self.service.ready(&format!("online as {door_name:?}"));
                 self.status.door_name = door_name;
                 self.status.hub_connected = true;
                 self.ice_servers = ice_servers;
@@ -155,11 +203,15 @@ impl Daemon {
             }
             LinkEvent::Down { reason } => {
                 tracing::warn!("hub link lost: {reason}");
+                self.service
+                    .status("hub unreachable, reconnecting (rings chime locally)");
                 self.status.hub_connected = false;
                 self.input(Input::HubDown);
             }
             LinkEvent::Refused { reason } => {
                 tracing::error!("{reason}\n  fix: check hub.door_id and hub.secret against `doorbell-hub doors`");
+                self.service
+                    .status("the hub refused this door: check hub.door_id and hub.secret");
                 self.status.hub_connected = false;
                 self.input(Input::HubDown);
             }
@@ -348,6 +400,7 @@ impl Daemon {
         let ice = IceSettings {
             servers: self.ice_servers.clone(),
             local_addresses: self.config.media.ice_local_addresses.clone(),
+            dtls_pem: Some(self.dtls_pem.clone()),
         };
         match Session::start(call_id.clone(), &self.plan, &ice, self.media_events.clone()) {
             Ok(session) => {

@@ -3,11 +3,12 @@ use clap::Parser;
 use doorbelld::cli::{Cli, Command};
 use doorbelld::config::{Config, Sources};
 use doorbelld::link::LinkConfig;
-use doorbelld::{control, daemon, demo, media};
+use doorbelld::{control, daemon, demo, identity, media};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
+    doorbelld::limit_malloc_arenas();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -48,16 +49,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     if let Some(command) = cli.command {
-        let word = match command {
-            Command::Press => "press",
-            Command::Status => "status",
-            Command::Hangup => "hangup",
-        };
-        println!(
-            "{}",
-            control::request(&config.control_socket(), word).await?
-        );
-        return Ok(());
+        return run_command(command, &config).await;
     }
 
     media::check_installation()?;
@@ -69,12 +61,19 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         speaker = %plan.audio_sink,
         "media plan"
     );
+    let identity = identity::load_or_create(&config.state_dir)?;
 
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
 
-    let (link, hub_task) = if cli.demo {
-        let embedded = demo::start(&config, cli.listen, shutdown.clone()).await?;
+    // --demo (or hub.listen) embeds the hub; otherwise the door dials the configured one.
+    let embedded_listen = if cli.demo {
+        Some(cli.listen)
+    } else {
+        config.hub.listen
+    };
+    let (link, pairing, hub_task) = if let Some(listen) = embedded_listen {
+        let embedded = demo::start(&config, &identity, listen, shutdown.clone()).await?;
         if let Some(fingerprint) = &embedded.fingerprint {
             println!("Hub certificate SHA-256: {fingerprint}");
             println!("  (self-signed: compare it with what the phone shows before accepting)");
@@ -83,9 +82,13 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         if config.button.stdin {
             println!("Press Enter here (or run `doorbelld press`) to ring the door.");
         }
-        (embedded.link, Some(embedded.task))
+        (embedded.link, Some(embedded.pairing), Some(embedded.task))
     } else {
         config.validate_hub()?;
+        tracing::info!(
+            "pair phones on the hub: `doorbell-hub pair {}`",
+            config.hub.door_id
+        );
         let link = LinkConfig {
             url: config.hub.url.clone(),
             door_id: config.hub.door_id.clone(),
@@ -93,10 +96,17 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             software: doorbelld::SOFTWARE.into(),
             ca_file: config.hub.ca_file.clone(),
         };
-        (link, None::<tokio::task::JoinHandle<()>>)
+        (link, None, None)
     };
 
-    let result = daemon::run(config, plan, link, shutdown.clone())
+    let setup = daemon::Setup {
+        config,
+        plan,
+        identity,
+        link,
+        pairing,
+    };
+    let result = daemon::run(setup, shutdown.clone())
         .await
         .context("door daemon stopped");
     shutdown.cancel();
@@ -104,6 +114,36 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         let _ = task.await;
     }
     result
+}
+
+/// The subcommands: talk to the running daemon, or reset this one.
+async fn run_command(command: Command, config: &Config) -> anyhow::Result<()> {
+    let word = match command {
+        Command::Press => "press",
+        Command::Status => "status",
+        Command::Hangup => "hangup",
+        Command::Pair => "pair",
+        Command::FactoryReset { yes: false } => {
+            anyhow::bail!(
+                "factory-reset wipes this door's identity, paired phones and call history in {}\n  fix: run `doorbelld factory-reset --yes` with the daemon stopped",
+                config.state_dir.display()
+            );
+        }
+        Command::FactoryReset { yes: true } => {
+            let identity =
+                identity::factory_reset(&config.state_dir, &config.control_socket()).await?;
+            println!(
+                "Factory reset done. New door id: {}. Phones must pair again.",
+                identity.door_id
+            );
+            return Ok(());
+        }
+    };
+    println!(
+        "{}",
+        control::request(&config.control_socket(), word).await?
+    );
+    Ok(())
 }
 
 /// SIGTERM or SIGINT starts a graceful shutdown; a second one exits at once.

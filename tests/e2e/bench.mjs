@@ -41,6 +41,9 @@ const phone = await launchPhone({ name: "bench" });
 const ring = [];
 const firstFrame = [];
 const inCallRss = [];
+// Where the first-frame time goes: Answer -> offer arrives -> answer sent -> ICE+DTLS connected
+// -> first frame.
+const phases = { offer: [], answer: [], connected: [], frame: [] };
 let idleBefore;
 try {
   const { page } = phone;
@@ -61,6 +64,10 @@ try {
     await page.waitForFunction(() => window.doorbell.metrics.firstFrameAt != null, null, { timeout: 20_000, polling: 10 });
     const m = await page.evaluate(() => window.doorbell.metrics);
     firstFrame.push(m.firstFrameAt - m.answerClickAt);
+    phases.offer.push(m.offerAt - m.answerClickAt);
+    phases.answer.push(m.answerSentAt - m.offerAt);
+    phases.connected.push(m.connectedAt - m.answerSentAt);
+    phases.frame.push(m.firstFrameAt - m.connectedAt);
     await waitForStats(page, (s) => s.video?.framesDecoded > 30 && s.audio?.totalSamplesReceived > 0);
     inCallRss.push(rssKiB(system.doorProc.pid).rss);
 
@@ -71,7 +78,10 @@ try {
       if (s.state === "idle" && s.calls_ended === i + 1) break;
       await new Promise((r) => setTimeout(r, 20));
     }
-    process.stderr.write(`call ${i + 1}/${calls}: ring ${ring.at(-1).toFixed(1)} ms, first frame ${firstFrame.at(-1).toFixed(1)} ms\n`);
+    process.stderr.write(
+      `call ${i + 1}/${calls}: ring ${ring.at(-1).toFixed(1)} ms, first frame ${firstFrame.at(-1).toFixed(1)} ms, ` +
+        `RSS in call ${(inCallRss.at(-1) / 1024).toFixed(1)} MiB, idle after ${(rssKiB(system.doorProc.pid).rss / 1024).toFixed(1)} MiB\n`,
+    );
   }
   const after = rssKiB(system.doorProc.pid);
   const mib = (kib) => (kib / 1024).toFixed(1);
@@ -79,6 +89,11 @@ try {
   console.log(`calls: ${calls} (loopback, ${process.env.DOORBELL_PROFILE} build, 640x480@30 test sources)`);
   console.log(`button press -> phone ringing: ${fmt(ring)}   (target p95 <= 30 ms)`);
   console.log(`Answer -> first decoded frame: ${fmt(firstFrame)}   (target p50 <= 120 ms)`);
+  const p50 = (xs) => percentile(xs, 50).toFixed(1);
+  console.log(
+    `  p50 breakdown: Answer -> offer at phone ${p50(phases.offer)} ms, -> answer sent ${p50(phases.answer)} ms, ` +
+      `-> connected ${p50(phases.connected)} ms, -> first frame ${p50(phases.frame)} ms`,
+  );
   console.log(
     `doorbelld RSS: idle ${mib(idleBefore)} MiB before, in call p50 ${mib(percentile(inCallRss, 50))} MiB, ` +
       `idle ${mib(after.rss)} MiB after, peak ${mib(after.peak)} MiB`,

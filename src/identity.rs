@@ -1,0 +1,308 @@
+//! The door's own identity, made on first start: there is no default secret to leak.
+//!
+//! Kept in the state directory (mode 0700), each file mode 0600:
+//!
+//! | file | what |
+//! |---|---|
+//! | `identity.json` | door id and a 128-bit random secret: the door's credentials for the hub embedded in this process (local-first mode) |
+//! | `dtls.pem` | a self-signed ECDSA P-256 certificate and its key: the DTLS identity of every call |
+//!
+//! Why a DTLS key of our own: GStreamer's DTLS elements otherwise make a 2048-bit RSA key in
+//! every process on first use, which takes up to a second on a Pi Zero and would delay the
+//! first call after boot; a P-256 key is generated in milliseconds, once, and it gives the door
+//! a stable certificate fingerprint.
+//!
+//! `doorbelld factory-reset` removes everything in the state directory (identity, the embedded
+//! hub's phones, pairings and history, its TLS certificate) and makes a new identity.
+
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+pub const IDENTITY_FILE: &str = "identity.json";
+pub const DTLS_FILE: &str = "dtls.pem";
+/// Bytes of randomness in the door secret (128 bits).
+const SECRET_BYTES: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("cannot create the state directory {path}: {source}\n  fix: create it writable for the daemon's user, or set state_dir")]
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is damaged ({why})\n  fix: run `doorbelld factory-reset --yes` to make a new identity (phones must pair again)")]
+    Damaged { path: PathBuf, why: String },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot generate the DTLS certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("the operating system's random number generator failed: {0}")]
+    Random(String),
+    #[error("doorbelld is running (its control socket {0} answers)\n  fix: stop it first (`systemctl stop doorbelld`)")]
+    Running(PathBuf),
+}
+
+/// What the door is: made once, kept until a factory reset.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Identity {
+    pub door_id: String,
+    /// Only ever sent in `hello` to the embedded hub, which stores its hash.
+    pub secret: String,
+    /// PEM certificate followed by its PKCS#8 private key, as GStreamer's DTLS elements want.
+    #[serde(skip)]
+    pub dtls_pem: String,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("door_id", &self.door_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The stored identity, or a new one if this is the first start.
+pub fn load_or_create(state_dir: &Path) -> Result<Identity, IdentityError> {
+    ensure_private_dir(state_dir)?;
+    let path = state_dir.join(IDENTITY_FILE);
+    let dtls_path = state_dir.join(DTLS_FILE);
+    let mut identity = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            serde_json::from_str::<Identity>(&text).map_err(|e| IdentityError::Damaged {
+                path: path.clone(),
+                why: e.to_string(),
+            })?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let identity = Identity {
+                door_id: format!("d-{}", random_hex(4)?),
+                secret: random_hex(SECRET_BYTES)?,
+                dtls_pem: String::new(),
+            };
+            let json = serde_json::to_string_pretty(&identity)
+                .map_err(|e| IdentityError::Random(format!("cannot encode the identity: {e}")))?;
+            write_private(&path, json.as_bytes())?;
+            tracing::info!(door_id = %identity.door_id, "made a new door identity");
+            identity
+        }
+        Err(source) => return Err(IdentityError::Read { path, source }),
+    };
+    if identity.door_id.is_empty() || identity.secret.len() < 2 * SECRET_BYTES {
+        return Err(IdentityError::Damaged {
+            path,
+            why: "door id or secret missing or too short".into(),
+        });
+    }
+    identity.dtls_pem = match std::fs::read_to_string(&dtls_path) {
+        Ok(pem) if pem.contains("BEGIN CERTIFICATE") && pem.contains("PRIVATE KEY") => pem,
+        Ok(_) => {
+            return Err(IdentityError::Damaged {
+                path: dtls_path,
+                why: "no certificate and key in it".into(),
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let pem = generate_dtls_pem(&identity.door_id)?;
+            write_private(&dtls_path, pem.as_bytes())?;
+            pem
+        }
+        Err(source) => {
+            return Err(IdentityError::Read {
+                path: dtls_path,
+                source,
+            })
+        }
+    };
+    Ok(identity)
+}
+
+/// Wipe the state directory's contents and make a new identity. Refuses while a daemon
+/// answers on `control_socket`.
+pub async fn factory_reset(
+    state_dir: &Path,
+    control_socket: &Path,
+) -> Result<Identity, IdentityError> {
+    if tokio::net::UnixStream::connect(control_socket)
+        .await
+        .is_ok()
+    {
+        return Err(IdentityError::Running(control_socket.to_owned()));
+    }
+    match std::fs::read_dir(state_dir) {
+        Ok(entries) => {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let removed = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                removed.map_err(|source| IdentityError::Write { path, source })?;
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(IdentityError::Read {
+                path: state_dir.to_owned(),
+                source,
+            })
+        }
+    }
+    load_or_create(state_dir)
+}
+
+/// SHA-256 fingerprint of the DTLS certificate, as it appears in SDP (`AA:BB:…`).
+pub fn dtls_fingerprint(pem: &str) -> Option<String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let cert = CertificateDer::from_pem_slice(pem.as_bytes()).ok()?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
+    Some(
+        digest
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+    )
+}
+
+fn generate_dtls_pem(door_id: &str) -> Result<String, IdentityError> {
+    // rcgen's default key is ECDSA P-256 with SHA-256.
+    let certified = rcgen::generate_simple_self_signed(vec![format!("{door_id}.doorbell")])?;
+    Ok(format!(
+        "{}{}",
+        certified.cert.pem(),
+        certified.signing_key.serialize_pem()
+    ))
+}
+
+fn random_hex(bytes: usize) -> Result<String, IdentityError> {
+    let mut buf = vec![0u8; bytes];
+    getrandom(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Secrets come straight from the kernel's CSPRNG.
+fn getrandom(buf: &mut [u8]) -> Result<(), IdentityError> {
+    use ring::rand::SecureRandom;
+    ring::rand::SystemRandom::new()
+        .fill(buf)
+        .map_err(|_| IdentityError::Random("getrandom failed".into()))
+}
+
+fn ensure_private_dir(dir: &Path) -> Result<(), IdentityError> {
+    let err = |source| IdentityError::StateDir {
+        path: dir.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
+}
+
+/// Write via a temporary file created 0600 and a rename: never half-written, never readable
+/// by others, not even for a moment.
+fn write_private(path: &Path, data: &[u8]) -> Result<(), IdentityError> {
+    let tmp = path.with_extension("tmp");
+    let err = |source| IdentityError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(err)?;
+    file.write_all(data).map_err(err)?;
+    file.sync_all().map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn first_start_makes_a_private_identity_and_later_starts_keep_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let first = load_or_create(&state).unwrap();
+        assert!(first.door_id.starts_with("d-"));
+        assert_eq!(first.secret.len(), 32, "128-bit secret as hex");
+        assert!(first.dtls_pem.contains("BEGIN CERTIFICATE"));
+        for file in [IDENTITY_FILE, DTLS_FILE] {
+            let mode = std::fs::metadata(state.join(file)).unwrap().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{file}");
+        }
+        assert_eq!(std::fs::metadata(&state).unwrap().mode() & 0o777, 0o700);
+        let again = load_or_create(&state).unwrap();
+        assert_eq!(again.door_id, first.door_id);
+        assert_eq!(again.secret, first.secret);
+        assert_eq!(again.dtls_pem, first.dtls_pem);
+        // Two devices never share a secret.
+        let other = load_or_create(&dir.path().join("other")).unwrap();
+        assert_ne!(other.secret, first.secret);
+        assert_ne!(other.dtls_pem, first.dtls_pem);
+        // The secret never shows up in Debug output (logs).
+        assert!(!format!("{first:?}").contains(&first.secret));
+    }
+
+    #[test]
+    fn dtls_key_is_ecdsa_p256() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = load_or_create(dir.path()).unwrap();
+        let at = identity
+            .dtls_pem
+            .find("-----BEGIN PRIVATE KEY-----")
+            .unwrap();
+        let key = rcgen::KeyPair::from_pem(&identity.dtls_pem[at..]).unwrap();
+        assert!(key.algorithm() == &rcgen::PKCS_ECDSA_P256_SHA256);
+        let fp = dtls_fingerprint(&identity.dtls_pem).unwrap();
+        assert_eq!(fp.len(), 32 * 3 - 1);
+    }
+
+    #[test]
+    fn damaged_identity_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(IDENTITY_FILE), "{not json").unwrap();
+        let err = load_or_create(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("factory-reset"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn factory_reset_wipes_state_and_makes_a_new_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = load_or_create(dir.path()).unwrap();
+        std::fs::write(dir.path().join("hub.sqlite3"), b"pairings").unwrap();
+        let after = factory_reset(dir.path(), &dir.path().join("control.sock"))
+            .await
+            .unwrap();
+        assert_ne!(after.door_id, before.door_id);
+        assert_ne!(after.secret, before.secret);
+        assert_ne!(after.dtls_pem, before.dtls_pem);
+        assert!(!dir.path().join("hub.sqlite3").exists());
+    }
+
+    #[tokio::test]
+    async fn factory_reset_refuses_while_the_daemon_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = load_or_create(dir.path()).unwrap();
+        let socket = dir.path().join("control.sock");
+        let _listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let err = factory_reset(dir.path(), &socket).await.unwrap_err();
+        assert!(matches!(err, IdentityError::Running(_)), "{err}");
+        assert_eq!(load_or_create(dir.path()).unwrap().door_id, before.door_id);
+    }
+}
