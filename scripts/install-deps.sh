@@ -14,6 +14,8 @@ APT_PACKAGES=(
   gstreamer1.0-alsa gstreamer1.0-pulseaudio
   # the phone in end-to-end tests, and the test runner's JavaScript engine
   chromium nodejs npm
+  # systemd-analyze, to check the units offline
+  systemd
 )
 
 missing=()

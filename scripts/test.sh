@@ -14,6 +14,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== build (the end-to-end tests run these binaries)"
 cargo build --workspace --locked --bins
 
+echo "== systemd units: verify, sandboxing exposure"
+bash scripts/check-systemd.sh
+
 echo "== JavaScript: web app protocol against the golden fixtures, page smoke"
 node --test web/
 
