@@ -30,7 +30,14 @@ fn next(socket: &UnixDatagram, timeout: Duration) -> Option<String> {
     let mut buf = [0u8; 4096];
     match socket.recv(&mut buf) {
         Ok(n) => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => None,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            None
+        }
         Err(e) => panic!("recv: {e}"),
     }
 }
@@ -101,7 +108,10 @@ fn ready_watchdog_cadence_hang_and_stopping() {
         if let Some(status) = daemon.0.try_wait().expect("wait") {
             break status;
         }
-        assert!(Instant::now() < deadline, "doorbelld did not exit after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "doorbelld did not exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "exit status {status}");
