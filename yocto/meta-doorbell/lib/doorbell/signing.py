@@ -8,7 +8,9 @@ DOORBELL_DEV_KEYS_DIR or carries the development marker in its subject.
 Kept free of bitbake imports (the `bb` module is passed in) so that
 scripts/check-yocto.sh can unit-test it with a stand-in datastore.
 """
+import base64
 import os
+import re
 
 # make-dev-keys.sh puts this in every development certificate's subject (O=...).
 DEV_MARKER = "Doorbell Development"
@@ -26,10 +28,21 @@ def _is_dev_file(path, dev_dir):
         return True
     try:
         with open(real, "rb") as f:
-            head = f.read(65536)
+            data = f.read(1 << 20)
     except OSError:
         return False
-    return DEV_MARKER.encode() in head
+    return DEV_MARKER.encode() in data or any(DEV_MARKER.encode() in der for der in _pem_blobs(data))
+
+
+def _pem_blobs(data):
+    """The DER bytes of every PEM block (a subject is only readable after base64 decoding)."""
+    blobs = []
+    for m in re.finditer(rb"-----BEGIN [A-Z0-9 ]+-----(.*?)-----END [A-Z0-9 ]+-----", data, re.S):
+        try:
+            blobs.append(base64.b64decode(b"".join(m.group(1).split()), validate=False))
+        except ValueError:
+            continue
+    return blobs
 
 
 def check_release_keys(d, bb, variables):
