@@ -1,4 +1,6 @@
 SUMMARY = "Doorbell appliance image: doorbelld on a read-only root with RAUC A/B updates"
+DESCRIPTION = "doorbelld with its GStreamer plugins, RAUC and U-Boot's A/B boot script on a \
+read-only root; configuration and state on a data partition."
 LICENSE = "MIT"
 
 inherit core-image
@@ -13,7 +15,7 @@ IMAGE_FEATURES += "read-only-rootfs"
 # debug-tweaks (empty root password) and ssh only for development images: add
 # EXTRA_IMAGE_FEATURES = "debug-tweaks ssh-server-dropbear" in local.conf, never in a release.
 
-IMAGE_INSTALL = " \
+IMAGE_INSTALL = "\
     packagegroup-core-boot \
     doorbelld \
     rauc \

@@ -3,4 +3,4 @@
 # cancellation and noise suppression (webrtc-audio-processing, meta-multimedia). openh264 is
 # the software H.264 fallback (meta-multimedia; LICENSE_FLAGS "commercial", accepted in
 # conf/distro/doorbell.conf).
-PACKAGECONFIG:append = " webrtc srtp sctp webrtcdsp openh264"
+PACKAGECONFIG:append:doorbell = " webrtc srtp sctp webrtcdsp openh264"
