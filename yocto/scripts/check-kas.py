@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
     problems: list[str] = []
 
     for path in files:
-        name = path.relative_to(REPO_ROOT)
+        name = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
         try:
             doc = load(path)
         except (OSError, yaml.YAMLError) as e:
