@@ -1,0 +1,1 @@
+# Python helpers for meta-doorbell recipes (loaded through `addpylib` in conf/layer.conf).
