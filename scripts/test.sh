@@ -17,6 +17,9 @@ cargo build --workspace --locked --bins
 echo "== systemd units: verify, sandboxing exposure"
 bash scripts/check-systemd.sh
 
+echo "== Yocto layer and RAUC update bundle (offline)"
+bash scripts/check-yocto.sh
+
 echo "== JavaScript: web app protocol against the golden fixtures, page smoke"
 node --test web/
 
