@@ -9,7 +9,6 @@ use crate::call::{Action, CallError, CallMachine, Input, Timings};
 use crate::config::Config;
 use crate::control::{CallSummary, ControlCommand, ControlServer, PairingLinks, Status};
 use crate::gpio::{Button, LoggedLed, Press, StatusLed, StdinButton, PRESS_QUEUE};
-use crate::identity::Identity;
 use crate::link::{self, LinkConfig, LinkEvent, LinkHandle};
 use crate::media::{self, IceSettings, MediaEvent, MediaEventKind, MediaPlan, Session};
 use crate::service::ServiceManager;
@@ -43,8 +42,6 @@ pub struct Daemon {
     media: Option<CallMedia>,
     media_events: mpsc::Sender<MediaEvent>,
     ice_servers: Vec<doorbell_protocol::IceServer>,
-    /// The door's DTLS certificate, used by every call.
-    dtls_pem: String,
     led: Box<dyn StatusLed>,
     status: Status,
     status_tx: watch::Sender<Status>,
@@ -56,7 +53,6 @@ pub struct Setup {
     pub config: Config,
     /// Which camera, microphone, speaker and encoder (probed at start).
     pub plan: MediaPlan,
-    pub identity: Identity,
     /// Where the hub is and how to authenticate.
     pub link: LinkConfig,
     /// `doorbelld pair`: present when the hub is embedded in this process.
@@ -68,7 +64,6 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> anyhow::Result<()
     let Setup {
         config,
         plan,
-        identity,
         link: link_config,
         pairing,
     } = setup;
@@ -111,7 +106,6 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> anyhow::Result<()
         media: None,
         media_events: media_tx,
         ice_servers: Vec::new(),
-        dtls_pem: identity.dtls_pem,
         led: Box::new(LoggedLed::default()),
         status: initial,
         status_tx,
@@ -400,7 +394,6 @@ impl Daemon {
         let ice = IceSettings {
             servers: self.ice_servers.clone(),
             local_addresses: self.config.media.ice_local_addresses.clone(),
-            dtls_pem: Some(self.dtls_pem.clone()),
         };
         match Session::start(call_id.clone(), &self.plan, &ice, self.media_events.clone()) {
             Ok(session) => {

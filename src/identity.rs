@@ -5,12 +5,11 @@
 //! | file | what |
 //! |---|---|
 //! | `identity.json` | door id and a 128-bit random secret: the door's credentials for the hub embedded in this process (local-first mode) |
-//! | `dtls.pem` | a self-signed ECDSA P-256 certificate and its key: the DTLS identity of every call |
 //!
-//! Why a DTLS key of our own: GStreamer's DTLS elements otherwise make a 2048-bit RSA key in
-//! every process on first use, which takes up to a second on a Pi Zero and would delay the
-//! first call after boot; a P-256 key is generated in milliseconds, once, and it gives the door
-//! a stable certificate fingerprint.
+//! Not yet here: a DTLS certificate of the door's own. Handing webrtcbin 1.22 a PEM through
+//! its `dtlssrtpdec` elements made the offer's fingerprint right but the handshake use another
+//! key (Chromium refused it: "certificate unknown"), so calls still use the key GStreamer
+//! generates once per process.
 //!
 //! `doorbelld factory-reset` removes everything in the state directory (identity, the embedded
 //! hub's phones, pairings and history, its TLS certificate) and makes a new identity.
@@ -21,7 +20,6 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub const IDENTITY_FILE: &str = "identity.json";
-pub const DTLS_FILE: &str = "dtls.pem";
 /// Bytes of randomness in the door secret (128 bits).
 const SECRET_BYTES: usize = 16;
 
@@ -44,8 +42,6 @@ pub enum IdentityError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot generate the DTLS certificate: {0}")]
-    Generate(#[from] rcgen::Error),
     #[error("the operating system's random number generator failed: {0}")]
     Random(String),
     #[error("doorbelld is running (its control socket {0} answers)\n  fix: stop it first (`systemctl stop doorbelld`)")]
@@ -58,9 +54,6 @@ pub struct Identity {
     pub door_id: String,
     /// Only ever sent in `hello` to the embedded hub, which stores its hash.
     pub secret: String,
-    /// PEM certificate followed by its PKCS#8 private key, as GStreamer's DTLS elements want.
-    #[serde(skip)]
-    pub dtls_pem: String,
 }
 
 impl std::fmt::Debug for Identity {
@@ -75,8 +68,7 @@ impl std::fmt::Debug for Identity {
 pub fn load_or_create(state_dir: &Path) -> Result<Identity, IdentityError> {
     ensure_private_dir(state_dir)?;
     let path = state_dir.join(IDENTITY_FILE);
-    let dtls_path = state_dir.join(DTLS_FILE);
-    let mut identity = match std::fs::read_to_string(&path) {
+    let identity = match std::fs::read_to_string(&path) {
         Ok(text) => {
             serde_json::from_str::<Identity>(&text).map_err(|e| IdentityError::Damaged {
                 path: path.clone(),
@@ -87,7 +79,6 @@ pub fn load_or_create(state_dir: &Path) -> Result<Identity, IdentityError> {
             let identity = Identity {
                 door_id: format!("d-{}", random_hex(4)?),
                 secret: random_hex(SECRET_BYTES)?,
-                dtls_pem: String::new(),
             };
             let json = serde_json::to_string_pretty(&identity)
                 .map_err(|e| IdentityError::Random(format!("cannot encode the identity: {e}")))?;
@@ -103,26 +94,6 @@ pub fn load_or_create(state_dir: &Path) -> Result<Identity, IdentityError> {
             why: "door id or secret missing or too short".into(),
         });
     }
-    identity.dtls_pem = match std::fs::read_to_string(&dtls_path) {
-        Ok(pem) if pem.contains("BEGIN CERTIFICATE") && pem.contains("PRIVATE KEY") => pem,
-        Ok(_) => {
-            return Err(IdentityError::Damaged {
-                path: dtls_path,
-                why: "no certificate and key in it".into(),
-            })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let pem = generate_dtls_pem(&identity.door_id)?;
-            write_private(&dtls_path, pem.as_bytes())?;
-            pem
-        }
-        Err(source) => {
-            return Err(IdentityError::Read {
-                path: dtls_path,
-                source,
-            })
-        }
-    };
     Ok(identity)
 }
 
@@ -159,31 +130,6 @@ pub async fn factory_reset(
         }
     }
     load_or_create(state_dir)
-}
-
-/// SHA-256 fingerprint of the DTLS certificate, as it appears in SDP (`AA:BB:…`).
-pub fn dtls_fingerprint(pem: &str) -> Option<String> {
-    use rustls::pki_types::{pem::PemObject, CertificateDer};
-    let cert = CertificateDer::from_pem_slice(pem.as_bytes()).ok()?;
-    let digest = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
-    Some(
-        digest
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect::<Vec<_>>()
-            .join(":"),
-    )
-}
-
-fn generate_dtls_pem(door_id: &str) -> Result<String, IdentityError> {
-    // rcgen's default key is ECDSA P-256 with SHA-256.
-    let certified = rcgen::generate_simple_self_signed(vec![format!("{door_id}.doorbell")])?;
-    Ok(format!(
-        "{}{}",
-        certified.cert.pem(),
-        certified.signing_key.serialize_pem()
-    ))
 }
 
 fn random_hex(bytes: usize) -> Result<String, IdentityError> {
@@ -241,36 +187,17 @@ mod tests {
         let first = load_or_create(&state).unwrap();
         assert!(first.door_id.starts_with("d-"));
         assert_eq!(first.secret.len(), 32, "128-bit secret as hex");
-        assert!(first.dtls_pem.contains("BEGIN CERTIFICATE"));
-        for file in [IDENTITY_FILE, DTLS_FILE] {
-            let mode = std::fs::metadata(state.join(file)).unwrap().mode() & 0o777;
-            assert_eq!(mode, 0o600, "{file}");
-        }
+        let mode = std::fs::metadata(state.join(IDENTITY_FILE)).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o600);
         assert_eq!(std::fs::metadata(&state).unwrap().mode() & 0o777, 0o700);
         let again = load_or_create(&state).unwrap();
         assert_eq!(again.door_id, first.door_id);
         assert_eq!(again.secret, first.secret);
-        assert_eq!(again.dtls_pem, first.dtls_pem);
         // Two devices never share a secret.
         let other = load_or_create(&dir.path().join("other")).unwrap();
         assert_ne!(other.secret, first.secret);
-        assert_ne!(other.dtls_pem, first.dtls_pem);
         // The secret never shows up in Debug output (logs).
         assert!(!format!("{first:?}").contains(&first.secret));
-    }
-
-    #[test]
-    fn dtls_key_is_ecdsa_p256() {
-        let dir = tempfile::tempdir().unwrap();
-        let identity = load_or_create(dir.path()).unwrap();
-        let at = identity
-            .dtls_pem
-            .find("-----BEGIN PRIVATE KEY-----")
-            .unwrap();
-        let key = rcgen::KeyPair::from_pem(&identity.dtls_pem[at..]).unwrap();
-        assert!(key.algorithm() == &rcgen::PKCS_ECDSA_P256_SHA256);
-        let fp = dtls_fingerprint(&identity.dtls_pem).unwrap();
-        assert_eq!(fp.len(), 32 * 3 - 1);
     }
 
     #[test]
@@ -291,7 +218,6 @@ mod tests {
             .unwrap();
         assert_ne!(after.door_id, before.door_id);
         assert_ne!(after.secret, before.secret);
-        assert_ne!(after.dtls_pem, before.dtls_pem);
         assert!(!dir.path().join("hub.sqlite3").exists());
     }
 

@@ -102,7 +102,6 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     let setup = daemon::Setup {
         config,
         plan,
-        identity,
         link,
         pairing,
     };

@@ -22,17 +22,12 @@ fn test_config(encoder: EncoderKind) -> MediaConfig {
 }
 
 async fn offer_for(encoder: EncoderKind) -> (String, Session) {
-    offer_with(encoder, None).await
-}
-
-async fn offer_with(encoder: EncoderKind, dtls_pem: Option<String>) -> (String, Session) {
     media::check_installation().expect("GStreamer installation");
     let plan = media::plan(&test_config(encoder)).expect("plan");
     let (tx, mut rx) = mpsc::channel(64);
     let ice = IceSettings {
         servers: vec![],
         local_addresses: vec!["127.0.0.1".into()],
-        dtls_pem,
     };
     let session = Session::start(CallId::new("c-test-1"), &plan, &ice, tx).expect("session starts");
     let sdp = tokio::time::timeout(Duration::from_secs(20), async {
@@ -140,20 +135,4 @@ async fn dropped_session_frees_its_pipeline() {
         pipeline.upgrade().is_none(),
         "pipeline still referenced after the session ended"
     );
-}
-
-/// The door's own ECDSA certificate is the one the offer's fingerprint names (so no RSA key is
-/// generated at call time, and the fingerprint is stable across calls).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offer_uses_the_doors_dtls_certificate() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let identity = doorbelld::identity::load_or_create(dir.path()).expect("identity");
-    let fingerprint = doorbelld::identity::dtls_fingerprint(&identity.dtls_pem).expect("fp");
-    for _ in 0..2 {
-        let (sdp, _session) = offer_with(EncoderKind::Auto, Some(identity.dtls_pem.clone())).await;
-        assert!(
-            sdp.contains(&format!("a=fingerprint:sha-256 {fingerprint}")),
-            "offer does not use the door's certificate {fingerprint}:\n{sdp}"
-        );
-    }
 }

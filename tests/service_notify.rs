@@ -62,7 +62,16 @@ fn ready_watchdog_cadence_hang_and_stopping() {
     let notify_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&notify_path).expect("bind NOTIFY_SOCKET");
 
-    let child = Command::new(env!("CARGO_BIN_EXE_doorbelld"))
+    // Cross-built tests run under qemu-user, which cannot exec a foreign binary by itself.
+    let mut command = match std::env::var_os("DOORBELL_TEST_RUNNER") {
+        Some(runner) => {
+            let mut command = Command::new(runner);
+            command.arg(env!("CARGO_BIN_EXE_doorbelld"));
+            command
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_doorbelld")),
+    };
+    let child = command
         .args(["--demo", "--listen", "127.0.0.1:0"])
         .env("NOTIFY_SOCKET", &notify_path)
         .env("WATCHDOG_USEC", WATCHDOG.as_micros().to_string())

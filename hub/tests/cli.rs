@@ -8,7 +8,15 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(10);
 
 fn hub_cmd(db: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_doorbell-hub"));
+    // Cross-built tests run under qemu-user, which cannot exec a foreign binary by itself.
+    let mut cmd = match std::env::var_os("DOORBELL_TEST_RUNNER") {
+        Some(runner) => {
+            let mut cmd = Command::new(runner);
+            cmd.arg(env!("CARGO_BIN_EXE_doorbell-hub"));
+            cmd
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_doorbell-hub")),
+    };
     cmd.arg("--db")
         .arg(db)
         .env_remove("DOORBELL_HUB_DB")

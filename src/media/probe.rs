@@ -20,8 +20,8 @@ const REQUIRED: &[Requirement] = &[
         "gstreamer1.0-plugins-bad",
         "gstreamer1.0-plugins-bad-webrtc",
     ),
-    req("nicesrc", "gstreamer1.0-nice", "gstreamer1.0-libnice"),
-    req("nicesink", "gstreamer1.0-nice", "gstreamer1.0-libnice"),
+    req("nicesrc", "gstreamer1.0-nice", "libnice"),
+    req("nicesink", "gstreamer1.0-nice", "libnice"),
     req(
         "dtlssrtpenc",
         "gstreamer1.0-plugins-bad",
@@ -70,12 +70,12 @@ const REQUIRED: &[Requirement] = &[
     req(
         "videoconvert",
         "gstreamer1.0-plugins-base",
-        "gstreamer1.0-plugins-base-videoconvert",
+        "gstreamer1.0-plugins-base-videoconvertscale",
     ),
     req(
         "videoscale",
         "gstreamer1.0-plugins-base",
-        "gstreamer1.0-plugins-base-videoscale",
+        "gstreamer1.0-plugins-base-videoconvertscale",
     ),
     req(
         "videorate",
@@ -226,7 +226,11 @@ pub fn plan(config: &MediaConfig) -> Result<MediaPlan, ProbeError> {
     let video_source = match config.camera {
         CameraKind::Test => test_video,
         CameraKind::Libcamera => {
-            need("media.camera", "libcamerasrc", "gstreamer1.0-libcamera")?;
+            need(
+                "media.camera",
+                "libcamerasrc",
+                "gstreamer1.0-libcamera (Yocto: libcamera-gst)",
+            )?;
             libcamera_source(&config.camera_device, &adapt)
         }
         CameraKind::V4l2 => {

@@ -84,9 +84,6 @@ pub struct IceSettings {
     pub servers: Vec<IceServer>,
     /// Restrict host candidates to these addresses (empty: every interface).
     pub local_addresses: Vec<String>,
-    /// The door's DTLS certificate and key (PEM, see [`crate::identity`]). None: GStreamer
-    /// makes an RSA key on first use in this process.
-    pub dtls_pem: Option<String>,
 }
 
 /// Bounded queue from GStreamer threads to the owner task. A call produces a few dozen events
@@ -121,9 +118,6 @@ impl Session {
         let counters = Arc::new(Counters::default());
 
         configure_ice(&webrtc, ice);
-        if let Some(pem) = &ice.dtls_pem {
-            use_dtls_certificate(&pipeline, pem);
-        }
         set_directions(&webrtc)?;
         count_buffers(&pipeline, "venc", counters.clone(), |c| {
             &c.video_frames_sent
@@ -335,23 +329,6 @@ fn configure_ice(webrtc: &gst::Element, ice: &IceSettings) {
     for address in &ice.local_addresses {
         let _ = agent.emit_by_name::<bool>("add-local-ip-address", &[address]);
     }
-}
-
-/// Give every DTLS decoder inside webrtcbin the door's certificate. webrtcbin reads it back
-/// from there for the `a=fingerprint` of the offer, so this must happen before the offer.
-/// Transports may already exist (made when the request pads were linked) or come later.
-fn use_dtls_certificate(pipeline: &gst::Pipeline, pem: &str) {
-    fn apply(element: &gst::Element, pem: &str) {
-        let is_dtls_decoder = element.factory().is_some_and(|f| f.name() == "dtlssrtpdec");
-        if is_dtls_decoder {
-            element.set_property("pem", pem);
-        }
-    }
-    for element in pipeline.iterate_recurse().into_iter().flatten() {
-        apply(&element, pem);
-    }
-    let pem = pem.to_owned();
-    pipeline.connect_deep_element_added(move |_, _, element| apply(element, &pem));
 }
 
 /// `turn:host:port?transport=udp` + username/credential -> `turn://user:pass@host:port?...`,
