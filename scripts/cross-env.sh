@@ -18,7 +18,7 @@ export DOORBELL_SYSROOT="${DOORBELL_SYSROOT:-$_root/target/sysroot-arm64}"
 _sudo=""; [[ $(id -u) -eq 0 ]] || _sudo="sudo"
 
 _need_apt=()
-for _pkg in mmdebstrap gcc-aarch64-linux-gnu qemu-user libc6:arm64 \
+for _pkg in mmdebstrap gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user file libc6:arm64 \
   libgstreamer1.0-0:arm64 libgstreamer-plugins-base1.0-0:arm64 libgstreamer-plugins-bad1.0-0:arm64 \
   gstreamer1.0-plugins-base:arm64 gstreamer1.0-plugins-good:arm64 gstreamer1.0-plugins-bad:arm64 \
   gstreamer1.0-plugins-ugly:arm64 gstreamer1.0-nice:arm64; do
@@ -38,12 +38,28 @@ if [[ ! -f $DOORBELL_SYSROOT/.complete ]]; then
   rm -rf "$DOORBELL_SYSROOT"
   mkdir -p "$(dirname "$DOORBELL_SYSROOT")"
   # The machine's own Debian mirror, so this works wherever apt works.
-  _mirror=$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | grep -v security | head -n1)
+  # (|| true: a missing sources.list or head closing the pipe must not end a `set -e` shell)
+  # Only active lines (one-line `deb URL` or deb822 `URIs:`), never comments; not -security.
+  _mirror=${DOORBELL_DEBIAN_MIRROR:-$(grep -rhE '^[[:space:]]*(deb|URIs:)[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null |
+    grep -oE 'https?://[^ ]+/debian/?$' | grep -v -e security -e snapshot | head -n1 || true)}
   _mirror=${_mirror:-http://deb.debian.org/debian}
-  mmdebstrap --quiet --variant=extract --architectures=arm64 \
-    --include=libgstreamer1.0-dev,libgstreamer-plugins-base1.0-dev,libgstreamer-plugins-bad1.0-dev,libc6-dev \
-    bookworm "$DOORBELL_SYSROOT" "deb $_mirror bookworm main" >&2
-  touch "$DOORBELL_SYSROOT/.complete"
+  # Checked explicitly: this file is sourced, so `set -e` may not apply (e.g. `source … &&`).
+  # A few tries, because one failed `apt-get update` inside mmdebstrap aborts the whole run.
+  for _try in 1 2 3; do
+    rm -rf "$DOORBELL_SYSROOT"
+    if mmdebstrap --quiet --variant=extract --architectures=arm64 \
+      --include=libgstreamer1.0-dev,libgstreamer-plugins-base1.0-dev,libgstreamer-plugins-bad1.0-dev,libc6-dev \
+      bookworm "$DOORBELL_SYSROOT" "deb $_mirror bookworm main" >&2 &&
+      [[ -f $DOORBELL_SYSROOT/usr/lib/aarch64-linux-gnu/pkgconfig/gstreamer-1.0.pc ]]; then
+      touch "$DOORBELL_SYSROOT/.complete"
+      break
+    fi
+    echo "cross: building the sysroot failed (try $_try of 3)" >&2
+  done
+  if [[ ! -f $DOORBELL_SYSROOT/.complete ]]; then
+    echo "cross: cannot build the arm64 sysroot with mmdebstrap; see the messages above" >&2
+    return 1 2>/dev/null || exit 1
+  fi
 fi
 
 export PKG_CONFIG_ALLOW_CROSS=1
@@ -57,4 +73,4 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C link-arg=--sysroot=$
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64
 # The arm64 plugin scanner cannot be exec'd under qemu-user.
 export GST_REGISTRY_FORK=no
-unset _root _sudo _need_apt _pkg _mirror
+unset _root _sudo _need_apt _pkg _mirror _try
