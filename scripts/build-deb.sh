@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the doorbelld .deb with cargo-deb from an already built release binary and checks
 # what is inside. Usage: scripts/build-deb.sh [TARGET]   (default: the host; CI: aarch64)
-#   bash scripts/build-deb.sh aarch64-unknown-linux-gnu   -> target/aarch64-unknown-linux-gnu/debian/*.deb
+#   bash scripts/build-deb.sh aarch64-unknown-linux-gnu   -> target/debian/doorbelld_*_arm64.deb
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:-}
@@ -17,12 +17,12 @@ expected_arch=$(if [[ $target == aarch64-* ]]; then echo arm64; else dpkg --prin
 arch=$(dpkg-deb -f "$deb" Architecture)
 [[ $arch == "$expected_arch" ]] || { echo "Architecture is $arch, want $expected_arch"; exit 1; }
 contents=$(dpkg-deb -c "$deb")
-for path in ./usr/bin/doorbelld ./lib/systemd/system/doorbelld.service \
+for path in ./usr/bin/doorbelld ./usr/lib/systemd/system/doorbelld.service \
   ./usr/lib/sysusers.d/doorbelld.conf ./usr/lib/tmpfiles.d/doorbelld.conf \
   ./etc/doorbell/doorbell.toml ./usr/share/doc/doorbelld/README.md; do
   grep -q " $path\$" <<<"$contents" || { echo "missing in the package: $path"; echo "$contents"; exit 1; }
 done
-grep -q "^-rw-r----- root/root .* ./etc/doorbell/doorbell.toml$" <<<"$contents" ||
+grep -qE "^-rw-r----- (root/root|0/0) .* ./etc/doorbell/doorbell.toml$" <<<"$contents" ||
   { echo "doorbell.toml must be 0640"; exit 1; }
 control=$(mktemp -d); trap 'rm -rf "$control"' EXIT
 dpkg-deb -e "$deb" "$control"
