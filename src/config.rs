@@ -34,6 +34,7 @@ pub struct Config {
     pub media: MediaConfig,
     pub call: CallConfig,
     pub button: ButtonConfig,
+    pub gpio: GpioConfig,
     pub control: ControlConfig,
 }
 
@@ -88,6 +89,10 @@ macro_rules! choice {
         }
     };
 }
+
+// After `choice!`, which it uses.
+mod gpio;
+pub use gpio::{ButtonEdge, GpioBackend, GpioConfig, MAX_RELAY_PULSE_MS};
 
 choice!(CameraKind {
     /// First camera GStreamer's device monitor finds, else the test pattern.
@@ -180,6 +185,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             call: CallConfig::default(),
             button: ButtonConfig::default(),
+            gpio: GpioConfig::default(),
             control: ControlConfig::default(),
         }
     }
@@ -364,7 +370,8 @@ impl Config {
                 ));
             }
         }
-        Ok(())
+        self.gpio.validate()
+
     }
 
     /// The hub settings a standalone (non-demo) daemon needs.
