@@ -371,7 +371,6 @@ impl Config {
             }
         }
         self.gpio.validate()
-
     }
 
     /// The hub settings a standalone (non-demo) daemon needs.
@@ -427,7 +426,11 @@ impl Config {
         if !text.ends_with('\n') {
             text.push('\n');
         }
-        let secret = if self.hub.secret.is_empty() { "not set" } else { "set (not shown)" };
+        let secret = if self.hub.secret.is_empty() {
+            "not set"
+        } else {
+            "set (not shown)"
+        };
         text.push_str(&format!("# hub.secret: {secret}\n"));
         text
     }

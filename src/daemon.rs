@@ -8,16 +8,16 @@
 //! The call task also owns the door's hardware ([`Hardware`]): the LED follows `SetLed`, and
 //! the door strike is pulsed only here, only for an unlock that [`crate::unlock`] authorised.
 
+use crate::call::LedState;
 use crate::call::{Action, CallError, CallMachine, Input, Timings};
 use crate::config::Config;
 use crate::control::{CallSummary, ControlCommand, ControlServer, Status};
-use crate::call::LedState;
 use crate::gpio::{
     self, Button, Hardware, Motion, Press, PulseOutcome, StdinButton, MOTION_QUEUE, PRESS_QUEUE,
 };
-use crate::unlock::{self, Decision};
 use crate::link::{self, LinkConfig, LinkEvent, LinkHandle};
 use crate::media::{self, IceSettings, MediaEvent, MediaEventKind, MediaPlan, Session};
+use crate::unlock::{self, Decision};
 use doorbell_protocol::{CallId, DoorToHub, ErrorCode, HubToDoor, IceCandidate};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};

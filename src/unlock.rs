@@ -177,11 +177,26 @@ mod tests {
             ("", ControlErrorCode::BadMessage),
             ("not json", ControlErrorCode::BadMessage),
             ("[1,2]", ControlErrorCode::BadMessage),
-            (r#"{"type":"unlock","request_id":1}"#, ControlErrorCode::UnsupportedVersion),
-            (r#"{"version":2,"type":"unlock","request_id":1}"#, ControlErrorCode::UnsupportedVersion),
-            (r#"{"version":1,"type":"open_sesame"}"#, ControlErrorCode::BadMessage),
-            (r#"{"version":1,"type":"unlock"}"#, ControlErrorCode::BadMessage),
-            (r#"{"version":1,"type":"unlock","request_id":-1}"#, ControlErrorCode::BadMessage),
+            (
+                r#"{"type":"unlock","request_id":1}"#,
+                ControlErrorCode::UnsupportedVersion,
+            ),
+            (
+                r#"{"version":2,"type":"unlock","request_id":1}"#,
+                ControlErrorCode::UnsupportedVersion,
+            ),
+            (
+                r#"{"version":1,"type":"open_sesame"}"#,
+                ControlErrorCode::BadMessage,
+            ),
+            (
+                r#"{"version":1,"type":"unlock"}"#,
+                ControlErrorCode::BadMessage,
+            ),
+            (
+                r#"{"version":1,"type":"unlock","request_id":-1}"#,
+                ControlErrorCode::BadMessage,
+            ),
             (huge.as_str(), ControlErrorCode::BadMessage),
         ] {
             assert_eq!(code(decide(&state, &call(1), text)), expected, "{text:.60}");

@@ -97,7 +97,8 @@ fn reserved(pin: u8) -> Option<&'static str> {
 
 impl GpioConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, problem: String, fix: String| ConfigError::Invalid { key, problem, fix };
+        let invalid =
+            |key, problem: String, fix: String| ConfigError::Invalid { key, problem, fix };
         let mut used: Vec<(&'static str, u8)> = vec![
             ("gpio.button_pin", self.button_pin),
             ("gpio.relay_pin", self.relay_pin),
@@ -140,7 +141,10 @@ impl GpioConfig {
         if !(100..=MAX_RELAY_PULSE_MS).contains(&self.relay_pulse_ms) {
             return Err(invalid(
                 "gpio.relay_pulse_ms",
-                format!("{} is outside 100-{MAX_RELAY_PULSE_MS}", self.relay_pulse_ms),
+                format!(
+                    "{} is outside 100-{MAX_RELAY_PULSE_MS}",
+                    self.relay_pulse_ms
+                ),
                 format!("use 3000; strikes must not be held longer than {MAX_RELAY_PULSE_MS} ms"),
             ));
         }
@@ -236,7 +240,10 @@ mod tests {
         .validate()
         .unwrap_err()
         .to_string();
-        assert!(err.contains("gpio.relay_pin") && err.contains("I2S"), "{err}");
+        assert!(
+            err.contains("gpio.relay_pin") && err.contains("I2S"),
+            "{err}"
+        );
         let err = GpioConfig {
             led_pin: 17,
             ..GpioConfig::default()
@@ -255,6 +262,9 @@ mod tests {
         .validate()
         .unwrap_err()
         .to_string();
-        assert!(err.contains("gpio.relay_pulse_ms") && err.contains("fix:"), "{err}");
+        assert!(
+            err.contains("gpio.relay_pulse_ms") && err.contains("fix:"),
+            "{err}"
+        );
     }
 }

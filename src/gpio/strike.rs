@@ -40,7 +40,9 @@ struct Shared {
 impl Shared {
     /// The line, even if a panic elsewhere poisoned the lock: switching off must always work.
     fn line(&self) -> MutexGuard<'_, ActiveLine> {
-        self.line.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.line
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn switch(&self, on: bool) {

@@ -97,7 +97,10 @@ fn held_button_rings_once() {
 fn release_edge_rings_on_let_go() {
     let mut f = EdgeFilter::new(false, ms(2000));
     assert_eq!(
-        edges(&mut f, &[(0, true), (400, false), (401, true), (402, false)]),
+        edges(
+            &mut f,
+            &[(0, true), (400, false), (401, true), (402, false)]
+        ),
         vec![400]
     );
 }
@@ -163,7 +166,10 @@ async fn relay_is_off_after_a_panic_in_its_owner() {
     });
     let result = owner.await;
     assert!(result.is_err_and(|e| e.is_panic()));
-    assert!(!line.high(), "unwinding dropped the strike, which switched it off");
+    assert!(
+        !line.high(),
+        "unwinding dropped the strike, which switched it off"
+    );
     assert_eq!(line.high_spans(), vec![Some(Duration::ZERO)]);
 }
 
@@ -236,10 +242,7 @@ async fn blinker_plays_the_pattern_of_each_state() {
         seen.push(line.high());
         tokio::time::sleep(ms(125)).await;
     }
-    assert_eq!(
-        seen,
-        [true, false, true, false, true, false, true, false]
-    );
+    assert_eq!(seen, [true, false, true, false, true, false, true, false]);
 
     // Idle: steady on, no more transitions.
     tx.send(LedState::Idle).unwrap();
@@ -282,8 +285,13 @@ async fn simulated_backend_opens_anywhere_and_rppal_is_refused_off_a_pi() {
             backend: GpioBackend::Rppal,
             ..GpioConfig::default()
         };
-        let err = open(&config, press_tx, motion_tx).err().expect("refused off a Pi");
+        let err = open(&config, press_tx, motion_tx)
+            .err()
+            .expect("refused off a Pi");
         let text = err.to_string();
-        assert!(text.contains("gpio.backend") && text.contains("fix:"), "{text}");
+        assert!(
+            text.contains("gpio.backend") && text.contains("fix:"),
+            "{text}"
+        );
     }
 }

@@ -354,7 +354,10 @@ fn create_control_channel(
         // sees (and refuses) it, without copying megabytes into the queue.
         let text = text.unwrap_or_default();
         let cut = text.len().min(MAX_CONTROL_MESSAGE_BYTES + 1);
-        let cut = (0..=cut).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        let cut = (0..=cut)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
         on_text(text[..cut].to_owned());
     });
     // Binary messages are not part of the protocol: let the decision refuse them as such.
@@ -586,6 +589,14 @@ fn watch_bus(
         while let Some(message) = messages.next().await {
             use gst::MessageView;
             let failure = match message.view() {
+                // The data channel's SCTP association ends with an error when the phone closes
+                // its peer connection (Chromium aborts it), which races with the hub's
+                // `hang_up`. Losing the data channel costs Unlock, not the call: the call
+                // still ends on hang-up, ICE failure or the timeouts.
+                MessageView::Error(err) if from_sctp(err.src()) => {
+                    tracing::info!(%call_id, "data channel closed: {}", err.error());
+                    None
+                }
                 MessageView::Error(err) => Some(format!(
                     "{} ({})",
                     err.error(),
@@ -609,6 +620,14 @@ fn watch_bus(
             }
         }
     }))
+}
+
+/// Whether a bus message comes from webrtcbin's data-channel (SCTP) elements.
+fn from_sctp(source: Option<&gst::Object>) -> bool {
+    source
+        .and_then(|o| o.downcast_ref::<gst::Element>())
+        .and_then(|e| e.factory())
+        .is_some_and(|f| matches!(f.name().as_str(), "sctpenc" | "sctpdec"))
 }
 
 #[cfg(test)]
