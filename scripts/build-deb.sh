@@ -19,7 +19,8 @@ arch=$(dpkg-deb -f "$deb" Architecture)
 contents=$(dpkg-deb -c "$deb")
 for path in ./usr/bin/doorbelld ./usr/lib/systemd/system/doorbelld.service \
   ./usr/lib/sysusers.d/doorbelld.conf ./usr/lib/tmpfiles.d/doorbelld.conf \
-  ./etc/doorbell/doorbell.toml ./usr/share/doc/doorbelld/README.md; do
+  ./etc/doorbell/doorbell.toml ./usr/lib/udev/rules.d/99-doorbell.rules \
+  ./usr/share/doc/doorbelld/README.md; do
   grep -q " $path\$" <<<"$contents" || { echo "missing in the package: $path"; echo "$contents"; exit 1; }
 done
 grep -qE "^-rw-r----- (root/root|0/0) .* ./etc/doorbell/doorbell.toml$" <<<"$contents" ||

@@ -34,6 +34,7 @@ pub struct Config {
     pub media: MediaConfig,
     pub call: CallConfig,
     pub button: ButtonConfig,
+    pub gpio: GpioConfig,
     pub control: ControlConfig,
 }
 
@@ -92,6 +93,10 @@ macro_rules! choice {
         }
     };
 }
+
+// After `choice!`, which it uses.
+mod gpio;
+pub use gpio::{ButtonEdge, GpioBackend, GpioConfig, MAX_RELAY_PULSE_MS};
 
 choice!(CameraKind {
     /// First camera GStreamer's device monitor finds, else the test pattern.
@@ -184,6 +189,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             call: CallConfig::default(),
             button: ButtonConfig::default(),
+            gpio: GpioConfig::default(),
             control: ControlConfig::default(),
         }
     }
@@ -368,7 +374,7 @@ impl Config {
                 ));
             }
         }
-        Ok(())
+        self.gpio.validate()
     }
 
     /// The hub settings a standalone (non-demo) daemon needs.

@@ -63,10 +63,23 @@ pub struct Status {
     pub calls_ended: u64,
     pub current_call: Option<crate::media::SessionStats>,
     pub last_call: Option<CallSummary>,
+    /// Which GPIO backend drives the button, LED and relay: `rppal` or `simulated`.
+    pub gpio_backend: &'static str,
+    /// Unlocks from the answering phone that pulsed the door strike, since start-up.
+    pub unlocks: u64,
+    /// The door strike right now: `on` (energised, door open) or `off`.
+    pub relay: &'static str,
+    /// Times the strike has been energised since start-up (read from the relay driver).
+    pub relay_pulses: u64,
+    /// PIR motion events since start-up (always 0 without `gpio.pir_enabled`).
+    pub motion_events: u64,
     /// The running session's counters, read when `status` is asked (the call task only
     /// publishes on state changes, but frame counts move all the time).
     #[serde(skip)]
     pub live_counters: Option<std::sync::Arc<crate::media::Counters>>,
+    /// The relay driver's state: a pulse ends on its own timer, not in the call task.
+    #[serde(skip)]
+    pub live_relay: Option<std::sync::Arc<crate::gpio::RelayState>>,
 }
 
 impl Status {
@@ -75,6 +88,15 @@ impl Status {
         let mut status = self.clone();
         if let Some(counters) = &self.live_counters {
             status.current_call = Some(counters.snapshot());
+        }
+        if let Some(relay) = &self.live_relay {
+            use std::sync::atomic::Ordering;
+            status.relay = if relay.energised.load(Ordering::Acquire) {
+                "on"
+            } else {
+                "off"
+            };
+            status.relay_pulses = relay.pulses.load(Ordering::Relaxed);
         }
         status
     }

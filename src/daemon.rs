@@ -4,14 +4,21 @@
 //! deadlines) arrives as a typed message on a bounded channel, is turned into an
 //! [`Input`](crate::call::Input) for the state machine, and the machine's actions are executed
 //! here: talk to the hub, start or drop the media session, set the LED, publish status.
+//!
+//! The call task also owns the door's hardware ([`Hardware`]): the LED follows `SetLed`, and
+//! the door strike is pulsed only here, only for an unlock that [`crate::unlock`] authorised.
 
+use crate::call::LedState;
 use crate::call::{Action, CallError, CallMachine, Input, Timings};
 use crate::config::Config;
 use crate::control::{CallSummary, ControlCommand, ControlServer, PairingLinks, Status};
-use crate::gpio::{Button, LoggedLed, Press, StatusLed, StdinButton, PRESS_QUEUE};
+use crate::gpio::{
+    self, Button, Hardware, Motion, Press, PulseOutcome, StdinButton, MOTION_QUEUE, PRESS_QUEUE,
+};
 use crate::link::{self, LinkConfig, LinkEvent, LinkHandle};
 use crate::media::{self, IceSettings, MediaEvent, MediaEventKind, MediaPlan, Session};
 use crate::service::ServiceManager;
+use crate::unlock::{self, Decision};
 use doorbell_protocol::{CallId, DoorToHub, ErrorCode, HubToDoor, IceCandidate};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -42,7 +49,12 @@ pub struct Daemon {
     media: Option<CallMedia>,
     media_events: mpsc::Sender<MediaEvent>,
     ice_servers: Vec<doorbell_protocol::IceServer>,
-    led: Box<dyn StatusLed>,
+    /// Button inputs, LED and door strike. Dropped last thing on every exit path, which
+    /// de-energises the strike (see `gpio::strike`).
+    hw: Hardware,
+    /// The last media session failed to start (camera or pipeline broken): the LED shows
+    /// `Fault` instead of `Idle` until a session starts again.
+    fault: bool,
     status: Status,
     status_tx: watch::Sender<Status>,
     service: ServiceManager,
@@ -71,6 +83,12 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> anyhow::Result<()
     let (link_tx, mut link_events) = mpsc::channel(LINK_EVENT_QUEUE);
     let (media_tx, mut media_events) = mpsc::channel(media::session::MEDIA_EVENT_QUEUE);
     let (command_tx, mut commands) = mpsc::channel(CONTROL_QUEUE);
+    let (motion_tx, mut motions) = mpsc::channel::<Motion>(MOTION_QUEUE);
+
+    // Hardware first: the strike is de-energised before anything else can happen, and a
+    // wrong gpio.backend stops the daemon before it goes online.
+    let hw = gpio::open(&config.gpio, press_tx.clone(), motion_tx)?;
+    tracing::info!(backend = hw.backend, "GPIO ready; door strike de-energised");
 
     let control = ControlServer::bind(&config.control_socket()).await?;
     let (link, link_task) = link::spawn(link_config, link_tx, shutdown.child_token());
@@ -87,6 +105,9 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> anyhow::Result<()
     let initial = Status {
         state: "idle",
         door_name: config.door.name.clone(),
+        gpio_backend: hw.backend,
+        relay: "off",
+        live_relay: Some(hw.strike.state()),
         ..Status::default()
     };
     let (status_tx, status_rx) = watch::channel(initial.clone());
@@ -106,7 +127,8 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> anyhow::Result<()
         media: None,
         media_events: media_tx,
         ice_servers: Vec::new(),
-        led: Box::new(LoggedLed::default()),
+        hw,
+        fault: false,
         status: initial,
         status_tx,
         service: ServiceManager::from_env(),
@@ -129,6 +151,7 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> anyhow::Result<()
             }
             Some(event) = link_events.recv() => daemon.on_link_event(event),
             Some(event) = media_events.recv() => daemon.on_media_event(event),
+            Some(motion) = motions.recv() => daemon.on_motion(motion),
             Some(command) = commands.recv() => match command {
                 ControlCommand::HangUp => daemon.input(Input::LocalHangUp),
             },
@@ -296,6 +319,7 @@ impl Daemon {
                 tracing::info!(%call_id, "media connected");
                 self.input(Input::MediaConnected(call_id));
             }
+            MediaEventKind::ControlMessage(text) => self.on_control_message(call_id, &text),
             MediaEventKind::Failed(why) => {
                 if self.is_current(&call_id) {
                     tracing::warn!(%call_id, "media failed: {why}");
@@ -368,7 +392,13 @@ impl Daemon {
                     // Dropping the session is the guard: the pipeline goes to NULL here.
                 }
             }
-            Action::SetLed(state) => self.led.show(state),
+            Action::SetLed(state) => {
+                let state = match state {
+                    LedState::Idle if self.fault => LedState::Fault,
+                    other => other,
+                };
+                self.hw.led.show(state);
+            }
             Action::ChimeLocally => {
                 tracing::warn!(
                     "button pressed but the hub is unreachable: chiming at the door only"
@@ -397,6 +427,7 @@ impl Daemon {
         };
         match Session::start(call_id.clone(), &self.plan, &ice, self.media_events.clone()) {
             Ok(session) => {
+                self.fault = false;
                 self.media = Some(CallMedia {
                     session,
                     offer: None,
@@ -407,6 +438,7 @@ impl Daemon {
             }
             Err(e) => {
                 tracing::error!(%call_id, "{e}");
+                self.fault = true;
                 // Feed the failure back; execute_actions' loop runs the resulting actions.
                 if let Err(e) = self
                     .machine
@@ -416,6 +448,61 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// A message on a call's `control` data channel: maybe an unlock. Every decision is
+    /// logged, and every message gets a reply.
+    fn on_control_message(&mut self, call_id: CallId, text: &str) {
+        if self.current_media(&call_id).is_none() {
+            tracing::warn!(%call_id, "data-channel message for a call that is over; ignored");
+            return;
+        }
+        let reply = match unlock::decide(self.machine.state(), &call_id, text) {
+            Decision::Unlock { request_id } => {
+                let asked = gpio::ms(self.config.gpio.relay_pulse_ms);
+                match self.hw.strike.pulse(asked) {
+                    PulseOutcome::Started(pulse) => {
+                        self.status.unlocks += 1;
+                        tracing::info!(
+                            %call_id,
+                            request_id,
+                            pulse_ms = pulse.as_millis() as u64,
+                            unlocks = self.status.unlocks,
+                            "door unlocked by the answering phone"
+                        );
+                        self.publish();
+                        unlock::unlocked(request_id, pulse)
+                    }
+                    PulseOutcome::AlreadyOpen => {
+                        tracing::info!(%call_id, request_id, "unlock while the strike is already energised; not extended");
+                        unlock::unlocked(request_id, asked)
+                    }
+                }
+            }
+            Decision::Refuse(reply) => {
+                tracing::warn!(%call_id, ?reply, "unlock request refused");
+                reply
+            }
+        };
+        let Some(media) = self.current_media(&call_id) else {
+            return;
+        };
+        let sent = serde_json::to_string(&reply)
+            .map_err(|e| e.to_string())
+            .and_then(|text| media.session.send_control(&text).map_err(|e| e.to_string()));
+        if let Err(e) = sent {
+            tracing::warn!(%call_id, "cannot reply on the data channel: {e}");
+        }
+    }
+
+    fn on_motion(&mut self, motion: Motion) {
+        self.status.motion_events += 1;
+        tracing::info!(
+            ago_ms = motion.at.elapsed().as_millis() as u64,
+            count = self.status.motion_events,
+            "motion"
+        );
+        self.publish();
     }
 
     fn is_current(&self, call_id: &CallId) -> bool {

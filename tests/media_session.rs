@@ -70,10 +70,10 @@ fn media_sections(sdp: &str) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offer_has_sendonly_h264_baseline_and_sendrecv_opus() {
+async fn offer_has_sendonly_h264_baseline_sendrecv_opus_and_a_data_channel() {
     let (sdp, session) = offer_for(EncoderKind::Auto).await;
     let sections = media_sections(&sdp);
-    assert_eq!(sections.len(), 2, "two m-lines expected:\n{sdp}");
+    assert_eq!(sections.len(), 3, "three m-lines expected:\n{sdp}");
     let video = &sections[0];
     assert!(video.starts_with("m=video"), "{video}");
     assert!(video.contains("H264/90000"), "{video}");
@@ -83,6 +83,10 @@ async fn offer_has_sendonly_h264_baseline_and_sendrecv_opus() {
     assert!(audio.starts_with("m=audio"), "{audio}");
     assert!(audio.to_lowercase().contains("opus/48000"), "{audio}");
     assert!(audio.contains("a=sendrecv"), "{audio}");
+    // The control data channel (unlock), created before the offer so it is negotiated.
+    let data = &sections[2];
+    assert!(data.starts_with("m=application"), "{data}");
+    assert!(data.contains("webrtc-datachannel"), "{data}");
     assert!(sdp.contains("a=group:BUNDLE"), "bundled: {sdp}");
     // Warmed: the encoder is already producing frames while the phone would be ringing.
     tokio::time::timeout(Duration::from_secs(10), async {

@@ -5,6 +5,8 @@
 // document.body.dataset.state, one of:
 //   not-paired | connecting-hub | idle | ringing | connecting | in-call | answered-elsewhere |
 //   missed | declined | ended | door-offline | hub-unreachable
+// In a call, the Unlock button sends `unlock` on the door's "control" data channel and shows
+// the door's reply (docs/PROTOCOL.md "Data channel").
 // window.doorbell exposes the state, the current RTCPeerConnection and timing metrics
 // (read-only) for tests and debugging.
 
@@ -17,6 +19,8 @@ const CONNECT_TIMEOUT_MS = 30000; // answer pressed -> media connected, else giv
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 10000;
 const AUDIO_ONLY_GRACE_MS = 2000; // connected but no video frame yet: show the call anyway
+const UNLOCK_REPLY_MS = 5000; // Unlock pressed -> the door's reply, else say it did not answer
+const UNLOCK_NOTICE_MS = 5000; // how long "Door unlocked" stays on screen
 
 const $ = (id) => document.getElementById(id);
 
@@ -383,6 +387,10 @@ function onRing(msg) {
     graceTimer: null,
     gotFrame: false,
     muted: false,
+    control: null, // the door's "control" data channel (Unlock)
+    unlockSeq: 0, // request_id of the last unlock sent
+    unlockTimer: null, // waiting for the door's reply
+    unlockNoticeTimer: null,
   };
   const known = doors.get(msg.door_id);
   if (known) known.online = true;
@@ -615,6 +623,10 @@ function createPeerConnection(c) {
       audio.play().catch((e) => console.warn("doorbell: remote audio blocked:", e?.name || e));
     }
   };
+  pc.ondatachannel = (ev) => {
+    if (call !== c || ev.channel.label !== proto.CONTROL_LABEL) return;
+    attachControl(c, ev.channel);
+  };
   pc.onconnectionstatechange = () => {
     if (call !== c) return;
     const s = pc.connectionState;
@@ -692,6 +704,85 @@ function watchFirstFrame(c, video) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Unlock: a typed message on the door's data channel, answered with "unlocked" or an error.
+
+function attachControl(c, channel) {
+  c.control = channel;
+  channel.onopen = () => renderUnlock(c);
+  channel.onclose = () => renderUnlock(c);
+  channel.onmessage = (ev) => onControlMessage(c, ev.data);
+  renderUnlock(c);
+}
+
+function controlOpen(c) {
+  return c?.control?.readyState === "open";
+}
+
+// The button works only in the call screen, on an open channel, with no request in flight.
+function renderUnlock(c) {
+  if (call !== c) return;
+  $("btn-unlock").disabled = !(state === "in-call" && controlOpen(c) && !c.unlockTimer);
+}
+
+function showUnlockStatus(c, kind, text) {
+  const el = $("unlock-status");
+  clearTimeout(c.unlockNoticeTimer);
+  el.textContent = text;
+  el.dataset.kind = kind;
+  el.hidden = false;
+  if (kind !== "pending") {
+    c.unlockNoticeTimer = setTimeout(() => {
+      if (call === c) el.hidden = true;
+    }, UNLOCK_NOTICE_MS);
+  }
+}
+
+function onUnlockClick() {
+  const c = call;
+  if (!c || state !== "in-call" || !controlOpen(c) || c.unlockTimer) return;
+  c.unlockSeq += 1;
+  try {
+    c.control.send(proto.unlock(c.unlockSeq));
+  } catch (e) {
+    console.warn("doorbell: cannot send unlock:", e?.message || e);
+    showUnlockStatus(c, "error", "Couldn't reach the door. Try again.");
+    return;
+  }
+  showUnlockStatus(c, "pending", "Unlocking…");
+  c.unlockTimer = setTimeout(() => {
+    if (call !== c) return;
+    c.unlockTimer = null;
+    showUnlockStatus(c, "error", "The door did not answer. Try again.");
+    renderUnlock(c);
+  }, UNLOCK_REPLY_MS);
+  renderUnlock(c);
+}
+
+function onControlMessage(c, data) {
+  if (call !== c) return;
+  let msg;
+  try {
+    msg = proto.decodeDoorToPhone(data);
+  } catch (e) {
+    console.warn("doorbell: ignoring bad data-channel message from the door:", e.message);
+    return;
+  }
+  if (msg.request_id !== undefined && msg.request_id !== c.unlockSeq) return; // stale reply
+  clearTimeout(c.unlockTimer);
+  c.unlockTimer = null;
+  if (msg.type === "unlocked") {
+    showUnlockStatus(c, "ok", "Door unlocked");
+  } else {
+    const text = {
+      not_in_call: "The door can only be unlocked during a call.",
+      unsupported_version: "This page is out of date for the door. Reload the page.",
+    }[msg.code];
+    showUnlockStatus(c, "error", text || `The door refused: ${msg.message}`);
+  }
+  renderUnlock(c);
+}
+
 function enterInCall(c) {
   if (call !== c) return;
   clearTimeout(c.connectTimer);
@@ -702,6 +793,7 @@ function enterInCall(c) {
     c.timer = setInterval(() => renderTimer(c), 1000);
     renderTimer(c);
     setState("in-call");
+    renderUnlock(c);
   }
 }
 
@@ -729,9 +821,14 @@ function endCall({ notify, reason = "normal" }) {
   clearTimeout(c.connectTimer);
   clearTimeout(c.graceTimer);
   clearInterval(c.timer);
+  clearTimeout(c.unlockTimer);
+  clearTimeout(c.unlockNoticeTimer);
+  $("btn-unlock").disabled = true;
+  $("unlock-status").hidden = true;
+  if (c.control) c.control.onopen = c.control.onclose = c.control.onmessage = null;
   if (notify && c.answered) send(proto.hangUp(c.id, reason));
   if (c.pc) {
-    c.pc.onicecandidate = c.pc.ontrack = c.pc.onconnectionstatechange = null;
+    c.pc.onicecandidate = c.pc.ontrack = c.pc.onconnectionstatechange = c.pc.ondatachannel = null;
     try {
       c.pc.close();
     } catch {}
@@ -913,6 +1010,7 @@ function init() {
   $("btn-answer").addEventListener("click", onAnswerClick);
   $("btn-decline").addEventListener("click", onDeclineClick);
   $("btn-hangup").addEventListener("click", onHangUpClick);
+  $("btn-unlock").addEventListener("click", onUnlockClick);
   $("btn-mute").addEventListener("click", () => setMuted(!(call?.muted ?? false)));
   $("notice-dismiss").addEventListener("click", goHome);
   $("pair-form").addEventListener("submit", (ev) => {

@@ -38,6 +38,15 @@ export const ERROR_CODES = Object.freeze([
   "internal",
 ]);
 
+/** Version of the data-channel messages (`control` channel, phone <-> door). */
+export const CONTROL_VERSION = 1;
+
+/** Label of the data channel the door creates for unlock requests. */
+export const CONTROL_LABEL = "control";
+
+/** Error codes the door sends on the data channel. */
+export const CONTROL_ERROR_CODES = Object.freeze(["bad_message", "unsupported_version", "not_in_call"]);
+
 /** A message that is not valid for this protocol version, or a value that cannot be encoded. */
 export class ProtocolError extends Error {
   constructor(message) {
@@ -75,6 +84,7 @@ const kinds = {
   ringEndReason: enumKind(RING_END_REASONS, "reason"),
   hangUpReason: enumKind(HANG_UP_REASONS, "reason"),
   errorCode: enumKind(ERROR_CODES, "error code"),
+  controlErrorCode: enumKind(CONTROL_ERROR_CODES, "error code"),
   candidate: objectKind([
     ["candidate", "string"],
     ["sdp_m_line_index", "u32"],
@@ -261,6 +271,26 @@ export const SCHEMAS = Object.freeze({
     ],
     error: errorFields,
   },
+  // The call's `control` data channel: never through the hub (docs/PROTOCOL.md "Data channel").
+  phone_to_door: {
+    unlock: [
+      ["version", "u32"],
+      ["request_id", "u32"],
+    ],
+  },
+  door_to_phone: {
+    unlocked: [
+      ["version", "u32"],
+      ["request_id", "u32"],
+      ["pulse_ms", "u32"],
+    ],
+    error: [
+      ["version", "u32"],
+      ["request_id", "u32", opt],
+      ["code", "controlErrorCode"],
+      ["message", "string"],
+    ],
+  },
 });
 
 function schemaFor(direction, type) {
@@ -302,6 +332,16 @@ export function decodeMessage(direction, text) {
 
 // ---------------------------------------------------------------------------------------------
 // Phone -> hub encoders (what the phone app sends).
+
+/** `unlock` on the data channel: ask the door to pulse its strike. */
+export function unlock(requestId) {
+  return encodeMessage("phone_to_door", { type: "unlock", version: CONTROL_VERSION, request_id: requestId });
+}
+
+/** Parses a data-channel message from the door (`unlocked` or `error`). */
+export function decodeDoorToPhone(text) {
+  return decodeMessage("door_to_phone", text);
+}
 
 /** `hello`: the first message, authenticating with the token received at pairing. */
 export function hello(token) {

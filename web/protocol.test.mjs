@@ -27,10 +27,13 @@ import {
   encodeMessage,
   toIceCandidateInit,
   toRtcIceServers,
+  unlock,
+  decodeDoorToPhone,
+  CONTROL_VERSION,
 } from "./protocol.js";
 
 const FIXTURES = fileURLToPath(new URL("../tests/fixtures/protocol/", import.meta.url));
-const DIRECTIONS = ["door_to_hub", "hub_to_door", "phone_to_hub", "hub_to_phone"];
+const DIRECTIONS = ["door_to_hub", "hub_to_door", "phone_to_hub", "hub_to_phone", "phone_to_door", "door_to_phone"];
 
 const fixtures = readdirSync(FIXTURES)
   .filter((name) => name.endsWith(".json"))
@@ -91,6 +94,15 @@ for (const f of fixtures) {
       assert.deepEqual(JSON.parse(encoded), f.json);
       assert.equal(pretty(encoded), f.text, "encoder output is not byte-equal to the fixture");
       assert.deepEqual(decodePhoneToHub(encoded), f.json);
+    }
+
+    if (f.direction === "phone_to_door") {
+      assert.equal(f.type, "unlock", `no phone_to_door encoder for "${f.type}"`);
+      assert.equal(pretty(unlock(f.json.request_id)), f.text, "unlock() is not byte-equal to the fixture");
+    }
+
+    if (f.direction === "door_to_phone") {
+      assert.deepEqual(decodeDoorToPhone(JSON.stringify(f.json)), f.json);
     }
 
     if (f.direction === "hub_to_phone") {
@@ -207,4 +219,13 @@ test("ice maps RTCIceCandidate.sdpMLineIndex to sdp_m_line_index", () => {
 test("toRtcIceServers keeps urls, username, credential", () => {
   const welcome = JSON.parse(readFileSync(join(FIXTURES, "hub_to_phone.welcome.json"), "utf8"));
   assert.deepEqual(toRtcIceServers(decodeHubToPhone(JSON.stringify(welcome)).ice_servers), welcome.ice_servers);
+});
+
+test("data-channel messages carry CONTROL_VERSION and bad ones are refused", () => {
+  assert.equal(CONTROL_VERSION, 1);
+  assert.equal(JSON.parse(unlock(3)).version, 1);
+  assert.throws(() => unlock(-1), ProtocolError);
+  assert.throws(() => decodeDoorToPhone('{"type":"unlocked","version":1}'), /request_id/);
+  assert.throws(() => decodeDoorToPhone('{"type":"error","version":1,"code":"nope","message":"m"}'), /nope/);
+  assert.throws(() => decodeDoorToPhone('{"type":"unlock","version":1,"request_id":1}'), ProtocolError);
 });

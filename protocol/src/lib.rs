@@ -19,6 +19,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub mod control;
+
 /// Version of this protocol. Bumped on any incompatible change; a peer that sends another
 /// version gets `error { code: "unsupported_version" }` and is disconnected.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -297,3 +297,33 @@ fn unknown_fields_are_ignored_for_forward_compatibility() {
         }
     );
 }
+
+/// The `control` data channel between the answering phone and the door.
+#[test]
+fn data_channel() {
+    use doorbell_protocol::control::*;
+    check(
+        "phone_to_door.unlock",
+        PhoneToDoor::Unlock {
+            version: CONTROL_VERSION,
+            request_id: 1,
+        },
+    );
+    check(
+        "door_to_phone.unlocked",
+        DoorToPhone::Unlocked {
+            version: CONTROL_VERSION,
+            request_id: 1,
+            pulse_ms: 3000,
+        },
+    );
+    check(
+        "door_to_phone.error",
+        DoorToPhone::Error {
+            version: CONTROL_VERSION,
+            request_id: Some(1),
+            code: ControlErrorCode::NotInCall,
+            message: "the door unlocks only during a call".into(),
+        },
+    );
+}

@@ -33,6 +33,9 @@ pub enum LedState {
     Ringing,
     InCall,
     HubUnreachable,
+    /// Something an installer must fix (the camera or pipeline cannot start). The machine
+    /// never emits it; the daemon shows it instead of `Idle` while such a fault persists.
+    Fault,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
-//! Simulated hardware: the keyboard is the button, the log is the LED.
+//! Simulated hardware: the keyboard is the button, the log is the LED and the relay.
 
-use super::{Button, GpioError, Press, PressSource, StatusLed};
+use super::{Button, GpioError, OutputLine, Press, PressSource, StatusLed};
 use crate::call::LedState;
 use std::io::BufRead;
 use std::time::Instant;
@@ -45,6 +45,28 @@ impl StatusLed for LoggedLed {
         if self.current != Some(state) {
             tracing::info!(led = ?state, "status LED");
             self.current = Some(state);
+        }
+    }
+}
+
+/// An output that only logs its level: the simulated door strike. What `doorbelld status`
+/// reports about the relay comes from the [`super::DoorStrike`] above it, exactly as on a Pi.
+pub struct SimulatedLine {
+    name: &'static str,
+    high: Option<bool>,
+}
+
+impl SimulatedLine {
+    pub fn new(name: &'static str) -> Self {
+        Self { name, high: None }
+    }
+}
+
+impl OutputLine for SimulatedLine {
+    fn set_high(&mut self, high: bool) {
+        if self.high != Some(high) {
+            tracing::debug!(line = self.name, high, "simulated output");
+            self.high = Some(high);
         }
     }
 }

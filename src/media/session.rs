@@ -9,6 +9,10 @@
 //!
 //! The session is built and set PLAYING when the door starts ringing, and it creates its offer
 //! right away, so the encoder has caps and ICE is gathering by the time a phone answers.
+//! The session also creates the `control` data channel before the offer (so it is in the SDP):
+//! the answering phone's Unlock requests arrive on it as [`MediaEventKind::ControlMessage`] and
+//! the door's replies leave through [`Session::send_control`].
+//!
 //! GStreamer callbacks never touch call state: they `try_send` a [`MediaEvent`] to the daemon's
 //! one owner task. Dropping the [`Session`] sets the pipeline to NULL (the guard), on every path.
 
@@ -42,6 +46,9 @@ pub enum MediaEventKind {
     Connected,
     /// Pipeline error, EOS or ICE/DTLS failure, with a reason for the log.
     Failed(String),
+    /// A text message from the phone on the `control` data channel (not yet parsed: the call
+    /// task decides, see `crate::unlock`). Binary messages are answered by the door too.
+    ControlMessage(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +59,8 @@ pub enum SessionError {
     Start(String),
     #[error("the phone's SDP answer is not valid SDP")]
     BadSdp,
+    #[error("cannot send on the control data channel: {0}")]
+    Control(String),
 }
 
 /// Counters a test or `doorbelld status` can read while the call runs.
@@ -94,6 +103,9 @@ pub struct Session {
     call_id: CallId,
     pipeline: gst::Pipeline,
     webrtc: gst::Element,
+    /// The `control` data channel (unlock requests from the answering phone); set right
+    /// after the pipeline leaves NULL, before the offer.
+    control: Option<gst_webrtc::WebRTCDataChannel>,
     counters: Arc<Counters>,
     bus_task: tokio::task::JoinHandle<()>,
 }
@@ -133,13 +145,25 @@ impl Session {
         let bus_task = watch_bus(&pipeline, &call_id, events.clone())?;
 
         // From here on the guard (Drop) owns cleanup, so every error path below tears down.
-        let session = Session {
+        let mut session = Session {
             call_id: call_id.clone(),
             pipeline,
             webrtc,
+            control: None,
             counters,
             bus_task,
         };
+        // webrtcbin makes data channels only once it is out of NULL; READY moves no data, and
+        // the channel must exist before the offer so its m-line is negotiated with the call.
+        session
+            .pipeline
+            .set_state(gst::State::Ready)
+            .map_err(|e| SessionError::Start(e.to_string()))?;
+        session.control = Some(create_control_channel(
+            &session.webrtc,
+            &session.call_id,
+            &events,
+        )?);
         // Watch for caps before anything flows, so no CAPS event can slip past the probes.
         session.create_offer_once_negotiated(events);
         session
@@ -283,6 +307,67 @@ impl Session {
             tracing::debug!(call_id = %self.call_id, "encoder ignored the keyframe request");
         }
     }
+}
+
+impl Session {
+    /// Send a text message to the phone on the `control` data channel. Fails (for the log)
+    /// when the channel is not open.
+    pub fn send_control(&self, text: &str) -> Result<(), SessionError> {
+        self.control
+            .as_ref()
+            .ok_or_else(|| SessionError::Control("no data channel".into()))?
+            .send_string_full(Some(text))
+            .map_err(|e| SessionError::Control(e.to_string()))
+    }
+}
+
+/// Create the `control` data channel (ordered, reliable: an unlock must arrive once) and
+/// forward what the phone sends on it to the call task.
+fn create_control_channel(
+    webrtc: &gst::Element,
+    call_id: &CallId,
+    events: &mpsc::Sender<MediaEvent>,
+) -> Result<gst_webrtc::WebRTCDataChannel, SessionError> {
+    use doorbell_protocol::control::{CONTROL_LABEL, MAX_CONTROL_MESSAGE_BYTES};
+    let channel = webrtc
+        .emit_by_name::<Option<gst_webrtc::WebRTCDataChannel>>(
+            "create-data-channel",
+            &[&CONTROL_LABEL, &None::<gst::Structure>],
+        )
+        .ok_or_else(|| {
+            SessionError::Build(
+                "webrtcbin refused to create the control data channel (is sctpenc installed?)"
+                    .into(),
+            )
+        })?;
+    let forward = {
+        let events = events.clone();
+        let call_id = call_id.clone();
+        move |text: String| {
+            let event = MediaEvent {
+                call_id: call_id.clone(),
+                kind: MediaEventKind::ControlMessage(text),
+            };
+            if events.try_send(event).is_err() {
+                tracing::warn!("media event queue full; data-channel message dropped");
+            }
+        }
+    };
+    let on_text = forward.clone();
+    channel.connect_on_message_string(move |_, text| {
+        // An oversized message is passed on truncated past the limit so the decision still
+        // sees (and refuses) it, without copying megabytes into the queue.
+        let text = text.unwrap_or_default();
+        let cut = text.len().min(MAX_CONTROL_MESSAGE_BYTES + 1);
+        let cut = (0..=cut)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
+        on_text(text[..cut].to_owned());
+    });
+    // Binary messages are not part of the protocol: let the decision refuse them as such.
+    channel.connect_on_message_data(move |_, _| forward("<binary message>".to_owned()));
+    Ok(channel)
 }
 
 impl Drop for Session {
@@ -509,6 +594,14 @@ fn watch_bus(
         while let Some(message) = messages.next().await {
             use gst::MessageView;
             let failure = match message.view() {
+                // The data channel's SCTP association ends with an error when the phone closes
+                // its peer connection (Chromium aborts it), which races with the hub's
+                // `hang_up`. Losing the data channel costs Unlock, not the call: the call
+                // still ends on hang-up, ICE failure or the timeouts.
+                MessageView::Error(err) if from_sctp(err.src()) => {
+                    tracing::info!(%call_id, "data channel closed: {}", err.error());
+                    None
+                }
                 MessageView::Error(err) => Some(format!(
                     "{} ({})",
                     err.error(),
@@ -532,6 +625,14 @@ fn watch_bus(
             }
         }
     }))
+}
+
+/// Whether a bus message comes from webrtcbin's data-channel (SCTP) elements.
+fn from_sctp(source: Option<&gst::Object>) -> bool {
+    source
+        .and_then(|o| o.downcast_ref::<gst::Element>())
+        .and_then(|e| e.factory())
+        .is_some_and(|f| matches!(f.name().as_str(), "sctpenc" | "sctpdec"))
 }
 
 #[cfg(test)]

@@ -146,6 +146,38 @@ test("press -> ring -> answer -> video and audio both ways -> hang up; three cal
   assert.deepEqual(phone.consoleErrors, []);
 });
 
+test("the answering phone presses Unlock: the door pulses its (simulated) strike and confirms", async () => {
+  const phone = phones[0] ?? (await pairedPhone("A"));
+  const { page } = phone;
+  const before = await system.status();
+  assert.equal(before.gpio_backend, "simulated");
+  assert.equal(before.relay, "off");
+
+  assert.equal(await system.press(), "ok");
+  await waitForState(page, "ringing");
+  await page.getByRole("button", { name: "Answer", exact: true }).click();
+  await waitForState(page, "in-call", 20_000);
+  await doorStatus((s) => s.state === "in_call", "in_call");
+
+  // Enabled once the door's data channel is open; click() waits for that.
+  await page.getByRole("button", { name: "Unlock", exact: true }).click({ timeout: 20_000 });
+  await page.getByRole("status").filter({ hasText: "Door unlocked" }).waitFor({ timeout: 10_000 });
+  const unlocked = await doorStatus(
+    (s) => s.unlocks === before.unlocks + 1 && s.relay_pulses === before.relay_pulses + 1,
+    "one unlock and one relay pulse",
+  );
+  assert.equal(unlocked.state, "in_call");
+  // The pulse ends by itself (gpio.relay_pulse_ms, default 3 s).
+  await doorStatus((s) => s.relay === "off", "the strike released after its pulse", 15_000);
+
+  await page.getByRole("button", { name: "Hang up", exact: true }).click();
+  await waitForState(page, "idle");
+  const after = await doorStatus((s) => s.state === "idle", "idle after the call");
+  assert.equal(after.unlocks, before.unlocks + 1);
+  assert.equal(after.relay, "off");
+  assert.deepEqual(phone.consoleErrors, []);
+});
+
 test("two phones ring; the first to answer gets the call, the other sees answered elsewhere", async () => {
   const a = phones[0] ?? (await pairedPhone("A"));
   const b = await pairedPhone("B");

@@ -387,7 +387,9 @@ for (const [what, script, audioDirection] of [
         assert.equal(await page.isDisabled("#btn-mute"), true);
         await shot(page, "in-call-no-mic");
       } else {
-        // The late microphone arrives, the Mute button comes alive, and it is heard.
+        // Chromium sends audio RTP on a sendrecv transceiver before any track is attached, so
+        // "the door receives packets" can hold before a late microphone arrives: wait for the
+        // microphone (Mute becomes usable), with a timeout, before checking.
         await page.waitForFunction(() => !document.getElementById("btn-mute").disabled, null, { timeout: 10_000 });
         await doorReceivesAudio(door.page);
       }
