@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, then runs every check and test: formatting, lints, Rust unit and
 # integration tests (protocol goldens, state machine, hub over real WebSockets, GStreamer
-# sessions), the web app's protocol tests, and end-to-end calls in headless Chromium.
+# sessions), the web app's protocol tests, end-to-end calls in headless Chromium, offline
+# systemd/Yocto/RAUC checks, and the aarch64 build tested under qemu.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -28,3 +29,6 @@ node --test --test-concurrency=1 tests/e2e/
 
 echo "== Rust tests"
 cargo test --workspace --locked
+
+echo "== the Pi build: aarch64 cross-compile, tests and one call under qemu-aarch64, arm64 .deb"
+bash scripts/test-aarch64.sh
