@@ -9,5 +9,5 @@ pub mod session;
 
 pub use probe::{check_installation, plan, MediaPlan, ProbeError};
 pub use session::{
-    Counters, IceSettings, MediaEvent, MediaEventKind, Session, SessionError, SessionStats,
+    aec_fragment, Counters, AEC_CAPS, IceSettings, MediaEvent, MediaEventKind, Session, SessionError, SessionStats,
 };
