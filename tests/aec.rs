@@ -60,12 +60,13 @@ async fn echo_cancel_on_puts_webrtcdsp_on_the_microphone_and_audio_passes() {
 
     let after_dsp = Arc::new(AtomicU64::new(0));
     let count = after_dsp.clone();
-    dsp.static_pad("src")
-        .expect("webrtcdsp src pad")
-        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+    dsp.static_pad("src").expect("webrtcdsp src pad").add_probe(
+        gst::PadProbeType::BUFFER,
+        move |_, _| {
             count.fetch_add(1, Ordering::Relaxed);
             gst::PadProbeReturn::Ok
-        });
+        },
+    );
     // 10 ms buffers: 20 of them is 200 ms of microphone audio through the canceller.
     tokio::time::timeout(Duration::from_secs(15), async {
         while after_dsp.load(Ordering::Relaxed) < 20 {

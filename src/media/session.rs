@@ -400,18 +400,22 @@ pub const AEC_CAPS: &str = "audio/x-raw,format=S16LE,layout=interleaved,rate=480
 ///   re-ring; naming it binds this session's canceller to this session's speaker.
 /// - `delay-agnostic=true`: the speaker-to-microphone delay on the door (ALSA buffers, I2S
 ///   amplifier, the room) is not known in advance; the delay estimator finds it.
-/// - noise suppression and gain control: a doorbell microphone is outdoors, far from the mouth.
-pub fn aec_fragment(name: &str, probe: &str, echo_cancel: bool) -> String {
+/// - `voice`: noise suppression and gain control, for the door (its microphone is outdoors and
+///   far from the mouth); the benchmark turns them off to measure the canceller alone.
+pub fn aec_fragment(name: &str, probe: &str, echo_cancel: bool, voice: bool) -> String {
     format!(
         "{AEC_CAPS} ! webrtcdsp name={name} probe={probe} echo-cancel={echo_cancel} \
-         delay-agnostic=true noise-suppression=true gain-control=true high-pass-filter=true"
+         delay-agnostic=true noise-suppression={voice} gain-control={voice} high-pass-filter=true"
     )
 }
 
 /// A process-unique probe name (see [`aec_fragment`] for why it must be unique).
 fn next_probe_name() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("doorbell-aec-probe-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "doorbell-aec-probe-{}",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The session's pipeline. With echo cancellation the probe is created here, unlinked, and
@@ -425,7 +429,7 @@ fn describe(plan: &MediaPlan, probe: Option<&str>) -> String {
         Some(probe) => (
             format!(
                 "{} ! audioconvert ! audioresample ! ",
-                aec_fragment("aec", probe, true)
+                aec_fragment("aec", probe, true, true)
             ),
             format!(" webrtcechoprobe name={probe}"),
         ),
