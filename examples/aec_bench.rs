@@ -13,7 +13,7 @@
 //!
 //! The near-end talker is silent, so everything entering webrtcdsp is echo: the power at its
 //! output over the power at its input is the echo left. Power is measured after the canceller
-//! has converged (the first 3 s are skipped). Each configuration runs twice, echo-cancel on and
+//! has converged (the first 5 s are skipped). Each configuration runs twice, echo-cancel on and
 //! off, so the rest of the chain (high-pass filter, noise suppression, gain control) is not
 //! counted as cancellation:
 //! - "canceller alone": noise suppression and gain control off (they would treat stationary
@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 const ECHO_DELAY: gst::ClockTime = gst::ClockTime::from_mseconds(40);
 const ECHO_GAIN: f64 = 0.5;
 /// The canceller adapts for this long before anything is measured.
-const CONVERGE: Duration = Duration::from_secs(3);
-const RUN: Duration = Duration::from_secs(10);
+const CONVERGE: Duration = Duration::from_secs(5);
+const RUN: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 enum BenchError {
