@@ -153,6 +153,10 @@ pub struct MediaConfig {
     /// Restrict ICE host candidates to these local addresses (empty: every interface).
     /// Tests use `["127.0.0.1"]` to keep calls on loopback.
     pub ice_local_addresses: Vec<String>,
+    /// Acoustic echo cancellation on the door (`webrtcdsp` + `webrtcechoprobe`): the phone's
+    /// voice from the door's speaker is removed from the door's microphone, so the person on
+    /// the phone does not hear themselves. Off only for a headset-like setup or to compare.
+    pub echo_cancel: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -218,6 +222,7 @@ impl Default for MediaConfig {
             framerate: 30,
             video_bitrate_kbps: 1200,
             ice_local_addresses: Vec::new(),
+            echo_cancel: true,
         }
     }
 }
@@ -493,6 +498,23 @@ mod tests {
             .to_string();
         assert!(
             err.contains("media.framerate") && err.contains("fix:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn echo_cancel_is_on_by_default_and_can_be_turned_off() {
+        assert!(load(None, &[]).unwrap().media.echo_cancel);
+        let c = load(Some("[media]\necho_cancel = false\n"), &[]).unwrap();
+        assert!(!c.media.echo_cancel);
+        let c = load(None, &["media.echo_cancel=false"]).unwrap();
+        assert!(!c.media.echo_cancel);
+        // A non-boolean is refused (by type), naming the key and the value.
+        let err = load(Some("[media]\necho_cancel = \"maybe\"\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("echo_cancel") && err.contains("maybe") && err.contains("fix:"),
             "{err}"
         );
     }

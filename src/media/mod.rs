@@ -9,5 +9,6 @@ pub mod session;
 
 pub use probe::{check_installation, plan, MediaPlan, ProbeError};
 pub use session::{
-    Counters, IceSettings, MediaEvent, MediaEventKind, Session, SessionError, SessionStats,
+    aec_fragment, Counters, IceSettings, MediaEvent, MediaEventKind, Session, SessionError,
+    SessionStats, AEC_CAPS,
 };

@@ -102,6 +102,18 @@ const REQUIRED: &[Requirement] = &[
         "gstreamer1.0-plugins-base",
         "gstreamer1.0-plugins-base-audiotestsrc",
     ),
+    // Echo cancellation (`media.echo_cancel`, on by default): the canceller and the probe
+    // that feeds it the speaker's signal. Both come from the same plugin.
+    req(
+        "webrtcdsp",
+        "gstreamer1.0-plugins-bad",
+        "gstreamer1.0-plugins-bad-webrtcdsp",
+    ),
+    req(
+        "webrtcechoprobe",
+        "gstreamer1.0-plugins-bad",
+        "gstreamer1.0-plugins-bad-webrtcdsp",
+    ),
     req(
         "h264parse",
         "gstreamer1.0-plugins-bad",
@@ -143,6 +155,8 @@ pub struct MediaPlan {
     pub encoder_fragment: String,
     pub audio_source: String,
     pub audio_sink: String,
+    /// Route the microphone through `webrtcdsp` and the speaker through `webrtcechoprobe`.
+    pub echo_cancel: bool,
     pub width: u32,
     pub height: u32,
     pub framerate: u32,
@@ -304,6 +318,7 @@ pub fn plan(config: &MediaConfig) -> Result<MediaPlan, ProbeError> {
         encoder_fragment,
         audio_source,
         audio_sink,
+        echo_cancel: config.echo_cancel,
         width: config.width,
         height: config.height,
         framerate: config.framerate,

@@ -2,10 +2,15 @@
 //!
 //! ```text
 //!  camera ─► convert/scale ─► H.264 (constrained baseline) ─► rtph264pay ─┐ video: sendonly
-//!  mic ────► opusenc ─────────────────────────────────────► rtpopuspay ──┤
-//!                                                                         ├─► webrtcbin ◄─► ICE/DTLS
-//!  speaker ◄─ opusdec ◄─ rtpopusdepay ◄───────────────────────────────────┘ audio: sendrecv
+//!  mic ────► webrtcdsp ─► opusenc ───────────────────────► rtpopuspay ──┤
+//!              ▲ (far end)                                                ├─► webrtcbin ◄─► ICE/DTLS
+//!  speaker ◄─ webrtcechoprobe ◄─ opusdec ◄─ rtpopusdepay ◄───────────────┘ audio: sendrecv
 //! ```
+//!
+//! With `media.echo_cancel` (the default) the microphone goes through `webrtcdsp` (echo
+//! cancellation, noise suppression, gain control) and the phone's voice passes a
+//! `webrtcechoprobe` just before the speaker, so the canceller knows what the speaker played
+//! and removes it from what the microphone hears.
 //!
 //! The session is built and set PLAYING when the door starts ringing, and it creates its offer
 //! right away, so the encoder has caps and ICE is gathering by the time a phone answers.
@@ -118,7 +123,8 @@ impl Session {
         ice: &IceSettings,
         events: mpsc::Sender<MediaEvent>,
     ) -> Result<Session, SessionError> {
-        let description = describe(plan);
+        let probe = plan.echo_cancel.then(next_probe_name);
+        let description = describe(plan, probe.as_deref());
         tracing::debug!(%call_id, %description, "building media pipeline");
         let pipeline = gst::parse::launch(&description)
             .map_err(|e| SessionError::Build(e.to_string()))?
@@ -141,6 +147,7 @@ impl Session {
             &events,
             &counters,
             &plan.audio_sink,
+            probe.as_deref(),
         );
         let bus_task = watch_bus(&pipeline, &call_id, events.clone())?;
 
@@ -380,16 +387,66 @@ impl Drop for Session {
     }
 }
 
-fn describe(plan: &MediaPlan) -> String {
+/// The audio format the canceller works in: webrtcdsp takes S16LE interleaved (its F32 caps
+/// are non-interleaved only) at 8/16/32/48 kHz. 48 kHz mono is what Opus carries anyway, so
+/// the microphone is resampled once; the probe's side uses the same so both streams match.
+pub const AEC_CAPS: &str = "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1";
+
+/// The canceller as a launch fragment, shared by the session and `examples/aec_bench.rs` so the
+/// figure measured there is the configuration that ships.
+///
+/// - `probe`: webrtcdsp otherwise binds to the *first* probe in the process (the probe list is
+///   global, not per pipeline), which would be another call's in a test or after a quick
+///   re-ring; naming it binds this session's canceller to this session's speaker.
+/// - `delay-agnostic=true`: the speaker-to-microphone delay on the door (ALSA buffers, I2S
+///   amplifier, the room) is not known in advance; the delay estimator finds it.
+/// - `extended-filter=true`: a longer echo tail (a porch, a hallway). On the synthetic echo of
+///   `aec_bench` the canceller alone removed 2.6 dB with neither option, 6.3 dB with
+///   delay-agnostic, 11.5 dB with both.
+/// - `voice`: noise suppression and gain control, for the door (its microphone is outdoors and
+///   far from the mouth); the benchmark turns them off to measure the canceller alone.
+pub fn aec_fragment(name: &str, probe: &str, echo_cancel: bool, voice: bool) -> String {
+    format!(
+        "{AEC_CAPS} ! webrtcdsp name={name} probe={probe} echo-cancel={echo_cancel} \
+         delay-agnostic=true extended-filter=true noise-suppression={voice} gain-control={voice} high-pass-filter=true"
+    )
+}
+
+/// A process-unique probe name (see [`aec_fragment`] for why it must be unique).
+fn next_probe_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "doorbell-aec-probe-{}",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The session's pipeline. With echo cancellation the probe is created here, unlinked, and
+/// joined to the speaker chain when the phone's audio arrives: webrtcdsp looks its probe up
+/// once, when it starts, and fails the pipeline ("No echo probe with name ... found") if the
+/// probe does not exist yet. An unlinked probe simply reports silence until then.
+fn describe(plan: &MediaPlan, probe: Option<&str>) -> String {
+    // Mic chain: `{audio} ! audioconvert ! audioresample ! {dsp} ! audioconvert ! ...`; the
+    // probe is a separate, unlinked element in the same pipeline.
+    let (dsp, probe) = match probe {
+        Some(probe) => (
+            format!(
+                "{} ! audioconvert ! audioresample ! ",
+                aec_fragment("aec", probe, true, true)
+            ),
+            format!(" webrtcechoprobe name={probe}"),
+        ),
+        None => (String::new(), String::new()),
+    };
     format!(
         "webrtcbin name=webrtc bundle-policy=max-bundle latency=50 \
          {video} ! queue max-size-buffers=2 leaky=downstream ! {encoder} \
          ! video/x-h264,profile=constrained-baseline ! h264parse \
          ! rtph264pay config-interval=-1 aggregate-mode=zero-latency pt=96 \
          ! application/x-rtp,media=video,encoding-name=H264,payload=96 ! queue name=vcaps ! webrtc. \
-         {audio} ! audioconvert ! audioresample ! queue max-size-time=100000000 leaky=downstream \
+         {audio} ! audioconvert ! audioresample ! {dsp}queue max-size-time=100000000 leaky=downstream \
          ! opusenc bitrate=32000 frame-size=20 ! rtpopuspay pt=111 \
-         ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! queue name=acaps ! webrtc.",
+         ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! queue name=acaps ! webrtc.{probe}",
         video = plan.video_source,
         encoder = plan.encoder_fragment,
         audio = plan.audio_source,
@@ -490,6 +547,7 @@ fn connect_signals(
     events: &mpsc::Sender<MediaEvent>,
     counters: &Arc<Counters>,
     audio_sink: &str,
+    aec_probe: Option<&str>,
 ) {
     let send = {
         let events = events.clone();
@@ -529,10 +587,12 @@ fn connect_signals(
         }
     });
 
-    // The phone's voice: decode and play it, counting decoded buffers.
+    // The phone's voice: decode and play it, counting decoded buffers. With echo cancellation
+    // it passes the session's (pre-created) echo probe right before the speaker chain.
     let pipeline_weak = pipeline.downgrade();
     let counters = counters.clone();
     let sink_description = audio_sink.to_owned();
+    let probe_name = aec_probe.map(str::to_owned);
     let on_error = send;
     webrtc.connect_pad_added(move |_, pad| {
         if pad.direction() != gst::PadDirection::Src {
@@ -548,13 +608,23 @@ fn connect_signals(
                     .and_then(|s| s.get::<String>("media").ok())
             })
             .is_some_and(|media| media == "audio");
-        let description = if is_audio {
-            format!(
+        // The probe takes one stream. A second audio pad (a renegotiation) would find it
+        // linked: that stream is played without the probe rather than dropped.
+        let probe = probe_name
+            .as_deref()
+            .filter(|_| is_audio)
+            .and_then(|name| pipeline.by_name(name))
+            .filter(|probe| probe.static_pad("sink").is_some_and(|p| !p.is_linked()));
+        let description = match (is_audio, &probe) {
+            (true, Some(_)) => format!(
+                "rtpopusdepay ! opusdec name=adec plc=true ! audioconvert ! audioresample \
+                 ! {AEC_CAPS} ! queue max-size-time=200000000 leaky=downstream"
+            ),
+            (true, None) => format!(
                 "rtpopusdepay ! opusdec name=adec plc=true ! audioconvert ! audioresample \
                  ! queue max-size-time=200000000 leaky=downstream ! {sink_description}"
-            )
-        } else {
-            "fakesink sync=false".to_owned()
+            ),
+            (false, _) => "fakesink sync=false".to_owned(),
         };
         let linked = (|| -> Result<(), String> {
             let bin =
@@ -564,6 +634,19 @@ fn connect_signals(
                 count_buffers(&bin, "adec", counters.clone(), |c| {
                     &c.audio_buffers_received
                 });
+            }
+            if let Some(probe) = &probe {
+                // decoded voice ─► probe ─► convert/resample ─► speaker. The speaker side is
+                // started first, so no buffer ever reaches an element that is not playing.
+                let play = gst::parse::bin_from_description(
+                    &format!("audioconvert ! audioresample ! {sink_description}"),
+                    true,
+                )
+                .map_err(|e| e.to_string())?;
+                pipeline.add(&play).map_err(|e| e.to_string())?;
+                play.sync_state_with_parent().map_err(|e| e.to_string())?;
+                probe.link(&play).map_err(|e| e.to_string())?;
+                bin.link(probe).map_err(|e| e.to_string())?;
             }
             bin.sync_state_with_parent().map_err(|e| e.to_string())?;
             let sink = bin.static_pad("sink").ok_or("bin has no sink pad")?;
