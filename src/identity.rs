@@ -14,14 +14,12 @@
 //! `doorbelld factory-reset` removes everything in the state directory (identity, the embedded
 //! hub's phones, pairings and history, its TLS certificate) and makes a new identity.
 
+use doorbell_hub::secrets;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 pub const IDENTITY_FILE: &str = "identity.json";
-/// Bytes of randomness in the door secret (128 bits).
-const SECRET_BYTES: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
@@ -42,8 +40,10 @@ pub enum IdentityError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the operating system's random number generator failed: {0}")]
-    Random(String),
+    #[error(transparent)]
+    Random(#[from] secrets::RandomError),
+    #[error("cannot encode the identity: {0}")]
+    Encode(#[from] serde_json::Error),
     #[error("doorbelld is running (its control socket {0} answers)\n  fix: stop it first (`systemctl stop doorbelld`)")]
     Running(PathBuf),
 }
@@ -77,18 +77,17 @@ pub fn load_or_create(state_dir: &Path) -> Result<Identity, IdentityError> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let identity = Identity {
-                door_id: format!("d-{}", random_hex(4)?),
-                secret: random_hex(SECRET_BYTES)?,
+                door_id: format!("d-{}", secrets::random_hex(secrets::ID_BYTES)?),
+                secret: secrets::random_hex(secrets::DOOR_SECRET_BYTES)?,
             };
-            let json = serde_json::to_string_pretty(&identity)
-                .map_err(|e| IdentityError::Random(format!("cannot encode the identity: {e}")))?;
+            let json = serde_json::to_string_pretty(&identity)?;
             write_private(&path, json.as_bytes())?;
             tracing::info!(door_id = %identity.door_id, "made a new door identity");
             identity
         }
         Err(source) => return Err(IdentityError::Read { path, source }),
     };
-    if identity.door_id.is_empty() || identity.secret.len() < 2 * SECRET_BYTES {
+    if identity.door_id.is_empty() || identity.secret.len() < 2 * secrets::DOOR_SECRET_BYTES {
         return Err(IdentityError::Damaged {
             path,
             why: "door id or secret missing or too short".into(),
@@ -132,20 +131,6 @@ pub async fn factory_reset(
     load_or_create(state_dir)
 }
 
-fn random_hex(bytes: usize) -> Result<String, IdentityError> {
-    let mut buf = vec![0u8; bytes];
-    getrandom(&mut buf)?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Secrets come straight from the kernel's CSPRNG.
-fn getrandom(buf: &mut [u8]) -> Result<(), IdentityError> {
-    use ring::rand::SecureRandom;
-    ring::rand::SystemRandom::new()
-        .fill(buf)
-        .map_err(|_| IdentityError::Random("getrandom failed".into()))
-}
-
 fn ensure_private_dir(dir: &Path) -> Result<(), IdentityError> {
     let err = |source| IdentityError::StateDir {
         path: dir.to_owned(),
@@ -155,24 +140,11 @@ fn ensure_private_dir(dir: &Path) -> Result<(), IdentityError> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
 }
 
-/// Write via a temporary file created 0600 and a rename: never half-written, never readable
-/// by others, not even for a moment.
 fn write_private(path: &Path, data: &[u8]) -> Result<(), IdentityError> {
-    let tmp = path.with_extension("tmp");
-    let err = |source| IdentityError::Write {
+    secrets::write_private_file(path, data, 0o600).map_err(|source| IdentityError::Write {
         path: path.to_owned(),
         source,
-    };
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(err)?;
-    file.write_all(data).map_err(err)?;
-    file.sync_all().map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    })
 }
 
 #[cfg(test)]

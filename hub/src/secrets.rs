@@ -31,6 +31,30 @@ pub fn random_hex(bytes: usize) -> Result<String, RandomError> {
     Ok(hex::encode(buf))
 }
 
+/// Writes `data` to `path` via a temporary file created with `mode` and a rename: a crash
+/// never leaves a half-written secret, and it is never readable by others, not even briefly
+/// (`create_new` means a stale temporary file with looser permissions is never reused).
+/// Used for the hub's TLS key and the door's identity.
+pub fn write_private_file(path: &std::path::Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp_name);
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)?;
+    file.write_all(data)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
 /// SHA-256 of `data`, lowercase hex.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, data))
