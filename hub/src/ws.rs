@@ -167,6 +167,31 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
 }
 
 /// Sends an error and closes: the end of a failed handshake.
+/// The result of a blocking authentication, or None after refusing the connection because
+/// the check could not run (database error, or the blocking task failed). Wrong credentials
+/// are not decided here: the caller refuses those with its own message.
+async fn auth_ran<T, E: std::fmt::Display>(
+    socket: &mut WebSocket,
+    conn: ConnId,
+    who: &'static str,
+    outcome: Result<Result<T, E>, tokio::task::JoinError>,
+) -> Option<T> {
+    let (log, message) = match outcome {
+        Ok(Ok(value)) => return Some(value),
+        Ok(Err(e)) => (
+            format!("{who} authentication failed: {e}"),
+            "hub database error; retry",
+        ),
+        Err(e) => (
+            format!("{who} authentication task failed: {e}"),
+            "hub fault; retry",
+        ),
+    };
+    tracing::error!(conn, "{log}");
+    refuse(socket, ErrorCode::Internal, message, "internal error").await;
+    None
+}
+
 async fn refuse(
     socket: &mut WebSocket,
     code: ErrorCode,
@@ -258,8 +283,11 @@ async fn run(hub: Arc<HubInner>, mut socket: WebSocket, shutdown: CancellationTo
             let id = door_id.clone();
             let auth =
                 tokio::task::spawn_blocking(move || store.authenticate_door(&id, &secret)).await;
+            let Some(auth) = auth_ran(&mut socket, conn, "door", auth).await else {
+                return;
+            };
             match auth {
-                Ok(Ok(Some(name))) => {
+                Some(name) => {
                     tracing::info!(conn, door = %door_id, %software, "door connected");
                     hub.switchboard
                         .recorder()
@@ -268,7 +296,7 @@ async fn run(hub: Arc<HubInner>, mut socket: WebSocket, shutdown: CancellationTo
                     hub.switchboard.door_connected(conn, peer, door_id, name);
                     (Role::Door, rx, kick)
                 }
-                Ok(Ok(None)) => {
+                None => {
                     tracing::info!(conn, door = %door_id, "door hello with unknown id or wrong secret");
                     refuse(
                         &mut socket,
@@ -279,35 +307,16 @@ async fn run(hub: Arc<HubInner>, mut socket: WebSocket, shutdown: CancellationTo
                     .await;
                     return;
                 }
-                Ok(Err(e)) => {
-                    tracing::error!(conn, error = %e, "door authentication failed");
-                    refuse(
-                        &mut socket,
-                        ErrorCode::Internal,
-                        "hub database error; retry",
-                        "internal error",
-                    )
-                    .await;
-                    return;
-                }
-                Err(e) => {
-                    tracing::error!(conn, error = %e, "door authentication task failed");
-                    refuse(
-                        &mut socket,
-                        ErrorCode::Internal,
-                        "hub fault; retry",
-                        "internal error",
-                    )
-                    .await;
-                    return;
-                }
             }
         }
         Hello::Phone { token } => {
             let store = hub.store.clone();
             let auth = tokio::task::spawn_blocking(move || store.authenticate_phone(&token)).await;
+            let Some(auth) = auth_ran(&mut socket, conn, "phone", auth).await else {
+                return;
+            };
             match auth {
-                Ok(Ok(Some(phone))) => {
+                Some(phone) => {
                     tracing::info!(conn, phone = %phone.phone_id, "phone connected");
                     hub.switchboard
                         .recorder()
@@ -317,35 +326,13 @@ async fn run(hub: Arc<HubInner>, mut socket: WebSocket, shutdown: CancellationTo
                         .phone_connected(conn, peer, phone.phone_id, phone.doors);
                     (Role::Phone, rx, kick)
                 }
-                Ok(Ok(None)) => {
+                None => {
                     tracing::info!(conn, "phone hello with unknown token");
                     refuse(
                         &mut socket,
                         ErrorCode::Unauthorized,
                         "unknown phone token; pair again",
                         "unauthorized",
-                    )
-                    .await;
-                    return;
-                }
-                Ok(Err(e)) => {
-                    tracing::error!(conn, error = %e, "phone authentication failed");
-                    refuse(
-                        &mut socket,
-                        ErrorCode::Internal,
-                        "hub database error; retry",
-                        "internal error",
-                    )
-                    .await;
-                    return;
-                }
-                Err(e) => {
-                    tracing::error!(conn, error = %e, "phone authentication task failed");
-                    refuse(
-                        &mut socket,
-                        ErrorCode::Internal,
-                        "hub fault; retry",
-                        "internal error",
                     )
                     .await;
                     return;
