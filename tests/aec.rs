@@ -58,24 +58,36 @@ async fn echo_cancel_on_puts_webrtcdsp_on_the_microphone_and_audio_passes() {
     assert_eq!(dsp.property::<String>("probe"), probes[0].name().as_str());
     assert!(dsp.property::<bool>("echo-cancel"));
 
+    // 10 ms buffers: 20 of them is 200 ms of microphone audio through the canceller. The
+    // probe reports the 20th buffer itself, so the test waits on that event, not a timer.
+    const ENOUGH: u64 = 20;
     let after_dsp = Arc::new(AtomicU64::new(0));
     let count = after_dsp.clone();
+    let (enough_tx, enough) = tokio::sync::oneshot::channel::<()>();
+    let enough_tx = std::sync::Mutex::new(Some(enough_tx));
     dsp.static_pad("src").expect("webrtcdsp src pad").add_probe(
         gst::PadProbeType::BUFFER,
         move |_, _| {
-            count.fetch_add(1, Ordering::Relaxed);
+            if count.fetch_add(1, Ordering::Relaxed) + 1 == ENOUGH {
+                if let Some(tx) = enough_tx.lock().ok().and_then(|mut t| t.take()) {
+                    let _ = tx.send(());
+                }
+            }
             gst::PadProbeReturn::Ok
         },
     );
-    // 10 ms buffers: 20 of them is 200 ms of microphone audio through the canceller.
-    tokio::time::timeout(Duration::from_secs(15), async {
-        while after_dsp.load(Ordering::Relaxed) < 20 {
-            if let Ok(event) = rx.try_recv() {
-                if let media::MediaEventKind::Failed(why) = event.kind {
-                    panic!("media failed: {why}");
-                }
+    let failed = async {
+        while let Some(event) = rx.recv().await {
+            if let media::MediaEventKind::Failed(why) = event.kind {
+                return why;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        std::future::pending().await
+    };
+    tokio::time::timeout(Duration::from_secs(15), async {
+        tokio::select! {
+            _ = enough => {}
+            why = failed => panic!("media failed: {why}"),
         }
     })
     .await

@@ -73,11 +73,7 @@ try {
 
     await page.getByRole("button", { name: "Hang up", exact: true }).click();
     await waitForState(page, "idle");
-    for (;;) {
-      const s = await system.status();
-      if (s.state === "idle" && s.calls_ended === i + 1) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await system.waitForStatus((s) => s.state === "idle" && s.calls_ended === i + 1, "idle after the call");
     process.stderr.write(
       `call ${i + 1}/${calls}: ring ${ring.at(-1).toFixed(1)} ms, first frame ${firstFrame.at(-1).toFixed(1)} ms, ` +
         `RSS in call ${(inCallRss.at(-1) / 1024).toFixed(1)} MiB, idle after ${(rssKiB(system.doorProc.pid).rss / 1024).toFixed(1)} MiB\n`,

@@ -37,18 +37,6 @@ async function pairedPhone(name) {
   return phone;
 }
 
-/** Poll `doorbelld status` (over its control socket) until `predicate` holds. */
-async function doorStatus(predicate, what, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  let last;
-  while (Date.now() < deadline) {
-    last = await system.status();
-    if (predicate(last)) return last;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`door status never showed ${what}; last: ${JSON.stringify(last)}\n${system.logs()}`);
-}
-
 /** Open file descriptors and threads of the door process: both must not grow call after call. */
 function doorResources() {
   const pid = system.doorProc.pid;
@@ -88,7 +76,7 @@ async function fullCall(phone, { press = () => system.press(), hangUp = "phone" 
   assert.equal(await press(), "ok");
   await waitForState(page, "ringing");
   await page.getByRole("heading", { name: "Front door" }).waitFor();
-  await doorStatus((s) => s.state === "ringing", "ringing");
+  await system.waitForStatus((s) => s.state === "ringing", "ringing");
 
   await page.getByRole("button", { name: "Answer", exact: true }).click();
   await waitForState(page, "in-call", 20_000).catch(async (e) => {
@@ -103,7 +91,7 @@ async function fullCall(phone, { press = () => system.press(), hangUp = "phone" 
   assert.equal(stats.video.frameWidth, 640);
   assert.equal(stats.connectionState, "connected");
   // The phone's (fake) microphone is decoded at the door.
-  const inCall = await doorStatus(
+  const inCall = await system.waitForStatus(
     (s) => s.state === "in_call" && s.current_call?.audio_buffers_received > 0 && s.current_call?.video_frames_sent > 30,
     "in_call with audio from the phone",
   );
@@ -116,7 +104,7 @@ async function fullCall(phone, { press = () => system.press(), hangUp = "phone" 
     await waitForState(page, ["ended", "idle"]);
     await waitForState(page, "idle", 10_000);
   }
-  const after = await doorStatus(
+  const after = await system.waitForStatus(
     (s) => s.state === "idle" && s.calls_ended === idleBefore.calls_ended + 1,
     "idle after the call",
   );
@@ -157,22 +145,22 @@ test("the answering phone presses Unlock: the door pulses its (simulated) strike
   await waitForState(page, "ringing");
   await page.getByRole("button", { name: "Answer", exact: true }).click();
   await waitForState(page, "in-call", 20_000);
-  await doorStatus((s) => s.state === "in_call", "in_call");
+  await system.waitForStatus((s) => s.state === "in_call", "in_call");
 
   // Enabled once the door's data channel is open; click() waits for that.
   await page.getByRole("button", { name: "Unlock", exact: true }).click({ timeout: 20_000 });
   await page.getByRole("status").filter({ hasText: "Door unlocked" }).waitFor({ timeout: 10_000 });
-  const unlocked = await doorStatus(
+  const unlocked = await system.waitForStatus(
     (s) => s.unlocks === before.unlocks + 1 && s.relay_pulses === before.relay_pulses + 1,
     "one unlock and one relay pulse",
   );
   assert.equal(unlocked.state, "in_call");
   // The pulse ends by itself (gpio.relay_pulse_ms, default 3 s).
-  await doorStatus((s) => s.relay === "off", "the strike released after its pulse", 15_000);
+  await system.waitForStatus((s) => s.relay === "off", "the strike released after its pulse", 15_000);
 
   await page.getByRole("button", { name: "Hang up", exact: true }).click();
   await waitForState(page, "idle");
-  const after = await doorStatus((s) => s.state === "idle", "idle after the call");
+  const after = await system.waitForStatus((s) => s.state === "idle", "idle after the call");
   assert.equal(after.unlocks, before.unlocks + 1);
   assert.equal(after.relay, "off");
   assert.deepEqual(phone.consoleErrors, []);
@@ -184,7 +172,7 @@ test("two phones ring; the first to answer gets the call, the other sees answere
 
   assert.equal(await system.press(), "ok");
   await Promise.all([waitForState(a.page, "ringing"), waitForState(b.page, "ringing")]);
-  await doorStatus((s) => s.phones_ringing === 2, "two phones ringing");
+  await system.waitForStatus((s) => s.phones_ringing === 2, "two phones ringing");
 
   await b.page.getByRole("button", { name: "Answer", exact: true }).click();
   await waitForState(a.page, "answered-elsewhere");
@@ -194,7 +182,7 @@ test("two phones ring; the first to answer gets the call, the other sees answere
 
   await b.page.getByRole("button", { name: "Hang up", exact: true }).click();
   await waitForState(b.page, "idle");
-  await doorStatus((s) => s.state === "idle", "idle after the call");
+  await system.waitForStatus((s) => s.state === "idle", "idle after the call");
   await waitForState(a.page, "idle", 10_000);
 });
 
@@ -209,7 +197,7 @@ test("declining on the only ringing phone ends the ring at the door", async () =
   await waitForState(a.page, "ringing");
   await a.page.getByRole("button", { name: "Decline", exact: true }).click();
   await waitForState(a.page, "idle");
-  const after = await doorStatus(
+  const after = await system.waitForStatus(
     (s) => s.state === "idle" && s.calls_ended === before.calls_ended + 1,
     "idle after decline",
   );

@@ -58,14 +58,7 @@ test("aarch64 doorbelld under qemu: press, answer, video and audio both ways, ha
   });
   assert.equal(stats.video.mimeType, "video/H264");
   // The phone's microphone is decoded at the door.
-  const deadline = Date.now() + 120_000;
-  let status;
-  do {
-    status = await system.status();
-    if (status.current_call?.audio_buffers_received > 0) break;
-    await new Promise((r) => setTimeout(r, 200));
-  } while (Date.now() < deadline);
-  assert.ok(status.current_call?.audio_buffers_received > 0, JSON.stringify(status));
+  await system.waitForStatus((s) => s.current_call?.audio_buffers_received > 0, "the phone's audio at the door", 120_000);
   console.log(`  in call: ${stats.video.framesDecoded} frames decoded on the phone, door RSS ${rssMiB(system.doorProc.pid).toFixed(1)} MiB`);
 
   await page.getByRole("button", { name: "Hang up", exact: true }).click();

@@ -139,6 +139,22 @@ export async function startSystem({ doorName = 'Front door', doorEnv = {} } = {}
     /** Press through the control socket directly (what `doorbelld press` does), for timing. */
     press: () => control('press'),
     status: async () => JSON.parse(await control('status')),
+    /**
+     * Poll `doorbelld status` until `predicate(status)` holds; returns that status, or throws
+     * with the last one and the logs after `ms`. Polling, because the status command is the
+     * documented interface and it has no change notifications; 50 ms keeps the socket quiet.
+     */
+    async waitForStatus(predicate, what, ms = 20_000) {
+      const deadline = Date.now() + ms;
+      let last;
+      for (;;) {
+        last = JSON.parse(await control('status'));
+        if (predicate(last)) return last;
+        if (Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`door status never showed ${what} within ${ms} ms; last: ${JSON.stringify(last)}\n${this.logs()}`);
+    },
     hangup: () => control('hangup'),
     /** Resolve when the door logs that the call ended. */
     callEnded: (ms = 20_000) => waitForOutput(doorProc.stderr, /call ended/, ms, 'door: call ended'),
