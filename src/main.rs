@@ -53,7 +53,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     }
 
     media::check_installation()?;
-    let plan = media::plan(&config.media)?;
+    let mut plan = media::plan(&config.media)?;
     tracing::info!(
         encoder = %plan.encoder,
         camera = %plan.video_source,
@@ -62,6 +62,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         "media plan"
     );
     let identity = identity::load_or_create(&config.state_dir)?;
+    plan.dtls = Some(identity.dtls.clone());
 
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));

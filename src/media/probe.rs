@@ -160,6 +160,10 @@ pub struct MediaPlan {
     pub width: u32,
     pub height: u32,
     pub framerate: u32,
+    /// The door's DTLS certificate and key from its identity; `None`: GStreamer's own
+    /// per-process RSA key (tests that do not care which key a call uses).
+    #[serde(skip)]
+    pub dtls: Option<super::DtlsCertificate>,
 }
 
 fn exists(element: &str) -> bool {
@@ -322,6 +326,7 @@ pub fn plan(config: &MediaConfig) -> Result<MediaPlan, ProbeError> {
         width: config.width,
         height: config.height,
         framerate: config.framerate,
+        dtls: None,
     })
 }
 

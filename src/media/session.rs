@@ -29,6 +29,8 @@ use gstreamer_sdp as gst_sdp;
 use gstreamer_webrtc as gst_webrtc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+use super::dtls::DtlsCertificate;
 use tokio::sync::mpsc;
 
 /// Events from GStreamer threads to the owner task. Each carries the call it belongs to, so a
@@ -136,6 +138,9 @@ impl Session {
         let counters = Arc::new(Counters::default());
 
         configure_ice(&webrtc, ice);
+        if let Some(certificate) = &plan.dtls {
+            super::dtls::use_certificate(&webrtc, certificate);
+        }
         set_directions(&webrtc)?;
         count_buffers(&pipeline, "venc", counters.clone(), |c| {
             &c.video_frames_sent
@@ -172,7 +177,7 @@ impl Session {
             &events,
         )?);
         // Watch for caps before anything flows, so no CAPS event can slip past the probes.
-        session.create_offer_once_negotiated(events);
+        session.create_offer_once_negotiated(events, plan.dtls.clone());
         session
             .pipeline
             .set_state(gst::State::Playing)
@@ -205,14 +210,18 @@ impl Session {
     /// H.264 profile, and Chromium then negotiates a broken session. Waiting for the CAPS
     /// event on each sink pad (a few ms to 1.3 s on two cores) makes the offer the same every
     /// time; this is why the session starts while the phones are still ringing.
-    fn create_offer_once_negotiated(&self, events: mpsc::Sender<MediaEvent>) {
+    fn create_offer_once_negotiated(
+        &self,
+        events: mpsc::Sender<MediaEvent>,
+        dtls: Option<DtlsCertificate>,
+    ) {
         let pads = self.webrtc.sink_pads();
         let waiting = Arc::new(AtomicU64::new(pads.len() as u64));
         let webrtc = self.webrtc.downgrade();
         let call_id = self.call_id.clone();
         let start = Arc::new(std::sync::Mutex::new(Some(move || {
             if let Some(webrtc) = webrtc.upgrade() {
-                create_offer(&webrtc, call_id, events);
+                create_offer(&webrtc, call_id, events, dtls);
             }
         })));
         for pad in pads {
@@ -239,7 +248,12 @@ impl Session {
 }
 
 /// Ask webrtcbin for an offer; set it as the local description and report it.
-fn create_offer(webrtc: &gst::Element, call_id: CallId, events: mpsc::Sender<MediaEvent>) {
+fn create_offer(
+    webrtc: &gst::Element,
+    call_id: CallId,
+    events: mpsc::Sender<MediaEvent>,
+    dtls: Option<DtlsCertificate>,
+) {
     {
         // The promise must not keep the element alive (it would outlive the session's guard).
         let weak = webrtc.downgrade();
@@ -262,9 +276,22 @@ fn create_offer(webrtc: &gst::Element, call_id: CallId, events: mpsc::Sender<Med
                 Ok(None) => return fail("create-offer gave an empty reply".into()),
                 Err(e) => return fail(format!("create-offer failed: {e:?}")),
             };
-            let sdp = match offer.sdp().as_text() {
+            let mut sdp = match offer.sdp().as_text() {
                 Ok(text) => text.to_string(),
                 Err(e) => return fail(format!("offer SDP cannot be written: {e}")),
+            };
+            let offer = match &dtls {
+                Some(certificate) => {
+                    sdp = super::dtls::fix_fingerprints(&sdp, certificate);
+                    match gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()) {
+                        Ok(message) => gst_webrtc::WebRTCSessionDescription::new(
+                            gst_webrtc::WebRTCSDPType::Offer,
+                            message,
+                        ),
+                        Err(e) => return fail(format!("offer SDP cannot be parsed: {e}")),
+                    }
+                }
+                None => offer,
             };
             webrtc.emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
             let _ = events.try_send(MediaEvent {

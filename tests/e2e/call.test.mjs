@@ -8,6 +8,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { join } from "node:path";
 
 import { launchPhone, waitForState } from "./lib/browser.mjs";
 import { waitForStats } from "./lib/stats.mjs";
@@ -90,6 +92,7 @@ async function fullCall(phone, { press = () => system.press(), hangUp = "phone" 
   assert.equal(stats.video.mimeType, "video/H264");
   assert.equal(stats.video.frameWidth, 640);
   assert.equal(stats.connectionState, "connected");
+  assertDoorUsedItsOwnDtlsKey(stats);
   // The phone's (fake) microphone is decoded at the door.
   const inCall = await system.waitForStatus(
     (s) => s.state === "in_call" && s.current_call?.audio_buffers_received > 0 && s.current_call?.video_frames_sent > 30,
@@ -114,6 +117,20 @@ async function fullCall(phone, { press = () => system.press(), hangUp = "phone" 
   assert.equal(after.current_call, null, "no media session left after the call");
   assert.equal(await page.evaluate(() => window.doorbell.pc), null, "the phone closed its peer connection");
   return stats;
+}
+
+/**
+ * The certificate the phone saw in the DTLS handshake is the door's own from its state
+ * directory (dtls.pem, made at first start), with an ECDSA P-256 key: not GStreamer's
+ * per-process RSA default, and not merely the fingerprint in the SDP.
+ */
+function assertDoorUsedItsOwnDtlsKey(stats) {
+  assert.ok(stats.remoteCertificate, "the phone reports the door's DTLS certificate");
+  const seen = new X509Certificate(Buffer.from(stats.remoteCertificate, "base64"));
+  const stored = new X509Certificate(readFileSync(join(system.env.DOORBELL__STATE_DIR, "dtls.pem")));
+  assert.equal(seen.fingerprint256, stored.fingerprint256, "handshake used the door's stored certificate");
+  assert.equal(seen.publicKey.asymmetricKeyType, "ec");
+  assert.equal(seen.publicKey.asymmetricKeyDetails.namedCurve, "prime256v1");
 }
 
 test("press -> ring -> answer -> video and audio both ways -> hang up; three calls, no leak", async () => {

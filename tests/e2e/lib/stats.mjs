@@ -12,6 +12,7 @@
  *   audio: { totalSamplesReceived, packetsReceived, mimeType } | null,
  *   candidatePair: { state, localType, remoteType, protocol, relayProtocol, currentRoundTripTime } | null,
  *   outboundAudio: { packetsSent, bytesSent } | null,
+ *   remoteCertificate: base64 DER of the certificate the door used in the DTLS handshake | null,
  * }
  */
 export async function callStats(page, options = {}) {
@@ -34,6 +35,7 @@ async function readStatsInPage(globalName) {
   const transport = all.find((s) => s.type === "transport" && s.selectedCandidatePairId);
   let pair = byId(transport?.selectedCandidatePairId);
   if (!pair) pair = all.find((s) => s.type === "candidate-pair" && s.nominated && s.state === "succeeded");
+  const remoteCertificate = byId(transport?.remoteCertificateId);
   const local = byId(pair?.localCandidateId);
   const remote = byId(pair?.remoteCandidateId);
 
@@ -59,6 +61,7 @@ async function readStatsInPage(globalName) {
         }
       : null,
     outboundAudio: outAudio ? { packetsSent: outAudio.packetsSent ?? 0, bytesSent: outAudio.bytesSent ?? 0 } : null,
+    remoteCertificate: remoteCertificate?.base64Certificate ?? null,
     candidatePair: pair
       ? {
           state: pair.state,

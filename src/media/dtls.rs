@@ -1,0 +1,140 @@
+//! The door's own DTLS certificate in webrtcbin.
+//!
+//! webrtcbin 1.22 has no property for a certificate, and two of its internals get in the way:
+//!
+//! - Each transport's `dtlssrtpdec` owns the DTLS connection; its sibling `dtlssrtpenc` takes
+//!   that connection from a process-wide table when it goes from NULL to READY. A `pem` set
+//!   after that makes a new connection the encoder never sees, and the handshake then uses
+//!   GStreamer's per-process RSA key. [`use_certificate`] sets `pem` as the transport's bins
+//!   are added to webrtcbin, before webrtcbin brings them to its own state.
+//! - The offer's `a=fingerprint` is a hash of every base64 line of the `pem` property, which
+//!   for a certificate *with its key* is not the certificate's fingerprint, so the phone would
+//!   refuse the handshake ("certificate unknown"). [`fix_fingerprints`] writes the right one.
+
+use std::sync::Arc;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// A certificate and its private key (PEM, certificate first, as GStreamer reads them) and the
+/// certificate's SHA-256 fingerprint. Debug never prints the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DtlsCertificate {
+    pem: Arc<str>,
+    /// Colon-separated uppercase hex, as in SDP's `a=fingerprint:sha-256`.
+    sha256: Arc<str>,
+}
+
+impl std::fmt::Debug for DtlsCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DtlsCertificate")
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DtlsCertificate {
+    /// Parse a PEM holding a certificate followed by its private key.
+    pub fn from_pem(pem: &str) -> Result<Self, String> {
+        let cert = CertificateDer::from_pem_slice(pem.as_bytes())
+            .map_err(|e| format!("no certificate in it ({e})"))?;
+        PrivateKeyDer::from_pem_slice(pem.as_bytes())
+            .map_err(|e| format!("no private key in it ({e})"))?;
+        let begin_cert = pem.find("-----BEGIN CERTIFICATE-----");
+        let begin_key = pem.find("PRIVATE KEY-----");
+        if begin_cert > begin_key {
+            // GStreamer reads the certificate, then the key, from one stream.
+            return Err("the private key comes before the certificate".into());
+        }
+        Ok(Self {
+            pem: pem.into(),
+            sha256: doorbell_hub::tls::fingerprint(&cert).into(),
+        })
+    }
+
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+}
+
+/// Make every DTLS transport that `webrtc` creates use `certificate`.
+pub fn use_certificate(webrtc: &gst::Element, certificate: &DtlsCertificate) {
+    let Some(bin) = webrtc.downcast_ref::<gst::Bin>() else {
+        return;
+    };
+    let pem = certificate.pem.clone();
+    // Emitted for every element of a bin added anywhere below webrtcbin. webrtcbin adds a
+    // transport's send and receive bins and only then syncs their state with its own.
+    bin.connect_deep_element_added(move |_, _, element| {
+        let is_dtls_decoder = element
+            .factory()
+            .is_some_and(|factory| factory.name() == "dtlssrtpdec");
+        if is_dtls_decoder {
+            element.set_property("pem", &*pem);
+        }
+    });
+}
+
+/// `sdp` with every `a=fingerprint:` line naming `certificate`'s SHA-256 fingerprint.
+pub fn fix_fingerprints(sdp: &str, certificate: &DtlsCertificate) -> String {
+    let mut fixed = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        if line.starts_with("a=fingerprint:") {
+            let ending = if line.ends_with("\r\n") { "\r\n" } else { "\n" };
+            fixed.push_str("a=fingerprint:sha-256 ");
+            fixed.push_str(&certificate.sha256);
+            fixed.push_str(ending);
+        } else {
+            fixed.push_str(line);
+        }
+    }
+    fixed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn certificate() -> (DtlsCertificate, String) {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["door".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let pem = format!("{}{}", cert.pem(), key.serialize_pem());
+        let expected = doorbell_hub::tls::fingerprint(cert.der());
+        (DtlsCertificate::from_pem(&pem).unwrap(), expected)
+    }
+
+    #[test]
+    fn fingerprint_is_of_the_certificate_alone() {
+        let (certificate, expected) = certificate();
+        assert_eq!(certificate.sha256(), expected);
+        assert!(!format!("{certificate:?}").contains("PRIVATE"));
+    }
+
+    #[test]
+    fn every_fingerprint_line_is_rewritten_and_nothing_else() {
+        let (certificate, expected) = certificate();
+        let sdp = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=fingerprint:sha-256 AA:BB\r\na=setup:actpass\r\nm=audio 9 UDP/TLS/RTP/SAVPF 97\r\na=fingerprint:sha-256 CC:DD\r\n";
+        let fixed = fix_fingerprints(sdp, &certificate);
+        let want = format!("a=fingerprint:sha-256 {expected}\r\n");
+        assert_eq!(fixed.matches(&want).count(), 2, "{fixed}");
+        assert_eq!(fixed.len(), sdp.len() + 2 * (expected.len() - 5));
+        assert!(fixed.contains("a=setup:actpass\r\n"));
+    }
+
+    #[test]
+    fn a_pem_without_key_or_in_the_wrong_order_is_refused() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["door".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        assert!(DtlsCertificate::from_pem(&cert.pem()).is_err());
+        let reversed = format!("{}{}", key.serialize_pem(), cert.pem());
+        assert!(DtlsCertificate::from_pem(&reversed).is_err());
+    }
+}
