@@ -997,7 +997,12 @@ mod tests {
     }
 
     fn ring(r: &mut Router) -> Vec<Out> {
-        r.door_message(Instant::now(), NOW_MS, DOOR, DoorToHub::Ring { call_id: call() })
+        r.door_message(
+            Instant::now(),
+            NOW_MS,
+            DOOR,
+            DoorToHub::Ring { call_id: call() },
+        )
     }
 
     #[test]
@@ -1207,7 +1212,11 @@ mod tests {
                 DOOR,
                 DoorToHub::MissedRing { at_ms },
             );
-            assert_eq!(error_code(&out), Some(ErrorCode::InvalidTimestamp), "{at_ms}");
+            assert_eq!(
+                error_code(&out),
+                Some(ErrorCode::InvalidTimestamp),
+                "{at_ms}"
+            );
             assert_eq!(out.len(), 1, "{out:?}");
         }
         // A little skew ahead is fine.

@@ -97,7 +97,9 @@ impl Switchboard {
 
     pub fn door_message(&self, conn: ConnId, msg: DoorToHub) {
         let mut state = self.lock();
-        let out = state.router.door_message(Instant::now(), now_ms(), conn, msg);
+        let out = state
+            .router
+            .door_message(Instant::now(), now_ms(), conn, msg);
         self.apply(&mut state, out);
     }
 
