@@ -33,6 +33,7 @@ const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
  * options.tokens                          phone tokens accepted by hello (default ["good-token"])
  * options.welcome(token) -> object        welcome message for a good hello
  * options.extraRoutes { path: html }      extra pages served WITHOUT CSP (e.g. a fake door page)
+ * options.events                          the history GET /api/events returns (default [])
  *
  * Returns { url, port, received, sockets, send(msg), waitFor(pred), dropAll(), close() }.
  */
@@ -56,6 +57,12 @@ export async function startFakeHub(options = {}) {
       const { status, json } = options.pair ? await options.pair(body) : { status: 404, json: { error: "unknown code" } };
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(json));
+      return;
+    }
+    if (req.method === "GET" && path === "/api/events") {
+      const authorized = tokens.has((req.headers.authorization ?? "").replace(/^Bearer /, ""));
+      res.writeHead(authorized ? 200 : 401, { "content-type": "application/json" });
+      res.end(JSON.stringify(authorized ? { events: options.events ?? [] } : { error: "unauthorized" }));
       return;
     }
     if (options.extraRoutes?.[path] !== undefined) {
