@@ -200,3 +200,50 @@ async fn serves_app_and_health_with_security_headers() {
     let (status, _) = http(hub.addr, "GET", "/nope.js", &[], None).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn missed_ring_reaches_online_phones_and_the_history_and_a_bad_time_is_a_typed_error() {
+    let hub = start_hub().await;
+    let (door, secret) = hub.add_door("Front");
+    let (token, _) = hub.pair_phone(&door).await;
+    let mut d = connect_door(&hub, &door, &secret).await;
+    let (mut p, _) = connect_phone(&hub, &token).await;
+
+    // Unset clocks: 1970, a year ahead, u64::MAX. Each gets invalid_timestamp; the
+    // connection stays open and nothing is recorded or shown.
+    let year_ms = 365 * 24 * 3600 * 1000;
+    for at_ms in [0, (now_ms() + year_ms) as u64, u64::MAX] {
+        d.send(&DoorToHub::MissedRing { at_ms }).await;
+        d.expect_error(doorbell_protocol::ErrorCode::InvalidTimestamp)
+            .await;
+    }
+
+    let at_ms = (now_ms() - 90_000) as u64;
+    d.send(&DoorToHub::MissedRing { at_ms }).await;
+    assert_eq!(
+        p.recv().await,
+        HubToPhone::MissedRing {
+            door_id: door.clone(),
+            door_name: "Front".into(),
+            at_ms,
+        }
+    );
+
+    let auth = format!("Bearer {token}");
+    let (status, body) = http(
+        hub.addr,
+        "GET",
+        "/api/events",
+        &[("Authorization", &auth)],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let events = v["events"].as_array().expect("events");
+    assert_eq!(events.len(), 1, "{body}");
+    assert_eq!(events[0]["kind"], "missed_ring");
+    assert_eq!(events[0]["at"], at_ms);
+    assert_eq!(events[0]["door_id"], door.as_str());
+    assert!(events[0].get("call_id").is_none(), "no call: {body}");
+}
