@@ -7,6 +7,21 @@ use doorbell_hub::store::now_ms;
 use doorbell_hub::{Timings, TlsMode};
 use doorbell_protocol::{CallId, DoorToHub, HangUpReason, HubToDoor, HubToPhone, PhoneToHub};
 
+/// `GET /api/events` as the phone with `token`; must succeed.
+async fn history(hub: &TestHub, token: &str) -> serde_json::Value {
+    let auth = format!("Bearer {token}");
+    let (status, body) = http(
+        hub.addr,
+        "GET",
+        "/api/events",
+        &[("Authorization", &auth)],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("json")
+}
+
 #[tokio::test]
 async fn pairing_code_works_once_and_unknown_or_expired_codes_are_refused() {
     let hub = start_hub().await;
@@ -131,17 +146,8 @@ async fn state_survives_a_restart_and_history_is_recorded() {
     assert_eq!(doors.len(), 1);
     assert!(doors[0].online);
 
-    let auth = format!("Bearer {token}");
-    let (status, body) = http(
-        hub.addr,
-        "GET",
-        "/api/events",
-        &[("Authorization", &auth)],
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let v = history(&hub, &token).await;
+    let body = v.to_string();
     let kinds: Vec<&str> = v["events"]
         .as_array()
         .expect("events")
@@ -229,17 +235,8 @@ async fn missed_ring_reaches_online_phones_and_the_history_and_a_bad_time_is_a_t
         }
     );
 
-    let auth = format!("Bearer {token}");
-    let (status, body) = http(
-        hub.addr,
-        "GET",
-        "/api/events",
-        &[("Authorization", &auth)],
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let v = history(&hub, &token).await;
+    let body = v.to_string();
     let events = v["events"].as_array().expect("events");
     assert_eq!(events.len(), 1, "{body}");
     assert_eq!(events[0]["kind"], "missed_ring");
