@@ -9,7 +9,7 @@
 //! the door strike is pulsed only here, only for an unlock that [`crate::unlock`] authorised.
 
 use crate::call::LedState;
-use crate::call::{Action, CallError, CallMachine, Input, Timings};
+use crate::call::{Action, CallError, CallMachine, Input, Outcome, Timings};
 use crate::config::Config;
 use crate::control::{CallSummary, ControlCommand, ControlServer, PairingLinks, Status};
 use crate::gpio::{
@@ -62,6 +62,11 @@ pub struct Daemon {
     fault: bool,
     /// Presses while the hub was unreachable, reported when it accepts us again.
     missed: MissedRings,
+    /// The ring in progress: when it was pressed (Unix ms) and whether the hub confirmed it
+    /// (`ringing`). A ring the hub never confirmed that ends unanswered because the link died
+    /// or nobody could hear it is kept as a missed ring too: a silently dead link (not yet
+    /// noticed by the keepalive) swallows the `ring` itself.
+    ring: Option<(CallId, u64, bool)>,
     status: Status,
     status_tx: watch::Sender<Status>,
     service: ServiceManager,
@@ -139,6 +144,7 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> anyhow::Result<()
         hw,
         fault: false,
         missed,
+        ring: None,
         status: initial,
         status_tx,
         service: ServiceManager::from_env(),
@@ -275,6 +281,9 @@ impl Daemon {
             HubToDoor::Welcome { .. } => tracing::warn!("unexpected second welcome from the hub"),
             HubToDoor::Ringing { call_id, phones } => {
                 if self.is_current(&call_id) {
+                    if let Some((ring, _, confirmed)) = self.ring.as_mut() {
+                        *confirmed |= *ring == call_id;
+                    }
                     tracing::info!(%call_id, phones, "phones ringing");
                     self.status.phones_ringing = phones;
                     self.publish();
@@ -407,7 +416,10 @@ impl Daemon {
 
     fn execute(&mut self, action: Action) {
         match action {
-            Action::SendRing(call_id) => self.link.send(DoorToHub::Ring { call_id }),
+            Action::SendRing(call_id) => {
+                self.ring = Some((call_id.clone(), missed::now_unix_ms(), false));
+                self.link.send(DoorToHub::Ring { call_id })
+            }
             Action::SendCancelRing(call_id, reason) => {
                 self.link.send(DoorToHub::CancelRing { call_id, reason })
             }
@@ -454,6 +466,14 @@ impl Daemon {
             }
             Action::CallEnded { call_id, outcome } => {
                 tracing::info!(%call_id, ?outcome, "call ended");
+                if let Some((ring, at_ms, confirmed)) = self.ring.take() {
+                    let unheard = matches!(outcome, Outcome::HubLost | Outcome::Missed);
+                    if ring == call_id && unheard && !confirmed {
+                        tracing::warn!(%call_id, at_ms, "the hub never confirmed this ring; keeping it as a missed ring");
+                        self.missed.push(at_ms);
+                        self.status.missed_rings_pending = self.missed.len();
+                    }
+                }
                 self.status.calls_ended += 1;
                 let stats = self.status.current_call.take().unwrap_or_default();
                 self.status.last_call = Some(CallSummary {
