@@ -290,6 +290,9 @@ function scheduleReconnect() {
 
 function onHubLost(ev) {
   const delay = scheduleReconnect();
+  // Shown now, or after a call that outlives the outage ends (goHome).
+  $("hub-title").textContent = "Hub unreachable, reconnecting";
+  $("hub-detail").textContent = `Trying again in ${Math.max(1, Math.round(delay / 1000))} s…`;
   if (call && state === "in-call") {
     // Media is peer to peer: a call that is connected goes on while the hub restarts or the
     // network to it heals; we reconnect in the background. (Ringing or connecting calls need
@@ -300,8 +303,6 @@ function onHubLost(ev) {
   if (call) endCall({ notify: false });
   stopNoticeTimer();
   setState("hub-unreachable");
-  $("hub-title").textContent = "Hub unreachable, reconnecting";
-  $("hub-detail").textContent = `Trying again in ${Math.max(1, Math.round(delay / 1000))} s…`;
   if (ev && ev.code && ev.code !== 1006 && ev.reason) console.info("doorbell: hub closed the connection:", ev.code, ev.reason);
 }
 
