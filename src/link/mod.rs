@@ -220,15 +220,22 @@ async fn session(
                 let _ = ws.close(None).await;
                 return Ended::Shutdown;
             }
+            // Writes are bounded too: on a dead route a full socket buffer must not stall the
+            // loop past the point where the link counts as dead.
             message = outbound.recv() => {
                 let Some(message) = message else { return Ended::Shutdown };
-                if let Err(e) = send(&mut ws, &message).await {
-                    return Ended::Lost(e);
+                match tokio::time::timeout(dead_after, send(&mut ws, &message)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Ended::Lost(e),
+                    Err(_) => return Ended::Lost("sending to the hub stalled".into()),
                 }
             }
             _ = ping.tick() => {
-                if let Err(e) = ws.send(Message::Ping(Default::default())).await {
-                    return Ended::Lost(format!("ping to hub failed: {e}"));
+                let ping = ws.send(Message::Ping(Default::default()));
+                match tokio::time::timeout(dead_after, ping).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Ended::Lost(format!("ping to hub failed: {e}")),
+                    Err(_) => return Ended::Lost("sending to the hub stalled".into()),
                 }
             }
             _ = tokio::time::sleep_until(last_heard + dead_after) => {
@@ -333,5 +340,78 @@ async fn next_message(ws: &mut Ws) -> Result<HubToDoor, String> {
             Frame::Other => {}
             Frame::Lost(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A hub that accepts one door, welcomes it, then either keeps reading (so tungstenite
+    /// answers the door's pings) or goes silent (holds the socket and never reads: a dead
+    /// route). Returns the URL.
+    async fn fake_hub(answer_pings: bool) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let _hello = ws.next().await;
+            let welcome = HubToDoor::Welcome {
+                protocol_version: PROTOCOL_VERSION,
+                door_name: "Front door".into(),
+                ice_servers: Vec::new(),
+            };
+            let text = serde_json::to_string(&welcome).unwrap();
+            ws.send(Message::text(text)).await.unwrap();
+            if answer_pings {
+                while let Some(Ok(_)) = ws.next().await {}
+            } else {
+                std::future::pending::<()>().await;
+            }
+        });
+        url
+    }
+
+    /// The link, up; keep the handle (dropping it ends the link).
+    async fn start_link(url: String) -> (mpsc::Receiver<LinkEvent>, CancellationToken, LinkHandle) {
+        let (tx, mut rx) = mpsc::channel(16);
+        let shutdown = CancellationToken::new();
+        let config = LinkConfig {
+            url,
+            door_id: "d-front".into(),
+            secret: "s".into(),
+            software: "test".into(),
+            ca_file: None,
+            keepalive: Duration::from_millis(100),
+            backoff: Backoff::default(),
+        };
+        let (handle, _task) = spawn(config, tx, shutdown.clone());
+        let up = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+        assert!(matches!(up, Ok(Some(LinkEvent::Up { .. }))), "{up:?}");
+        (rx, shutdown, handle)
+    }
+
+    #[tokio::test]
+    async fn a_silent_hub_is_dropped_by_the_keepalive() {
+        let (mut events, shutdown, _link) = start_link(fake_hub(false).await).await;
+        let down = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
+        match down {
+            Ok(Some(LinkEvent::Down { reason })) => {
+                assert!(reason.contains("no frame"), "{reason}")
+            }
+            other => panic!("expected the link to be declared dead, got {other:?}"),
+        }
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_quiet_but_healthy_hub_is_kept() {
+        let (mut events, shutdown, _link) = start_link(fake_hub(true).await).await;
+        // Ten keepalive intervals with no protocol message at all: the pongs keep it alive.
+        let quiet = tokio::time::timeout(Duration::from_secs(1), events.recv()).await;
+        assert!(quiet.is_err(), "the link should stay up, got {quiet:?}");
+        shutdown.cancel();
     }
 }
