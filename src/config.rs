@@ -521,6 +521,25 @@ mod tests {
     }
 
     #[test]
+    fn hub_keepalive_defaults_to_the_hubs_ping_interval_and_zero_is_refused() {
+        assert_eq!(load(None, &[]).unwrap().hub.keepalive_secs, 20);
+        assert_eq!(
+            load(None, &["hub.keepalive_secs=2"])
+                .unwrap()
+                .hub
+                .keepalive_secs,
+            2
+        );
+        let err = load(None, &["hub.keepalive_secs=0"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("hub.keepalive_secs") && err.contains("fix:"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn echo_cancel_is_on_by_default_and_can_be_turned_off() {
         assert!(load(None, &[]).unwrap().media.echo_cancel);
         let c = load(Some("[media]\necho_cancel = false\n"), &[]).unwrap();
