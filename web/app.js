@@ -22,6 +22,7 @@ const AUDIO_ONLY_GRACE_MS = 2000; // connected but no video frame yet: show the 
 const UNLOCK_REPLY_MS = 5000; // Unlock pressed -> the door's reply, else say it did not answer
 const UNLOCK_NOTICE_MS = 5000; // how long "Door unlocked" stays on screen
 const MISSED_SHOWN = 10; // missed rings listed on the idle screen (newest first)
+const MISSED_SHOWN_FOR_MS = 7 * 24 * 3600 * 1000; // older ones are history, not news
 
 const $ = (id) => document.getElementById(id);
 
@@ -391,7 +392,8 @@ async function loadMissedRings() {
 function addMissedRings(list) {
   const key = (r) => `${r.door_id}/${r.at_ms}`;
   const known = new Set(missedRings.map(key));
-  for (const r of list) if (!known.has(key(r))) missedRings.push(r);
+  const since = Date.now() - MISSED_SHOWN_FOR_MS;
+  for (const r of list) if (!known.has(key(r)) && r.at_ms >= since) missedRings.push(r);
   missedRings.sort((a, b) => b.at_ms - a.at_ms);
   missedRings = missedRings.slice(0, MISSED_SHOWN);
   renderMissedRings();
