@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, then runs every check and test: formatting, lints, Rust unit and
 # integration tests (protocol goldens, state machine, hub over real WebSockets, GStreamer
-# sessions), the web app's protocol tests, end-to-end calls in headless Chromium, offline
+# sessions), the web app's protocol tests, end-to-end calls and resilience (hub restart mid-call,
+# network cut) in headless Chromium, offline
 # systemd/Yocto/RAUC checks, and the aarch64 build tested under qemu.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,8 @@ echo "== JavaScript: web app protocol against the golden fixtures, page smoke"
 node --test web/
 
 echo "== end-to-end: real hub, real doorbelld, headless Chromium as the phone"
+# Includes the resilience tests (hub killed mid-call; the door's network cut silently in its
+# own network namespace, which needs root: CI runs as root).
 node --test --test-concurrency=1 tests/e2e/
 
 echo "== Rust tests"

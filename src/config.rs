@@ -45,7 +45,7 @@ pub struct DoorConfig {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HubConfig {
     /// WebSocket URL of the hub, `wss://host/ws` (or `ws://127.0.0.1:PORT/ws` on loopback).
@@ -62,6 +62,23 @@ pub struct HubConfig {
     /// HTTPS with a self-signed certificate unless it is a loopback address). When set,
     /// url, door_id and secret are not used: the door makes its own identity.
     pub listen: Option<std::net::SocketAddr>,
+    /// The door pings the hub this often and drops the link after three intervals without
+    /// any frame back, then reconnects. Finds a silently dead route (a cut cable, a NAT that
+    /// forgot the connection) that the socket itself never reports.
+    pub keepalive_secs: u64,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            door_id: String::new(),
+            secret: String::new(),
+            ca_file: None,
+            listen: None,
+            keepalive_secs: crate::link::DEFAULT_KEEPALIVE.as_secs(),
+        }
+    }
 }
 
 /// A config enum written as a lowercase word. Parsed by hand so that a typo gets an error that
@@ -367,6 +384,7 @@ impl Config {
         }
         let c = &self.call;
         for (key, value, range) in [
+            ("hub.keepalive_secs", self.hub.keepalive_secs, 1..=300),
             ("call.ring_timeout_secs", c.ring_timeout_secs, 5..=300),
             ("call.connect_timeout_secs", c.connect_timeout_secs, 3..=120),
             ("call.max_call_secs", c.max_call_secs, 10..=7200),
@@ -498,6 +516,25 @@ mod tests {
             .to_string();
         assert!(
             err.contains("media.framerate") && err.contains("fix:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn hub_keepalive_defaults_to_the_hubs_ping_interval_and_zero_is_refused() {
+        assert_eq!(load(None, &[]).unwrap().hub.keepalive_secs, 20);
+        assert_eq!(
+            load(None, &["hub.keepalive_secs=2"])
+                .unwrap()
+                .hub
+                .keepalive_secs,
+            2
+        );
+        let err = load(None, &["hub.keepalive_secs=0"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("hub.keepalive_secs") && err.contains("fix:"),
             "{err}"
         );
     }

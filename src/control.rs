@@ -73,6 +73,10 @@ pub struct Status {
     pub relay_pulses: u64,
     /// PIR motion events since start-up (always 0 without `gpio.pir_enabled`).
     pub motion_events: u64,
+    /// Presses while the hub was unreachable, waiting to be reported as `missed_ring`.
+    pub missed_rings_pending: usize,
+    /// Presses reported to the hub as `missed_ring` since start-up.
+    pub missed_rings_reported: u64,
     /// The running session's counters, read when `status` is asked (the call task only
     /// publishes on state changes, but frame counts move all the time).
     #[serde(skip)]

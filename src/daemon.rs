@@ -9,7 +9,7 @@
 //! the door strike is pulsed only here, only for an unlock that [`crate::unlock`] authorised.
 
 use crate::call::LedState;
-use crate::call::{Action, CallError, CallMachine, Input, Timings};
+use crate::call::{Action, CallError, CallMachine, Input, Outcome, Timings};
 use crate::config::Config;
 use crate::control::{CallSummary, ControlCommand, ControlServer, PairingLinks, Status};
 use crate::gpio::{
@@ -17,6 +17,7 @@ use crate::gpio::{
 };
 use crate::link::{self, LinkConfig, LinkEvent, LinkHandle};
 use crate::media::{self, IceSettings, MediaEvent, MediaEventKind, MediaPlan, Session};
+use crate::missed::{self, MissedRings};
 use crate::service::ServiceManager;
 use crate::unlock::{self, Decision};
 use doorbell_protocol::{CallId, DoorToHub, ErrorCode, HubToDoor, IceCandidate};
@@ -39,6 +40,10 @@ struct CallMedia {
     answered: bool,
     offer_sent: bool,
     pending_candidates: Vec<IceCandidate>,
+    /// The hub link dropped during this call. The call goes on peer to peer, but a restarted
+    /// hub knows nothing about it and cannot relay the phone's `hang_up`: the phone closing
+    /// its peer connection (the data channel ends) is then the hang-up.
+    hub_lost: bool,
 }
 
 pub struct Daemon {
@@ -55,6 +60,13 @@ pub struct Daemon {
     /// The last media session failed to start (camera or pipeline broken): the LED shows
     /// `Fault` instead of `Idle` until a session starts again.
     fault: bool,
+    /// Presses while the hub was unreachable, reported when it accepts us again.
+    missed: MissedRings,
+    /// The ring in progress: when it was pressed (Unix ms) and whether the hub confirmed it
+    /// (`ringing`). A ring the hub never confirmed that ends unanswered because the link died
+    /// or nobody could hear it is kept as a missed ring too: a silently dead link (not yet
+    /// noticed by the keepalive) swallows the `ring` itself.
+    ring: Option<(CallId, u64, bool)>,
     status: Status,
     status_tx: watch::Sender<Status>,
     service: ServiceManager,
@@ -102,7 +114,9 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> anyhow::Result<()
         max_call: Duration::from_secs(config.call.max_call_secs),
     };
     let id_prefix = format!("c-{:08x}", rand::random::<u32>());
+    let missed = MissedRings::load(&config.state_dir);
     let initial = Status {
+        missed_rings_pending: missed.len(),
         state: "idle",
         door_name: config.door.name.clone(),
         gpio_backend: hw.backend,
@@ -129,6 +143,8 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> anyhow::Result<()
         ice_servers: Vec::new(),
         hw,
         fault: false,
+        missed,
+        ring: None,
         status: initial,
         status_tx,
         service: ServiceManager::from_env(),
@@ -216,16 +232,23 @@ impl Daemon {
                 self.status.door_name = door_name;
                 self.status.hub_connected = true;
                 self.ice_servers = ice_servers;
+                self.report_missed_rings();
                 self.input(Input::HubUp);
             }
             LinkEvent::Down { reason } => {
                 tracing::warn!("hub link lost: {reason}");
+                if let Some(media) = self.media.as_mut() {
+                    media.hub_lost = true;
+                }
                 self.service
                     .status("hub unreachable, reconnecting (rings chime locally)");
                 self.status.hub_connected = false;
                 self.input(Input::HubDown);
             }
             LinkEvent::Refused { reason } => {
+                if let Some(media) = self.media.as_mut() {
+                    media.hub_lost = true;
+                }
                 tracing::error!("{reason}\n  fix: check hub.door_id and hub.secret against `doorbell-hub doors`");
                 self.service
                     .status("the hub refused this door: check hub.door_id and hub.secret");
@@ -236,11 +259,31 @@ impl Daemon {
         }
     }
 
+    /// The hub accepted us again: tell it about every press it missed, oldest first.
+    fn report_missed_rings(&mut self) {
+        let rings = self.missed.take_all();
+        if rings.is_empty() {
+            return;
+        }
+        tracing::info!(
+            count = rings.len(),
+            "reporting rings missed while the hub was unreachable"
+        );
+        for at_ms in rings {
+            self.link.send(DoorToHub::MissedRing { at_ms });
+            self.status.missed_rings_reported += 1;
+        }
+        self.status.missed_rings_pending = 0;
+    }
+
     fn on_hub_message(&mut self, message: HubToDoor) {
         match message {
             HubToDoor::Welcome { .. } => tracing::warn!("unexpected second welcome from the hub"),
             HubToDoor::Ringing { call_id, phones } => {
                 if self.is_current(&call_id) {
+                    if let Some((ring, _, confirmed)) = self.ring.as_mut() {
+                        *confirmed |= *ring == call_id;
+                    }
                     tracing::info!(%call_id, phones, "phones ringing");
                     self.status.phones_ringing = phones;
                     self.publish();
@@ -320,6 +363,14 @@ impl Daemon {
                 self.input(Input::MediaConnected(call_id));
             }
             MediaEventKind::ControlMessage(text) => self.on_control_message(call_id, &text),
+            MediaEventKind::ControlClosed => {
+                // With a hub that followed the call, its `hang_up` ends the call (and races
+                // this event). Without one, nothing else would tell us the phone left.
+                if self.current_media(&call_id).is_some_and(|m| m.hub_lost) {
+                    tracing::info!(%call_id, "the phone closed the call while the hub did not know it: ending it");
+                    self.input(Input::RemoteHangUp(call_id));
+                }
+            }
             MediaEventKind::Failed(why) => {
                 if self.is_current(&call_id) {
                     tracing::warn!(%call_id, "media failed: {why}");
@@ -365,7 +416,10 @@ impl Daemon {
 
     fn execute(&mut self, action: Action) {
         match action {
-            Action::SendRing(call_id) => self.link.send(DoorToHub::Ring { call_id }),
+            Action::SendRing(call_id) => {
+                self.ring = Some((call_id.clone(), missed::now_unix_ms(), false));
+                self.link.send(DoorToHub::Ring { call_id })
+            }
             Action::SendCancelRing(call_id, reason) => {
                 self.link.send(DoorToHub::CancelRing { call_id, reason })
             }
@@ -400,12 +454,26 @@ impl Daemon {
                 self.hw.led.show(state);
             }
             Action::ChimeLocally => {
+                let at_ms = missed::now_unix_ms();
+                self.missed.push(at_ms);
+                self.status.missed_rings_pending = self.missed.len();
                 tracing::warn!(
-                    "button pressed but the hub is unreachable: chiming at the door only"
+                    at_ms,
+                    pending = self.missed.len(),
+                    "button pressed but the hub is unreachable: chiming at the door only; \
+                     the ring is reported once the hub is back"
                 );
             }
             Action::CallEnded { call_id, outcome } => {
                 tracing::info!(%call_id, ?outcome, "call ended");
+                if let Some((ring, at_ms, confirmed)) = self.ring.take() {
+                    let unheard = matches!(outcome, Outcome::HubLost | Outcome::Missed);
+                    if ring == call_id && unheard && !confirmed {
+                        tracing::warn!(%call_id, at_ms, "the hub never confirmed this ring; keeping it as a missed ring");
+                        self.missed.push(at_ms);
+                        self.status.missed_rings_pending = self.missed.len();
+                    }
+                }
                 self.status.calls_ended += 1;
                 let stats = self.status.current_call.take().unwrap_or_default();
                 self.status.last_call = Some(CallSummary {
@@ -434,6 +502,7 @@ impl Daemon {
                     answered: false,
                     offer_sent: false,
                     pending_candidates: Vec::new(),
+                    hub_lost: false,
                 })
             }
             Err(e) => {

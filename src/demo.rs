@@ -94,6 +94,8 @@ pub async fn start(
         software: crate::SOFTWARE.into(),
         // The self-signed certificate names 127.0.0.1; trusting exactly it is enough.
         ca_file: secure.then(|| doorbell_hub::tls::self_signed_paths(&hub_db).0),
+        keepalive: std::time::Duration::from_secs(config.hub.keepalive_secs),
+        backoff: Default::default(),
     };
     Ok(EmbeddedHub {
         link,

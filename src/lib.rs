@@ -10,6 +10,7 @@
 //! | [`link`] | the WebSocket link to the hub: auth, message pump, reconnect with jittered backoff |
 //! | [`gpio`] | button, door strike, status LED and PIR behind small traits; rppal and simulated backends |
 //! | [`unlock`] | who may open the door: data-channel messages from the answering phone |
+//! | [`missed`] | presses while the hub was unreachable, kept (bounded, on disk) until reported |
 //! | [`identity`] | the door's id and secret, made on first start; factory reset |
 //! | [`control`] | the local Unix socket behind `doorbelld press` / `status` / `hangup` |
 //! | [`daemon`] | the one task that owns call state and executes the machine's actions |
@@ -30,6 +31,7 @@ pub mod gpio;
 pub mod identity;
 pub mod link;
 pub mod media;
+pub mod missed;
 pub mod service;
 pub mod unlock;
 

@@ -96,6 +96,8 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             secret: config.hub.secret.clone(),
             software: doorbelld::SOFTWARE.into(),
             ca_file: config.hub.ca_file.clone(),
+            keepalive: std::time::Duration::from_secs(config.hub.keepalive_secs),
+            backoff: Default::default(),
         };
         (link, None, None)
     };

@@ -21,6 +21,8 @@ const BACKOFF_MAX_MS = 10000;
 const AUDIO_ONLY_GRACE_MS = 2000; // connected but no video frame yet: show the call anyway
 const UNLOCK_REPLY_MS = 5000; // Unlock pressed -> the door's reply, else say it did not answer
 const UNLOCK_NOTICE_MS = 5000; // how long "Door unlocked" stays on screen
+const MISSED_SHOWN = 10; // missed rings listed on the idle screen (newest first)
+const MISSED_SHOWN_FOR_MS = 7 * 24 * 3600 * 1000; // older ones are history, not news
 
 const $ = (id) => document.getElementById(id);
 
@@ -38,6 +40,9 @@ const doors = new Map(); // door_id -> {door_id, name, online}
 let call = null; // {id, doorId, doorName, answered, pc, mic, micFailed, queue, chain, ...}
 let noticeTimer = null;
 let metrics = {};
+// Rings pressed while the door could not reach the hub: {door_id, door_name, at_ms}, newest
+// first. Live `missed_ring` messages plus the history (`GET /api/events`) after each welcome.
+let missedRings = [];
 
 // ---------------------------------------------------------------------------------------------
 // Debug/test surface (read-only).
@@ -54,6 +59,12 @@ window.doorbell = Object.freeze({
   },
   get callId() {
     return call?.id ?? null;
+  },
+  get hubConnected() {
+    return wsReady;
+  },
+  get missedRings() {
+    return missedRings.map((r) => ({ ...r }));
   },
 });
 
@@ -279,14 +290,20 @@ function scheduleReconnect() {
 }
 
 function onHubLost(ev) {
-  // Media is peer to peer, but the hub hangs up for us when we vanish (peer_gone), so the call
-  // is over either way: release the camera stream and microphone now.
-  if (call) endCall({ notify: false });
-  stopNoticeTimer();
   const delay = scheduleReconnect();
-  setState("hub-unreachable");
+  // Shown now, or after a call that outlives the outage ends (goHome).
   $("hub-title").textContent = "Hub unreachable, reconnecting";
   $("hub-detail").textContent = `Trying again in ${Math.max(1, Math.round(delay / 1000))} s…`;
+  if (call && state === "in-call") {
+    // Media is peer to peer: a call that is connected goes on while the hub restarts or the
+    // network to it heals; we reconnect in the background. (Ringing or connecting calls need
+    // the hub's signaling, so those end below.)
+    console.info("doorbell: hub connection lost during a call; the call continues, reconnecting");
+    return;
+  }
+  if (call) endCall({ notify: false });
+  stopNoticeTimer();
+  setState("hub-unreachable");
   if (ev && ev.code && ev.code !== 1006 && ev.reason) console.info("doorbell: hub closed the connection:", ev.code, ev.reason);
 }
 
@@ -326,6 +343,8 @@ function handleHubMessage(msg) {
       return onHangUp(msg);
     case "door_status":
       return onDoorStatus(msg);
+    case "missed_ring":
+      return onMissedRing(msg);
     case "error":
       return onError(msg);
   }
@@ -345,6 +364,66 @@ function onWelcome(msg) {
   for (const d of msg.doors) doors.set(d.door_id, { ...d });
   renderDoors();
   if (!isCallState() && !isNoticeState()) setState("idle");
+  loadMissedRings();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Missed rings: presses while the door could not reach the hub, reported when it came back.
+
+function onMissedRing(msg) {
+  addMissedRings([{ door_id: msg.door_id, door_name: msg.door_name, at_ms: msg.at_ms }]);
+}
+
+// The history holds the missed rings this phone was not online for.
+async function loadMissedRings() {
+  try {
+    const res = await fetch("/api/events", { headers: { Authorization: `Bearer ${token}` } });
+    if (!res.ok) return;
+    const body = await res.json();
+    const found = (body.events ?? [])
+      .filter((e) => e.kind === "missed_ring" && Number.isSafeInteger(e.at))
+      .map((e) => ({ door_id: e.door_id, door_name: doors.get(e.door_id)?.name ?? e.door_id, at_ms: e.at }));
+    addMissedRings(found);
+  } catch (e) {
+    console.warn("doorbell: cannot load the history:", e?.message || e);
+  }
+}
+
+function addMissedRings(list) {
+  const key = (r) => `${r.door_id}/${r.at_ms}`;
+  const known = new Set(missedRings.map(key));
+  const since = Date.now() - MISSED_SHOWN_FOR_MS;
+  for (const r of list) if (!known.has(key(r)) && r.at_ms >= since) missedRings.push(r);
+  missedRings.sort((a, b) => b.at_ms - a.at_ms);
+  missedRings = missedRings.slice(0, MISSED_SHOWN);
+  renderMissedRings();
+}
+
+function formatRingTime(atMs) {
+  const at = new Date(atMs);
+  const time = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  if (at.toDateString() === new Date().toDateString()) return time;
+  return `${time}, ${at.toLocaleDateString([], { day: "numeric", month: "short" })}`;
+}
+
+function renderMissedRings() {
+  const list = $("missed-list");
+  list.replaceChildren();
+  $("missed-title").hidden = list.hidden = missedRings.length === 0;
+  for (const r of missedRings) {
+    const li = document.createElement("li");
+    li.className = "missed";
+    li.dataset.atMs = String(r.at_ms);
+    li.dataset.doorId = r.door_id;
+    const text = document.createElement("span");
+    text.className = "missed-text";
+    text.textContent = `Missed ring at ${formatRingTime(r.at_ms)}`;
+    const door = document.createElement("span");
+    door.className = "missed-door";
+    door.textContent = r.door_name;
+    li.append(text, door);
+    list.append(li);
+  }
 }
 
 function onRing(msg) {

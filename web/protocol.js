@@ -36,6 +36,7 @@ export const ERROR_CODES = Object.freeze([
   "busy",
   "rate_limited",
   "internal",
+  "invalid_timestamp",
 ]);
 
 /** Version of the data-channel messages (`control` channel, phone <-> door). */
@@ -74,6 +75,13 @@ const kinds = {
   u32(value, path) {
     if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > U32_MAX) {
       throw new ProtocolError(`${path} must be an integer from 0 to ${U32_MAX}, got ${JSON.stringify(value) ?? describe(value)}`);
+    }
+    return value;
+  },
+  // Unix milliseconds: a u64 on the wire; any real date fits a JS safe integer exactly.
+  unixMs(value, path) {
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+      throw new ProtocolError(`${path} must be Unix milliseconds (a non-negative integer), got ${JSON.stringify(value) ?? describe(value)}`);
     }
     return value;
   },
@@ -183,6 +191,7 @@ export const SCHEMAS = Object.freeze({
       ["call_id", "string"],
       ["reason", "hangUpReason"],
     ],
+    missed_ring: [["at_ms", "unixMs"]],
   },
   hub_to_door: {
     welcome: [
@@ -268,6 +277,11 @@ export const SCHEMAS = Object.freeze({
     door_status: [
       ["door_id", "string"],
       ["online", "bool"],
+    ],
+    missed_ring: [
+      ["door_id", "string"],
+      ["door_name", "string"],
+      ["at_ms", "unixMs"],
     ],
     error: errorFields,
   },

@@ -39,6 +39,14 @@ pub type ConnId = u64;
 /// 256 covers days of use while bounding memory per door.
 pub const RECENT_CALL_IDS: usize = 256;
 
+/// How far in the future (by the hub's clock) a `missed_ring` may be: doors and hubs run NTP,
+/// but a Pi without a real-time clock can be a little ahead after a reboot.
+pub const MISSED_RING_MAX_SKEW: Duration = Duration::from_secs(5 * 60);
+/// The oldest `missed_ring` accepted. A door keeps its queue across restarts, so a press from
+/// a week-long outage is still news; anything older is more likely an unset clock (1970, or a
+/// fake-hwclock date from the image build) than a real press.
+pub const MISSED_RING_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// Why the router asks for a connection to be closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
@@ -65,6 +73,9 @@ pub enum Out {
     Phone(ConnId, HubToPhone),
     Close(ConnId, CloseReason),
     Event(RouterEvent),
+    /// An event that happened earlier than now (a ring reported after an outage), at this
+    /// Unix millisecond time.
+    PastEvent(RouterEvent, i64),
 }
 
 #[derive(Debug)]
@@ -421,7 +432,14 @@ impl Router {
     }
 
     /// A message from the door on `conn`.
-    pub fn door_message(&mut self, now: Instant, conn: ConnId, msg: DoorToHub) -> Vec<Out> {
+    /// `wall_ms` is the hub's clock (Unix ms), for checking timestamps the door sends.
+    pub fn door_message(
+        &mut self,
+        now: Instant,
+        wall_ms: i64,
+        conn: ConnId,
+        msg: DoorToHub,
+    ) -> Vec<Out> {
         let mut out = Vec::new();
         let Some(door_id) = self.door_conns.get(&conn).cloned() else {
             return out;
@@ -452,8 +470,73 @@ impl Router {
             DoorToHub::HangUp { call_id, reason } => {
                 self.door_hang_up(now, conn, &door_id, &call_id, reason, &mut out)
             }
+            DoorToHub::MissedRing { at_ms } => {
+                self.missed_ring(conn, &door_id, at_ms, wall_ms, &mut out)
+            }
         }
         out
+    }
+
+    /// A press the door could not deliver while the hub was unreachable: recorded in the
+    /// history at its own time and shown on every online phone of the door.
+    fn missed_ring(
+        &mut self,
+        conn: ConnId,
+        door_id: &DoorId,
+        at_ms: u64,
+        wall_ms: i64,
+        out: &mut Vec<Out>,
+    ) {
+        let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let latest = wall_ms.saturating_add(millis(MISSED_RING_MAX_SKEW));
+        let earliest = wall_ms.saturating_sub(millis(MISSED_RING_MAX_AGE));
+        let at = match i64::try_from(at_ms) {
+            Ok(at) if (earliest..=latest).contains(&at) => at,
+            _ => {
+                let problem = if i64::try_from(at_ms).is_ok_and(|at| at < earliest) {
+                    "more than 30 days ago"
+                } else {
+                    "in the future"
+                };
+                out.push(Out::Door(
+                    conn,
+                    HubToDoor::error(
+                        ErrorCode::InvalidTimestamp,
+                        format!(
+                            "missed_ring.at_ms {at_ms} is {problem} by the hub's clock ({wall_ms}); is the door's clock set?"
+                        ),
+                        None,
+                    ),
+                ));
+                return;
+            }
+        };
+        let Some(slot) = self.doors.get(door_id) else {
+            return;
+        };
+        let door_name = slot.name.clone();
+        for phone in self.phone_conns_of(door_id) {
+            out.push(Out::Phone(
+                phone,
+                HubToPhone::MissedRing {
+                    door_id: door_id.clone(),
+                    door_name: door_name.clone(),
+                    at_ms,
+                },
+            ));
+        }
+        out.push(Out::PastEvent(
+            RouterEvent {
+                door_id: door_id.clone(),
+                // No call existed: nobody could have answered.
+                call_id: CallId::new(""),
+                kind: EventKind::MissedRing,
+                phone_id: None,
+                reason: None,
+                duration: None,
+            },
+            at,
+        ));
     }
 
     fn ring(&mut self, conn: ConnId, door_id: &DoorId, call_id: CallId, out: &mut Vec<Out>) {
@@ -870,6 +953,8 @@ mod tests {
     const A: ConnId = 10;
     const B: ConnId = 11;
     const OTHER: ConnId = 12;
+    /// The hub's wall clock in these tests (2026-01-01).
+    const NOW_MS: i64 = 1_767_225_600_000;
 
     fn door_id() -> DoorId {
         DoorId::new("d-front")
@@ -912,7 +997,12 @@ mod tests {
     }
 
     fn ring(r: &mut Router) -> Vec<Out> {
-        r.door_message(Instant::now(), DOOR, DoorToHub::Ring { call_id: call() })
+        r.door_message(
+            Instant::now(),
+            NOW_MS,
+            DOOR,
+            DoorToHub::Ring { call_id: call() },
+        )
     }
 
     #[test]
@@ -972,6 +1062,7 @@ mod tests {
         let now = Instant::now();
         let out = r.door_message(
             now,
+            NOW_MS,
             DOOR,
             DoorToHub::SdpOffer {
                 call_id: call(),
@@ -989,6 +1080,7 @@ mod tests {
         ring(&mut r);
         let out = r.door_message(
             Instant::now(),
+            NOW_MS,
             DOOR,
             DoorToHub::Ring {
                 call_id: CallId::new("c2"),
@@ -997,6 +1089,7 @@ mod tests {
         assert_eq!(error_code(&out), Some(ErrorCode::Busy));
         r.door_message(
             Instant::now(),
+            NOW_MS,
             DOOR,
             DoorToHub::CancelRing {
                 call_id: call(),
@@ -1076,5 +1169,66 @@ mod tests {
         let out = r.disconnected(now, DOOR);
         assert!(out.is_empty());
         assert!(r.door_online(&door_id()));
+    }
+
+    #[test]
+    fn missed_ring_is_recorded_at_its_time_and_told_to_paired_phones() {
+        let mut r = setup();
+        let at = NOW_MS - 90_000;
+        let out = r.door_message(
+            Instant::now(),
+            NOW_MS,
+            DOOR,
+            DoorToHub::MissedRing { at_ms: at as u64 },
+        );
+        let told = |conn| {
+            to(&out, conn)
+                .iter()
+                .any(|m| m.starts_with("MissedRing") && m.contains("Front"))
+        };
+        assert!(told(A) && told(B), "{out:?}");
+        assert!(!told(OTHER), "a phone of another door heard about it");
+        assert!(out.iter().any(|o| matches!(
+            o,
+            Out::PastEvent(RouterEvent { kind: EventKind::MissedRing, .. }, t) if *t == at
+        )));
+        assert_eq!(error_code(&out), None);
+    }
+
+    #[test]
+    fn missed_ring_with_a_bad_clock_is_a_typed_error_and_records_nothing() {
+        let day = 24 * 3600 * 1000;
+        for at_ms in [
+            0,
+            (NOW_MS + 10 * 60 * 1000) as u64,
+            (NOW_MS - 31 * day) as u64,
+            u64::MAX,
+            i64::MAX as u64,
+        ] {
+            let mut r = setup();
+            let out = r.door_message(
+                Instant::now(),
+                NOW_MS,
+                DOOR,
+                DoorToHub::MissedRing { at_ms },
+            );
+            assert_eq!(
+                error_code(&out),
+                Some(ErrorCode::InvalidTimestamp),
+                "{at_ms}"
+            );
+            assert_eq!(out.len(), 1, "{out:?}");
+        }
+        // A little skew ahead is fine.
+        let mut r = setup();
+        let out = r.door_message(
+            Instant::now(),
+            NOW_MS,
+            DOOR,
+            DoorToHub::MissedRing {
+                at_ms: (NOW_MS + 60_000) as u64,
+            },
+        );
+        assert_eq!(error_code(&out), None);
     }
 }

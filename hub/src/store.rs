@@ -171,6 +171,9 @@ pub enum EventKind {
     Missed,
     /// An answered call ended (`reason` and `duration_ms` say how and how long).
     Ended,
+    /// The button was pressed while the door could not reach the hub (reported by the door
+    /// when it came back; `at` is the press). There was no call, so `call_id` is absent.
+    MissedRing,
 }
 
 impl EventKind {
@@ -180,6 +183,7 @@ impl EventKind {
             EventKind::Answered => "answered",
             EventKind::Missed => "missed",
             EventKind::Ended => "ended",
+            EventKind::MissedRing => "missed_ring",
         }
     }
 
@@ -189,6 +193,7 @@ impl EventKind {
             "answered" => EventKind::Answered,
             "missed" => EventKind::Missed,
             "ended" => EventKind::Ended,
+            "missed_ring" => EventKind::MissedRing,
             _ => return None,
         })
     }
@@ -200,6 +205,8 @@ pub struct CallEvent {
     /// Unix milliseconds.
     pub at: i64,
     pub door_id: DoorId,
+    /// Empty (and left out of the JSON) for a `missed_ring`, which had no call.
+    #[serde(skip_serializing_if = "no_call")]
     pub call_id: CallId,
     pub kind: EventKind,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -209,6 +216,10 @@ pub struct CallEvent {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<i64>,
+}
+
+fn no_call(id: &CallId) -> bool {
+    id.as_str().is_empty()
 }
 
 /// Handle to the database. Cheap to clone; all clones share one connection.

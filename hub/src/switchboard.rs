@@ -97,7 +97,9 @@ impl Switchboard {
 
     pub fn door_message(&self, conn: ConnId, msg: DoorToHub) {
         let mut state = self.lock();
-        let out = state.router.door_message(Instant::now(), conn, msg);
+        let out = state
+            .router
+            .door_message(Instant::now(), now_ms(), conn, msg);
         self.apply(&mut state, out);
     }
 
@@ -137,7 +139,8 @@ impl Switchboard {
                         }
                     }
                 }
-                Out::Event(e) => self.recorder.event(to_call_event(e)),
+                Out::Event(e) => self.recorder.event(to_call_event(e, now_ms())),
+                Out::PastEvent(e, at) => self.recorder.event(to_call_event(e, at)),
             }
         }
     }
@@ -166,9 +169,9 @@ fn deliver(state: &State, conn: ConnId, text: Result<String, serde_json::Error>)
     }
 }
 
-fn to_call_event(e: RouterEvent) -> CallEvent {
+fn to_call_event(e: RouterEvent, at: i64) -> CallEvent {
     CallEvent {
-        at: now_ms(),
+        at,
         door_id: e.door_id,
         call_id: e.call_id,
         kind: e.kind,

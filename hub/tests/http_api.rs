@@ -7,6 +7,21 @@ use doorbell_hub::store::now_ms;
 use doorbell_hub::{Timings, TlsMode};
 use doorbell_protocol::{CallId, DoorToHub, HangUpReason, HubToDoor, HubToPhone, PhoneToHub};
 
+/// `GET /api/events` as the phone with `token`; must succeed.
+async fn history(hub: &TestHub, token: &str) -> serde_json::Value {
+    let auth = format!("Bearer {token}");
+    let (status, body) = http(
+        hub.addr,
+        "GET",
+        "/api/events",
+        &[("Authorization", &auth)],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("json")
+}
+
 #[tokio::test]
 async fn pairing_code_works_once_and_unknown_or_expired_codes_are_refused() {
     let hub = start_hub().await;
@@ -131,17 +146,8 @@ async fn state_survives_a_restart_and_history_is_recorded() {
     assert_eq!(doors.len(), 1);
     assert!(doors[0].online);
 
-    let auth = format!("Bearer {token}");
-    let (status, body) = http(
-        hub.addr,
-        "GET",
-        "/api/events",
-        &[("Authorization", &auth)],
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let v = history(&hub, &token).await;
+    let body = v.to_string();
     let kinds: Vec<&str> = v["events"]
         .as_array()
         .expect("events")
@@ -199,4 +205,42 @@ async fn serves_app_and_health_with_security_headers() {
     }
     let (status, _) = http(hub.addr, "GET", "/nope.js", &[], None).await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn missed_ring_reaches_online_phones_and_the_history_and_a_bad_time_is_a_typed_error() {
+    let hub = start_hub().await;
+    let (door, secret) = hub.add_door("Front");
+    let (token, _) = hub.pair_phone(&door).await;
+    let mut d = connect_door(&hub, &door, &secret).await;
+    let (mut p, _) = connect_phone(&hub, &token).await;
+
+    // Unset clocks: 1970, a year ahead, u64::MAX. Each gets invalid_timestamp; the
+    // connection stays open and nothing is recorded or shown.
+    let year_ms = 365 * 24 * 3600 * 1000;
+    for at_ms in [0, (now_ms() + year_ms) as u64, u64::MAX] {
+        d.send(&DoorToHub::MissedRing { at_ms }).await;
+        d.expect_error(doorbell_protocol::ErrorCode::InvalidTimestamp)
+            .await;
+    }
+
+    let at_ms = (now_ms() - 90_000) as u64;
+    d.send(&DoorToHub::MissedRing { at_ms }).await;
+    assert_eq!(
+        p.recv().await,
+        HubToPhone::MissedRing {
+            door_id: door.clone(),
+            door_name: "Front".into(),
+            at_ms,
+        }
+    );
+
+    let v = history(&hub, &token).await;
+    let body = v.to_string();
+    let events = v["events"].as_array().expect("events");
+    assert_eq!(events.len(), 1, "{body}");
+    assert_eq!(events[0]["kind"], "missed_ring");
+    assert_eq!(events[0]["at"], at_ms);
+    assert_eq!(events[0]["door_id"], door.as_str());
+    assert!(events[0].get("call_id").is_none(), "no call: {body}");
 }

@@ -149,6 +149,9 @@ pub enum ErrorCode {
     RateLimited,
     /// Something went wrong in the hub; the message may be retried.
     Internal,
+    /// A timestamp (`missed_ring.at_ms`) is in the future beyond the allowed clock skew, or
+    /// older than the hub accepts: usually a door whose clock is not set yet.
+    InvalidTimestamp,
 }
 
 /// An error reply. Sent by the hub to doors and phones alike.
@@ -193,6 +196,12 @@ pub enum DoorToHub {
     HangUp {
         call_id: CallId,
         reason: HangUpReason,
+    },
+    /// The button was pressed while the door could not reach the hub: the door chimed locally
+    /// and reports it once the hub has accepted its `hello` again, one message per press.
+    MissedRing {
+        /// When the button was pressed, by the door's clock: Unix time in milliseconds.
+        at_ms: u64,
     },
 }
 
@@ -316,6 +325,14 @@ pub enum HubToPhone {
     DoorStatus {
         door_id: DoorId,
         online: bool,
+    },
+    /// Someone rang while the door could not reach the hub; the door reported it when it came
+    /// back. Nobody could have answered: the phone shows it as a missed ring, not a call.
+    MissedRing {
+        door_id: DoorId,
+        door_name: String,
+        /// When the button was pressed (the door's clock): Unix time in milliseconds.
+        at_ms: u64,
     },
     Error(ErrorBody),
 }

@@ -102,6 +102,12 @@ fn door_to_hub() {
             reason: HangUpReason::Normal,
         },
     );
+    check(
+        "door_to_hub.missed_ring",
+        DoorToHub::MissedRing {
+            at_ms: 1_767_225_600_123,
+        },
+    );
 }
 
 #[test]
@@ -266,6 +272,14 @@ fn hub_to_phone() {
         HubToPhone::DoorStatus {
             door_id: DoorId::new("d-front"),
             online: false,
+        },
+    );
+    check(
+        "hub_to_phone.missed_ring",
+        HubToPhone::MissedRing {
+            door_id: DoorId::new("d-front"),
+            door_name: "Front door".into(),
+            at_ms: 1_767_225_600_123,
         },
     );
     check(

@@ -56,6 +56,9 @@ pub enum MediaEventKind {
     /// A text message from the phone on the `control` data channel (not yet parsed: the call
     /// task decides, see `crate::unlock`). Binary messages are answered by the door too.
     ControlMessage(String),
+    /// The data channel's SCTP association ended: the phone closed its peer connection (or
+    /// the association broke). Normally the hub's `hang_up` says the same thing first.
+    ControlClosed,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -710,6 +713,10 @@ fn watch_bus(
                 // still ends on hang-up, ICE failure or the timeouts.
                 MessageView::Error(err) if from_sctp(err.src()) => {
                     tracing::info!(%call_id, "data channel closed: {}", err.error());
+                    let _ = events.try_send(MediaEvent {
+                        call_id: call_id.clone(),
+                        kind: MediaEventKind::ControlClosed,
+                    });
                     None
                 }
                 MessageView::Error(err) => Some(format!(

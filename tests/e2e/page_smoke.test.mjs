@@ -180,6 +180,36 @@ test("pair, hello, idle door list; ring -> decline; answered elsewhere; missed; 
   }
 });
 
+test("missed rings: from the history after welcome and live, as 'Missed ring at HH:MM'", async () => {
+  const now = Date.now();
+  const day = 24 * 3600 * 1000;
+  hub.events.push(
+    { at: now - 60_000, door_id: "d-front", kind: "missed_ring" },
+    { at: now - 30_000, door_id: "d-front", call_id: "c-1", kind: "ring" },
+    { at: now - 8 * day, door_id: "d-front", kind: "missed_ring" }, // too old to be news
+  );
+  const phone = await pairedPhone("missed");
+  try {
+    const { page } = phone;
+    const lines = page.locator("#missed-list li");
+    await lines.first().waitFor();
+    assert.equal(await lines.count(), 1);
+    assert.equal(Number(await lines.first().getAttribute("data-at-ms")), now - 60_000);
+    assert.match(await lines.first().innerText(), /Missed ring at \d\d:\d\d\s+Front door/);
+
+    // Live, while the page is open: newest first.
+    hub.send({ type: "missed_ring", door_id: "d-garden", door_name: "Garden gate", at_ms: now - 5_000 });
+    await page.waitForFunction(() => document.querySelectorAll("#missed-list li").length === 2);
+    assert.match(await lines.first().innerText(), /Garden gate/);
+    await shot(page, "missed-rings");
+    assert.equal(await page.evaluate(() => window.doorbell.state), "idle", "a missed ring does not ring");
+    assert.deepEqual(phone.consoleErrors, []);
+  } finally {
+    hub.events.length = 0;
+    await phone.close();
+  }
+});
+
 test("unauthorized forgets the token and shows not-paired", async () => {
   const phone = await pairedPhone("revoked");
   try {

@@ -33,6 +33,8 @@ const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
  * options.tokens                          phone tokens accepted by hello (default ["good-token"])
  * options.welcome(token) -> object        welcome message for a good hello
  * options.extraRoutes { path: html }      extra pages served WITHOUT CSP (e.g. a fake door page)
+ * options.events                          the history GET /api/events returns (default []; the
+ *                                         returned `events` array can be changed later)
  *
  * Returns { url, port, received, sockets, send(msg), waitFor(pred), dropAll(), close() }.
  */
@@ -42,6 +44,7 @@ export async function startFakeHub(options = {}) {
   const waiters = [];
   const sockets = new Set();
   const pairRequests = [];
+  const events = options.events ?? [];
 
   const server = createServer(async (req, res) => {
     const path = new URL(req.url, "http://x").pathname;
@@ -56,6 +59,12 @@ export async function startFakeHub(options = {}) {
       const { status, json } = options.pair ? await options.pair(body) : { status: 404, json: { error: "unknown code" } };
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(json));
+      return;
+    }
+    if (req.method === "GET" && path === "/api/events") {
+      const authorized = tokens.has((req.headers.authorization ?? "").replace(/^Bearer /, ""));
+      res.writeHead(authorized ? 200 : 401, { "content-type": "application/json" });
+      res.end(JSON.stringify(authorized ? { events } : { error: "unauthorized" }));
       return;
     }
     if (options.extraRoutes?.[path] !== undefined) {
@@ -165,6 +174,7 @@ export async function startFakeHub(options = {}) {
     received,
     pairRequests,
     tokens,
+    events,
     get sockets() {
       return sockets;
     },

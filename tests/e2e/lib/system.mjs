@@ -59,22 +59,40 @@ export async function hubCli(db, ...args) {
   return stdout;
 }
 
+/** Spawn `doorbell-hub serve` on `listen` (plain HTTP on loopback) and wait until it listens. */
+async function spawnHub(db, listen) {
+  const proc = spawn(HUB_BIN, ['--db', db, 'serve', '--listen', listen, '--insecure-http'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
+  });
+  const log = capture(proc, 'hub');
+  const exited = new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal })));
+  const [, baseUrl] = await waitForOutput(proc.stdout, /Listening on (http:\/\/127\.0\.0\.1:\d+)/, 30_000, 'hub listening')
+    .catch((e) => {
+      throw new Error(`${e.message}\n--- hub log ---\n${log()}`);
+    });
+  return { proc, log, exited, baseUrl };
+}
+
 /**
  * Start hub + door. Returns helpers to pair phones, press the button, read the door's status,
- * and stop everything.
+ * kill and restart the hub, and stop everything.
+ *
+ * options.prepareDoor({hubPort}) -> {wsUrl?, wrap?(cmd, args) -> [cmd, args], env?}: run the
+ * door elsewhere (e.g. in a network namespace, through a forwarder); see lib/netns.mjs.
  */
-export async function startSystem({ doorName = 'Front door', doorEnv = {} } = {}) {
+export async function startSystem({ doorName = 'Front door', doorEnv = {}, prepareDoor } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-e2e-'));
   const db = join(dir, 'hub.sqlite3');
   const door = JSON.parse(await hubCli(db, 'add-door', doorName, '--json'));
 
-  const hub = spawn(HUB_BIN, ['--db', db, 'serve', '--listen', '127.0.0.1:0', '--insecure-http'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
-  });
-  const hubLog = capture(hub, 'hub');
-  const [, baseUrl] = await waitForOutput(hub.stdout, /Listening on (http:\/\/127\.0\.0\.1:\d+)/, 30_000, 'hub listening');
-  const wsUrl = baseUrl.replace(/^http/, 'ws') + '/ws';
+  let hub = await spawnHub(db, '127.0.0.1:0');
+  const hubLogs = [hub.log];
+  const hubLog = () => hubLogs.map((l) => l()).join('\n--- hub restarted ---\n');
+  const baseUrl = hub.baseUrl;
+  const hubPort = Number(new URL(baseUrl).port);
+  const prepared = prepareDoor ? await prepareDoor({ hubPort }) : {};
+  const wsUrl = prepared.wsUrl ?? baseUrl.replace(/^http/, 'ws') + '/ws';
 
   const stateDir = join(dir, 'door');
   const socket = join(stateDir, 'control.sock');
@@ -91,10 +109,12 @@ export async function startSystem({ doorName = 'Front door', doorEnv = {} } = {}
     DOORBELL__MEDIA__SPEAKER: 'none',
     DOORBELL__MEDIA__ICE_LOCAL_ADDRESSES: '127.0.0.1',
     DOORBELL__BUTTON__STDIN: 'false',
+    ...prepared.env,
     ...doorEnv,
   };
-  const [cmd, ...pre] = DOOR_RUNNER.length ? DOOR_RUNNER : [DOOR_BIN];
-  const doorArgs = DOOR_RUNNER.length ? [...pre, DOOR_BIN] : [];
+  const [runCmd, ...pre] = DOOR_RUNNER.length ? DOOR_RUNNER : [DOOR_BIN];
+  const runArgs = DOOR_RUNNER.length ? [...pre, DOOR_BIN] : [];
+  const [cmd, doorArgs] = prepared.wrap ? prepared.wrap(runCmd, runArgs) : [runCmd, runArgs];
   const doorProc = spawn(cmd, doorArgs, { stdio: ['ignore', 'pipe', 'pipe'], env });
   const doorLog = capture(doorProc, 'door');
   const doorExited = new Promise((r) => doorProc.on('exit', (code, signal) => r({ code, signal })));
@@ -118,10 +138,24 @@ export async function startSystem({ doorName = 'Front door', doorEnv = {} } = {}
     db,
     door,
     baseUrl,
+    hubPort,
     doorProc,
-    hubProc: hub,
+    get hubProc() {
+      return hub.proc;
+    },
     env,
     logs: () => `--- door log ---\n${doorLog().slice(-6000)}\n--- hub log ---\n${hubLog().slice(-3000)}`,
+    /** Kill the hub (SIGKILL by default: a crash, no goodbye to anyone) and wait until it is gone. */
+    async killHub(signal = 'SIGKILL') {
+      if (hub.proc.exitCode === null && hub.proc.signalCode === null) hub.proc.kill(signal);
+      return hub.exited;
+    },
+    /** Start the hub again on the same port and database (after killHub). */
+    async restartHub() {
+      hub = await spawnHub(db, `127.0.0.1:${hubPort}`);
+      hubLogs.push(hub.log);
+      return hub.baseUrl;
+    },
     /** A one-time pairing link, from the hub's CLI. */
     async pairingUrl() {
       const out = await hubCli(db, 'pair', door.door_id);
@@ -159,14 +193,14 @@ export async function startSystem({ doorName = 'Front door', doorEnv = {} } = {}
     /** Resolve when the door logs that the call ended. */
     callEnded: (ms = 20_000) => waitForOutput(doorProc.stderr, /call ended/, ms, 'door: call ended'),
     async stop() {
-      for (const child of [doorProc, hub]) {
+      for (const child of [doorProc, hub.proc]) {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       }
       const timeout = (ms) => new Promise((r) => setTimeout(r, ms));
       const exited = await Promise.race([doorExited.then(() => true), timeout(10_000).then(() => false)]);
       if (!exited) doorProc.kill('SIGKILL');
-      if (hub.exitCode === null) await Promise.race([new Promise((r) => hub.on('exit', r)), timeout(10_000)]);
-      if (hub.exitCode === null && hub.signalCode === null) hub.kill('SIGKILL');
+      await Promise.race([hub.exited, timeout(10_000)]);
+      if (hub.proc.exitCode === null && hub.proc.signalCode === null) hub.proc.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
       return doorExited;
     },

@@ -1,0 +1,160 @@
+// The door in its own network namespace, so a test can cut its network to the hub for real.
+//
+//   root namespace                                   namespace "dbheal-<pid>-<n>"
+//   hub 127.0.0.1:P <- forwarder <hostAddr>:F  <==veth==>  <doorAddr>  doorbelld
+//   phone (Chromium) on loopback and the veth                ws://<hostAddr>:F/ws
+//
+// The hub keeps listening on loopback (plain HTTP is loopback-only); a small TCP forwarder in
+// the test process carries the door's connection from the veth to it. `cut()` adds DROP rules
+// inside the door's namespace: packets vanish silently (no RST, no ICMP), the nastiest case,
+// and only the door's namespace is touched. `destroy()` deletes the namespace, which removes
+// its rules and the veth pair. Needs root (CI runs as root).
+
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import net from 'node:net';
+
+const run = promisify(execFile);
+/** Every namespace and veth these tests create starts with this, so leftovers can be found. */
+export const NETNS_PREFIX = 'dbheal-';
+let counter = 0;
+
+async function ip(...args) {
+  return (await run('ip', args, { timeout: 10_000 })).stdout;
+}
+
+export function requireRoot() {
+  if (process.getuid?.() !== 0) {
+    throw new Error('this test puts the door in a network namespace and needs root (CI runs as root): run it with sudo');
+  }
+}
+
+/** Delete namespaces and veths of earlier runs that did not clean up (killed test runs). */
+export async function removeLeftovers() {
+  const names = (await ip('netns', 'list')).split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(NETNS_PREFIX));
+  for (const name of names) {
+    const pid = Number(name.split('-')[1]);
+    if (pid && pid !== process.pid && processAlive(pid)) continue; // another live test run
+    await ip('netns', 'delete', name).catch(() => {});
+  }
+  const links = (await ip('-o', 'link', 'show')).split('\n').map((l) => l.split(':')[1]?.trim().split('@')[0]).filter(Boolean);
+  for (const link of links.filter((l) => l.startsWith('dbh'))) {
+    const pid = Number(link.slice(3).split('x')[0]);
+    if (pid && pid !== process.pid && processAlive(pid)) continue;
+    await ip('link', 'delete', link).catch(() => {});
+  }
+}
+
+function processAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A free /30 in 10.213.0.0/16 (random, checked against the addresses in use). */
+async function pickSubnet() {
+  const used = await ip('-4', '-o', 'addr', 'show');
+  for (let i = 0; i < 50; i += 1) {
+    const third = Math.floor(Math.random() * 256);
+    const fourth = Math.floor(Math.random() * 64) * 4;
+    const host = `10.213.${third}.${fourth + 1}`;
+    const door = `10.213.${third}.${fourth + 2}`;
+    if (!used.includes(` 10.213.${third}.`)) return { host, door };
+  }
+  throw new Error('no free 10.213.x.y/30 subnet for the test namespace');
+}
+
+/** Forward TCP connections arriving on host:0 to 127.0.0.1:targetPort. */
+async function forwarder(host, targetPort) {
+  const sockets = new Set();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const endBoth = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', endBoth);
+    upstream.on('close', endBoth);
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, resolve);
+  });
+  return {
+    port: server.address().port,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/**
+ * Create the namespace and veth pair. Returns {name, hostAddr, doorAddr, prepareDoor, cut(),
+ * restore(), destroy()}; pass `prepareDoor` to startSystem.
+ */
+export async function createDoorNetns() {
+  requireRoot();
+  await removeLeftovers();
+  counter += 1;
+  const name = `${NETNS_PREFIX}${process.pid}-${counter}`;
+  // Interface names are at most 15 characters.
+  const vethHost = `dbh${process.pid}x${counter}`.slice(0, 15);
+  const vethDoor = 'eth0';
+  const { host, door } = await pickSubnet();
+  let fwd = null;
+  const inNs = (...args) => run('ip', ['netns', 'exec', name, ...args], { timeout: 10_000 });
+  const destroy = async () => {
+    await fwd?.close();
+    fwd = null;
+    await ip('netns', 'delete', name).catch(() => {});
+    await ip('link', 'delete', vethHost).catch(() => {});
+  };
+  try {
+    await ip('netns', 'add', name);
+    await ip('link', 'add', vethHost, 'type', 'veth', 'peer', 'name', `${vethHost}p`);
+    await ip('link', 'set', `${vethHost}p`, 'netns', name);
+    await inNs('ip', 'link', 'set', `${vethHost}p`, 'name', vethDoor);
+    await ip('addr', 'add', `${host}/30`, 'dev', vethHost);
+    await ip('link', 'set', vethHost, 'up');
+    await inNs('ip', 'addr', 'add', `${door}/30`, 'dev', vethDoor);
+    await inNs('ip', 'link', 'set', vethDoor, 'up');
+    await inNs('ip', 'link', 'set', 'lo', 'up');
+  } catch (e) {
+    await destroy();
+    throw new Error(`cannot set up the door's network namespace: ${e.message}`);
+  }
+  return {
+    name,
+    hostAddr: host,
+    doorAddr: door,
+    async prepareDoor({ hubPort }) {
+      fwd = await forwarder(host, hubPort);
+      return {
+        wsUrl: `ws://${host}:${fwd.port}/ws`,
+        wrap: (cmd, args) => ['ip', ['netns', 'exec', name, cmd, ...args]],
+        env: { DOORBELL__MEDIA__ICE_LOCAL_ADDRESSES: door },
+      };
+    },
+    /** Silently drop every packet in and out of the door's namespace. */
+    async cut() {
+      await inNs('iptables', '-I', 'INPUT', '-i', vethDoor, '-j', 'DROP');
+      await inNs('iptables', '-I', 'OUTPUT', '-o', vethDoor, '-j', 'DROP');
+    },
+    async restore() {
+      await inNs('iptables', '-D', 'INPUT', '-i', vethDoor, '-j', 'DROP');
+      await inNs('iptables', '-D', 'OUTPUT', '-o', vethDoor, '-j', 'DROP');
+    },
+    destroy,
+  };
+}
