@@ -77,6 +77,9 @@ pub struct Status {
     pub missed_rings_pending: usize,
     /// Presses reported to the hub as `missed_ring` since start-up.
     pub missed_rings_reported: u64,
+    /// Times the door played its own chime on its speaker (a press while the hub was
+    /// unreachable) since start-up.
+    pub local_chimes: u64,
     /// The running session's counters, read when `status` is asked (the call task only
     /// publishes on state changes, but frame counts move all the time).
     #[serde(skip)]

@@ -10,6 +10,7 @@
 
 use crate::call::LedState;
 use crate::call::{Action, CallError, CallMachine, Input, Outcome, Timings};
+use crate::chime;
 use crate::config::Config;
 use crate::control::{CallSummary, ControlCommand, ControlServer, PairingLinks, Status};
 use crate::gpio::{
@@ -62,6 +63,8 @@ pub struct Daemon {
     fault: bool,
     /// Presses while the hub was unreachable, reported when it accepts us again.
     missed: MissedRings,
+    /// The door's own chime while it plays: a second press during it does not overlap it.
+    chime: Option<tokio::task::JoinHandle<Result<std::time::Duration, chime::ChimeError>>>,
     /// The ring in progress: when it was pressed (Unix ms) and whether the hub confirmed it
     /// (`ringing`). A ring the hub never confirmed that ends unanswered because the link died
     /// or nobody could hear it is kept as a missed ring too: a silently dead link (not yet
@@ -144,6 +147,7 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> anyhow::Result<()
         hw,
         fault: false,
         missed,
+        chime: None,
         ring: None,
         status: initial,
         status_tx,
@@ -463,6 +467,7 @@ impl Daemon {
                     "button pressed but the hub is unreachable: chiming at the door only; \
                      the ring is reported once the hub is back"
                 );
+                self.play_chime();
             }
             Action::CallEnded { call_id, outcome } => {
                 tracing::info!(%call_id, ?outcome, "call ended");
@@ -483,6 +488,20 @@ impl Daemon {
                 });
                 self.status.phones_ringing = 0;
             }
+        }
+    }
+
+    /// The door's own ding-dong on its speaker, unless one is still playing.
+    fn play_chime(&mut self) {
+        if self.chime.as_ref().is_some_and(|task| !task.is_finished()) {
+            return;
+        }
+        match chime::play(&self.plan.audio_sink) {
+            Ok(task) => {
+                self.chime = Some(task);
+                self.status.local_chimes += 1;
+            }
+            Err(e) => tracing::warn!("the door's chime did not play: {e}"),
         }
     }
 

@@ -22,6 +22,7 @@
 //! it sees into a typed message on a bounded channel; nothing else holds call state.
 
 pub mod call;
+pub mod chime;
 pub mod cli;
 pub mod config;
 pub mod control;
