@@ -500,8 +500,21 @@ function onAnsweredElsewhere(msg) {
   showNotice("answered-elsewhere", "Answered on another phone", `${name} was answered on another phone.`);
 }
 
+/**
+ * The door's link to the hub dropped (or was replaced by its reconnect) during our call. The
+ * media is peer to peer: while our connection to the door is up the call goes on, and it
+ * ends the usual ways (Hang up, the door closing its side, or the connection failing).
+ */
+function keepCallWithoutDoorSignaling(c) {
+  if (!c.pc || c.pc.connectionState !== "connected") return false;
+  c.doorSignalingLost = true;
+  $("call-status-text").textContent = "The door's link to the hub dropped; the call goes on.";
+  return true;
+}
+
 function onHangUp(msg) {
   if (!call || call.id !== msg.call_id) return;
+  if (msg.reason === "peer_gone" && keepCallWithoutDoorSignaling(call)) return;
   const name = call.doorName;
   const doorId = call.doorId;
   endCall({ notify: false });
@@ -527,6 +540,7 @@ function onDoorStatus(msg) {
   else doors.set(msg.door_id, { door_id: msg.door_id, name: msg.door_id, online: msg.online });
   renderDoors();
   if (!msg.online && call && call.doorId === msg.door_id) {
+    if (keepCallWithoutDoorSignaling(call)) return;
     const name = call.doorName;
     endCall({ notify: false });
     showNotice("door-offline", `${name} is offline`, "The door lost its connection.");

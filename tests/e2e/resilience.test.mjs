@@ -7,6 +7,9 @@
 //    namespace) and restored: the door notices (hub.keepalive_secs), a press during the cut
 //    chimes locally and is reported as a missed ring with its time once the link is back,
 //    and the next ring works. Needs root for the namespace.
+// 3. Only the door's link to the hub drops in the middle of a call (DROP on its TCP
+//    connection): the call goes on at both ends while the door reconnects, the phone is told
+//    the door's link went away but keeps the call, and hanging up still ends it at the door.
 //
 // Needs the debug binaries: `cargo build --workspace --bins` (scripts/test.sh does it).
 
@@ -156,6 +159,41 @@ test("network to the hub cut silently and restored: the door heals and reports t
   assert.ok(missed.every((e) => e.door_id === sys.door.door_id));
 
   // The next ring works end to end over the healed link.
+  await ringAndAnswer(sys, phone);
+  await hangUpOnPhone(sys, phone);
+});
+
+test("the door's link to the hub drops mid-call: the call goes on at both ends", async () => {
+  const netns = await createDoorNetns();
+  cleanups.push(() => netns.destroy());
+  const sys = await system({ doorEnv: KEEPALIVE_ENV, prepareDoor: netns.prepareDoor });
+  const phone = await pairedPhone(sys, "A");
+  const { page } = phone;
+  await ringAndAnswer(sys, phone);
+
+  await netns.cut({ hubOnly: true });
+  await sys.waitForStatus((s) => !s.hub_connected, "the door noticing its hub link is dead", 15_000);
+  await netns.restore();
+  // The door reconnects; the hub replaces its old connection and tells the phone the door's
+  // link went away (hang_up peer_gone), which the phone must not take as the call's end.
+  const back = await sys.waitForStatus((s) => s.hub_connected, "the door re-registered", 45_000);
+  assert.equal(back.state, "in_call", sys.logs());
+  await page.waitForFunction(
+    () => document.getElementById("call-status-text")?.textContent.includes("link to the hub dropped"),
+    null,
+    { timeout: 10_000, polling: 50 },
+  ).catch(async (e) => {
+    const seen = await page.evaluate(() => [window.doorbell.state, window.doorbell.pc?.connectionState, document.getElementById("call-status-text")?.textContent]);
+    throw new Error(`${e.message}: phone ${JSON.stringify(seen)}\n${sys.logs()}`);
+  });
+  assert.equal(await page.evaluate(() => window.doorbell.state), "in-call");
+  const frames = await framesDecoded(page);
+  await waitForStats(page, (s) => s.video?.framesDecoded > frames + 30, { timeout: 10_000 });
+
+  // The hub no longer knows the call; Hang up on the phone still ends it at the door.
+  const ended = await hangUpOnPhone(sys, phone);
+  assert.equal(ended.last_call.outcome, "completed");
+  await waitForState(page, "idle", 10_000);
   await ringAndAnswer(sys, phone);
   await hangUpOnPhone(sys, phone);
 });

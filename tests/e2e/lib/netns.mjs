@@ -113,6 +113,7 @@ export async function createDoorNetns() {
   const vethDoor = 'eth0';
   const { host, door } = await pickSubnet();
   let fwd = null;
+  let cutRules = [];
   const inNs = (...args) => run('ip', ['netns', 'exec', name, ...args], { timeout: 10_000 });
   const destroy = async () => {
     await fwd?.close();
@@ -146,14 +147,22 @@ export async function createDoorNetns() {
         env: { DOORBELL__MEDIA__ICE_LOCAL_ADDRESSES: door },
       };
     },
-    /** Silently drop every packet in and out of the door's namespace. */
-    async cut() {
-      await inNs('iptables', '-I', 'INPUT', '-i', vethDoor, '-j', 'DROP');
-      await inNs('iptables', '-I', 'OUTPUT', '-o', vethDoor, '-j', 'DROP');
+    /**
+     * Silently drop every packet in and out of the door's namespace; with `{ hubOnly: true }`
+     * only the door's TCP connection to the hub, so a call's media keeps flowing.
+     */
+    async cut({ hubOnly = false } = {}) {
+      const only = hubOnly ? ['-p', 'tcp', '--dport', String(fwd.port)] : [];
+      const onlyIn = hubOnly ? ['-p', 'tcp', '--sport', String(fwd.port)] : [];
+      cutRules = [
+        ['INPUT', '-i', vethDoor, ...onlyIn, '-j', 'DROP'],
+        ['OUTPUT', '-o', vethDoor, ...only, '-j', 'DROP'],
+      ];
+      for (const rule of cutRules) await inNs('iptables', '-I', ...rule);
     },
     async restore() {
-      await inNs('iptables', '-D', 'INPUT', '-i', vethDoor, '-j', 'DROP');
-      await inNs('iptables', '-D', 'OUTPUT', '-o', vethDoor, '-j', 'DROP');
+      for (const rule of cutRules) await inNs('iptables', '-D', ...rule);
+      cutRules = [];
     },
     destroy,
   };
