@@ -10,7 +10,8 @@
  *   connectionState, iceConnectionState,
  *   video: { framesDecoded, framesReceived, frameWidth, frameHeight, packetsLost, mimeType, sdpFmtpLine } | null,
  *   audio: { totalSamplesReceived, packetsReceived, mimeType } | null,
- *   candidatePair: { state, localType, remoteType, protocol, relayProtocol, currentRoundTripTime } | null,
+ *   candidatePair: { state, localType, remoteType, local, remote, protocol, relayProtocol, currentRoundTripTime } | null,
+ *     (local, remote: { type, address, port } of the two candidates)
  *   outboundAudio: { packetsSent, bytesSent } | null,
  * }
  */
@@ -64,6 +65,8 @@ async function readStatsInPage(globalName) {
           state: pair.state,
           localType: local?.candidateType ?? null,
           remoteType: remote?.candidateType ?? null,
+          local: local ? { type: local.candidateType, address: local.address, port: local.port } : null,
+          remote: remote ? { type: remote.candidateType, address: remote.address, port: remote.port } : null,
           protocol: local?.protocol ?? null,
           relayProtocol: local?.relayProtocol ?? null,
           currentRoundTripTime: pair.currentRoundTripTime ?? null,

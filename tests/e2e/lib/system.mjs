@@ -2,9 +2,13 @@
 // 127.0.0.1:0, a door registered with it, and a `doorbelld` with test sources connected to it.
 // Everything talks through the documented interfaces: the hub's CLI, DOORBELL__* environment
 // variables, `doorbelld press|status|hangup`.
+//
+// The NAT tests (tests/nat) run the hub and the door in network namespaces of their own: then
+// the hub listens on a non-loopback address with its self-signed certificate, which the door
+// trusts through `hub.ca_file`, exactly as README's "Running a hub and doors separately" says.
 
 import { spawn, execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,21 +63,56 @@ export async function hubCli(db, ...args) {
   return stdout;
 }
 
+/** `[cmd, args]` that run `bin args` inside network namespace `ns` (as is without one). */
+function inNamespace(ns, bin, args) {
+  return ns ? ['ip', ['netns', 'exec', ns, bin, ...args]] : [bin, args];
+}
+
 /**
  * Start hub + door. Returns helpers to pair phones, press the button, read the door's status,
  * and stop everything.
+ *
+ * options.netns      { hub, door }: network namespaces to run them in (tests/nat; needs root)
+ * options.hubListen  the hub's --listen (default 127.0.0.1:0). Not loopback: HTTPS with the
+ *                    hub's self-signed certificate, made for that address, trusted by the door
+ * options.hubConfig  TOML text for `doorbell-hub serve --config` (e.g. a [turn] table)
+ * options.hubArgs    more `serve` arguments
  */
-export async function startSystem({ doorName = 'Front door', doorEnv = {} } = {}) {
+export async function startSystem({
+  doorName = 'Front door',
+  doorEnv = {},
+  netns = {},
+  hubListen = '127.0.0.1:0',
+  hubConfig = null,
+  hubArgs = [],
+} = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-e2e-'));
   const db = join(dir, 'hub.sqlite3');
   const door = JSON.parse(await hubCli(db, 'add-door', doorName, '--json'));
 
-  const hub = spawn(HUB_BIN, ['--db', db, 'serve', '--listen', '127.0.0.1:0', '--insecure-http'], {
+  const hubHost = hubListen.slice(0, hubListen.lastIndexOf(':')); // IPv4 only: tests use no IPv6
+  const loopback = hubHost === '127.0.0.1';
+  const serveArgs = ['--db', db, 'serve', '--listen', hubListen, ...hubArgs];
+  // The self-signed certificate names the hub's address only if the public URL has it; the
+  // port is known after binding, so pairing links get the full URL below.
+  serveArgs.push(...(loopback ? ['--insecure-http'] : ['--public-url', `https://${hubHost}`]));
+  if (hubConfig != null) {
+    const configPath = join(dir, 'hub.toml');
+    writeFileSync(configPath, hubConfig);
+    serveArgs.push('--config', configPath);
+  }
+  const hub = spawn(...inNamespace(netns.hub, HUB_BIN, serveArgs), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
   });
   const hubLog = capture(hub, 'hub');
-  const [, baseUrl] = await waitForOutput(hub.stdout, /Listening on (http:\/\/127\.0\.0\.1:\d+)/, 30_000, 'hub listening');
+  const hubExited = new Promise((r) => hub.on('exit', (code, signal) => r({ code, signal })));
+  const [, baseUrl] = await Promise.race([
+    waitForOutput(hub.stdout, /Listening on (https?:\/\/\S+)/, 30_000, 'hub listening'),
+    hubExited.then((exit) => {
+      throw new Error(`the hub exited before listening (${JSON.stringify(exit)}):\n${hubLog()}`);
+    }),
+  ]);
   const wsUrl = baseUrl.replace(/^http/, 'ws') + '/ws';
 
   const stateDir = join(dir, 'door');
@@ -91,11 +130,12 @@ export async function startSystem({ doorName = 'Front door', doorEnv = {} } = {}
     DOORBELL__MEDIA__SPEAKER: 'none',
     DOORBELL__MEDIA__ICE_LOCAL_ADDRESSES: '127.0.0.1',
     DOORBELL__BUTTON__STDIN: 'false',
+    ...(loopback ? {} : { DOORBELL__HUB__CA_FILE: join(dir, 'cert.pem') }),
     ...doorEnv,
   };
   const [cmd, ...pre] = DOOR_RUNNER.length ? DOOR_RUNNER : [DOOR_BIN];
   const doorArgs = DOOR_RUNNER.length ? [...pre, DOOR_BIN] : [];
-  const doorProc = spawn(cmd, doorArgs, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const doorProc = spawn(...inNamespace(netns.door, cmd, doorArgs), { stdio: ['ignore', 'pipe', 'pipe'], env });
   const doorLog = capture(doorProc, 'door');
   const doorExited = new Promise((r) => doorProc.on('exit', (code, signal) => r({ code, signal })));
   await waitForOutput(doorProc.stdout, /Door online: /, 120_000, 'door online').catch((e) => {
@@ -124,7 +164,7 @@ export async function startSystem({ doorName = 'Front door', doorEnv = {} } = {}
     logs: () => `--- door log ---\n${doorLog().slice(-6000)}\n--- hub log ---\n${hubLog().slice(-3000)}`,
     /** A one-time pairing link, from the hub's CLI. */
     async pairingUrl() {
-      const out = await hubCli(db, 'pair', door.door_id);
+      const out = await hubCli(db, 'pair', door.door_id, '--public-url', baseUrl);
       const url = out.split('\n').find((l) => l.startsWith('http'));
       if (!url) throw new Error(`no pairing URL in: ${out}`);
       return url.trim();
@@ -165,7 +205,7 @@ export async function startSystem({ doorName = 'Front door', doorEnv = {} } = {}
       const timeout = (ms) => new Promise((r) => setTimeout(r, ms));
       const exited = await Promise.race([doorExited.then(() => true), timeout(10_000).then(() => false)]);
       if (!exited) doorProc.kill('SIGKILL');
-      if (hub.exitCode === null) await Promise.race([new Promise((r) => hub.on('exit', r)), timeout(10_000)]);
+      if (hub.exitCode === null) await Promise.race([hubExited, timeout(10_000)]);
       if (hub.exitCode === null && hub.signalCode === null) hub.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
       return doorExited;
