@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing, then runs every check and test: formatting, lints, Rust unit and
 # integration tests (protocol goldens, state machine, hub over real WebSockets, GStreamer
-# sessions), the web app's protocol tests, end-to-end calls in headless Chromium, offline
-# systemd/Yocto/RAUC checks, and the aarch64 build tested under qemu.
+# sessions), the web app's protocol tests, end-to-end calls in headless Chromium, calls across
+# NAT through TURN in network namespaces (needs root), offline systemd/Yocto/RAUC checks, and
+# the aarch64 build tested under qemu.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -26,6 +27,13 @@ node --test web/
 
 echo "== end-to-end: real hub, real doorbelld, headless Chromium as the phone"
 node --test --test-concurrency=1 tests/e2e/
+
+echo "== NAT test bed: calls across two NATs through TURN, in network namespaces (needs root)"
+if [[ $(id -u) -ne 0 ]]; then
+  echo "the NAT tests need root (ip netns, veth, iptables): run scripts/test.sh as root (CI does)" >&2
+  exit 1
+fi
+node --test --test-concurrency=1 tests/nat/
 
 echo "== Rust tests"
 cargo test --workspace --locked

@@ -111,3 +111,10 @@ export async function waitForStats(page, predicate, { timeout = 15_000, interval
     await new Promise((r) => setTimeout(r, interval));
   }
 }
+
+/** The p-th percentile (nearest rank) of `values`. */
+export function percentile(values, p) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length) - 1;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
+}
