@@ -29,7 +29,8 @@ export function makeSecret() {
   const dir = mkdtempSync(join(tmpdir(), "doorbell-turn-"));
   const secret = randomBytes(24).toString("hex");
   const file = join(dir, "turn-secret");
-  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  // No trailing newline: the hub and coturn must see the very same bytes.
+  writeFileSync(file, secret, { mode: 0o600 });
   return { dir, secret, file, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
