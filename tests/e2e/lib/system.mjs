@@ -107,12 +107,18 @@ export async function startSystem({
   });
   const hubLog = capture(hub, 'hub');
   const hubExited = new Promise((r) => hub.on('exit', (code, signal) => r({ code, signal })));
+  /** A start-up failure: stop what runs, remove the directory, and throw with the logs. */
+  const abort = (message, children) => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(message);
+  };
   const [, baseUrl] = await Promise.race([
     waitForOutput(hub.stdout, /Listening on (https?:\/\/\S+)/, 30_000, 'hub listening'),
     hubExited.then((exit) => {
-      throw new Error(`the hub exited before listening (${JSON.stringify(exit)}):\n${hubLog()}`);
+      throw new Error(`the hub exited before listening (${JSON.stringify(exit)})`);
     }),
-  ]);
+  ]).catch((e) => abort(`${e.message}:\n${hubLog()}`, [hub]));
   const wsUrl = baseUrl.replace(/^http/, 'ws') + '/ws';
 
   const stateDir = join(dir, 'door');
@@ -138,9 +144,9 @@ export async function startSystem({
   const doorProc = spawn(...inNamespace(netns.door, cmd, doorArgs), { stdio: ['ignore', 'pipe', 'pipe'], env });
   const doorLog = capture(doorProc, 'door');
   const doorExited = new Promise((r) => doorProc.on('exit', (code, signal) => r({ code, signal })));
-  await waitForOutput(doorProc.stdout, /Door online: /, 120_000, 'door online').catch((e) => {
-    throw new Error(`${e.message}\n--- door log ---\n${doorLog()}\n--- hub log ---\n${hubLog()}`);
-  });
+  await waitForOutput(doorProc.stdout, /Door online: /, 120_000, 'door online').catch((e) =>
+    abort(`${e.message}\n--- door log ---\n${doorLog()}\n--- hub log ---\n${hubLog()}`, [doorProc, hub]),
+  );
 
   const control = (command) =>
     new Promise((resolvePromise, reject) => {
