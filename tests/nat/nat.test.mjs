@@ -10,6 +10,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 
 import { waitForOutput } from "../e2e/lib/system.mjs";
 import { createTestBed, nsPrefix, PUBLIC_IP, sh } from "./lib/netns.mjs";
@@ -42,6 +43,30 @@ function assertRelayed(pair, ports, server) {
   assert.ok(relay, `the selected pair is not relayed: ${JSON.stringify(pair)}`);
   assert.equal(relay.address, PUBLIC_IP, JSON.stringify(pair));
   assertInRange(relay.port, ports, `relay candidate of ${server}`);
+}
+
+/**
+ * The phone got per-call TURN REST credentials from the hub for a TURN server on the public
+ * address (`port`, if given): username "expiry:id" with the expiry ahead, and a credential that
+ * is base64(HMAC-SHA1(secret, username)) with the bed's shared secret.
+ */
+function assertTurnCredentials(iceServers, secret, port) {
+  const turn = iceServers.find((s) => [s.urls].flat().some((u) => u.startsWith(`turn:${PUBLIC_IP}:`)));
+  assert.ok(turn, `no turn:${PUBLIC_IP}:… among the phone's ICE servers: ${JSON.stringify(iceServers)}`);
+  if (port) assert.ok([turn.urls].flat().some((u) => u.startsWith(`turn:${PUBLIC_IP}:${port}`)), JSON.stringify(turn));
+  const [, expiry] = turn.username.match(/^(\d+):\S+$/) ?? [];
+  assert.ok(expiry, `username ${turn.username} is not "expiry:id"`);
+  assert.ok(Number(expiry) > Date.now() / 1000, `expired credentials: ${turn.username}`);
+  assert.equal(turn.credential, createHmac("sha1", secret).update(turn.username).digest("base64"));
+}
+
+/** Both sides used their TURN credentials: each gathered a relay candidate. */
+function assertBothRelay(candidateTypes) {
+  assert.ok(candidateTypes.local.includes("relay"), `the phone gathered no relay candidate: ${JSON.stringify(candidateTypes)}`);
+  assert.ok(
+    candidateTypes.remote.includes("relay"),
+    `the door sent no relay candidate (its ice_servers in "answered"?): ${JSON.stringify(candidateTypes)}`,
+  );
 }
 
 async function ourNamespaces(bed) {
@@ -110,10 +135,11 @@ test("bed check: a call through coturn at 50 ms RTT, TURN credentials on the pho
   await withSystem(
     { coturn: true, hubArgs: COTURN_AS_STUN, phoneIce: { turnFromCoturn: true }, delayMs: DELAY_MS },
     async (ctx) => {
-      const { stats } = await natCall(ctx);
+      const { stats, iceServers } = await natCall(ctx);
       const pair = stats.candidatePair;
       assert.equal(pair.localType, "relay", JSON.stringify(pair));
       assertRelayed(pair, COTURN_RELAY_PORTS, "coturn");
+      assertTurnCredentials(iceServers, ctx.secret.secret, COTURN_PORT);
       assert.ok(pair.currentRoundTripTime >= 0.045, `RTT ${pair.currentRoundTripTime} s, expected >= 0.045 s`);
     },
   );
@@ -123,16 +149,20 @@ test("bed check: a call through coturn at 50 ms RTT, TURN credentials on the pho
 
 test("embedded TURN: a call across two NATs is relayed by the hub's TURN", { skip: awaitsTurn }, async () => {
   await withSystem({ hubTurn: "embedded" }, async (ctx) => {
-    const { stats } = await natCall(ctx);
+    const { stats, iceServers, candidateTypes } = await natCall(ctx);
     assertRelayed(stats.candidatePair, EMBEDDED_RELAY_PORTS, "the embedded TURN");
+    assertTurnCredentials(iceServers, ctx.secret.secret);
+    assertBothRelay(candidateTypes);
     assert.deepEqual(ctx.phone.consoleErrors, []);
   });
 });
 
 test("coturn (external TURN): a call across two NATs is relayed by coturn", { skip: awaitsTurn }, async () => {
   await withSystem({ hubTurn: "external" }, async (ctx) => {
-    const { stats } = await natCall(ctx);
+    const { stats, iceServers, candidateTypes } = await natCall(ctx);
     assertRelayed(stats.candidatePair, COTURN_RELAY_PORTS, "coturn");
+    assertTurnCredentials(iceServers, ctx.secret.secret, COTURN_PORT);
+    assertBothRelay(candidateTypes);
     assert.deepEqual(ctx.phone.consoleErrors, []);
   });
 });

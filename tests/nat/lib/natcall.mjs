@@ -41,7 +41,8 @@ function phoneIceOverride({ policy, iceServers }) {
  * options.phoneIce   { policy: "relay", turnFromCoturn: true }: override the phone's ICE config
  * options.hubArgs    more `doorbell-hub serve` arguments (e.g. ["--stun", url])
  *
- * Returns { bed, system, phone, coturn, close() }; close() always tears everything down.
+ * Returns { bed, system, phone, coturn, secret, close() }; close() always tears everything
+ * down. secret: { secret, file } shared by the hub and coturn, when there is TURN.
  */
 export async function startNatSystem(options = {}) {
   const { topology = "nat", hubTurn = null, delayMs = 0, phoneIce = null, hubArgs = [] } = options;
@@ -107,7 +108,9 @@ export async function startNatSystem(options = {}) {
 /**
  * One call: press, ring, Answer, wait until `frames` video frames are decoded, audio arrives at
  * the phone and the phone's microphone at the door; then hang up and wait for both sides to be
- * idle. Returns { stats, metrics } (the phone's stats in the call and window.doorbell.metrics).
+ * idle. Returns { stats, metrics, iceServers, candidateTypes }: the phone's stats in the call,
+ * window.doorbell.metrics, the ICE servers its peer connection was configured with, and the
+ * types of the phone's own candidates and of the door's ({ local: [...], remote: [...] }).
  */
 export async function natCall({ system, phone }, { frames = 15, timeout = 30_000 } = {}) {
   const { page } = phone;
@@ -133,10 +136,19 @@ export async function natCall({ system, phone }, { frames = 15, timeout = 30_000
     throw new Error(`${e.message}\n${system.logs()}`, { cause: e });
   }
   const metrics = await page.evaluate(() => ({ ...window.doorbell.metrics }));
+  const { iceServers, candidateTypes } = await page.evaluate(async () => {
+    const pc = window.doorbell.pc;
+    const all = [...(await pc.getStats()).values()];
+    const types = (kind) => [...new Set(all.filter((s) => s.type === kind).map((s) => s.candidateType))].sort();
+    return {
+      iceServers: pc.getConfiguration().iceServers ?? [],
+      candidateTypes: { local: types("local-candidate"), remote: types("remote-candidate") },
+    };
+  });
   await page.getByRole("button", { name: "Hang up", exact: true }).click();
   await waitForState(page, "idle");
   await system.waitForStatus((s) => s.state === "idle" && s.calls_ended === before.calls_ended + 1, "idle after the call");
-  return { stats, metrics };
+  return { stats, metrics, iceServers, candidateTypes };
 }
 
 /** The relay candidate of a selected pair (the phone's own or the door's), or null. */
