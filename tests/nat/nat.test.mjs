@@ -70,7 +70,7 @@ function assertBothRelay(candidateTypes) {
 }
 
 async function ourNamespaces(bed) {
-  const tag = bed.ns.public.replace(/-pub$/, "");
+  const tag = bed.ns.public.replace(/pub$/, ""); // "dbnat-<pid>-<n>-"
   return (await sh("ip", ["netns", "list"])).split("\n").filter((l) => l.startsWith(tag));
 }
 
@@ -186,7 +186,10 @@ test("embedded TURN at 50 ms RTT: relayed, and the pair's RTT shows the delay", 
 
 test("flat network with the embedded TURN offered: the call still takes a direct pair", { skip: awaitsTurn }, async () => {
   await withSystem({ topology: "flat", hubTurn: "embedded" }, async (ctx) => {
-    const { stats } = await natCall(ctx);
+    const { stats, iceServers, candidateTypes } = await natCall(ctx);
+    // TURN was on offer and both sides gathered relay candidates; ICE preferred the direct path.
+    assertTurnCredentials(iceServers, ctx.secret.secret);
+    assertBothRelay(candidateTypes);
     const pair = stats.candidatePair;
     assert.equal(relayCandidate(pair), null, `relayed on a flat network: ${JSON.stringify(pair)}`);
     assert.ok(["host", "srflx", "prflx"].includes(pair.localType), JSON.stringify(pair));
