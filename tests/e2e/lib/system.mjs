@@ -45,7 +45,7 @@ export function waitForOutput(stream, pattern, ms = 30_000, what = String(patter
 }
 
 /** Keep the last output of a child for failure messages, and echo it when DEBUG is set. */
-function capture(child, name) {
+export function capture(child, name) {
   const log = [];
   for (const [label, stream] of [['out', child.stdout], ['err', child.stderr]]) {
     stream.setEncoding('utf8');

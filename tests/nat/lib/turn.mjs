@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
+import { capture } from "../../e2e/lib/system.mjs";
 import { PUBLIC_IP, PUBLIC_NET, PUBLIC_RANGE, nsPrefix } from "./netns.mjs";
 
 const run = promisify(execFile);
@@ -91,17 +92,9 @@ export async function startCoturn(ns, secret) {
   // stdbuf: coturn writes its log through stdio, fully buffered into a pipe otherwise.
   const [ip, ...pre] = nsPrefix(ns);
   const child = spawn(ip, [...pre, "stdbuf", "-oL", "turnserver", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  const log = [];
-  for (const stream of [child.stdout, child.stderr]) {
-    stream.setEncoding("utf8");
-    stream.on("data", (t) => {
-      log.push(t);
-      if (log.length > 400) log.shift();
-      if (process.env.DEBUG) process.stderr.write(`[coturn] ${t}`);
-    });
-  }
+  const log = capture(child, "coturn");
   const exited = new Promise((r) => child.on("exit", (code, signal) => r({ code, signal })));
-  const logs = () => log.join("").slice(-4000);
+  const logs = () => log().slice(-4000);
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
     await exited;
