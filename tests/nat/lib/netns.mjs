@@ -155,6 +155,10 @@ export async function createTestBed({ topology = "nat", doorWanDelayMs = 0 } = {
     const ns = name(role);
     await ip("netns", "add", ns);
     made.push(ns);
+    // IPv4 only. Without this, each interface gets an IPv6 link-local address a moment after it
+    // comes up, and Chromium, seeing the network change, aborts a page load in progress
+    // (net::ERR_NETWORK_CHANGED).
+    await nsExec(ns, "sysctl", ["-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]);
     await ip("-n", ns, "link", "set", "lo", "up");
     return ns;
   };
