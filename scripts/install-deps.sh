@@ -16,6 +16,9 @@ APT_PACKAGES=(
   chromium nodejs npm
   # systemd-analyze, to check the units offline
   systemd
+  # the NAT test bed: namespaces, veth, NAT, delay; python3 runs its delay line where the kernel
+  # has no netem; coturn is the external TURN server it tests
+  iproute2 iptables python3 coturn
 )
 
 missing=()

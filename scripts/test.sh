@@ -2,8 +2,8 @@
 # Installs what is missing, then runs every check and test: formatting, lints, Rust unit and
 # integration tests (protocol goldens, state machine, hub over real WebSockets, GStreamer
 # sessions), the web app's protocol tests, end-to-end calls and resilience (hub restart mid-call,
-# network cut) in headless Chromium, offline
-# systemd/Yocto/RAUC checks, and the aarch64 build tested under qemu.
+# network cut) in headless Chromium, calls across NAT through TURN in network namespaces (needs
+# root), offline systemd/Yocto/RAUC checks, and the aarch64 build tested under qemu.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -29,6 +29,13 @@ echo "== end-to-end: real hub, real doorbelld, headless Chromium as the phone"
 # Includes the resilience tests (hub killed mid-call; the door's network cut silently in its
 # own network namespace, which needs root: CI runs as root).
 node --test --test-concurrency=1 tests/e2e/
+
+echo "== NAT test bed: calls across two NATs through TURN, in network namespaces (needs root)"
+if [[ $(id -u) -ne 0 ]]; then
+  echo "the NAT tests need root (ip netns, veth, iptables): run scripts/test.sh as root (CI does)" >&2
+  exit 1
+fi
+node --test --test-concurrency=1 tests/nat/
 
 echo "== Rust tests"
 cargo test --workspace --locked

@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 
 import { launchPhone, waitForState } from "./lib/browser.mjs";
-import { waitForStats } from "./lib/stats.mjs";
+import { percentile, waitForStats } from "./lib/stats.mjs";
 
 process.env.DOORBELL_PROFILE ||= "release";
 const { startSystem } = await import("./lib/system.mjs");
@@ -28,12 +28,6 @@ function rssKiB(pid) {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const field = (name) => Number(status.match(new RegExp(`^${name}:\\s+(\\d+) kB`, "m"))[1]);
   return { rss: field("VmRSS"), peak: field("VmHWM") };
-}
-
-function percentile(values, p) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.ceil((p / 100) * sorted.length) - 1;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
 }
 
 const system = await startSystem({ doorEnv: { RUST_LOG: "warn" } });

@@ -6,7 +6,7 @@
 // localStorage (pairing token), like two real phones.
 
 import { chromium } from "playwright-core";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -36,6 +36,11 @@ export const PHONE_VIEWPORT = { width: 390, height: 844 };
  * options.name     label used in console logs ("phone A")
  * options.headless default true (set DOORBELL_HEADED=1 to watch)
  * options.log      print the page's console to stderr (default: env DOORBELL_E2E_LOG=1)
+ * options.netns    run Chromium inside this network namespace (tests/nat; needs root).
+ *                  Playwright drives it over a pipe, which crosses namespaces.
+ * options.ignoreHTTPSErrors  accept the hub's self-signed certificate (a secure context still)
+ * options.initScript         a function run in every page before the app (e.g. to wrap
+ *                            RTCPeerConnection); options.initArg is its argument
  *
  * Returns { browserContext, page, consoleErrors, name, close() }. consoleErrors collects
  * console.error messages and uncaught page errors, for "no errors" assertions.
@@ -45,9 +50,17 @@ export async function launchPhone(options = {}) {
   const userDataDir = await mkdtemp(join(tmpdir(), "doorbell-phone-"));
   const headless = options.headless ?? process.env.DOORBELL_HEADED !== "1";
   const log = options.log ?? process.env.DOORBELL_E2E_LOG === "1";
+  let executablePath = CHROMIUM;
+  if (options.netns) {
+    // Outside the profile directory: Chromium owns that one.
+    executablePath = `${userDataDir}.sh`;
+    await writeFile(executablePath, `#!/bin/sh\nexec ip netns exec '${options.netns}' '${CHROMIUM}' "$@"\n`);
+    await chmod(executablePath, 0o700);
+  }
 
   const browserContext = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
+    executablePath,
+    ignoreHTTPSErrors: options.ignoreHTTPSErrors ?? false,
     headless,
     args: CHROMIUM_ARGS,
     // Playwright mutes audio in headless mode; PLATFORM.md's audio facts were observed unmuted.
@@ -63,6 +76,7 @@ export async function launchPhone(options = {}) {
   // Grant for every origin the tests use (the hub's http://127.0.0.1:port as well).
   await browserContext.grantPermissions(["microphone", "camera"]);
 
+  if (options.initScript) await browserContext.addInitScript(options.initScript, options.initArg);
   const page = browserContext.pages()[0] ?? (await browserContext.newPage());
   const consoleErrors = [];
   page.on("console", (msg) => {
@@ -80,6 +94,7 @@ export async function launchPhone(options = {}) {
     closed = true;
     await browserContext.close().catch(() => {});
     await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
+    if (options.netns) await rm(executablePath, { force: true }).catch(() => {});
   }
 
   return { name, browserContext, page, consoleErrors, userDataDir, close };

@@ -10,7 +10,8 @@
  *   connectionState, iceConnectionState,
  *   video: { framesDecoded, framesReceived, frameWidth, frameHeight, packetsLost, mimeType, sdpFmtpLine } | null,
  *   audio: { totalSamplesReceived, packetsReceived, mimeType } | null,
- *   candidatePair: { state, localType, remoteType, protocol, relayProtocol, currentRoundTripTime } | null,
+ *   candidatePair: { state, localType, remoteType, local, remote, protocol, relayProtocol, currentRoundTripTime } | null,
+ *     (local, remote: { type, address, port } of the two candidates)
  *   outboundAudio: { packetsSent, bytesSent } | null,
  *   remoteCertificate: base64 DER of the certificate the door used in the DTLS handshake | null,
  * }
@@ -67,6 +68,8 @@ async function readStatsInPage(globalName) {
           state: pair.state,
           localType: local?.candidateType ?? null,
           remoteType: remote?.candidateType ?? null,
+          local: local ? { type: local.candidateType, address: local.address, port: local.port } : null,
+          remote: remote ? { type: remote.candidateType, address: remote.address, port: remote.port } : null,
           protocol: local?.protocol ?? null,
           relayProtocol: local?.relayProtocol ?? null,
           currentRoundTripTime: pair.currentRoundTripTime ?? null,
@@ -110,4 +113,11 @@ export async function waitForStats(page, predicate, { timeout = 15_000, interval
     }
     await new Promise((r) => setTimeout(r, interval));
   }
+}
+
+/** The p-th percentile (nearest rank) of `values`. */
+export function percentile(values, p) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length) - 1;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
 }

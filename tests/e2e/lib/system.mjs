@@ -2,9 +2,13 @@
 // 127.0.0.1:0, a door registered with it, and a `doorbelld` with test sources connected to it.
 // Everything talks through the documented interfaces: the hub's CLI, DOORBELL__* environment
 // variables, `doorbelld press|status|hangup`.
+//
+// The NAT tests (tests/nat) run the hub and the door in network namespaces of their own: then
+// the hub listens on a non-loopback address with its self-signed certificate, which the door
+// trusts through `hub.ca_file`, exactly as README's "Running a hub and doors separately" says.
 
 import { spawn, execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,7 +45,7 @@ export function waitForOutput(stream, pattern, ms = 30_000, what = String(patter
 }
 
 /** Keep the last output of a child for failure messages, and echo it when DEBUG is set. */
-function capture(child, name) {
+export function capture(child, name) {
   const log = [];
   for (const [label, stream] of [['out', child.stdout], ['err', child.stderr]]) {
     stream.setEncoding('utf8');
@@ -59,19 +63,31 @@ export async function hubCli(db, ...args) {
   return stdout;
 }
 
-/** Spawn `doorbell-hub serve` on `listen` (plain HTTP on loopback) and wait until it listens. */
-async function spawnHub(db, listen) {
-  const proc = spawn(HUB_BIN, ['--db', db, 'serve', '--listen', listen, '--insecure-http'], {
+/** `[cmd, args]` that run `bin args` inside network namespace `ns` (as is without one). */
+function inNamespace(ns, bin, args) {
+  return ns ? ['ip', ['netns', 'exec', ns, bin, ...args]] : [bin, args];
+}
+
+/** Spawn `doorbell-hub serve` with `serveArgs` (in namespace `ns`) and wait until it listens. */
+async function spawnHub(serveArgs, ns) {
+  const proc = spawn(...inNamespace(ns, HUB_BIN, serveArgs), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
   });
   const log = capture(proc, 'hub');
   const exited = new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal })));
-  const [, baseUrl] = await waitForOutput(proc.stdout, /Listening on (http:\/\/127\.0\.0\.1:\d+)/, 30_000, 'hub listening')
-    .catch((e) => {
-      throw new Error(`${e.message}\n--- hub log ---\n${log()}`);
-    });
-  return { proc, log, exited, baseUrl };
+  try {
+    const [, baseUrl] = await Promise.race([
+      waitForOutput(proc.stdout, /Listening on (https?:\/\/\S+)/, 30_000, 'hub listening'),
+      exited.then((exit) => {
+        throw new Error(`the hub exited before listening (${JSON.stringify(exit)})`);
+      }),
+    ]);
+    return { proc, log, exited, baseUrl };
+  } catch (e) {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    throw new Error(`${e.message}\n--- hub log ---\n${log()}`);
+  }
 }
 
 /**
@@ -79,14 +95,45 @@ async function spawnHub(db, listen) {
  * kill and restart the hub, and stop everything.
  *
  * options.prepareDoor({hubPort}) -> {wsUrl?, wrap?(cmd, args) -> [cmd, args], env?}: run the
- * door elsewhere (e.g. in a network namespace, through a forwarder); see lib/netns.mjs.
+ *                    door elsewhere (e.g. in a network namespace, through a forwarder); see
+ *                    lib/netns.mjs.
+ * options.netns      { hub, door }: network namespaces to run them in (tests/nat; needs root)
+ * options.hubListen  the hub's --listen (default 127.0.0.1:0). Not loopback: HTTPS with the
+ *                    hub's self-signed certificate, made for that address, trusted by the door
+ * options.hubConfig  TOML text for `doorbell-hub serve --config` (e.g. a [turn] table)
+ * options.hubArgs    more `serve` arguments
  */
-export async function startSystem({ doorName = 'Front door', doorEnv = {}, prepareDoor } = {}) {
+export async function startSystem({
+  doorName = 'Front door',
+  doorEnv = {},
+  prepareDoor,
+  netns = {},
+  hubListen = '127.0.0.1:0',
+  hubConfig = null,
+  hubArgs = [],
+} = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-e2e-'));
   const db = join(dir, 'hub.sqlite3');
   const door = JSON.parse(await hubCli(db, 'add-door', doorName, '--json'));
 
-  let hub = await spawnHub(db, '127.0.0.1:0');
+  const hubHost = hubListen.slice(0, hubListen.lastIndexOf(':')); // IPv4 only: tests use no IPv6
+  const loopback = hubHost === '127.0.0.1';
+  const serveArgs = (listen) => {
+    const args = ['--db', db, 'serve', '--listen', listen, ...hubArgs];
+    // The self-signed certificate names the hub's address only if the public URL has it; the
+    // port is known after binding, so pairing links get the full URL below.
+    args.push(...(loopback ? ['--insecure-http'] : ['--public-url', `https://${hubHost}`]));
+    if (hubConfig != null) args.push('--config', join(dir, 'hub.toml'));
+    return args;
+  };
+  if (hubConfig != null) writeFileSync(join(dir, 'hub.toml'), hubConfig);
+  /** A start-up failure: stop what runs, remove the directory, and throw with the logs. */
+  const abort = (message, children) => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(message);
+  };
+  let hub = await spawnHub(serveArgs(hubListen), netns.hub).catch((e) => abort(e.message, []));
   const hubLogs = [hub.log];
   const hubLog = () => hubLogs.map((l) => l()).join('\n--- hub restarted ---\n');
   const baseUrl = hub.baseUrl;
@@ -109,18 +156,19 @@ export async function startSystem({ doorName = 'Front door', doorEnv = {}, prepa
     DOORBELL__MEDIA__SPEAKER: 'none',
     DOORBELL__MEDIA__ICE_LOCAL_ADDRESSES: '127.0.0.1',
     DOORBELL__BUTTON__STDIN: 'false',
+    ...(loopback ? {} : { DOORBELL__HUB__CA_FILE: join(dir, 'cert.pem') }),
     ...prepared.env,
     ...doorEnv,
   };
   const [runCmd, ...pre] = DOOR_RUNNER.length ? DOOR_RUNNER : [DOOR_BIN];
   const runArgs = DOOR_RUNNER.length ? [...pre, DOOR_BIN] : [];
-  const [cmd, doorArgs] = prepared.wrap ? prepared.wrap(runCmd, runArgs) : [runCmd, runArgs];
+  const [cmd, doorArgs] = prepared.wrap ? prepared.wrap(runCmd, runArgs) : inNamespace(netns.door, runCmd, runArgs);
   const doorProc = spawn(cmd, doorArgs, { stdio: ['ignore', 'pipe', 'pipe'], env });
   const doorLog = capture(doorProc, 'door');
   const doorExited = new Promise((r) => doorProc.on('exit', (code, signal) => r({ code, signal })));
-  await waitForOutput(doorProc.stdout, /Door online: /, 120_000, 'door online').catch((e) => {
-    throw new Error(`${e.message}\n--- door log ---\n${doorLog()}\n--- hub log ---\n${hubLog()}`);
-  });
+  await waitForOutput(doorProc.stdout, /Door online: /, 120_000, 'door online').catch((e) =>
+    abort(`${e.message}\n--- door log ---\n${doorLog()}\n--- hub log ---\n${hubLog()}`, [doorProc, hub.proc]),
+  );
 
   const control = (command) =>
     new Promise((resolvePromise, reject) => {
@@ -152,13 +200,13 @@ export async function startSystem({ doorName = 'Front door', doorEnv = {}, prepa
     },
     /** Start the hub again on the same port and database (after killHub). */
     async restartHub() {
-      hub = await spawnHub(db, `127.0.0.1:${hubPort}`);
+      hub = await spawnHub(serveArgs(`${hubHost}:${hubPort}`), netns.hub);
       hubLogs.push(hub.log);
       return hub.baseUrl;
     },
     /** A one-time pairing link, from the hub's CLI. */
     async pairingUrl() {
-      const out = await hubCli(db, 'pair', door.door_id);
+      const out = await hubCli(db, 'pair', door.door_id, '--public-url', baseUrl);
       const url = out.split('\n').find((l) => l.startsWith('http'));
       if (!url) throw new Error(`no pairing URL in: ${out}`);
       return url.trim();
