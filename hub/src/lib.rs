@@ -44,6 +44,7 @@
 //! | [`server`] | accept loop (TCP, TLS), connection limits, graceful drain |
 //! | [`tls`] | rustls (ring) acceptor from PEM files or a persisted self-signed certificate |
 //! | [`ratelimit`] | message token bucket, pairing-failure limiter |
+//! | [`turn`] | embedded TURN/STUN server, coturn-compatible per-call credentials, peer policy |
 //! | [`error`] | [`HubError`] |
 
 pub mod assets;
@@ -59,6 +60,7 @@ pub mod server;
 pub mod store;
 pub mod switchboard;
 pub mod tls;
+pub mod turn;
 pub mod ws;
 
 pub use config::{HubConfig, Timings, TlsMode};
