@@ -36,6 +36,10 @@ pub struct Config {
     pub button: ButtonConfig,
     pub gpio: GpioConfig,
     pub control: ControlConfig,
+    /// TURN/STUN for the embedded hub (`--demo` / `hub.listen`): the same `[turn]` table as
+    /// `doorbell-hub serve --config` (see README "TURN / NAT traversal"). Here `mode` defaults
+    /// to "embedded" and `listen` to the hub's listen IP with port 0.
+    pub turn: doorbell_hub::turn::TurnConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -195,6 +199,7 @@ impl Default for Config {
             button: ButtonConfig::default(),
             gpio: GpioConfig::default(),
             control: ControlConfig::default(),
+            turn: doorbell_hub::turn::TurnConfig::default(),
         }
     }
 }
@@ -379,7 +384,34 @@ impl Config {
                 ));
             }
         }
+        // Checked with the embedded hub's defaults; the relay address a wildcard listener
+        // needs is only known at start (the address phones reach the hub on).
+        self.turn
+            .resolve(&self.turn_defaults(
+                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                Some(std::net::Ipv4Addr::LOCALHOST.into()),
+            ))
+            .map_err(|e| ConfigError::Invalid {
+                key: e.key,
+                problem: e.problem,
+                fix: e.fix,
+            })?;
         self.gpio.validate()
+    }
+
+    /// Defaults of the `[turn]` table for the hub inside this process, which listens on
+    /// `hub_listen`; `relay_address` is used when the hub listens on all interfaces.
+    pub fn turn_defaults(
+        &self,
+        hub_listen: std::net::SocketAddr,
+        relay_address: Option<std::net::IpAddr>,
+    ) -> doorbell_hub::turn::TurnDefaults {
+        doorbell_hub::turn::TurnDefaults {
+            mode: doorbell_hub::turn::TurnMode::Embedded,
+            listen: std::net::SocketAddr::new(hub_listen.ip(), 0),
+            relay_address,
+            secret_file: self.state_dir.join("turn-secret"),
+        }
     }
 
     /// The hub settings a standalone (non-demo) daemon needs.

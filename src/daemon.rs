@@ -39,6 +39,8 @@ struct CallMedia {
     answered: bool,
     offer_sent: bool,
     pending_candidates: Vec<IceCandidate>,
+    /// STUN/TURN servers for this call from `answered` (TURN credentials minted for it).
+    call_ice_servers: Vec<doorbell_protocol::IceServer>,
 }
 
 pub struct Daemon {
@@ -246,8 +248,15 @@ impl Daemon {
                     self.publish();
                 }
             }
-            HubToDoor::Answered { call_id, phone_id } => {
+            HubToDoor::Answered {
+                call_id,
+                phone_id,
+                ice_servers,
+            } => {
                 tracing::info!(%call_id, %phone_id, "answered");
+                if let Some(media) = self.current_media(&call_id) {
+                    media.call_ice_servers = ice_servers;
+                }
                 self.input(Input::Answered(call_id));
             }
             HubToDoor::RingEnded { call_id, reason } => {
@@ -343,6 +352,15 @@ impl Daemon {
         };
         let call_id = media.session.call_id().clone();
         media.offer_sent = true;
+        // ICE gathering starts now, with this call's TURN credentials from `answered`.
+        if let Err(e) = media.session.start_ice(&sdp, &media.call_ice_servers) {
+            // Reported like any media failure, through the owner's own queue.
+            let _ = self.media_events.try_send(MediaEvent {
+                call_id,
+                kind: MediaEventKind::Failed(format!("cannot start ICE: {e}")),
+            });
+            return;
+        }
         let pending = std::mem::take(&mut media.pending_candidates);
         self.link.send(DoorToHub::SdpOffer {
             call_id: call_id.clone(),
@@ -434,6 +452,7 @@ impl Daemon {
                     answered: false,
                     offer_sent: false,
                     pending_candidates: Vec::new(),
+                    call_ice_servers: Vec::new(),
                 })
             }
             Err(e) => {

@@ -17,6 +17,7 @@
 //!     public_url: None,
 //!     ice_servers: vec![],
 //!     tls: TlsMode::Plain,
+//!     turn: None,
 //! })?;
 //! let (door_id, secret) = hub.store().add_door("Front door")?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(doorbell_hub::HubError::LocalAddr)?;

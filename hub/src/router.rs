@@ -31,6 +31,7 @@ use doorbell_protocol::{
 };
 
 use crate::store::EventKind;
+use crate::turn::TurnIssuer;
 
 /// Identifies one WebSocket connection for the lifetime of the process.
 pub type ConnId = u64;
@@ -130,6 +131,10 @@ struct PhonePeer {
 pub struct Router {
     /// Handed to doors and phones in `welcome`.
     ice_servers: Vec<IceServer>,
+    /// Mints per-call TURN credentials for `ring` (each phone) and `answered` (the door).
+    /// This is the router's one read of the wall clock (credential expiry is Unix time);
+    /// routing decisions never depend on it.
+    turn: Option<TurnIssuer>,
     doors: HashMap<DoorId, DoorSlot>,
     door_conns: HashMap<ConnId, DoorId>,
     phones: HashMap<ConnId, PhonePeer>,
@@ -165,10 +170,27 @@ impl Router {
     pub fn new(ice_servers: Vec<IceServer>) -> Self {
         Router {
             ice_servers,
+            turn: None,
             doors: HashMap::new(),
             door_conns: HashMap::new(),
             phones: HashMap::new(),
         }
+    }
+
+    /// Gives every `ring` and `answered` TURN credentials minted by `issuer`.
+    pub fn with_turn(mut self, issuer: Option<TurnIssuer>) -> Self {
+        self.turn = issuer;
+        self
+    }
+
+    /// The ICE servers for one side (`id`: a phone or door id) of one call: the static ones
+    /// plus TURN with fresh credentials.
+    fn call_ice(&self, id: &str) -> Vec<IceServer> {
+        let mut servers = self.ice_servers.clone();
+        if let Some(turn) = &self.turn {
+            servers.push(turn.ice_server(id));
+        }
+        servers
     }
 
     /// Whether the door currently has a connection.
@@ -249,7 +271,7 @@ impl Router {
             },
         )];
         for door_id in doors.keys() {
-            self.ring_late_joiner(conn, door_id, &mut out);
+            self.ring_late_joiner(conn, &phone_id, door_id, &mut out);
         }
         self.phones.insert(conn, PhonePeer { phone_id, doors });
         out
@@ -277,13 +299,26 @@ impl Router {
                     online,
                 },
             ));
-            self.ring_late_joiner(conn, &door_id, &mut out);
+            self.ring_late_joiner(conn, phone_id, &door_id, &mut out);
         }
         out
     }
 
     /// If `door_id` is ringing, `conn` rings too.
-    fn ring_late_joiner(&mut self, conn: ConnId, door_id: &DoorId, out: &mut Vec<Out>) {
+    fn ring_late_joiner(
+        &mut self,
+        conn: ConnId,
+        phone_id: &PhoneId,
+        door_id: &DoorId,
+        out: &mut Vec<Out>,
+    ) {
+        let ringing = self.doors.get(door_id).and_then(|s| s.call.as_ref()).is_some_and(|c| {
+            matches!(c.phase, Phase::Ringing { .. })
+        });
+        if !ringing {
+            return;
+        }
+        let ice_servers = self.call_ice(phone_id.as_str());
         let Some(slot) = self.doors.get_mut(door_id) else {
             return;
         };
@@ -299,6 +334,7 @@ impl Router {
                     call_id: id.clone(),
                     door_id: door_id.clone(),
                     door_name: slot.name.clone(),
+                    ice_servers,
                 },
             ));
         }
@@ -463,6 +499,14 @@ impl Router {
             .filter_map(|c| self.phones.get(c).map(|p| &p.phone_id))
             .collect::<HashSet<_>>()
             .len();
+        let ice: BTreeMap<ConnId, Vec<IceServer>> = ringing
+            .iter()
+            .filter_map(|c| {
+                self.phones
+                    .get(c)
+                    .map(|p| (*c, self.call_ice(p.phone_id.as_str())))
+            })
+            .collect();
         let Some(slot) = self.doors.get_mut(door_id) else {
             return;
         };
@@ -495,6 +539,7 @@ impl Router {
                     call_id: call_id.clone(),
                     door_id: door_id.clone(),
                     door_name: slot.name.clone(),
+                    ice_servers: ice.get(phone).cloned().unwrap_or_default(),
                 },
             ));
         }
@@ -706,6 +751,15 @@ impl Router {
             return out;
         };
         let door_conn = slot.conn;
+        // Minted only for an answer (an HMAC per ICE message would be waste).
+        let door_ice = match (&msg, &self.turn) {
+            (PhoneToHub::Answer { .. }, Some(turn)) => {
+                let mut servers = self.ice_servers.clone();
+                servers.push(turn.ice_server(door_id.as_str()));
+                servers
+            }
+            _ => self.ice_servers.clone(),
+        };
         match (msg, &mut call.phase) {
             (PhoneToHub::Answer { .. }, Phase::Ringing { ringing }) => {
                 if !ringing.remove(&conn) {
@@ -731,6 +785,7 @@ impl Router {
                         HubToDoor::Answered {
                             call_id: call_id.clone(),
                             phone_id: phone_id.clone(),
+                            ice_servers: door_ice,
                         },
                     ));
                 }

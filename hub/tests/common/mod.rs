@@ -50,6 +50,7 @@ pub fn config(dir: &TempDir, tls: TlsMode) -> HubConfig {
         public_url: None,
         ice_servers: vec![],
         tls,
+        turn: None,
     }
 }
 
