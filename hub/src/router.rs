@@ -312,9 +312,11 @@ impl Router {
         door_id: &DoorId,
         out: &mut Vec<Out>,
     ) {
-        let ringing = self.doors.get(door_id).and_then(|s| s.call.as_ref()).is_some_and(|c| {
-            matches!(c.phase, Phase::Ringing { .. })
-        });
+        let ringing = self
+            .doors
+            .get(door_id)
+            .and_then(|s| s.call.as_ref())
+            .is_some_and(|c| matches!(c.phase, Phase::Ringing { .. }));
         if !ringing {
             return;
         }
@@ -937,7 +939,11 @@ mod tests {
     /// Router with the front door online and phones A and B paired with it, plus OTHER paired
     /// only with the back door.
     fn setup() -> Router {
-        let mut r = Router::new(vec![]);
+        setup_with(Router::new(vec![]))
+    }
+
+    /// [`setup`] on a given (e.g. TURN-enabled) router.
+    fn setup_with(mut r: Router) -> Router {
         r.door_connected(DOOR, door_id(), "Front".into());
         r.phone_connected(A, PhoneId::new("p-a"), vec![(door_id(), "Front".into())]);
         r.phone_connected(B, PhoneId::new("p-b"), vec![(door_id(), "Front".into())]);
@@ -987,6 +993,46 @@ mod tests {
     }
 
     #[test]
+    fn ring_and_answered_carry_credentials_minted_per_side() {
+        let issuer = TurnIssuer::new(
+            "s3cret",
+            Duration::from_secs(300),
+            vec!["turn:192.0.2.1:3478?transport=udp".into()],
+        );
+        let stun = IceServer {
+            urls: vec!["stun:192.0.2.1:3478".into()],
+            username: None,
+            credential: None,
+        };
+        let mut r = setup_with(Router::new(vec![stun.clone()]).with_turn(Some(issuer)));
+        let user_of = |servers: &[IceServer]| {
+            assert_eq!(servers[0], stun);
+            assert_eq!(servers.len(), 2);
+            servers[1].username.clone().expect("TURN username")
+        };
+        let out = ring(&mut r);
+        let ring_user = out
+            .iter()
+            .find_map(|o| match o {
+                Out::Phone(c, HubToPhone::Ring { ice_servers, .. }) if *c == A => {
+                    Some(user_of(ice_servers))
+                }
+                _ => None,
+            })
+            .expect("ring to A");
+        assert!(ring_user.ends_with(":p-a"), "{ring_user}");
+        let out = r.phone_message(Instant::now(), A, PhoneToHub::Answer { call_id: call() });
+        let door_user = out
+            .iter()
+            .find_map(|o| match o {
+                Out::Door(_, HubToDoor::Answered { ice_servers, .. }) => Some(user_of(ice_servers)),
+                _ => None,
+            })
+            .expect("answered to the door");
+        assert!(door_user.ends_with(":d-front"), "{door_user}");
+    }
+
+    #[test]
     fn first_answer_wins() {
         let mut r = setup();
         ring(&mut r);
@@ -996,7 +1042,8 @@ mod tests {
             DOOR,
             HubToDoor::Answered {
                 call_id: call(),
-                phone_id: PhoneId::new("p-a")
+                phone_id: PhoneId::new("p-a"),
+                ice_servers: vec![],
             }
         )));
         assert!(out.contains(&Out::Phone(

@@ -360,7 +360,5 @@ fn ring_and_answered_without_ice_servers_decode() {
     let answered: HubToDoor =
         serde_json::from_str(r#"{"type":"answered","call_id":"c-1","phone_id":"p-1"}"#)
             .expect("decodes");
-    assert!(
-        matches!(answered, HubToDoor::Answered { ice_servers, .. } if ice_servers.is_empty())
-    );
+    assert!(matches!(answered, HubToDoor::Answered { ice_servers, .. } if ice_servers.is_empty()));
 }

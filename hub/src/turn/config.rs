@@ -263,7 +263,9 @@ impl TurnConfig {
             None => defaults.relay_address.ok_or_else(|| {
                 invalid(
                     "turn.relay_address",
-                    format!("turn.listen is {listen}, so the address clients relay through is unknown"),
+                    format!(
+                        "turn.listen is {listen}, so the address clients relay through is unknown"
+                    ),
                     "set turn.relay_address = \"<the public IP of this machine>\"",
                 )
             })?,

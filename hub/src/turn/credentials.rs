@@ -27,7 +27,9 @@ pub enum CredentialError {
 }
 
 fn unix_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// `base64(HMAC-SHA1(secret, username))`.
@@ -115,9 +117,7 @@ impl TurnVerifier {
     /// (`EXPIRY:ID`, decimal expiry, 1..=[`MAX_ID_LEN`] printable ASCII id), not expired, and
     /// not expiring later than `now + max_ttl`.
     pub fn password_for(&self, username: &str, now: SystemTime) -> Result<String, CredentialError> {
-        let (expiry, id) = username
-            .split_once(':')
-            .ok_or(CredentialError::Malformed)?;
+        let (expiry, id) = username.split_once(':').ok_or(CredentialError::Malformed)?;
         if expiry.is_empty()
             || expiry.len() > 20
             || !expiry.bytes().all(|b| b.is_ascii_digit())
@@ -139,7 +139,12 @@ impl TurnVerifier {
     }
 
     /// Whether `pass` is right for `username` at `now` (constant-time comparison).
-    pub fn check(&self, username: &str, pass: &str, now: SystemTime) -> Result<(), CredentialError> {
+    pub fn check(
+        &self,
+        username: &str,
+        pass: &str,
+        now: SystemTime,
+    ) -> Result<(), CredentialError> {
         let want = self.password_for(username, now)?;
         if crate::secrets::digests_equal(&want, pass) {
             Ok(())

@@ -26,9 +26,7 @@ use stun::agent::TransactionId;
 use stun::attributes::{
     AttrType, ATTR_MESSAGE_INTEGRITY, ATTR_REALM, ATTR_USERNAME, ATTR_XOR_PEER_ADDRESS,
 };
-use stun::error_code::{
-    ErrorCode, ErrorCodeAttribute, CODE_ALLOC_QUOTA_REACHED, CODE_FORBIDDEN,
-};
+use stun::error_code::{ErrorCode, ErrorCodeAttribute, CODE_ALLOC_QUOTA_REACHED, CODE_FORBIDDEN};
 use stun::integrity::MessageIntegrity;
 use stun::message::{
     Getter, Message, MessageType, Setter, CLASS_ERROR_RESPONSE, CLASS_INDICATION, CLASS_REQUEST,
@@ -54,7 +52,12 @@ const MAGIC_COOKIE: u32 = 0x2112_A442;
 /// several, and the `turn` crate itself only reads the first).
 pub fn peer_addresses(m: &Message) -> Vec<IpAddr> {
     let mut out = Vec::new();
-    for attr in m.attributes.0.iter().filter(|a| a.typ == ATTR_XOR_PEER_ADDRESS) {
+    for attr in m
+        .attributes
+        .0
+        .iter()
+        .filter(|a| a.typ == ATTR_XOR_PEER_ADDRESS)
+    {
         let v = &attr.value;
         if v.len() < 8 {
             continue;
@@ -82,7 +85,12 @@ pub fn peer_addresses(m: &Message) -> Vec<IpAddr> {
 }
 
 /// An error response to request `m`, integrity-protected with `key` when given.
-fn error_response(m: &Message, code: ErrorCode, reason: &str, key: Option<&[u8]>) -> Option<Vec<u8>> {
+fn error_response(
+    m: &Message,
+    code: ErrorCode,
+    reason: &str,
+    key: Option<&[u8]>,
+) -> Option<Vec<u8>> {
     let mut setters: Vec<Box<dyn Setter>> = vec![
         Box::new(TransactionId(m.transaction_id.0)),
         Box::new(MessageType::new(m.typ.method, CLASS_ERROR_RESPONSE)),
@@ -153,7 +161,10 @@ impl GateConn {
         if m.typ.class == CLASS_INDICATION && m.typ.method == METHOD_SEND {
             // The server also requires a permission, which the gate never lets exist for a
             // denied peer; this keeps a Send to one from even being looked at.
-            return if peer_addresses(&m).into_iter().all(|ip| self.policy.permits(ip)) {
+            return if peer_addresses(&m)
+                .into_iter()
+                .all(|ip| self.policy.permits(ip))
+            {
                 Verdict::Pass
             } else {
                 Verdict::Drop
@@ -166,7 +177,12 @@ impl GateConn {
         let now = Instant::now();
         if self.failures.is_blocked(src.ip(), now) {
             tracing::debug!(%src, "TURN request refused: too many bad credentials");
-            return reply(error_response(&m, CODE_RATE_LIMITED, "Too Many Requests", None));
+            return reply(error_response(
+                &m,
+                CODE_RATE_LIMITED,
+                "Too Many Requests",
+                None,
+            ));
         }
         let Some(key) = self.authenticated_key(&m) else {
             tracing::info!(%src, "TURN request with bad credentials");
@@ -205,7 +221,10 @@ impl GateConn {
         }
         let username = text_attr(m, ATTR_USERNAME)?;
         let realm = text_attr(m, ATTR_REALM)?;
-        let password = self.verifier.password_for(&username, SystemTime::now()).ok()?;
+        let password = self
+            .verifier
+            .password_for(&username, SystemTime::now())
+            .ok()?;
         let key = turn::auth::generate_auth_key(&username, &realm, &password);
         MessageIntegrity(key.clone()).check(&mut m.clone()).ok()?;
         Some(key)

@@ -223,8 +223,12 @@ pub async fn start(resolved: &ResolvedTurn) -> Result<Turn, TurnError> {
         ResolvedTurn::Off => Ok(Turn::default()),
         ResolvedTurn::External(e) => {
             let secret = load_secret(&e.mint.secret_file, false)?;
-            let (turn_urls, stun_urls): (Vec<String>, Vec<String>) =
-                e.mint.urls.iter().cloned().partition(|u| u.starts_with("turn"));
+            let (turn_urls, stun_urls): (Vec<String>, Vec<String>) = e
+                .mint
+                .urls
+                .iter()
+                .cloned()
+                .partition(|u| u.starts_with("turn"));
             Ok(Turn {
                 issuer: Some(issuer(&e.mint, secret, turn_urls)),
                 stun: stun_servers(stun_urls),
@@ -241,7 +245,11 @@ pub async fn start(resolved: &ResolvedTurn) -> Result<Turn, TurnError> {
                     vec![format!("stun:{advertised}")],
                 )
             } else {
-                s.mint.urls.iter().cloned().partition(|u| u.starts_with("turn"))
+                s.mint
+                    .urls
+                    .iter()
+                    .cloned()
+                    .partition(|u| u.starts_with("turn"))
             };
             Ok(Turn {
                 issuer: Some(issuer(&s.mint, secret, turn_urls)),

@@ -66,7 +66,13 @@ pub async fn start_hub_with(timings: Timings, tls: TlsMode) -> TestHub {
 
 /// Starts a hub on an existing directory (to test persistence across restarts).
 pub async fn start_hub_in(dir: TempDir, timings: Timings, tls: TlsMode) -> TestHub {
-    let hub = Hub::open_with_timings(config(&dir, tls), timings).expect("open hub");
+    let config = config(&dir, tls);
+    start_hub_with_config(dir, config, timings).await
+}
+
+/// Starts a hub with a full [`HubConfig`] (e.g. with TURN) whose files live in `dir`.
+pub async fn start_hub_with_config(dir: TempDir, config: HubConfig, timings: Timings) -> TestHub {
+    let hub = Hub::open_with_timings(config, timings).expect("open hub");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
