@@ -761,3 +761,68 @@ async fn ring_and_answered_carry_working_per_call_credentials() {
         c.close().await.expect("close");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// External coturn with the shipped hardened configuration and the hub's credentials
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_credentials_work_on_coturn_with_the_hardened_example_config() {
+    if uclient().is_none() {
+        return; // skipped under qemu, like the other coturn tests
+    }
+    let dir = TempDir::new().expect("tempdir");
+    let secret_file = dir.path().join("turn-secret");
+    std::fs::write(&secret_file, "shared-with-coturn-0123456789\n").expect("write secret");
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/turnserver.conf");
+    let coturn = common::coturn::start("shared-with-coturn-0123456789", Some(&conf), &[]).await;
+    let text = format!(
+        "[turn]\nmode = \"external\"\nurls = [\"turn:{}?transport=udp\"]\nsecret_file = {:?}\n",
+        coturn.addr,
+        secret_file.display().to_string()
+    );
+    let resolved = parse(&text).resolve(&defaults(dir.path())).expect("config");
+    let turn = doorbell_hub::turn::start(&resolved)
+        .await
+        .expect("external");
+    assert!(turn.embedded.is_none());
+    let ice = turn.issuer.as_ref().expect("issuer").ice_server("p-coturn");
+    let c = client(
+        coturn.addr,
+        ice.username.as_deref().expect("u"),
+        ice.credential.as_deref().expect("p"),
+    )
+    .await;
+    let relay = within("allocate on coturn", c.allocate())
+        .await
+        .expect("coturn accepts the hub's credentials");
+    // The example config denies private peers: loopback (no allow-loopback-peers), RFC 1918,
+    // CGNAT, link-local, multicast.
+    let (peer, seen) = echo_peer().await;
+    for target in [
+        peer,
+        SocketAddr::new(ip("10.0.0.1"), 9),
+        SocketAddr::new(ip("100.64.0.1"), 9),
+        SocketAddr::new(ip("169.254.169.254"), 80),
+        SocketAddr::new(ip("224.0.0.1"), 9),
+    ] {
+        let err = within("coturn peer policy", relay.send_to(b"x", target))
+            .await
+            .expect_err("denied by the example config")
+            .to_string();
+        assert!(err.contains("403"), "{target}: {err}");
+    }
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0);
+    c.close().await.expect("close");
+    // A credential minted with another secret is refused.
+    let wrong = TurnIssuer::new("other", Duration::from_secs(300), vec![]).ice_server("p-x");
+    let c = client(
+        coturn.addr,
+        wrong.username.as_deref().expect("u"),
+        wrong.credential.as_deref().expect("p"),
+    )
+    .await;
+    within("bad allocate on coturn", c.allocate())
+        .await
+        .err()
+        .expect("coturn refuses a wrong credential");
+}

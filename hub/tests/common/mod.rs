@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod coturn;
+
 use std::fmt::Debug;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
