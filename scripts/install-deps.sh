@@ -16,6 +16,9 @@ APT_PACKAGES=(
   chromium nodejs npm
   # systemd-analyze, to check the units offline
   systemd
+  # coturn: turnserver and turnutils_uclient, the reference TURN tools of hub/tests/turn.rs
+  # and hub/examples/turn_bench.rs (Debian does not start the service)
+  coturn
 )
 
 missing=()
