@@ -271,7 +271,7 @@ fn config_errors_name_the_key_and_defaults_fill_in() {
         ResolvedTurn::Embedded(s) => {
             assert_eq!(s.relay_address, ip("127.0.0.1"));
             assert_eq!(s.relay_ports, (49152, 65535));
-            assert_eq!(s.mint.credential_ttl_secs, 300);
+            assert_eq!(s.mint.credential_ttl_secs, 900);
             assert_eq!(s.max_ttl_secs, 3600);
             assert_eq!(s.max_allocations_per_credential, 8);
             assert_eq!(s.mint.secret_file, dir.path().join("turn-secret"));
@@ -749,7 +749,7 @@ async fn ring_and_answered_carry_working_per_call_credentials() {
                 .duration_since(UNIX_EPOCH)
                 .expect("clock")
                 .as_secs();
-        assert!((290..=300).contains(&left), "TTL {left}");
+        assert!((890..=900).contains(&left), "TTL {left}");
         let pass = turn.credential.as_deref().expect("credential");
         verifier
             .check(user, pass, SystemTime::now())

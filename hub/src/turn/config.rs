@@ -10,7 +10,7 @@
 //! urls = ["turn:turn.example.net:3478?transport=udp"]  # external: required
 //! secret_file = "/var/lib/doorbell-hub/turn-secret"    # coturn's static-auth-secret
 //! realm = "doorbell"
-//! credential_ttl_secs = 300        # lifetime of the per-call credentials the hub mints
+//! credential_ttl_secs = 900        # lifetime of the per-call credentials the hub mints
 //! max_ttl_secs = 3600              # embedded: refuse usernames expiring later than this
 //! allow_peers = []                 # embedded, LAB ONLY: CIDRs exempt from the peer policy
 //! max_allocations_per_credential = 8
@@ -41,11 +41,12 @@ pub const DEFAULT_LISTEN: &str = "0.0.0.0:3478";
 pub const DEFAULT_RELAY_PORTS: &str = "49152-65535";
 /// Default realm (coturn's `realm`): any fixed string both sides agree on.
 pub const DEFAULT_REALM: &str = "doorbell";
-/// Minted credentials live 5 minutes: enough to ring (30 s), answer and set up ICE; TURN
-/// refreshes of an existing allocation keep working with the same key (the expiry is checked
-/// when a request authenticates, so an allocation lives at most this long past the last refresh
-/// the credential allowed). Short, so a leaked credential is useless soon.
-pub const DEFAULT_CREDENTIAL_TTL_SECS: u64 = 300;
+/// Minted credentials live 15 minutes. Short, so a leaked credential is soon useless; but a
+/// TURN client re-authenticates every Refresh, CreatePermission (every 5 min) and ChannelBind
+/// with the same username, and both coturn and the embedded server refuse an expired one, so
+/// the lifetime must cover ringing (`call.ring_timeout_secs`, 30 s), connecting (20 s) and the
+/// longest call (`call.max_call_secs`, 600 s) or a relayed call drops mid-way.
+pub const DEFAULT_CREDENTIAL_TTL_SECS: u64 = 900;
 /// The embedded server refuses usernames whose expiry is further ahead than this: a minted
 /// credential is never longer-lived than `credential_ttl_secs`, so anything far in the future
 /// was not minted by us for a call (or the secret leaked).
@@ -217,7 +218,7 @@ impl TurnConfig {
                 format!(
                     "{credential_ttl_secs} must be at least 30 and at most turn.max_ttl_secs ({max_ttl_secs})"
                 ),
-                "use a short lifetime such as 300; raise turn.max_ttl_secs only if you must",
+                "cover ringing plus the longest call (default 900); raise turn.max_ttl_secs only if you must",
             ));
         }
         for url in &self.urls {
