@@ -552,6 +552,43 @@ mod tests {
     }
 
     #[test]
+    fn turn_table_defaults_to_embedded_and_errors_name_the_key() {
+        use doorbell_hub::turn::{ResolvedTurn, TurnMode};
+        let c = load(None, &[]).unwrap();
+        assert_eq!(c.turn.mode, None, "absent: the embedded hub's default");
+        let hub_listen: std::net::SocketAddr = "192.0.2.10:8443".parse().unwrap();
+        match c.turn.resolve(&c.turn_defaults(hub_listen, None)).unwrap() {
+            ResolvedTurn::Embedded(s) => {
+                assert_eq!(s.listen, "192.0.2.10:0".parse().unwrap());
+                assert_eq!(s.relay_address, hub_listen.ip());
+                assert_eq!(s.mint.secret_file, c.state_dir.join("turn-secret"));
+            }
+            other => panic!("expected embedded, got {other:?}"),
+        }
+        let c = load(
+            Some("[turn]\nmode = \"off\"\nallow_peers = [\"127.0.0.1/32\"]\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.turn.mode, Some(TurnMode::Off));
+        let err = load(None, &["turn.relay_ports=9-1"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("turn.relay_ports") && err.contains("fix:"),
+            "{err}"
+        );
+        let err = load(Some("[turn]\nmode = \"external\"\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("turn.urls"), "{err}");
+        let err = load(Some("[turn]\nrelay_port = \"1-2\"\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("relay_port"), "unknown keys are errors: {err}");
+    }
+
+    #[test]
     fn missing_hub_secret_is_refused_with_no_default() {
         let c = load(None, &["hub.url=ws://127.0.0.1:9/ws", "hub.door_id=d-1"]).unwrap();
         let err = c.validate_hub().unwrap_err().to_string();
