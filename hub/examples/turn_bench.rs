@@ -33,6 +33,10 @@ use turn::proto::peeraddr::PeerAddress;
 use turn::proto::reqtrans::RequestedTransport;
 use turn::proto::PROTO_UDP;
 
+// The tests' coturn launcher (free port, readiness from its log, log drained, killed on drop).
+#[path = "../tests/common/coturn.rs"]
+mod coturn;
+
 const SECRET: &str = "turn-bench-secret";
 const REALM: &str = "doorbell";
 const CHANNEL: u16 = 0x4000;
@@ -80,14 +84,20 @@ fn main() {
         load,
     );
     drop(embedded);
-    let coturn = CoturnChild::start();
+    // Equivalent settings: UDP only, REST API secret, loopback peers allowed, one relay thread.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let coturn = rt.block_on(coturn::start(
+        SECRET,
+        None,
+        &["--allow-loopback-peers", "--no-multicast-peers", "-m", "1"],
+    ));
     let c = measure(
         "coturn 4.6 (--relay-threads 1)",
         coturn.addr,
         coturn.pid(),
         load,
     );
-    drop(coturn);
+    rt.block_on(async move { drop(coturn) });
     println!();
     println!(
         "{:<34} {:>10} {:>10} {:>9} {:>14}",
@@ -376,79 +386,4 @@ fn embedded_server() {
             e.close().await;
         }
     });
-}
-
-/// coturn in a child process, with settings equivalent to the embedded server's.
-struct CoturnChild {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl CoturnChild {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .expect("free port")
-            .port();
-        let mut child = Command::new("/usr/bin/turnserver")
-            .args([
-                "-n",
-                "--log-file",
-                "stdout",
-                "--no-tcp",
-                "--no-tls",
-                "--no-dtls",
-                "--no-cli",
-            ])
-            .args(["-L", "127.0.0.1", "-E", "127.0.0.1", "-r", REALM, "-m", "1"])
-            .args([
-                "--allow-loopback-peers",
-                "--no-multicast-peers",
-                "--use-auth-secret",
-            ])
-            .arg(format!("--static-auth-secret={SECRET}"))
-            .arg("-p")
-            .arg(port.to_string())
-            .arg("--pidfile")
-            .arg(dir.path().join("pid"))
-            .arg("-b")
-            .arg(dir.path().join("turndb"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn turnserver (Debian package coturn; `bash scripts/install-deps.sh`)");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Drains coturn's log for its whole life (a full pipe would stall it).
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(|l| l.ok())
-            {
-                if line.contains("Total General servers") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        rx.recv_timeout(Duration::from_secs(20))
-            .expect("turnserver did not start within 20 s");
-        CoturnChild {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            _dir: dir,
-        }
-    }
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for CoturnChild {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

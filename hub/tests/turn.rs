@@ -347,6 +347,16 @@ async fn client(server: SocketAddr, username: &str, password: &str) -> Client {
     c
 }
 
+/// A client authenticating with the credentials in `ice` (as minted by the hub).
+async fn client_for(server: SocketAddr, ice: &doorbell_protocol::IceServer) -> Client {
+    client(
+        server,
+        ice.username.as_deref().expect("username"),
+        ice.credential.as_deref().expect("credential"),
+    )
+    .await
+}
+
 async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(WAIT, f)
         .await
@@ -379,12 +389,7 @@ async fn relays_through_the_embedded_server_with_minted_credentials() {
         vec![format!("stun:{}", server.addr())]
     );
     let ice = server.issuer().ice_server("p-test");
-    let c = client(
-        server.addr(),
-        ice.username.as_deref().expect("username"),
-        ice.credential.as_deref().expect("credential"),
-    )
-    .await;
+    let c = client_for(server.addr(), &ice).await;
     let relay = within("allocate", c.allocate()).await.expect("allocation");
     let relayed = relay.local_addr().expect("relayed address");
     assert_eq!(relayed.ip(), ip("127.0.0.1"));
@@ -414,12 +419,7 @@ async fn create_permission_to_every_denied_class_is_refused_with_403() {
     // the list is exact.
     let server = embedded("allow_peers = [\"127.0.0.1/32\"]").await;
     let ice = server.issuer().ice_server("d-test");
-    let c = client(
-        server.addr(),
-        ice.username.as_deref().expect("username"),
-        ice.credential.as_deref().expect("credential"),
-    )
-    .await;
+    let c = client_for(server.addr(), &ice).await;
     let relay = within("allocate", c.allocate()).await.expect("allocation");
     let (peer, _) = echo_peer().await;
     within("allowed peer", relay.send_to(b"ok", peer))
@@ -459,12 +459,7 @@ async fn create_permission_to_every_denied_class_is_refused_with_403() {
 async fn without_allow_list_loopback_is_refused_too() {
     let server = embedded("").await;
     let ice = server.issuer().ice_server("d-test");
-    let c = client(
-        server.addr(),
-        ice.username.as_deref().expect("username"),
-        ice.credential.as_deref().expect("credential"),
-    )
-    .await;
+    let c = client_for(server.addr(), &ice).await;
     let relay = within("allocate", c.allocate()).await.expect("allocation");
     let (peer, seen) = echo_peer().await;
     let err = within("denied", relay.send_to(b"x", peer))
@@ -518,12 +513,7 @@ async fn bad_credentials_are_refused_then_rate_limited() {
         c.close().await.expect("close");
     }
     // Now even good credentials from this address are refused for the rest of the window.
-    let c = client(
-        server.addr(),
-        good.username.as_deref().expect("u"),
-        good.credential.as_deref().expect("p"),
-    )
-    .await;
+    let c = client_for(server.addr(), &good).await;
     let err = within("rate limited allocate", c.allocate())
         .await
         .err()
@@ -557,12 +547,7 @@ async fn allocations_per_credential_are_capped() {
     assert!(err.contains("486"), "expected 486, got {err}");
     // Another credential (another side of the call) is unaffected.
     let other = server.issuer().ice_server("d-quota");
-    let c2 = client(
-        server.addr(),
-        other.username.as_deref().expect("u"),
-        other.credential.as_deref().expect("p"),
-    )
-    .await;
+    let c2 = client_for(server.addr(), &other).await;
     within("other credential", c2.allocate())
         .await
         .expect("another credential allocates");
@@ -786,12 +771,7 @@ async fn hub_credentials_work_on_coturn_with_the_hardened_example_config() {
         .expect("external");
     assert!(turn.embedded.is_none());
     let ice = turn.issuer.as_ref().expect("issuer").ice_server("p-coturn");
-    let c = client(
-        coturn.addr,
-        ice.username.as_deref().expect("u"),
-        ice.credential.as_deref().expect("p"),
-    )
-    .await;
+    let c = client_for(coturn.addr, &ice).await;
     let relay = within("allocate on coturn", c.allocate())
         .await
         .expect("coturn accepts the hub's credentials");
@@ -815,12 +795,7 @@ async fn hub_credentials_work_on_coturn_with_the_hardened_example_config() {
     c.close().await.expect("close");
     // A credential minted with another secret is refused.
     let wrong = TurnIssuer::new("other", Duration::from_secs(300), vec![]).ice_server("p-x");
-    let c = client(
-        coturn.addr,
-        wrong.username.as_deref().expect("u"),
-        wrong.credential.as_deref().expect("p"),
-    )
-    .await;
+    let c = client_for(coturn.addr, &wrong).await;
     within("bad allocate on coturn", c.allocate())
         .await
         .err()

@@ -117,6 +117,38 @@ enum Verdict {
     Drop,
 }
 
+/// `impl Conn for $ty`: the given methods (`recv_from` and `send_to`, where the checks are),
+/// and every other method passed straight to `self.inner`.
+macro_rules! conn_wrapper {
+    ($ty:ty, { $($checked:tt)* }) => {
+        #[async_trait]
+        impl Conn for $ty {
+            $($checked)*
+            async fn connect(&self, addr: SocketAddr) -> webrtc_util::Result<()> {
+                self.inner.connect(addr).await
+            }
+            async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
+                self.inner.recv(buf).await
+            }
+            async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
+                self.inner.send(buf).await
+            }
+            fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
+                self.inner.local_addr()
+            }
+            fn remote_addr(&self) -> Option<SocketAddr> {
+                self.inner.remote_addr()
+            }
+            async fn close(&self) -> webrtc_util::Result<()> {
+                self.inner.close().await
+            }
+            fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+                self
+            }
+        }
+    };
+}
+
 /// The listening socket of the embedded server, with the checks described in the module docs.
 pub struct GateConn {
     inner: Arc<dyn Conn + Send + Sync>,
@@ -251,14 +283,7 @@ fn text_attr(m: &Message, t: AttrType) -> Option<String> {
     Some(a.text)
 }
 
-#[async_trait]
-impl Conn for GateConn {
-    async fn connect(&self, addr: SocketAddr) -> webrtc_util::Result<()> {
-        self.inner.connect(addr).await
-    }
-    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
-        self.inner.recv(buf).await
-    }
+conn_wrapper!(GateConn, {
     async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
         loop {
             let (n, src) = self.inner.recv_from(buf).await?;
@@ -275,25 +300,10 @@ impl Conn for GateConn {
             }
         }
     }
-    async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
-        self.inner.send(buf).await
-    }
     async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
         self.inner.send_to(buf, target).await
     }
-    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-    fn remote_addr(&self) -> Option<SocketAddr> {
-        self.inner.remote_addr()
-    }
-    async fn close(&self) -> webrtc_util::Result<()> {
-        self.inner.close().await
-    }
-    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
-        self
-    }
-}
+});
 
 /// A relay socket that only talks to peers the policy permits.
 struct PolicedConn {
@@ -301,14 +311,7 @@ struct PolicedConn {
     policy: PeerPolicy,
 }
 
-#[async_trait]
-impl Conn for PolicedConn {
-    async fn connect(&self, addr: SocketAddr) -> webrtc_util::Result<()> {
-        self.inner.connect(addr).await
-    }
-    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
-        self.inner.recv(buf).await
-    }
+conn_wrapper!(PolicedConn, {
     async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
         loop {
             let (n, src) = self.inner.recv_from(buf).await?;
@@ -316,9 +319,6 @@ impl Conn for PolicedConn {
                 return Ok((n, src));
             }
         }
-    }
-    async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
-        self.inner.send(buf).await
     }
     async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
         if !self.policy.permits(target.ip()) {
@@ -328,19 +328,7 @@ impl Conn for PolicedConn {
         }
         self.inner.send_to(buf, target).await
     }
-    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-    fn remote_addr(&self) -> Option<SocketAddr> {
-        self.inner.remote_addr()
-    }
-    async fn close(&self) -> webrtc_util::Result<()> {
-        self.inner.close().await
-    }
-    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
-        self
-    }
-}
+});
 
 /// A relay address generator whose sockets are [`PolicedConn`]s.
 pub struct PolicedRelays {
