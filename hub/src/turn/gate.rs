@@ -241,6 +241,7 @@ impl GateConn {
                     Some(&key),
                 ));
             }
+            tracing::info!(%src, user = %username, "TURN allocation requested");
         }
         Verdict::Pass
     }

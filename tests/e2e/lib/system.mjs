@@ -4,7 +4,7 @@
 // variables, `doorbelld press|status|hangup`.
 
 import { spawn, execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,12 +63,19 @@ export async function hubCli(db, ...args) {
  * Start hub + door. Returns helpers to pair phones, press the button, read the door's status,
  * and stop everything.
  */
-export async function startSystem({ doorName = 'Front door', doorEnv = {} } = {}) {
+export async function startSystem({ doorName = 'Front door', doorEnv = {}, hubConfig = null } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-e2e-'));
   const db = join(dir, 'hub.sqlite3');
   const door = JSON.parse(await hubCli(db, 'add-door', doorName, '--json'));
 
-  const hub = spawn(HUB_BIN, ['--db', db, 'serve', '--listen', '127.0.0.1:0', '--insecure-http'], {
+  // `hubConfig`: TOML text for `serve --config` (e.g. a [turn] table).
+  const configArgs = [];
+  if (hubConfig) {
+    const path = join(dir, 'hub.toml');
+    writeFileSync(path, hubConfig);
+    configArgs.push('--config', path);
+  }
+  const hub = spawn(HUB_BIN, ['--db', db, 'serve', '--listen', '127.0.0.1:0', '--insecure-http', ...configArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
   });
@@ -121,6 +128,8 @@ export async function startSystem({ doorName = 'Front door', doorEnv = {} } = {}
     doorProc,
     hubProc: hub,
     env,
+    /** Everything the hub logged so far. */
+    hubLog: () => hubLog(),
     logs: () => `--- door log ---\n${doorLog().slice(-6000)}\n--- hub log ---\n${hubLog().slice(-3000)}`,
     /** A one-time pairing link, from the hub's CLI. */
     async pairingUrl() {
