@@ -359,7 +359,13 @@ impl Drop for EmbeddedChild {
 
 /// Child process: run the embedded server until stdin closes.
 fn embedded_server() {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let rt = match std::env::var("TURN_BENCH_RUNTIME").as_deref() {
+        Ok("current") => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime"),
+        _ => tokio::runtime::Runtime::new().expect("runtime"),
+    };
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
         let secret_file = dir.path().join("turn-secret");

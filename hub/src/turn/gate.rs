@@ -133,8 +133,10 @@ macro_rules! conn_wrapper {
             async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
                 self.inner.send(buf).await
             }
+            // Cached at construction: the `turn` server asks for it on every datagram (to build
+            // the 5-tuple), and on a tokio socket each ask is a getsockname system call.
             fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
-                self.inner.local_addr()
+                Ok(self.local)
             }
             fn remote_addr(&self) -> Option<SocketAddr> {
                 self.inner.remote_addr()
@@ -152,6 +154,7 @@ macro_rules! conn_wrapper {
 /// The listening socket of the embedded server, with the checks described in the module docs.
 pub struct GateConn {
     inner: Arc<dyn Conn + Send + Sync>,
+    local: SocketAddr,
     verifier: TurnVerifier,
     policy: PeerPolicy,
     failures: FailureLimiter,
@@ -166,15 +169,16 @@ impl GateConn {
         verifier: TurnVerifier,
         policy: PeerPolicy,
         max_allocations: u32,
-    ) -> Self {
-        GateConn {
+    ) -> webrtc_util::Result<Self> {
+        Ok(GateConn {
+            local: inner.local_addr()?,
             inner,
             verifier,
             policy,
             failures: FailureLimiter::default(),
             max_allocations,
             server: OnceLock::new(),
-        }
+        })
     }
 
     /// Lets the gate ask the server how many allocations a username holds.
@@ -309,6 +313,7 @@ conn_wrapper!(GateConn, {
 /// A relay socket that only talks to peers the policy permits.
 struct PolicedConn {
     inner: Arc<dyn Conn + Send + Sync>,
+    local: SocketAddr,
     policy: PeerPolicy,
 }
 
@@ -349,6 +354,7 @@ impl RelayAddressGenerator for PolicedRelays {
     ) -> Result<(Arc<dyn Conn + Send + Sync>, SocketAddr), turn::Error> {
         let (conn, addr) = self.inner.allocate_conn(use_ipv4, requested_port).await?;
         let policed: Arc<dyn Conn + Send + Sync> = Arc::new(PolicedConn {
+            local: conn.local_addr()?,
             inner: conn,
             policy: self.policy.clone(),
         });

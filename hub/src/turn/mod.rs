@@ -58,6 +58,8 @@ pub enum TurnError {
     },
     #[error("the embedded TURN server did not start: {0}")]
     Server(#[from] turn::Error),
+    #[error("the embedded TURN server's socket: {0}")]
+    Socket(#[from] webrtc_util::Error),
     #[error(transparent)]
     Random(#[from] crate::secrets::RandomError),
 }
@@ -173,7 +175,7 @@ pub async fn start_embedded(
         verifier.clone(),
         policy.clone(),
         s.max_allocations_per_credential,
-    ));
+    )?);
     let relays = gate::PolicedRelays {
         inner: Box::new(RelayAddressGeneratorRanges {
             relay_address: s.relay_address,
