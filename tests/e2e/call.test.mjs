@@ -131,7 +131,10 @@ test("press -> ring -> answer -> video and audio both ways -> hang up; three cal
   const phone = await pairedPhone("A");
 
   // Call 1: pressed with the documented CLI, hung up on the phone. The phone's peer
-  // connection uses the TURN server and credentials from `ring` (EXPIRY:p-…).
+  // connection uses the TURN server and credentials from `ring` (EXPIRY:p-…). (On loopback
+  // Chromium does not get as far as allocating: its host pair is writable within
+  // milliseconds and libwebrtc then stops gathering; a relayed phone needs a NAT between the
+  // two, which the namespace tests provide.)
   const phoneTurn = async (page) => {
     const servers = await page.evaluate(() => window.doorbell.pc.getConfiguration().iceServers);
     const turn = servers.find((s) => s.urls.some((u) => u.startsWith("turn:")));
