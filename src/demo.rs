@@ -54,10 +54,19 @@ pub async fn start(
         .is_unspecified()
         .then(|| doorbell_hub::hub::outbound_ip(listen.is_ipv6()))
         .flatten();
-    let resolved = config
+    let resolved = match config
         .turn
         .resolve(&config.turn_defaults(listen, relay_fallback))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    {
+        Ok(resolved) => resolved,
+        // TURN on by default must not stop a LAN-only appliance that has no route to learn
+        // its address from (calls on one LAN need no relay); an explicit mode still must work.
+        Err(e) if e.key == "turn.relay_address" && config.turn.mode.is_none() => {
+            tracing::warn!("TURN is off: {e}");
+            doorbell_hub::turn::ResolvedTurn::Off
+        }
+        Err(e) => return Err(anyhow::anyhow!("{e}")),
+    };
     let turn = doorbell_hub::turn::start(&resolved)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
