@@ -801,3 +801,48 @@ async fn hub_credentials_work_on_coturn_with_the_hardened_example_config() {
         .err()
         .expect("coturn refuses a wrong credential");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relayed_bandwidth_per_allocation_is_capped() {
+    // 96 kbit/s = 12 000 bytes/s, with a one-second burst: ten 1200-byte datagrams.
+    let server = embedded("allow_peers = [\"127.0.0.1/32\"]\nmax_relay_kbps = 96").await;
+    let peer = UdpSocket::bind("127.0.0.1:0").await.expect("bind peer");
+    let peer_addr = peer.local_addr().expect("peer addr");
+    let a = client_for(server.addr(), &server.issuer().ice_server("p-fast")).await;
+    let b = client_for(server.addr(), &server.issuer().ice_server("p-marker")).await;
+    let relay_a = within("allocate A", a.allocate()).await.expect("A");
+    let relay_b = within("allocate B", b.allocate()).await.expect("B");
+    let (a_addr, b_addr) = (
+        relay_a.local_addr().expect("A relayed"),
+        relay_b.local_addr().expect("B relayed"),
+    );
+    let payload = vec![7u8; 1200];
+    let start = std::time::Instant::now();
+    for _ in 0..60 {
+        within("send A", relay_a.send_to(&payload, peer_addr))
+            .await
+            .expect("send A");
+    }
+    // The server reads its socket in one loop, in order: once B's datagram (another
+    // allocation, its own budget) reaches the peer, every one of A's has been handled.
+    within("send marker", relay_b.send_to(b"marker", peer_addr))
+        .await
+        .expect("send B");
+    let mut from_a = 0u32;
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let (_, from) = within("relayed datagrams", peer.recv_from(&mut buf))
+            .await
+            .expect("recv");
+        if from == b_addr {
+            break;
+        }
+        assert_eq!(from, a_addr);
+        from_a += 1;
+    }
+    let refill = (start.elapsed().as_secs_f64() * 10.0).ceil() as u32;
+    assert!(
+        (10..=11 + refill).contains(&from_a),
+        "{from_a} of 60 datagrams relayed; the cap allows 10 + {refill}"
+    );
+}

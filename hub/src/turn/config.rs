@@ -14,6 +14,7 @@
 //! max_ttl_secs = 3600              # embedded: refuse usernames expiring later than this
 //! allow_peers = []                 # embedded, LAB ONLY: CIDRs exempt from the peer policy
 //! max_allocations_per_credential = 8
+//! max_relay_kbps = 12000           # embedded: relayed bandwidth per allocation, each way
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
@@ -54,6 +55,10 @@ pub const DEFAULT_MAX_TTL_SECS: u64 = 3600;
 /// A browser makes one allocation per local interface and address family it gathers on;
 /// 8 covers a dual-stack phone with Wi-Fi and mobile data while bounding relay ports per call.
 pub const DEFAULT_MAX_ALLOCATIONS_PER_CREDENTIAL: u32 = 8;
+/// Relayed kbit/s per allocation and direction: the door's highest video bitrate
+/// (`media.video_bitrate_kbps` <= 10000) plus Opus and packet overhead fits; anything beyond is
+/// not a doorbell call. With the allocation quota this bounds what one credential can relay.
+pub const DEFAULT_MAX_RELAY_KBPS: u32 = 12_000;
 
 /// The `[turn]` table. Unknown keys are errors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -97,6 +102,10 @@ pub struct TurnConfig {
     /// Embedded: live allocations one credential (one username) may hold.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_allocations_per_credential: Option<u32>,
+    /// Embedded: relayed kbit/s per allocation and direction; datagrams beyond it are dropped
+    /// (a one-second burst is allowed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_relay_kbps: Option<u32>,
 }
 
 /// What the caller (standalone hub or `doorbelld`) assumes for keys the file leaves out.
@@ -176,6 +185,7 @@ pub struct EmbeddedSettings {
     pub max_ttl_secs: u64,
     pub allow_peers: Vec<Cidr>,
     pub max_allocations_per_credential: u32,
+    pub max_relay_kbps: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,6 +319,14 @@ impl TurnConfig {
                 "use the default 8, or mode = \"off\" to disable TURN",
             ));
         }
+        let max_relay_kbps = self.max_relay_kbps.unwrap_or(DEFAULT_MAX_RELAY_KBPS);
+        if !(64..=1_000_000).contains(&max_relay_kbps) {
+            return Err(invalid(
+                "turn.max_relay_kbps",
+                format!("{max_relay_kbps} is outside 64-1000000"),
+                "use the default 12000 (a 10 Mbit/s video call with headroom)",
+            ));
+        }
         Ok(ResolvedTurn::Embedded(EmbeddedSettings {
             mint,
             listen,
@@ -317,6 +335,7 @@ impl TurnConfig {
             max_ttl_secs,
             allow_peers,
             max_allocations_per_credential,
+            max_relay_kbps,
         }))
     }
 }

@@ -14,11 +14,12 @@
 //!   Allocate beyond the credential's quota with `486 Allocation Quota Reached`. Everything
 //!   else is handed to the server unchanged.
 //! * [`PolicedRelays`] wraps the port-range generator so that each relay socket also refuses
-//!   to send to, and drops datagrams from, denied peers: a second line of defence should a
-//!   permission ever be installed by a path the gate does not see.
+//!   to send to, and drops datagrams from, denied peers (a second line of defence should a
+//!   permission ever be installed by a path the gate does not see), and drops what exceeds
+//!   the allocation's bandwidth (`turn.max_relay_kbps`, each direction).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -39,7 +40,7 @@ use webrtc_util::Conn;
 
 use super::credentials::TurnVerifier;
 use super::policy::PeerPolicy;
-use crate::ratelimit::FailureLimiter;
+use crate::ratelimit::{FailureLimiter, TokenBucket};
 
 /// Not in RFC 8656: "too many requests", sent while a client address is blocked after
 /// repeated bad credentials. Any 4xx makes a TURN client give up the transaction.
@@ -310,18 +311,32 @@ conn_wrapper!(GateConn, {
     }
 });
 
-/// A relay socket that only talks to peers the policy permits.
+/// A relay socket (one allocation) that only talks to peers the policy permits, at most at
+/// the allocation's bandwidth in each direction.
 struct PolicedConn {
     inner: Arc<dyn Conn + Send + Sync>,
     local: SocketAddr,
     policy: PeerPolicy,
+    /// Bytes client -> peer.
+    outbound: Mutex<TokenBucket>,
+    /// Bytes peer -> client.
+    inbound: Mutex<TokenBucket>,
+}
+
+/// Takes `len` bytes from `bucket`; a poisoned lock still holds a usable bucket.
+fn within_rate(bucket: &Mutex<TokenBucket>, len: usize) -> bool {
+    let n = u32::try_from(len).unwrap_or(u32::MAX);
+    bucket
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .try_take_n(n, Instant::now())
 }
 
 conn_wrapper!(PolicedConn, {
     async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
         loop {
             let (n, src) = self.inner.recv_from(buf).await?;
-            if self.policy.permits(src.ip()) {
+            if self.policy.permits(src.ip()) && within_rate(&self.inbound, n) {
                 return Ok((n, src));
             }
         }
@@ -332,6 +347,10 @@ conn_wrapper!(PolicedConn, {
                 "peer {target} denied by the TURN peer policy"
             )));
         }
+        if !within_rate(&self.outbound, buf.len()) {
+            // Dropped like a congested link would; not an error for the server to log.
+            return Ok(buf.len());
+        }
         self.inner.send_to(buf, target).await
     }
 });
@@ -340,6 +359,20 @@ conn_wrapper!(PolicedConn, {
 pub struct PolicedRelays {
     pub inner: Box<dyn RelayAddressGenerator + Send + Sync>,
     pub policy: PeerPolicy,
+    /// Relayed kbit/s per allocation and direction (`turn.max_relay_kbps`).
+    pub max_relay_kbps: u32,
+}
+
+impl PolicedRelays {
+    /// A bucket of `max_relay_kbps` in bytes, holding one second's worth.
+    fn bucket(&self) -> Mutex<TokenBucket> {
+        let bytes_per_second = self.max_relay_kbps.saturating_mul(1000) / 8;
+        Mutex::new(TokenBucket::new(
+            bytes_per_second,
+            bytes_per_second,
+            Instant::now(),
+        ))
+    }
 }
 
 #[async_trait]
@@ -357,6 +390,8 @@ impl RelayAddressGenerator for PolicedRelays {
             local: conn.local_addr()?,
             inner: conn,
             policy: self.policy.clone(),
+            outbound: self.bucket(),
+            inbound: self.bucket(),
         });
         Ok((policed, addr))
     }

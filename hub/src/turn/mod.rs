@@ -186,6 +186,7 @@ pub async fn start_embedded(
             net: Arc::new(Net::new(None)),
         }),
         policy,
+        max_relay_kbps: s.max_relay_kbps,
     };
     let server = Server::new(ServerConfig {
         conn_configs: vec![ConnConfig {
