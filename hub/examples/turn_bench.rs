@@ -357,7 +357,8 @@ impl Drop for EmbeddedChild {
     }
 }
 
-/// Child process: run the embedded server until stdin closes.
+/// Child process: run the embedded server until stdin closes. Like the coturn run, it has no
+/// bandwidth cap that the load would reach (`max_relay_kbps` at its maximum).
 fn embedded_server() {
     let rt = match std::env::var("TURN_BENCH_RUNTIME").as_deref() {
         Ok("current") => tokio::runtime::Builder::new_current_thread()
@@ -371,7 +372,7 @@ fn embedded_server() {
         let secret_file = dir.path().join("turn-secret");
         std::fs::write(&secret_file, SECRET).expect("secret");
         let config: doorbell_hub::turn::TurnConfig = toml::from_str(&format!(
-            "mode = \"embedded\"\nlisten = \"127.0.0.1:0\"\nallow_peers = [\"127.0.0.1/32\"]\nmax_allocations_per_credential = 8\nsecret_file = {:?}\n",
+            "mode = \"embedded\"\nlisten = \"127.0.0.1:0\"\nallow_peers = [\"127.0.0.1/32\"]\nmax_allocations_per_credential = 8\nmax_relay_kbps = 1000000\nsecret_file = {:?}\n",
             secret_file.display().to_string()
         ))
         .expect("config");
