@@ -17,7 +17,9 @@ APT_PACKAGES=(
   # systemd-analyze, to check the units offline
   systemd
   # the NAT test bed: namespaces, veth, NAT, delay; python3 runs its delay line where the kernel
-  # has no netem; coturn is the external TURN server it tests
+  # has no netem; coturn is the external TURN server it tests,
+  # and turnserver/turnutils_uclient are the reference tools of hub/tests/turn.rs and
+  # hub/examples/turn_bench.rs (Debian does not start the service)
   iproute2 iptables python3 coturn
 )
 

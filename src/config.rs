@@ -36,6 +36,10 @@ pub struct Config {
     pub button: ButtonConfig,
     pub gpio: GpioConfig,
     pub control: ControlConfig,
+    /// TURN/STUN for the embedded hub (`--demo` / `hub.listen`): the same `[turn]` table as
+    /// `doorbell-hub serve --config` (see README "TURN / NAT traversal"). Here `mode` defaults
+    /// to "embedded" and `listen` to the hub's listen IP with port 0.
+    pub turn: doorbell_hub::turn::TurnConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,6 +216,7 @@ impl Default for Config {
             button: ButtonConfig::default(),
             gpio: GpioConfig::default(),
             control: ControlConfig::default(),
+            turn: doorbell_hub::turn::TurnConfig::default(),
         }
     }
 }
@@ -397,7 +402,34 @@ impl Config {
                 ));
             }
         }
+        // Checked with the embedded hub's defaults; the relay address a wildcard listener
+        // needs is only known at start (the address phones reach the hub on).
+        self.turn
+            .resolve(&self.turn_defaults(
+                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                Some(std::net::Ipv4Addr::LOCALHOST.into()),
+            ))
+            .map_err(|e| ConfigError::Invalid {
+                key: e.key,
+                problem: e.problem,
+                fix: e.fix,
+            })?;
         self.gpio.validate()
+    }
+
+    /// Defaults of the `[turn]` table for the hub inside this process, which listens on
+    /// `hub_listen`; `relay_address` is used when the hub listens on all interfaces.
+    pub fn turn_defaults(
+        &self,
+        hub_listen: std::net::SocketAddr,
+        relay_address: Option<std::net::IpAddr>,
+    ) -> doorbell_hub::turn::TurnDefaults {
+        doorbell_hub::turn::TurnDefaults {
+            mode: doorbell_hub::turn::TurnMode::Embedded,
+            listen: std::net::SocketAddr::new(hub_listen.ip(), 0),
+            relay_address,
+            secret_file: self.state_dir.join("turn-secret"),
+        }
     }
 
     /// The hub settings a standalone (non-demo) daemon needs.
@@ -554,6 +586,43 @@ mod tests {
             err.contains("echo_cancel") && err.contains("maybe") && err.contains("fix:"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn turn_table_defaults_to_embedded_and_errors_name_the_key() {
+        use doorbell_hub::turn::{ResolvedTurn, TurnMode};
+        let c = load(None, &[]).unwrap();
+        assert_eq!(c.turn.mode, None, "absent: the embedded hub's default");
+        let hub_listen: std::net::SocketAddr = "192.0.2.10:8443".parse().unwrap();
+        match c.turn.resolve(&c.turn_defaults(hub_listen, None)).unwrap() {
+            ResolvedTurn::Embedded(s) => {
+                assert_eq!(s.listen, "192.0.2.10:0".parse().unwrap());
+                assert_eq!(s.relay_address, hub_listen.ip());
+                assert_eq!(s.mint.secret_file, c.state_dir.join("turn-secret"));
+            }
+            other => panic!("expected embedded, got {other:?}"),
+        }
+        let c = load(
+            Some("[turn]\nmode = \"off\"\nallow_peers = [\"127.0.0.1/32\"]\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.turn.mode, Some(TurnMode::Off));
+        let err = load(None, &["turn.relay_ports=9-1"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("turn.relay_ports") && err.contains("fix:"),
+            "{err}"
+        );
+        let err = load(Some("[turn]\nmode = \"external\"\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("turn.urls"), "{err}");
+        let err = load(Some("[turn]\nrelay_port = \"1-2\"\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("relay_port"), "unknown keys are errors: {err}");
     }
 
     #[test]

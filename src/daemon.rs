@@ -45,6 +45,8 @@ struct CallMedia {
     /// hub knows nothing about it and cannot relay the phone's `hang_up`: the phone closing
     /// its peer connection (the data channel ends) is then the hang-up.
     hub_lost: bool,
+    /// STUN/TURN servers for this call from `answered` (TURN credentials minted for it).
+    call_ice_servers: Vec<doorbell_protocol::IceServer>,
 }
 
 pub struct Daemon {
@@ -293,8 +295,15 @@ impl Daemon {
                     self.publish();
                 }
             }
-            HubToDoor::Answered { call_id, phone_id } => {
+            HubToDoor::Answered {
+                call_id,
+                phone_id,
+                ice_servers,
+            } => {
                 tracing::info!(%call_id, %phone_id, "answered");
+                if let Some(media) = self.current_media(&call_id) {
+                    media.call_ice_servers = ice_servers;
+                }
                 self.input(Input::Answered(call_id));
             }
             HubToDoor::RingEnded { call_id, reason } => {
@@ -398,6 +407,15 @@ impl Daemon {
         };
         let call_id = media.session.call_id().clone();
         media.offer_sent = true;
+        // ICE gathering starts now, with this call's TURN credentials from `answered`.
+        if let Err(e) = media.session.start_ice(&sdp, &media.call_ice_servers) {
+            // Reported like any media failure, through the owner's own queue.
+            let _ = self.media_events.try_send(MediaEvent {
+                call_id,
+                kind: MediaEventKind::Failed(format!("cannot start ICE: {e}")),
+            });
+            return;
+        }
         let pending = std::mem::take(&mut media.pending_candidates);
         self.link.send(DoorToHub::SdpOffer {
             call_id: call_id.clone(),
@@ -522,6 +540,7 @@ impl Daemon {
                     offer_sent: false,
                     pending_candidates: Vec::new(),
                     hub_lost: false,
+                    call_ice_servers: Vec::new(),
                 })
             }
             Err(e) => {

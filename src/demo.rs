@@ -25,6 +25,9 @@ pub struct EmbeddedHub {
     pub fingerprint: Option<String>,
     /// The hub's serve task; it ends after `shutdown` once connections drained.
     pub task: tokio::task::JoinHandle<()>,
+    /// The embedded TURN server (`[turn] mode = "embedded"`, the default here); it stops
+    /// when this is dropped.
+    pub turn: Option<doorbell_hub::turn::EmbeddedTurn>,
 }
 
 /// Start the hub on `listen` and register this door with it.
@@ -45,11 +48,37 @@ pub async fn start(
     };
     let secure = !matches!(tls, TlsMode::Plain);
     let hub_db = state_dir.join("hub.sqlite3");
+    // A hub on all interfaces is reached (and relays) on this machine's outbound address.
+    let relay_fallback = listen
+        .ip()
+        .is_unspecified()
+        .then(|| doorbell_hub::hub::outbound_ip(listen.is_ipv6()))
+        .flatten();
+    let resolved = match config
+        .turn
+        .resolve(&config.turn_defaults(listen, relay_fallback))
+    {
+        Ok(resolved) => resolved,
+        // TURN on by default must not stop a LAN-only appliance that has no route to learn
+        // its address from (calls on one LAN need no relay); an explicit mode still must work.
+        Err(e) if e.key == "turn.relay_address" && config.turn.mode.is_none() => {
+            tracing::warn!("TURN is off: {e}");
+            doorbell_hub::turn::ResolvedTurn::Off
+        }
+        Err(e) => return Err(anyhow::anyhow!("{e}")),
+    };
+    let turn = doorbell_hub::turn::start(&resolved)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(embedded) = &turn.embedded {
+        tracing::info!(address = %embedded.local_addr(), "TURN/STUN for calls");
+    }
     let hub = Hub::open(HubConfig {
         db_path: hub_db.clone(),
         public_url: None,
-        ice_servers: Vec::new(),
+        ice_servers: turn.stun.clone(),
         tls,
+        turn: turn.issuer.clone(),
     })?;
     hub.store().ensure_door(
         &DoorId::new(&identity.door_id),
@@ -103,5 +132,6 @@ pub async fn start(
         pairing,
         fingerprint,
         task,
+        turn: turn.embedded,
     })
 }

@@ -15,7 +15,7 @@
 //! | [`control`] | the local Unix socket behind `doorbelld press` / `status` / `hangup` |
 //! | [`daemon`] | the one task that owns call state and executes the machine's actions |
 //! | [`service`] | systemd notifications: READY, STATUS, watchdog pings from the call loop, STOPPING |
-//! | [`demo`] | local-first mode: the hub embedded in this process |
+//! | [`demo`] | local-first mode: the hub (and its TURN server) embedded in this process |
 //! | [`cli`] | command-line definition |
 //!
 //! Data flows one way into the call task: every thread (GStreamer, rppal interrupts, stdin, sockets) turns what

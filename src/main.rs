@@ -73,7 +73,8 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     } else {
         config.hub.listen
     };
-    let (link, pairing, hub_task) = if let Some(listen) = embedded_listen {
+    // `_turn` keeps the embedded TURN server running until the daemon returns.
+    let (link, pairing, hub_task, _turn) = if let Some(listen) = embedded_listen {
         let embedded = demo::start(&config, &identity, listen, shutdown.clone()).await?;
         if let Some(fingerprint) = &embedded.fingerprint {
             println!("Hub certificate SHA-256: {fingerprint}");
@@ -83,7 +84,12 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         if config.button.stdin {
             println!("Press Enter here (or run `doorbelld press`) to ring the door.");
         }
-        (embedded.link, Some(embedded.pairing), Some(embedded.task))
+        (
+            embedded.link,
+            Some(embedded.pairing),
+            Some(embedded.task),
+            embedded.turn,
+        )
     } else {
         config.validate_hub()?;
         tracing::info!(
@@ -99,7 +105,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             keepalive: std::time::Duration::from_secs(config.hub.keepalive_secs),
             backoff: Default::default(),
         };
-        (link, None, None)
+        (link, None, None, None)
     };
 
     let setup = daemon::Setup {

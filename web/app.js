@@ -452,6 +452,8 @@ function onRing(msg) {
     id: msg.call_id,
     doorId: msg.door_id,
     doorName: msg.door_name || doors.get(msg.door_id)?.name || "Door",
+    // STUN/TURN for this call; TURN credentials in `ring` are minted for this phone and call.
+    iceServers: proto.callIceServers(msg, welcome),
     answered: false,
     pc: null,
     mic: null,
@@ -688,7 +690,7 @@ async function attachMic(c) {
 
 function createPeerConnection(c) {
   const pc = new RTCPeerConnection({
-    iceServers: proto.toRtcIceServers(welcome?.ice_servers ?? []),
+    iceServers: proto.toRtcIceServers(c.iceServers),
     bundlePolicy: "max-bundle",
   });
   pc.onicecandidate = (ev) => {

@@ -134,8 +134,9 @@ function arrayKind(item) {
   };
 }
 
-// fields: [[name, kind, {optional}]]. Keeps only known fields, in declaration order; optional
-// fields that are absent (or null, as serde's Option accepts) are left out.
+// fields: [[name, kind, {optional, default}]]. Keeps only known fields, in declaration order;
+// optional fields that are absent (or null, as serde's Option accepts) are left out; fields
+// with a `default` (serde's `#[serde(default)]`) take a fresh copy of it when absent.
 function objectKind(fields) {
   return (value, path) => {
     if (value === null || typeof value !== "object" || Array.isArray(value)) {
@@ -144,6 +145,10 @@ function objectKind(fields) {
     const out = {};
     for (const [name, kind, opts] of fields) {
       const v = value[name];
+      if (v === undefined && opts && "default" in opts) {
+        out[name] = structuredClone(opts.default);
+        continue;
+      }
       if (v === undefined || (v === null && opts?.optional)) {
         if (opts?.optional) continue;
         throw new ProtocolError(`${path} is missing the field "${name}"`);
@@ -159,6 +164,8 @@ function objectKind(fields) {
 // the Rust enum variants' fields.
 
 const opt = { optional: true };
+// Per-call ICE servers (`ring`, `answered`): absent from older hubs, meaning "none".
+const noServers = { default: [] };
 const errorFields = [
   ["code", "errorCode"],
   ["message", "string"],
@@ -206,6 +213,7 @@ export const SCHEMAS = Object.freeze({
     answered: [
       ["call_id", "string"],
       ["phone_id", "string"],
+      ["ice_servers", "iceServers", noServers],
     ],
     ring_ended: [
       ["call_id", "string"],
@@ -256,6 +264,7 @@ export const SCHEMAS = Object.freeze({
       ["call_id", "string"],
       ["door_id", "string"],
       ["door_name", "string"],
+      ["ice_servers", "iceServers", noServers],
     ],
     ringing_cancelled: [
       ["call_id", "string"],
@@ -420,6 +429,15 @@ export function decodeHubToDoor(text) {
 /** The wire `candidate` object as an RTCIceCandidateInit for `addIceCandidate`. */
 export function toIceCandidateInit(candidate) {
   return { candidate: candidate.candidate, sdpMLineIndex: candidate.sdp_m_line_index };
+}
+
+/**
+ * The servers for one call: `ring`'s per-call list (TURN credentials minted for this phone and
+ * this call) when the hub sent one, else `welcome`'s.
+ */
+export function callIceServers(ring, welcome) {
+  const perCall = ring?.ice_servers ?? [];
+  return perCall.length > 0 ? perCall : (welcome?.ice_servers ?? []);
 }
 
 /** Wire `ice_servers` as RTCIceServer objects for `new RTCPeerConnection({iceServers})`. */

@@ -27,6 +27,8 @@ import {
   encodeMessage,
   toIceCandidateInit,
   toRtcIceServers,
+  callIceServers,
+  decodeHubToDoor,
   unlock,
   decodeDoorToPhone,
   CONTROL_VERSION,
@@ -232,4 +234,28 @@ test("data-channel messages carry CONTROL_VERSION and bad ones are refused", () 
   assert.throws(() => decodeDoorToPhone('{"type":"unlocked","version":1}'), /request_id/);
   assert.throws(() => decodeDoorToPhone('{"type":"error","version":1,"code":"nope","message":"m"}'), /nope/);
   assert.throws(() => decodeDoorToPhone('{"type":"unlock","version":1,"request_id":1}'), ProtocolError);
+});
+
+test("ring and answered without ice_servers (older hub) decode with an empty list", () => {
+  const ring = decodeHubToPhone('{"type":"ring","call_id":"c","door_id":"d","door_name":"Front door"}');
+  assert.deepEqual(ring.ice_servers, []);
+  const answered = decodeHubToDoor('{"type":"answered","call_id":"c","phone_id":"p"}');
+  assert.deepEqual(answered.ice_servers, []);
+});
+
+test("a call uses ring's per-call servers, else welcome's", () => {
+  const welcome = { ice_servers: [{ urls: ["stun:w"] }] };
+  const turn = { urls: ["turn:t:3478?transport=udp"], username: "1767225600:p-7c1b", credential: "x" };
+  assert.deepEqual(callIceServers({ ice_servers: [turn] }, welcome), [turn]);
+  assert.deepEqual(callIceServers({ ice_servers: [] }, welcome), welcome.ice_servers);
+  assert.deepEqual(callIceServers({ ice_servers: [] }, null), []);
+});
+
+test("the ring fixture's TURN credential is base64(HMAC-SHA1(secret, username))", async () => {
+  const { createHmac } = await import("node:crypto");
+  const ring = JSON.parse(readFileSync(`${FIXTURES}hub_to_phone.ring.json`, "utf8"));
+  const turn = ring.ice_servers.find((s) => s.username);
+  const expected = createHmac("sha1", "doorbell-example-secret").update(turn.username).digest("base64");
+  assert.equal(turn.credential, expected);
+  assert.match(turn.username, /^\d+:p-/);
 });

@@ -17,6 +17,9 @@ pub struct HubConfig {
     pub ice_servers: Vec<IceServer>,
     /// How connections are secured.
     pub tls: TlsMode,
+    /// Mints per-call TURN credentials for `ring` and `answered` (see [`crate::turn`]);
+    /// `None`: no TURN.
+    pub turn: Option<crate::turn::TurnIssuer>,
 }
 
 /// How the hub's listener is secured.

@@ -60,7 +60,7 @@ fn url_host(url: &str) -> Option<&str> {
 /// The address this machine would use to reach the network (no packet is sent: connecting a
 /// UDP socket only picks a route). Used to print a pairing link a phone can open when the hub
 /// listens on all interfaces.
-fn outbound_ip(v6: bool) -> Option<IpAddr> {
+pub fn outbound_ip(v6: bool) -> Option<IpAddr> {
     let (bind, probe): (SocketAddr, SocketAddr) = if v6 {
         (
             (Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -92,7 +92,10 @@ impl Hub {
         let store = Store::open(&config.db_path)?;
         let tls = tls::setup(&config.tls, &config.db_path, hostname)?;
         let recorder = Recorder::start(store.clone()).map_err(HubError::Recorder)?;
-        let switchboard = Switchboard::new(Router::new(config.ice_servers.clone()), recorder);
+        let switchboard = Switchboard::new(
+            Router::new(config.ice_servers.clone()).with_turn(config.turn.clone()),
+            recorder,
+        );
         Ok(Hub {
             inner: Arc::new(HubInner {
                 config,

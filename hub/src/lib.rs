@@ -17,6 +17,7 @@
 //!     public_url: None,
 //!     ice_servers: vec![],
 //!     tls: TlsMode::Plain,
+//!     turn: None,
 //! })?;
 //! let (door_id, secret) = hub.store().add_door("Front door")?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(doorbell_hub::HubError::LocalAddr)?;
@@ -44,6 +45,7 @@
 //! | [`server`] | accept loop (TCP, TLS), connection limits, graceful drain |
 //! | [`tls`] | rustls (ring) acceptor from PEM files or a persisted self-signed certificate |
 //! | [`ratelimit`] | message token bucket, pairing-failure limiter |
+//! | [`turn`] | embedded TURN/STUN server, coturn-compatible per-call credentials, peer policy |
 //! | [`error`] | [`HubError`] |
 
 pub mod assets;
@@ -59,6 +61,7 @@ pub mod server;
 pub mod store;
 pub mod switchboard;
 pub mod tls;
+pub mod turn;
 pub mod ws;
 
 pub use config::{HubConfig, Timings, TlsMode};

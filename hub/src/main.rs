@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use doorbell_hub::store::{now_ms, PAIRING_CODE_TTL, SETTING_BASE_URL};
+use doorbell_hub::turn::{TurnConfig, TurnDefaults};
 use doorbell_hub::{pairing_url, Hub, HubConfig, Store, TlsMode};
 use doorbell_protocol::IceServer;
 
@@ -80,6 +81,29 @@ struct ServeArgs {
     /// STUN server URL handed to doors and phones (repeatable), e.g. stun:stun.example.org:3478.
     #[arg(long = "stun", value_name = "URL")]
     stun: Vec<String>,
+    /// TOML file with a `[turn]` table (embedded TURN server or external coturn; see README
+    /// "TURN / NAT traversal"). Without it, TURN is off.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+}
+
+/// The file given to `serve --config`. Unknown tables and keys are errors.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeFile {
+    #[serde(default)]
+    turn: TurnConfig,
+}
+
+fn read_serve_file(path: &std::path::Path) -> Result<ServeFile> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading --config {}", path.display()))?;
+    toml::from_str(&text).with_context(|| {
+        format!(
+            "--config {}: fix the key named above (see README \"TURN / NAT traversal\")",
+            path.display()
+        )
+    })
 }
 
 fn default_db() -> PathBuf {
@@ -135,7 +159,18 @@ async fn serve(db: PathBuf, args: ServeArgs) -> Result<()> {
         _ => TlsMode::SelfSigned,
     };
     let self_signed = tls == TlsMode::SelfSigned;
-    let ice_servers = args
+    let file = match &args.config {
+        Some(path) => read_serve_file(path)?,
+        None => ServeFile::default(),
+    };
+    let resolved = file
+        .turn
+        .resolve(&TurnDefaults::standalone(&db))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let turn = doorbell_hub::turn::start(&resolved)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut ice_servers: Vec<IceServer> = args
         .stun
         .into_iter()
         .map(|url| IceServer {
@@ -144,11 +179,13 @@ async fn serve(db: PathBuf, args: ServeArgs) -> Result<()> {
             credential: None,
         })
         .collect();
+    ice_servers.extend(turn.stun.iter().cloned());
     let hub = Hub::open(HubConfig {
         db_path: db.clone(),
         public_url: args.public_url,
         ice_servers,
         tls,
+        turn: turn.issuer.clone(),
     })
     .with_context(|| format!("starting the hub with database {}", db.display()))?;
 
@@ -163,6 +200,9 @@ async fn serve(db: PathBuf, args: ServeArgs) -> Result<()> {
     writeln!(stdout, "Listening on {}", hub.local_url(local))?;
     if let (true, Some(fp)) = (self_signed, hub.tls_fingerprint()) {
         writeln!(stdout, "TLS certificate SHA-256 fingerprint: {fp}")?;
+    }
+    if let Some(embedded) = &turn.embedded {
+        writeln!(stdout, "TURN/STUN on udp {}", embedded.local_addr())?;
     }
     stdout.flush()?;
     drop(stdout);
@@ -184,6 +224,9 @@ async fn serve(db: PathBuf, args: ServeArgs) -> Result<()> {
         let _ = stop_rx.await;
     })
     .await?;
+    if let Some(embedded) = turn.embedded {
+        embedded.close().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! Small rate limiters: a token bucket per connection for messages, and a per-address failure
-//! counter for pairing codes.
+//! Small rate limiters: a token bucket per connection for messages (and per TURN allocation
+//! for relayed bytes), and a per-address failure counter for pairing codes and TURN credentials.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -27,11 +27,16 @@ impl TokenBucket {
 
     /// Takes one token if there is one.
     pub fn try_take(&mut self, now: Instant) -> bool {
+        self.try_take_n(1, now)
+    }
+
+    /// Takes `n` tokens if there are that many (e.g. bytes of a datagram).
+    pub fn try_take_n(&mut self, n: u32, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
         self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.tokens >= f64::from(n) {
+            self.tokens -= f64::from(n);
             true
         } else {
             false

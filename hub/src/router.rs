@@ -31,6 +31,7 @@ use doorbell_protocol::{
 };
 
 use crate::store::EventKind;
+use crate::turn::TurnIssuer;
 
 /// Identifies one WebSocket connection for the lifetime of the process.
 pub type ConnId = u64;
@@ -141,6 +142,10 @@ struct PhonePeer {
 pub struct Router {
     /// Handed to doors and phones in `welcome`.
     ice_servers: Vec<IceServer>,
+    /// Mints per-call TURN credentials for `ring` (each phone) and `answered` (the door).
+    /// This is the router's one read of the wall clock (credential expiry is Unix time);
+    /// routing decisions never depend on it.
+    turn: Option<TurnIssuer>,
     doors: HashMap<DoorId, DoorSlot>,
     door_conns: HashMap<ConnId, DoorId>,
     phones: HashMap<ConnId, PhonePeer>,
@@ -176,10 +181,27 @@ impl Router {
     pub fn new(ice_servers: Vec<IceServer>) -> Self {
         Router {
             ice_servers,
+            turn: None,
             doors: HashMap::new(),
             door_conns: HashMap::new(),
             phones: HashMap::new(),
         }
+    }
+
+    /// Gives every `ring` and `answered` TURN credentials minted by `issuer`.
+    pub fn with_turn(mut self, issuer: Option<TurnIssuer>) -> Self {
+        self.turn = issuer;
+        self
+    }
+
+    /// The ICE servers for one side (`id`: a phone or door id) of one call: the static ones
+    /// plus TURN with fresh credentials.
+    fn call_ice(&self, id: &str) -> Vec<IceServer> {
+        let mut servers = self.ice_servers.clone();
+        if let Some(turn) = &self.turn {
+            servers.push(turn.ice_server(id));
+        }
+        servers
     }
 
     /// Whether the door currently has a connection.
@@ -260,7 +282,7 @@ impl Router {
             },
         )];
         for door_id in doors.keys() {
-            self.ring_late_joiner(conn, door_id, &mut out);
+            self.ring_late_joiner(conn, &phone_id, door_id, &mut out);
         }
         self.phones.insert(conn, PhonePeer { phone_id, doors });
         out
@@ -288,13 +310,28 @@ impl Router {
                     online,
                 },
             ));
-            self.ring_late_joiner(conn, &door_id, &mut out);
+            self.ring_late_joiner(conn, phone_id, &door_id, &mut out);
         }
         out
     }
 
     /// If `door_id` is ringing, `conn` rings too.
-    fn ring_late_joiner(&mut self, conn: ConnId, door_id: &DoorId, out: &mut Vec<Out>) {
+    fn ring_late_joiner(
+        &mut self,
+        conn: ConnId,
+        phone_id: &PhoneId,
+        door_id: &DoorId,
+        out: &mut Vec<Out>,
+    ) {
+        let ringing = self
+            .doors
+            .get(door_id)
+            .and_then(|s| s.call.as_ref())
+            .is_some_and(|c| matches!(c.phase, Phase::Ringing { .. }));
+        if !ringing {
+            return;
+        }
+        let ice_servers = self.call_ice(phone_id.as_str());
         let Some(slot) = self.doors.get_mut(door_id) else {
             return;
         };
@@ -310,6 +347,7 @@ impl Router {
                     call_id: id.clone(),
                     door_id: door_id.clone(),
                     door_name: slot.name.clone(),
+                    ice_servers,
                 },
             ));
         }
@@ -546,6 +584,14 @@ impl Router {
             .filter_map(|c| self.phones.get(c).map(|p| &p.phone_id))
             .collect::<HashSet<_>>()
             .len();
+        let ice: BTreeMap<ConnId, Vec<IceServer>> = ringing
+            .iter()
+            .filter_map(|c| {
+                self.phones
+                    .get(c)
+                    .map(|p| (*c, self.call_ice(p.phone_id.as_str())))
+            })
+            .collect();
         let Some(slot) = self.doors.get_mut(door_id) else {
             return;
         };
@@ -578,6 +624,7 @@ impl Router {
                     call_id: call_id.clone(),
                     door_id: door_id.clone(),
                     door_name: slot.name.clone(),
+                    ice_servers: ice.get(phone).cloned().unwrap_or_default(),
                 },
             ));
         }
@@ -789,6 +836,15 @@ impl Router {
             return out;
         };
         let door_conn = slot.conn;
+        // Minted only for an answer (an HMAC per ICE message would be waste).
+        let door_ice = match (&msg, &self.turn) {
+            (PhoneToHub::Answer { .. }, Some(turn)) => {
+                let mut servers = self.ice_servers.clone();
+                servers.push(turn.ice_server(door_id.as_str()));
+                servers
+            }
+            _ => self.ice_servers.clone(),
+        };
         match (msg, &mut call.phase) {
             (PhoneToHub::Answer { .. }, Phase::Ringing { ringing }) => {
                 if !ringing.remove(&conn) {
@@ -814,6 +870,7 @@ impl Router {
                         HubToDoor::Answered {
                             call_id: call_id.clone(),
                             phone_id: phone_id.clone(),
+                            ice_servers: door_ice,
                         },
                     ));
                 }
@@ -967,7 +1024,11 @@ mod tests {
     /// Router with the front door online and phones A and B paired with it, plus OTHER paired
     /// only with the back door.
     fn setup() -> Router {
-        let mut r = Router::new(vec![]);
+        setup_with(Router::new(vec![]))
+    }
+
+    /// [`setup`] on a given (e.g. TURN-enabled) router.
+    fn setup_with(mut r: Router) -> Router {
         r.door_connected(DOOR, door_id(), "Front".into());
         r.phone_connected(A, PhoneId::new("p-a"), vec![(door_id(), "Front".into())]);
         r.phone_connected(B, PhoneId::new("p-b"), vec![(door_id(), "Front".into())]);
@@ -1022,6 +1083,46 @@ mod tests {
     }
 
     #[test]
+    fn ring_and_answered_carry_credentials_minted_per_side() {
+        let issuer = TurnIssuer::new(
+            "s3cret",
+            Duration::from_secs(300),
+            vec!["turn:192.0.2.1:3478?transport=udp".into()],
+        );
+        let stun = IceServer {
+            urls: vec!["stun:192.0.2.1:3478".into()],
+            username: None,
+            credential: None,
+        };
+        let mut r = setup_with(Router::new(vec![stun.clone()]).with_turn(Some(issuer)));
+        let user_of = |servers: &[IceServer]| {
+            assert_eq!(servers[0], stun);
+            assert_eq!(servers.len(), 2);
+            servers[1].username.clone().expect("TURN username")
+        };
+        let out = ring(&mut r);
+        let ring_user = out
+            .iter()
+            .find_map(|o| match o {
+                Out::Phone(c, HubToPhone::Ring { ice_servers, .. }) if *c == A => {
+                    Some(user_of(ice_servers))
+                }
+                _ => None,
+            })
+            .expect("ring to A");
+        assert!(ring_user.ends_with(":p-a"), "{ring_user}");
+        let out = r.phone_message(Instant::now(), A, PhoneToHub::Answer { call_id: call() });
+        let door_user = out
+            .iter()
+            .find_map(|o| match o {
+                Out::Door(_, HubToDoor::Answered { ice_servers, .. }) => Some(user_of(ice_servers)),
+                _ => None,
+            })
+            .expect("answered to the door");
+        assert!(door_user.ends_with(":d-front"), "{door_user}");
+    }
+
+    #[test]
     fn first_answer_wins() {
         let mut r = setup();
         ring(&mut r);
@@ -1031,7 +1132,8 @@ mod tests {
             DOOR,
             HubToDoor::Answered {
                 call_id: call(),
-                phone_id: PhoneId::new("p-a")
+                phone_id: PhoneId::new("p-a"),
+                ice_servers: vec![],
             }
         )));
         assert!(out.contains(&Out::Phone(

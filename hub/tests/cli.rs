@@ -111,3 +111,39 @@ fn add_door_pair_serve_and_sigterm() {
         .expect("wait");
     assert!(exit.success(), "{exit:?}");
 }
+
+#[test]
+fn serve_config_turn_mistakes_name_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("hub.sqlite3");
+    let conf = dir.path().join("hub.toml");
+    for (text, key) in [
+        // A wildcard listener needs the public address spelled out.
+        (
+            "[turn]\nmode = \"embedded\"\nlisten = \"0.0.0.0:0\"\n",
+            "turn.relay_address",
+        ),
+        ("[turn]\nmode = \"external\"\n", "turn.urls"),
+        (
+            "[turn]\nmode = \"embedded\"\nrelay_adress = \"1.2.3.4\"\n",
+            "relay_adress",
+        ),
+        ("[tunr]\nmode = \"embedded\"\n", "tunr"),
+    ] {
+        std::fs::write(&conf, text).expect("write config");
+        let out = hub_cmd(&db)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--insecure-http",
+                "--config",
+            ])
+            .arg(&conf)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{text:?} was accepted");
+        assert!(err.contains(key), "{text:?}: expected {key} in {err}");
+    }
+}

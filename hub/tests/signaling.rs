@@ -64,7 +64,8 @@ async fn ring_fans_out_first_answer_wins_and_media_flows_to_answerer_only() {
             HubToPhone::Ring {
                 call_id: call("c1"),
                 door_id: door_id.clone(),
-                door_name: "Front door".into()
+                door_name: "Front door".into(),
+                ice_servers: vec![],
             }
         );
     }
@@ -77,7 +78,8 @@ async fn ring_fans_out_first_answer_wins_and_media_flows_to_answerer_only() {
         door.recv().await,
         HubToDoor::Answered {
             call_id: call("c1"),
-            phone_id: phone_a_id
+            phone_id: phone_a_id,
+            ice_servers: vec![],
         }
     );
     assert_eq!(

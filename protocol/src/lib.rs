@@ -227,6 +227,10 @@ pub enum HubToDoor {
     Answered {
         call_id: CallId,
         phone_id: PhoneId,
+        /// STUN/TURN servers for this call's media, with TURN credentials minted for this
+        /// door and this call (short-lived). Use them instead of `welcome`'s list when present.
+        #[serde(default)]
+        ice_servers: Vec<IceServer>,
     },
     /// Ringing stopped without an answer, for the given reason.
     RingEnded {
@@ -295,6 +299,10 @@ pub enum HubToPhone {
         call_id: CallId,
         door_id: DoorId,
         door_name: String,
+        /// STUN/TURN servers for this call's media, with TURN credentials minted for this
+        /// phone and this call (short-lived). Use them instead of `welcome`'s list when present.
+        #[serde(default)]
+        ice_servers: Vec<IceServer>,
     },
     /// This phone should stop ringing: nobody answered, or everybody declined, or the door
     /// cancelled.

@@ -60,6 +60,24 @@ fn ice_servers() -> Vec<IceServer> {
     ]
 }
 
+/// What the hub puts in `ring` / `answered`: the static servers plus TURN with credentials
+/// minted for one side of one call (secret "doorbell-example-secret"; the web tests recompute
+/// the HMAC).
+fn call_ice_servers(username: &str, credential: &str) -> Vec<IceServer> {
+    vec![
+        IceServer {
+            urls: vec!["stun:turn.example.net:3478".into()],
+            username: None,
+            credential: None,
+        },
+        IceServer {
+            urls: vec!["turn:turn.example.net:3478?transport=udp".into()],
+            username: Some(username.into()),
+            credential: Some(credential.into()),
+        },
+    ]
+}
+
 const SDP: &str = "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n";
 
 #[test]
@@ -132,6 +150,7 @@ fn hub_to_door() {
         HubToDoor::Answered {
             call_id: call(),
             phone_id: PhoneId::new("p-7c1b"),
+            ice_servers: call_ice_servers("1767225600:d-front", "kYAi10zHQnehf/DYQzBMoMb3kHw="),
         },
     );
     check(
@@ -233,6 +252,7 @@ fn hub_to_phone() {
             call_id: call(),
             door_id: DoorId::new("d-front"),
             door_name: "Front door".into(),
+            ice_servers: call_ice_servers("1767225600:p-7c1b", "sk/11w/xYJNKUPwlCUMAQ6eJdyg="),
         },
     );
     check(
@@ -340,4 +360,19 @@ fn data_channel() {
             message: "the door unlocks only during a call".into(),
         },
     );
+}
+
+/// Peers built before per-call ICE servers existed send `ring` / `answered` without them;
+/// they still decode (as "no per-call servers: use welcome's").
+#[test]
+fn ring_and_answered_without_ice_servers_decode() {
+    let ring: HubToPhone = serde_json::from_str(
+        r#"{"type":"ring","call_id":"c-1","door_id":"d-front","door_name":"Front door"}"#,
+    )
+    .expect("decodes");
+    assert!(matches!(ring, HubToPhone::Ring { ice_servers, .. } if ice_servers.is_empty()));
+    let answered: HubToDoor =
+        serde_json::from_str(r#"{"type":"answered","call_id":"c-1","phone_id":"p-1"}"#)
+            .expect("decodes");
+    assert!(matches!(answered, HubToDoor::Answered { ice_servers, .. } if ice_servers.is_empty()));
 }

@@ -250,7 +250,9 @@ impl Session {
     }
 }
 
-/// Ask webrtcbin for an offer; set it as the local description and report it.
+/// Ask webrtcbin for an offer and report it. It is not yet the local description: that
+/// starts ICE gathering, which waits for [`Session::start_ice`] so that the TURN credentials
+/// the hub mints for this call (in `answered`) are configured first.
 fn create_offer(
     webrtc: &gst::Element,
     call_id: CallId,
@@ -267,9 +269,9 @@ fn create_offer(
                     kind: MediaEventKind::Failed(why),
                 });
             };
-            let Some(webrtc) = weak.upgrade() else {
+            if weak.upgrade().is_none() {
                 return;
-            };
+            }
             let offer = match reply {
                 Ok(Some(reply)) => match reply.get::<gst_webrtc::WebRTCSessionDescription>("offer")
                 {
@@ -283,20 +285,10 @@ fn create_offer(
                 Ok(text) => text.to_string(),
                 Err(e) => return fail(format!("offer SDP cannot be written: {e}")),
             };
-            let offer = match &dtls {
-                Some(certificate) => {
-                    sdp = super::dtls::fix_fingerprints(&sdp, certificate);
-                    match gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()) {
-                        Ok(message) => gst_webrtc::WebRTCSessionDescription::new(
-                            gst_webrtc::WebRTCSDPType::Offer,
-                            message,
-                        ),
-                        Err(e) => return fail(format!("offer SDP cannot be parsed: {e}")),
-                    }
-                }
-                None => offer,
-            };
-            webrtc.emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
+            // The SDP reported here is what `start_ice` sets as the local description.
+            if let Some(certificate) = &dtls {
+                sdp = super::dtls::fix_fingerprints(&sdp, certificate);
+            }
             let _ = events.try_send(MediaEvent {
                 call_id,
                 kind: MediaEventKind::OfferReady(sdp),
@@ -307,6 +299,23 @@ fn create_offer(
 }
 
 impl Session {
+    /// Adds this call's STUN/TURN `servers` (from the hub's `answered`, with credentials minted
+    /// for this call) and sets `offer_sdp` (from [`MediaEventKind::OfferReady`]) as the local
+    /// description, which starts ICE gathering with them.
+    ///
+    /// webrtcbin (1.22) applies TURN servers when gathering starts, not to a running
+    /// gathering, hence the offer is held until the call is answered.
+    pub fn start_ice(&self, offer_sdp: &str, servers: &[IceServer]) -> Result<(), SessionError> {
+        let message = gst_sdp::SDPMessage::parse_buffer(offer_sdp.as_bytes())
+            .map_err(|_| SessionError::BadSdp)?;
+        configure_servers(&self.webrtc, servers);
+        let offer =
+            gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Offer, message);
+        self.webrtc
+            .emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
+        Ok(())
+    }
+
     pub fn set_answer(&self, sdp: &str) -> Result<(), SessionError> {
         let message =
             gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).map_err(|_| SessionError::BadSdp)?;
@@ -483,16 +492,22 @@ fn describe(plan: &MediaPlan, probe: Option<&str>) -> String {
     )
 }
 
-fn configure_ice(webrtc: &gst::Element, ice: &IceSettings) {
-    for server in &ice.servers {
+fn configure_servers(webrtc: &gst::Element, servers: &[IceServer]) {
+    for server in servers {
         for url in &server.urls {
             if let Some(rest) = url.strip_prefix("stun:") {
                 webrtc.set_property("stun-server", format!("stun://{rest}"));
             } else if let Some(turn) = turn_uri(url, server) {
-                let _ = webrtc.emit_by_name::<bool>("add-turn-server", &[&turn]);
+                if !webrtc.emit_by_name::<bool>("add-turn-server", &[&turn]) {
+                    tracing::warn!(url, "webrtcbin refused a TURN server");
+                }
             }
         }
     }
+}
+
+fn configure_ice(webrtc: &gst::Element, ice: &IceSettings) {
+    configure_servers(webrtc, &ice.servers);
     let agent = webrtc.property::<gst_webrtc::WebRTCICE>("ice-agent");
     if agent.find_property("ice-tcp").is_some() {
         // Doorbells talk UDP; TCP candidates only slow gathering down.

@@ -18,8 +18,17 @@ import { startSystem } from "./lib/system.mjs";
 let system;
 const phones = [];
 
+// The hub runs its embedded TURN server, as deployed, so the per-call TURN credentials in
+// `ring` and `answered` go through webrtcbin and Chromium. Loopback is allow-listed so the
+// relay candidates on 127.0.0.1 are usable (a lab setting; the default refuses loopback).
+const HUB_CONFIG = `[turn]
+mode = "embedded"
+listen = "127.0.0.1:0"
+allow_peers = ["127.0.0.1/32"]
+`;
+
 before(async () => {
-  system = await startSystem();
+  system = await startSystem({ hubConfig: HUB_CONFIG });
 });
 
 after(async () => {
@@ -70,7 +79,7 @@ async function pcSummary(page) {
  * Ring, answer on `phone`, check that media flows both ways, and end the call with `hangUp`
  * ("phone" clicks Hang up; "door" runs `doorbelld hangup`). Returns the stats seen.
  */
-async function fullCall(phone, { press = () => system.press(), hangUp = "phone" } = {}) {
+async function fullCall(phone, { press = () => system.press(), hangUp = "phone", during = async () => {} } = {}) {
   const { page } = phone;
   const idleBefore = await system.status();
   assert.equal(idleBefore.state, "idle");
@@ -98,6 +107,8 @@ async function fullCall(phone, { press = () => system.press(), hangUp = "phone" 
     (s) => s.state === "in_call" && s.current_call?.audio_buffers_received > 0 && s.current_call?.video_frames_sent > 30,
     "in_call with audio from the phone",
   );
+
+  await during(page);
 
   if (hangUp === "phone") {
     await page.getByRole("button", { name: "Hang up", exact: true }).click();
@@ -136,9 +147,24 @@ function assertDoorUsedItsOwnDtlsKey(stats) {
 test("press -> ring -> answer -> video and audio both ways -> hang up; three calls, no leak", async () => {
   const phone = await pairedPhone("A");
 
-  // Call 1: pressed with the documented CLI, hung up on the phone.
-  await fullCall(phone, { press: () => system.pressCli() });
+  // Call 1: pressed with the documented CLI, hung up on the phone. The phone's peer
+  // connection uses the TURN server and credentials from `ring` (EXPIRY:p-…). (On loopback
+  // Chromium does not get as far as allocating: its host pair is writable within
+  // milliseconds and libwebrtc then stops gathering; a relayed phone needs a NAT between the
+  // two, which the namespace tests provide.)
+  const phoneTurn = async (page) => {
+    const servers = await page.evaluate(() => window.doorbell.pc.getConfiguration().iceServers);
+    const turn = servers.find((s) => s.urls.some((u) => u.startsWith("turn:")));
+    assert.ok(turn && /^\d+:p-/.test(turn.username) && turn.credential, JSON.stringify(servers));
+  };
+  await fullCall(phone, { press: () => system.pressCli(), during: phoneTurn });
   const baseline = doorResources();
+  // The door allocated on the hub's TURN server with the credentials from `answered`
+  // (EXPIRY:d-…), i.e. webrtcbin took the percent-encoded turn:// URL.
+  // eslint-disable-next-line no-control-regex
+  const hubLog = system.hubLog().replace(/\x1b\[[0-9;]*m/g, ""); // tracing's colours
+  const allocations = hubLog.match(/TURN allocation requested.*/g) ?? [];
+  assert.ok(allocations.some((l) => /user=\d+:d-/.test(l)), `door did not allocate:\n${hubLog}`);
 
   // Calls 2 and 3 rebuild the pipeline each time; the second one is ended by the door.
   await fullCall(phone, { hangUp: "door" });

@@ -12,7 +12,7 @@
 import { performance } from "node:perf_hooks";
 
 process.env.DOORBELL_PROFILE ||= "release";
-const { awaitsHubTurn, natCall, relayCandidate, startNatSystem } = await import("./lib/natcall.mjs");
+const { natCall, relayCandidate, startNatSystem } = await import("./lib/natcall.mjs");
 const { percentile } = await import("../e2e/lib/stats.mjs");
 const { PUBLIC_IP } = await import("./lib/netns.mjs");
 const { COTURN_PORT } = await import("./lib/turn.mjs");
@@ -28,11 +28,6 @@ const MODES = {
 };
 if (!Number.isInteger(calls) || calls < 1 || !MODES[mode]) {
   console.error("usage: node tests/nat/bench_turn.mjs [N calls, default 20] [--turn embedded|external|phone-coturn]");
-  process.exit(2);
-}
-const missing = MODES[mode].hubTurn && (await awaitsHubTurn());
-if (missing) {
-  console.error(`--turn ${mode}: ${missing}; use --turn phone-coturn`);
   process.exit(2);
 }
 

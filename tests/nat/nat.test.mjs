@@ -4,8 +4,7 @@
 //
 //   sudo node --test --test-concurrency=1 tests/nat/      (after `cargo build --workspace --bins`)
 //
-// Tests marked "awaits TURN" need the hub's `[turn]` configuration (issue 5 item 1); until that
-// branch is merged they are skipped with the reason (see awaitsHubTurn()).
+// The TURN tests configure the hub's `[turn]` table (`doorbell-hub serve --config`).
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -14,10 +13,9 @@ import { createHmac } from "node:crypto";
 
 import { waitForOutput } from "../e2e/lib/system.mjs";
 import { createTestBed, nsPrefix, PUBLIC_IP, sh } from "./lib/netns.mjs";
-import { awaitsHubTurn, natCall, relayCandidate, startNatSystem } from "./lib/natcall.mjs";
+import { natCall, relayCandidate, startNatSystem } from "./lib/natcall.mjs";
 import { COTURN_PORT, COTURN_RELAY_PORTS, EMBEDDED_RELAY_PORTS } from "./lib/turn.mjs";
 
-const awaitsTurn = await awaitsHubTurn();
 /** The hub hands out coturn only as a STUN server (the hub of this branch has no [turn]). */
 const COTURN_AS_STUN = ["--stun", `stun:${PUBLIC_IP}:${COTURN_PORT}`];
 /** One-way latency of the door's WAN link: the door-phone round trip through the relay is 50 ms. */
@@ -145,9 +143,9 @@ test("bed check: a call through coturn at 50 ms RTT, TURN credentials on the pho
   );
 });
 
-// ---- awaits TURN (issue 5 item 1): the hub configures TURN and hands out per-call credentials.
+// ---- TURN: the hub configures TURN and hands out per-call credentials.
 
-test("embedded TURN: a call across two NATs is relayed by the hub's TURN", { skip: awaitsTurn }, async () => {
+test("embedded TURN: a call across two NATs is relayed by the hub's TURN", async () => {
   await withSystem({ hubTurn: "embedded" }, async (ctx) => {
     const { stats, iceServers, candidateTypes } = await natCall(ctx);
     assertRelayed(stats.candidatePair, EMBEDDED_RELAY_PORTS, "the embedded TURN");
@@ -157,7 +155,7 @@ test("embedded TURN: a call across two NATs is relayed by the hub's TURN", { ski
   });
 });
 
-test("coturn (external TURN): a call across two NATs is relayed by coturn", { skip: awaitsTurn }, async () => {
+test("coturn (external TURN): a call across two NATs is relayed by coturn", async () => {
   await withSystem({ hubTurn: "external" }, async (ctx) => {
     const { stats, iceServers, candidateTypes } = await natCall(ctx);
     assertRelayed(stats.candidatePair, COTURN_RELAY_PORTS, "coturn");
@@ -167,7 +165,7 @@ test("coturn (external TURN): a call across two NATs is relayed by coturn", { sk
   });
 });
 
-test("embedded TURN, phone with iceTransportPolicy relay: the phone's own candidate is a relay", { skip: awaitsTurn }, async () => {
+test("embedded TURN, phone with iceTransportPolicy relay: the phone's own candidate is a relay", async () => {
   await withSystem({ hubTurn: "embedded", phoneIce: { policy: "relay" } }, async (ctx) => {
     const { stats } = await natCall(ctx);
     assert.equal(stats.candidatePair.localType, "relay", JSON.stringify(stats.candidatePair));
@@ -175,7 +173,7 @@ test("embedded TURN, phone with iceTransportPolicy relay: the phone's own candid
   });
 });
 
-test("embedded TURN at 50 ms RTT: relayed, and the pair's RTT shows the delay", { skip: awaitsTurn }, async () => {
+test("embedded TURN at 50 ms RTT: relayed, and the pair's RTT shows the delay", async () => {
   await withSystem({ hubTurn: "embedded", delayMs: DELAY_MS }, async (ctx) => {
     const { stats } = await natCall(ctx);
     const pair = stats.candidatePair;
@@ -184,12 +182,13 @@ test("embedded TURN at 50 ms RTT: relayed, and the pair's RTT shows the delay", 
   });
 });
 
-test("flat network with the embedded TURN offered: the call still takes a direct pair", { skip: awaitsTurn }, async () => {
+test("flat network with the embedded TURN offered: the call still takes a direct pair", async () => {
   await withSystem({ topology: "flat", hubTurn: "embedded" }, async (ctx) => {
     const { stats, iceServers, candidateTypes } = await natCall(ctx);
-    // TURN was on offer and both sides gathered relay candidates; ICE preferred the direct path.
+    // TURN was on offer and the door allocated a relay; ICE preferred the direct path. (Chromium
+    // may not have gathered its own relay candidate yet: a working host pair comes first.)
     assertTurnCredentials(iceServers, ctx.secret.secret);
-    assertBothRelay(candidateTypes);
+    assert.ok(candidateTypes.remote.includes("relay"), `the door sent no relay candidate: ${JSON.stringify(candidateTypes)}`);
     const pair = stats.candidatePair;
     assert.equal(relayCandidate(pair), null, `relayed on a flat network: ${JSON.stringify(pair)}`);
     assert.ok(["host", "srflx", "prflx"].includes(pair.localType), JSON.stringify(pair));

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod coturn;
+
 use std::fmt::Debug;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
@@ -50,6 +52,7 @@ pub fn config(dir: &TempDir, tls: TlsMode) -> HubConfig {
         public_url: None,
         ice_servers: vec![],
         tls,
+        turn: None,
     }
 }
 
@@ -65,7 +68,13 @@ pub async fn start_hub_with(timings: Timings, tls: TlsMode) -> TestHub {
 
 /// Starts a hub on an existing directory (to test persistence across restarts).
 pub async fn start_hub_in(dir: TempDir, timings: Timings, tls: TlsMode) -> TestHub {
-    let hub = Hub::open_with_timings(config(&dir, tls), timings).expect("open hub");
+    let config = config(&dir, tls);
+    start_hub_with_config(dir, config, timings).await
+}
+
+/// Starts a hub with a full [`HubConfig`] (e.g. with TURN) whose files live in `dir`.
+pub async fn start_hub_with_config(dir: TempDir, config: HubConfig, timings: Timings) -> TestHub {
+    let hub = Hub::open_with_timings(config, timings).expect("open hub");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");

@@ -4,20 +4,9 @@
 
 import { launchPhone, waitForState } from "../../e2e/lib/browser.mjs";
 import { waitForStats } from "../../e2e/lib/stats.mjs";
-import { HUB_BIN, startSystem } from "../../e2e/lib/system.mjs";
+import { startSystem } from "../../e2e/lib/system.mjs";
 import { PUBLIC_IP, createTestBed, sh } from "./netns.mjs";
 import { COTURN_PORT, embeddedTurnConfig, externalTurnConfig, makeSecret, restCredentials, startCoturn } from "./turn.mjs";
-
-/**
- * Whether this hub has the `[turn]` configuration (`serve --config`, issue 5 item 1). Until the
- * TURN branch is merged the tests that need it are skipped with this reason; after the merge
- * this is false and they run. TODO(after the TURN merge): drop the gate so a hub that lost
- * `--config` fails these tests instead of skipping them.
- */
-export async function awaitsHubTurn() {
-  const help = await sh(HUB_BIN, ["serve", "--help"]);
-  return help.includes("--config") ? false : "the hub has no `serve --config` with a [turn] table yet (issue 5 item 1)";
-}
 
 // Runs in the phone's page before the app: adds TURN servers the hub did not hand out and/or
 // forces an ICE transport policy, by wrapping the RTCPeerConnection constructor the app calls.

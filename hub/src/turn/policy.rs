@@ -1,0 +1,165 @@
+//! Which peers the embedded TURN server relays to.
+//!
+//! A TURN server is an open proxy into whatever network it sits on unless it refuses
+//! internal destinations (CVE-2020-26262: coturn relayed to loopback through `0.0.0.0` and
+//! `::`; CVE-2026-27624: IPv4-mapped IPv6 forms slipped past IPv4 deny lists). Every address is
+//! first normalised with [`IpAddr::to_canonical`] (so `::ffff:127.0.0.1` is judged as
+//! `127.0.0.1`), then refused if it is loopback, private (RFC 1918, IPv6 ULA `fc00::/7`),
+//! shared/CGNAT (`100.64.0.0/10`), link-local, multicast, broadcast, unspecified, or one of
+//! the other special-purpose ranges below. An explicit allow-list (lab use) overrides.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+/// An address block, e.g. `10.0.0.0/8` or `fe80::/10`. A bare address is a /32 or /128.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+/// Not an address or CIDR.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an address or CIDR: {0:?}")]
+pub struct BadCidr(pub String);
+
+impl FromStr for Cidr {
+    type Err = BadCidr;
+    fn from_str(s: &str) -> Result<Self, BadCidr> {
+        let bad = || BadCidr(s.to_owned());
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (
+                a.parse::<IpAddr>().map_err(|_| bad())?,
+                Some(p.parse::<u8>().map_err(|_| bad())?),
+            ),
+            None => (s.trim().parse::<IpAddr>().map_err(|_| bad())?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl Cidr {
+    /// Whether `ip` (compared in its canonical form) is inside this block.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr.to_canonical(), ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix.min(32)))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Why a peer is refused (for logs and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeniedClass {
+    Unspecified,
+    Loopback,
+    Private,
+    SharedCgnat,
+    LinkLocal,
+    Multicast,
+    Broadcast,
+    /// Documentation, benchmarking, reserved, "this network" and similar special-purpose blocks.
+    Reserved,
+}
+
+fn classify_v4(ip: Ipv4Addr) -> Option<DeniedClass> {
+    let o = ip.octets();
+    Some(if ip.is_unspecified() || o[0] == 0 {
+        DeniedClass::Unspecified
+    } else if ip.is_loopback() {
+        DeniedClass::Loopback
+    } else if ip.is_private() {
+        DeniedClass::Private
+    } else if o[0] == 100 && (o[1] & 0xc0) == 64 {
+        DeniedClass::SharedCgnat
+    } else if ip.is_link_local() {
+        DeniedClass::LinkLocal
+    } else if ip.is_multicast() {
+        DeniedClass::Multicast
+    } else if ip.is_broadcast() {
+        DeniedClass::Broadcast
+    } else if (o[0] == 192 && o[1] == 0 && o[2] == 0)   // 192.0.0.0/24 IETF protocol assignments
+        || ip.is_documentation()
+        || (o[0] == 198 && (o[1] & 0xfe) == 18)           // 198.18.0.0/15 benchmarking
+        || o[0] >= 240
+    {
+        DeniedClass::Reserved
+    } else {
+        return None;
+    })
+}
+
+fn classify_v6(ip: Ipv6Addr) -> Option<DeniedClass> {
+    let s = ip.segments();
+    Some(if ip.is_unspecified() {
+        DeniedClass::Unspecified
+    } else if ip.is_loopback() {
+        DeniedClass::Loopback
+    } else if (s[0] & 0xfe00) == 0xfc00 {
+        DeniedClass::Private // fc00::/7 unique local
+    } else if (s[0] & 0xffc0) == 0xfe80 || (s[0] & 0xffc0) == 0xfec0 {
+        DeniedClass::LinkLocal // fe80::/10, and deprecated site-local fec0::/10
+    } else if ip.is_multicast() {
+        DeniedClass::Multicast
+    } else if (s[0] == 0x2001 && s[1] == 0x0db8)           // documentation
+        || (s[0] == 0x0064 && s[1] == 0xff9b && s[2] == 1) // 64:ff9b:1::/48 local-use NAT64
+        || (s[0] == 0x2002)                                // 6to4: embeds any IPv4 address
+        || (s[0] == 0x2001 && s[1] == 0)                   // Teredo: embeds any IPv4 address
+        || s[0] == 0
+    // ::/8 minus the cases above: IPv4-compatible and other reserved forms
+    {
+        DeniedClass::Reserved
+    } else {
+        return None;
+    })
+}
+
+/// The class `ip` is refused for, after normalising IPv4-mapped IPv6, or `None` if it is a
+/// public unicast address.
+pub fn denied_class(ip: IpAddr) -> Option<DeniedClass> {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => classify_v4(v4),
+        IpAddr::V6(v6) => classify_v6(v6),
+    }
+}
+
+/// The peer policy of one embedded TURN server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerPolicy {
+    /// Lab use only: blocks exempt from [`denied_class`].
+    pub allow: Vec<Cidr>,
+}
+
+impl PeerPolicy {
+    pub fn new(allow: Vec<Cidr>) -> Self {
+        PeerPolicy { allow }
+    }
+
+    /// Whether the server may relay to (and accept data from) `ip`.
+    pub fn permits(&self, ip: IpAddr) -> bool {
+        denied_class(ip).is_none() || self.allow.iter().any(|c| c.contains(ip))
+    }
+}
