@@ -166,6 +166,7 @@ fn start_hub(db: &std::path::Path, listener: TcpListener) -> anyhow::Result<Runn
         db_path: db.to_owned(),
         public_url: None,
         ice_servers: Vec::new(),
+        turn: None,
         tls: TlsMode::Plain,
     })?;
     let (stop, stopped) = oneshot::channel::<()>();
