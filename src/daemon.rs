@@ -45,8 +45,11 @@ struct CallMedia {
     /// hub knows nothing about it and cannot relay the phone's `hang_up`: the phone closing
     /// its peer connection (the data channel ends) is then the hang-up.
     hub_lost: bool,
-    /// STUN/TURN servers for this call from `answered` (TURN credentials minted for it).
-    call_ice_servers: Vec<doorbell_protocol::IceServer>,
+    /// STUN/TURN servers for this call (TURN credentials minted for it), from `ringing` or,
+    /// from an older hub, `answered`; `None` until one of them arrives.
+    call_ice_servers: Option<Vec<doorbell_protocol::IceServer>>,
+    /// The offer is the local description: ICE is gathering (with `call_ice_servers`).
+    ice_started: bool,
 }
 
 pub struct Daemon {
@@ -285,7 +288,15 @@ impl Daemon {
     fn on_hub_message(&mut self, message: HubToDoor) {
         match message {
             HubToDoor::Welcome { .. } => tracing::warn!("unexpected second welcome from the hub"),
-            HubToDoor::Ringing { call_id, phones } => {
+            HubToDoor::Ringing {
+                call_id,
+                phones,
+                ice_servers,
+            } => {
+                if let (Some(media), Some(servers)) = (self.current_media(&call_id), ice_servers) {
+                    media.call_ice_servers.get_or_insert(servers);
+                    self.start_ice();
+                }
                 if self.is_current(&call_id) {
                     if let Some((ring, _, confirmed)) = self.ring.as_mut() {
                         *confirmed |= *ring == call_id;
@@ -302,7 +313,7 @@ impl Daemon {
             } => {
                 tracing::info!(%call_id, %phone_id, "answered");
                 if let Some(media) = self.current_media(&call_id) {
-                    media.call_ice_servers = ice_servers;
+                    media.call_ice_servers.get_or_insert(ice_servers);
                 }
                 self.input(Input::Answered(call_id));
             }
@@ -355,6 +366,7 @@ impl Daemon {
                 };
                 tracing::debug!(%call_id, "offer ready");
                 media.offer = Some(sdp);
+                self.start_ice();
                 self.release_offer();
             }
             MediaEventKind::LocalCandidate { mline, candidate } => {
@@ -393,13 +405,37 @@ impl Daemon {
         }
     }
 
-    /// Send the offer and the candidates gathered so far, once both a phone has answered and
-    /// the offer exists (whichever comes last).
-    fn release_offer(&mut self) {
+    /// Make the offer the local description, which starts ICE gathering, once both the offer
+    /// and this call's ICE servers exist (whichever comes last). With a current hub that is
+    /// while the phones ring, so the TURN allocation is done before anyone answers.
+    fn start_ice(&mut self) {
         let Some(media) = self.media.as_mut() else {
             return;
         };
-        if !media.answered || media.offer_sent {
+        if media.ice_started {
+            return;
+        }
+        let (Some(sdp), Some(servers)) = (&media.offer, &media.call_ice_servers) else {
+            return;
+        };
+        media.ice_started = true;
+        if let Err(e) = media.session.start_ice(sdp, servers) {
+            // Reported like any media failure, through the owner's own queue.
+            let _ = self.media_events.try_send(MediaEvent {
+                call_id: media.session.call_id().clone(),
+                kind: MediaEventKind::Failed(format!("cannot start ICE: {e}")),
+            });
+        }
+    }
+
+    /// Send the offer and the candidates gathered so far, once both a phone has answered and
+    /// ICE has started (whichever comes last).
+    fn release_offer(&mut self) {
+        self.start_ice();
+        let Some(media) = self.media.as_mut() else {
+            return;
+        };
+        if !media.answered || media.offer_sent || !media.ice_started {
             return;
         }
         let Some(sdp) = media.offer.clone() else {
@@ -407,15 +443,6 @@ impl Daemon {
         };
         let call_id = media.session.call_id().clone();
         media.offer_sent = true;
-        // ICE gathering starts now, with this call's TURN credentials from `answered`.
-        if let Err(e) = media.session.start_ice(&sdp, &media.call_ice_servers) {
-            // Reported like any media failure, through the owner's own queue.
-            let _ = self.media_events.try_send(MediaEvent {
-                call_id,
-                kind: MediaEventKind::Failed(format!("cannot start ICE: {e}")),
-            });
-            return;
-        }
         let pending = std::mem::take(&mut media.pending_candidates);
         self.link.send(DoorToHub::SdpOffer {
             call_id: call_id.clone(),
@@ -540,7 +567,8 @@ impl Daemon {
                     offer_sent: false,
                     pending_candidates: Vec::new(),
                     hub_lost: false,
-                    call_ice_servers: Vec::new(),
+                    call_ice_servers: None,
+                    ice_started: false,
                 })
             }
             Err(e) => {

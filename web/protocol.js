@@ -209,6 +209,7 @@ export const SCHEMAS = Object.freeze({
     ringing: [
       ["call_id", "string"],
       ["phones", "u32"],
+      ["ice_servers", "iceServers", noServers],
     ],
     answered: [
       ["call_id", "string"],

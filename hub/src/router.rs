@@ -592,6 +592,7 @@ impl Router {
                     .map(|p| (*c, self.call_ice(p.phone_id.as_str())))
             })
             .collect();
+        let door_ice = self.call_ice(door_id.as_str());
         let Some(slot) = self.doors.get_mut(door_id) else {
             return;
         };
@@ -633,6 +634,7 @@ impl Router {
             HubToDoor::Ringing {
                 call_id: call_id.clone(),
                 phones: u32::try_from(phone_count).unwrap_or(u32::MAX),
+                ice_servers: Some(door_ice),
             },
         ));
         out.push(Out::Event(RouterEvent {
@@ -1077,7 +1079,8 @@ mod tests {
             DOOR,
             HubToDoor::Ringing {
                 call_id: call(),
-                phones: 2
+                phones: 2,
+                ice_servers: Some(Vec::new()),
             }
         )));
     }

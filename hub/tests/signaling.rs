@@ -55,7 +55,8 @@ async fn ring_fans_out_first_answer_wins_and_media_flows_to_answerer_only() {
         door.recv().await,
         HubToDoor::Ringing {
             call_id: call("c1"),
-            phones: 2
+            phones: 2,
+            ice_servers: Some(Vec::new()),
         }
     );
     for phone in [&mut a, &mut b] {

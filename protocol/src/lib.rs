@@ -222,6 +222,12 @@ pub enum HubToDoor {
     Ringing {
         call_id: CallId,
         phones: u32,
+        /// STUN/TURN servers for this call's media, with TURN credentials minted for the door
+        /// (the same kind `answered` carries). Sent with the ring so the door gathers its
+        /// candidates, TURN allocation included, while the phones ring rather than after the
+        /// answer. Absent (older hubs): the door waits for `answered`'s.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ice_servers: Option<Vec<IceServer>>,
     },
     /// A phone answered: the door should send its `sdp_offer` now.
     Answered {

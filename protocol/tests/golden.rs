@@ -143,6 +143,10 @@ fn hub_to_door() {
         HubToDoor::Ringing {
             call_id: call(),
             phones: 2,
+            ice_servers: Some(call_ice_servers(
+                "1767225600:d-front",
+                "kYAi10zHQnehf/DYQzBMoMb3kHw=",
+            )),
         },
     );
     check(
@@ -375,4 +379,14 @@ fn ring_and_answered_without_ice_servers_decode() {
         serde_json::from_str(r#"{"type":"answered","call_id":"c-1","phone_id":"p-1"}"#)
             .expect("decodes");
     assert!(matches!(answered, HubToDoor::Answered { ice_servers, .. } if ice_servers.is_empty()));
+    // An older hub's `ringing` has none: the door then waits for `answered`'s.
+    let ringing: HubToDoor =
+        serde_json::from_str(r#"{"type":"ringing","call_id":"c-1","phones":1}"#).expect("decodes");
+    assert!(matches!(
+        ringing,
+        HubToDoor::Ringing {
+            ice_servers: None,
+            ..
+        }
+    ));
 }
