@@ -17,6 +17,8 @@ use gstreamer::prelude::*;
 const TONES: [(f64, u32); 2] = [(659.3, 20), (523.3, 30)];
 /// 20 ms buffers at 48 kHz.
 const SAMPLES_PER_BUFFER: u32 = 960;
+/// Longest a 1 s chime may take to play out before it is given up.
+const PLAY_LIMIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChimeError {
@@ -77,8 +79,18 @@ pub fn play(
     }
     Ok(tokio::spawn(async move {
         let mut messages = bus.stream();
-        let mut result = Err(ChimeError::Play("bus closed before the end".into()));
-        while let Some(message) = messages.next().await {
+        let mut result = Err(ChimeError::Play(format!(
+            "the speaker did not finish within {} s",
+            PLAY_LIMIT.as_secs()
+        )));
+        // A speaker that neither finishes nor fails must not keep the chime (and the
+        // speaker) forever: later presses would never chime again.
+        let deadline = tokio::time::sleep(PLAY_LIMIT);
+        tokio::pin!(deadline);
+        while let Some(message) = tokio::select! {
+            message = messages.next() => message,
+            _ = &mut deadline => None,
+        } {
             match message.view() {
                 gst::MessageView::Eos(_) => {
                     result = Ok(Duration::from_nanos(heard.0.load(Ordering::Relaxed)));

@@ -402,6 +402,22 @@ impl Config {
                 ));
             }
         }
+        // TURN refreshes re-authenticate with the call's username, so a relayed call ends
+        // when its credentials expire: they must outlive the longest call this door allows.
+        let ttl = self
+            .turn
+            .credential_ttl_secs
+            .unwrap_or(doorbell_hub::turn::DEFAULT_CREDENTIAL_TTL_SECS);
+        let longest = c.ring_timeout_secs + c.connect_timeout_secs + c.max_call_secs;
+        if self.turn.mode != Some(doorbell_hub::turn::TurnMode::Off) && ttl < longest {
+            return Err(invalid(
+                "turn.credential_ttl_secs",
+                format!(
+                    "{ttl} s is shorter than the longest call ({longest} s: call.ring_timeout_secs + call.connect_timeout_secs + call.max_call_secs), so a relayed call would drop when its TURN credentials expire"
+                ),
+                &format!("set turn.credential_ttl_secs = {longest} or more (and turn.max_ttl_secs at least as high), or lower call.max_call_secs"),
+            ));
+        }
         // Checked with the embedded hub's defaults; the relay address a wildcard listener
         // needs is only known at start (the address phones reach the hub on).
         self.turn
@@ -619,6 +635,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("turn.urls"), "{err}");
+        // Credentials that would expire in the middle of the longest allowed call.
+        let err = load(None, &["call.max_call_secs=3600"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("turn.credential_ttl_secs") && err.contains("3650 s"),
+            "{err}"
+        );
         let err = load(Some("[turn]\nrelay_port = \"1-2\"\n"), &[])
             .unwrap_err()
             .to_string();

@@ -805,7 +805,16 @@ function watchFirstFrame(c, video) {
 function attachControl(c, channel) {
   c.control = channel;
   channel.onopen = () => renderUnlock(c);
-  channel.onclose = () => renderUnlock(c);
+  channel.onclose = () => {
+    // Without signaling (our hub link or the door's is gone) a hang-up at the door cannot
+    // reach us as `hang_up`; the door closing its side of the call is then the hang-up.
+    if (call === c && state === "in-call" && (c.doorSignalingLost || !wsReady)) {
+      const name = c.doorName;
+      endCall({ notify: false });
+      return showNotice("ended", "Call ended", `${name} hung up.`);
+    }
+    renderUnlock(c);
+  };
   channel.onmessage = (ev) => onControlMessage(c, ev.data);
   renderUnlock(c);
 }

@@ -209,7 +209,8 @@ export const SCHEMAS = Object.freeze({
     ringing: [
       ["call_id", "string"],
       ["phones", "u32"],
-      ["ice_servers", "iceServers", noServers],
+      // Optional, not defaulted: absent means "wait for answered's" (serde's Option).
+      ["ice_servers", "iceServers", opt],
     ],
     answered: [
       ["call_id", "string"],

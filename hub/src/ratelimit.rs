@@ -82,6 +82,17 @@ impl FailureLimiter {
         }
     }
 
+    /// Whether `ip` itself has used up its failures for the current window. Unlike
+    /// [`Self::is_blocked`], an address the table has no room for is not refused: for a
+    /// check that runs only after the credentials failed, failing open costs nothing.
+    pub fn has_used_up(&self, ip: IpAddr, now: Instant) -> bool {
+        let map = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&ip).is_some_and(|(start, n)| {
+            now.saturating_duration_since(*start) < PAIR_FAILURE_WINDOW
+                && *n >= PAIR_FAILURES_PER_WINDOW
+        })
+    }
+
     /// Counts one failure for `ip`.
     pub fn record_failure(&self, ip: IpAddr, now: Instant) {
         let mut map = self.windows.lock().unwrap_or_else(|p| p.into_inner());

@@ -199,7 +199,11 @@ impl Router {
     fn call_ice(&self, id: &str) -> Vec<IceServer> {
         let mut servers = self.ice_servers.clone();
         if let Some(turn) = &self.turn {
-            servers.push(turn.ice_server(id));
+            let server = turn.ice_server(id);
+            // Never hand out credentials without a URL to use them on (browsers refuse it).
+            if !server.urls.is_empty() {
+                servers.push(server);
+            }
         }
         servers
     }

@@ -126,6 +126,11 @@ fn ip(s: &str) -> IpAddr {
 
 /// Every denied class, with IPv4-mapped IPv6 forms of the IPv4 ones.
 const DENIED: &[(&str, DeniedClass)] = &[
+    ("64:ff9b::a00:1", DeniedClass::Private),
+    ("64:ff9b::7f00:1", DeniedClass::Loopback),
+    ("192.88.99.1", DeniedClass::Reserved),
+    ("100::1", DeniedClass::Reserved),
+    ("2001:2::1", DeniedClass::Reserved),
     ("0.0.0.0", DeniedClass::Unspecified),
     ("0.1.2.3", DeniedClass::Unspecified),
     ("::", DeniedClass::Unspecified),
@@ -254,6 +259,11 @@ fn config_errors_name_the_key_and_defaults_fill_in() {
     );
     assert_eq!(
         err("[turn]\nmode = \"external\"\nurls = [\"http://x\"]"),
+        "turn.urls"
+    );
+    // Embedded with only a STUN URL would mint credentials nobody can use.
+    assert_eq!(
+        err("[turn]\nmode = \"embedded\"\nlisten = \"127.0.0.1:0\"\nurls = [\"stun:127.0.0.1:3478\"]"),
         "turn.urls"
     );
     assert!(
@@ -512,14 +522,23 @@ async fn bad_credentials_are_refused_then_rate_limited() {
         );
         c.close().await.expect("close");
     }
-    // Now even good credentials from this address are refused for the rest of the window.
-    let c = client_for(server.addr(), &good).await;
+    // Now more guesses from this address are refused outright for the rest of the window...
+    let (u, p) = &attempts[0];
+    let c = client(server.addr(), u, p).await;
     let err = within("rate limited allocate", c.allocate())
         .await
         .err()
         .expect("rate limited")
         .to_string();
     assert!(err.contains("429"), "expected 429, got {err}");
+    c.close().await.expect("close");
+    // ...but credentials that prove the secret still work: forged failures (UDP sources are
+    // cheap to spoof) must not lock a real client out.
+    let c = client_for(server.addr(), &good).await;
+    within("allocate with good credentials", c.allocate())
+        .await
+        .expect("good credentials are never rate limited");
+    c.close().await.expect("close");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -252,7 +252,8 @@ impl Session {
 
 /// Ask webrtcbin for an offer and report it. It is not yet the local description: that
 /// starts ICE gathering, which waits for [`Session::start_ice`] so that the TURN credentials
-/// the hub mints for this call (in `answered`) are configured first.
+/// the hub mints for this call (in `ringing`, or `answered` from an older hub) are
+/// configured first.
 fn create_offer(
     webrtc: &gst::Element,
     call_id: CallId,
@@ -299,12 +300,13 @@ fn create_offer(
 }
 
 impl Session {
-    /// Adds this call's STUN/TURN `servers` (from the hub's `answered`, with credentials minted
-    /// for this call) and sets `offer_sdp` (from [`MediaEventKind::OfferReady`]) as the local
-    /// description, which starts ICE gathering with them.
+    /// Adds this call's STUN/TURN `servers` (from the hub's `ringing` or `answered`, with
+    /// credentials minted for this call) and sets `offer_sdp` (from
+    /// [`MediaEventKind::OfferReady`]) as the local description, which starts ICE gathering
+    /// with them.
     ///
     /// webrtcbin (1.22) applies TURN servers when gathering starts, not to a running
-    /// gathering, hence the offer is held until the call is answered.
+    /// gathering, hence the offer is held until the servers are known (while ringing).
     pub fn start_ice(&self, offer_sdp: &str, servers: &[IceServer]) -> Result<(), SessionError> {
         let message = gst_sdp::SDPMessage::parse_buffer(offer_sdp.as_bytes())
             .map_err(|_| SessionError::BadSdp)?;

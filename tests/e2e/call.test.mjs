@@ -159,7 +159,7 @@ test("press -> ring -> answer -> video and audio both ways -> hang up; three cal
   };
   await fullCall(phone, { press: () => system.pressCli(), during: phoneTurn });
   const baseline = doorResources();
-  // The door allocated on the hub's TURN server with the credentials from `answered`
+  // The door allocated on the hub's TURN server with the credentials from `ringing`
   // (EXPIRY:d-…), i.e. webrtcbin took the percent-encoded turn:// URL.
   // eslint-disable-next-line no-control-regex
   const hubLog = system.hubLog().replace(/\x1b\[[0-9;]*m/g, ""); // tracing's colours

@@ -250,6 +250,18 @@ impl TurnConfig {
             credential_ttl_secs,
             urls: self.urls.clone(),
         };
+        if mode == TurnMode::Embedded
+            && !self.urls.is_empty()
+            && !self.urls.iter().any(|u| u.starts_with("turn"))
+        {
+            // Credentials with no TURN URL to use them on: every phone would get an ICE server
+            // with empty `urls`, which browsers refuse outright.
+            return Err(invalid(
+                "turn.urls",
+                "lists no turn: URL for the embedded server",
+                "add \"turn:<relay_address>:<port>?transport=udp\", or leave turn.urls out for the default",
+            ));
+        }
         if mode == TurnMode::External {
             if !self.urls.iter().any(|u| u.starts_with("turn")) {
                 return Err(invalid(

@@ -212,16 +212,19 @@ impl GateConn {
             return Verdict::Pass;
         }
         let now = Instant::now();
-        if self.failures.is_blocked(src.ip(), now) {
-            tracing::debug!(%src, "TURN request refused: too many bad credentials");
-            return reply(error_response(
-                &m,
-                CODE_RATE_LIMITED,
-                "Too Many Requests",
-                None,
-            ));
-        }
+        // Credentials first: a request that proves the secret is never rate limited, so
+        // forged failures (UDP sources are cheap to spoof) cannot lock real clients out. Only
+        // an address that keeps guessing is slowed down, and a full table fails open.
         let Some(key) = self.authenticated_key(&m) else {
+            if self.failures.has_used_up(src.ip(), now) {
+                tracing::debug!(%src, "TURN request refused: too many bad credentials");
+                return reply(error_response(
+                    &m,
+                    CODE_RATE_LIMITED,
+                    "Too Many Requests",
+                    None,
+                ));
+            }
             tracing::info!(%src, "TURN request with bad credentials");
             self.failures.record_failure(src.ip(), now);
             return Verdict::Pass; // the server refuses it with its own error response

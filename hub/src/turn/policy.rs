@@ -102,6 +102,7 @@ fn classify_v4(ip: Ipv4Addr) -> Option<DeniedClass> {
     } else if ip.is_broadcast() {
         DeniedClass::Broadcast
     } else if (o[0] == 192 && o[1] == 0 && o[2] == 0)   // 192.0.0.0/24 IETF protocol assignments
+        || (o[0] == 192 && o[1] == 88 && o[2] == 99)      // 192.88.99.0/24 6to4 relay anycast
         || ip.is_documentation()
         || (o[0] == 198 && (o[1] & 0xfe) == 18)           // 198.18.0.0/15 benchmarking
         || o[0] >= 240
@@ -114,6 +115,13 @@ fn classify_v4(ip: Ipv4Addr) -> Option<DeniedClass> {
 
 fn classify_v6(ip: Ipv6Addr) -> Option<DeniedClass> {
     let s = ip.segments();
+    if s[0] == 0x0064 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+        // 64:ff9b::/96, well-known NAT64: a NAT64 gateway would relay to the IPv4 address in
+        // the last 32 bits, so that address decides (64:ff9b::a00:1 is 10.0.0.1).
+        let [a, b] = s[6].to_be_bytes();
+        let [c, d] = s[7].to_be_bytes();
+        return classify_v4(Ipv4Addr::new(a, b, c, d));
+    }
     Some(if ip.is_unspecified() {
         DeniedClass::Unspecified
     } else if ip.is_loopback() {
@@ -126,8 +134,9 @@ fn classify_v6(ip: Ipv6Addr) -> Option<DeniedClass> {
         DeniedClass::Multicast
     } else if (s[0] == 0x2001 && s[1] == 0x0db8)           // documentation
         || (s[0] == 0x0064 && s[1] == 0xff9b && s[2] == 1) // 64:ff9b:1::/48 local-use NAT64
+        || (s[0] == 0x0100 && s[1..4] == [0, 0, 0])        // 100::/64 discard-only
         || (s[0] == 0x2002)                                // 6to4: embeds any IPv4 address
-        || (s[0] == 0x2001 && s[1] == 0)                   // Teredo: embeds any IPv4 address
+        || (s[0] == 0x2001 && s[1] < 0x0200)               // 2001::/23 IETF assignments, Teredo
         || s[0] == 0
     // ::/8 minus the cases above: IPv4-compatible and other reserved forms
     {

@@ -38,7 +38,8 @@ export async function removeLeftovers() {
     await ip('netns', 'delete', name).catch(() => {});
   }
   const links = (await ip('-o', 'link', 'show')).split('\n').map((l) => l.split(':')[1]?.trim().split('@')[0]).filter(Boolean);
-  for (const link of links.filter((l) => l.startsWith('dbh'))) {
+  // Only names this file makes (dbh<pid>x<n>): never another program's interfaces.
+  for (const link of links.filter((l) => /^dbh\d+x\d+$/.test(l))) {
     const pid = Number(link.slice(3).split('x')[0]);
     if (pid && pid !== process.pid && processAlive(pid)) continue;
     await ip('link', 'delete', link).catch(() => {});
