@@ -739,6 +739,12 @@ function createPeerConnection(c) {
       }
     } else if (s === "failed") {
       failCall("The connection to the door was lost.");
+    } else if (s === "disconnected" && state === "in-call" && (c.doorSignalingLost || !wsReady)) {
+      // No signaling to say why: a door that hung up (its pipeline is gone, so it answers
+      // no more ICE checks) looks like this within seconds, not at the ~30 s "failed".
+      const name = c.doorName;
+      endCall({ notify: false });
+      showNotice("ended", "Call ended", `${name} hung up or went away.`);
     }
   };
   return pc;

@@ -137,19 +137,29 @@ impl Hub {
         if self.inner.tls.is_none() && !local.ip().is_loopback() {
             return Err(HubError::PlainHttpNotLoopback(local));
         }
+        self.remember_base_url(local).await?;
+        tracing::info!(address = %local, tls = self.inner.tls.is_some(), "hub serving");
+        crate::server::run(self.inner.clone(), listener, shutdown).await;
+        Ok(())
+    }
+
+    /// Stores the base URL for a listener on `local`, which `doorbell-hub pair` uses for its
+    /// links. [`Hub::serve`] does it too; call it first to have it stored before announcing
+    /// the listener, so a `pair` started on that announcement finds it.
+    pub async fn remember_base_url(&self, local: SocketAddr) -> Result<(), HubError> {
         let base_url = self.base_url(local);
         let store = self.inner.store.clone();
         let saved =
             tokio::task::spawn_blocking(move || store.set_setting(SETTING_BASE_URL, &base_url))
                 .await;
         match saved {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e.into()),
-            Err(e) => tracing::warn!(error = %e, "could not remember the base URL"),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not remember the base URL");
+                Ok(())
+            }
         }
-        tracing::info!(address = %local, tls = self.inner.tls.is_some(), "hub serving");
-        crate::server::run(self.inner.clone(), listener, shutdown).await;
-        Ok(())
     }
 
     /// The URL a phone should open, e.g. "http://127.0.0.1:8080" (after binding; scheme per TLS mode) - or public_url.

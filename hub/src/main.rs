@@ -195,6 +195,10 @@ async fn serve(db: PathBuf, args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr().context("reading the bound address")?;
+    // Before "Listening on": a script that runs `pair` on seeing it must find the base URL.
+    hub.remember_base_url(local)
+        .await
+        .context("remembering the base URL")?;
 
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "Listening on {}", hub.local_url(local))?;
