@@ -25,6 +25,9 @@ pub const PAIR_BODY_LIMIT: usize = 4 * 1024;
 pub const MAX_CREDENTIAL_CHARS: usize = 256;
 /// Events returned by `GET /api/events`: a screenful of history.
 pub const EVENTS_LIMIT: u32 = 50;
+/// Missed rings this recent are always in `GET /api/events`, however many calls came after
+/// (the phone app lists a week's worth).
+pub const MISSED_RINGS_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// Content-Security-Policy for everything served: only our own scripts and styles, WebSocket
 /// to ourselves, and `blob:` media for the call video.
@@ -213,7 +216,11 @@ async fn events(State(app): State<AppState>, headers: HeaderMap) -> Response {
             return Ok(None);
         };
         store
-            .events_for_phone(&phone.phone_id, EVENTS_LIMIT)
+            .events_for_phone(
+                &phone.phone_id,
+                EVENTS_LIMIT,
+                now_ms() - MISSED_RINGS_KEPT_MS,
+            )
             .map(Some)
     })
     .await;

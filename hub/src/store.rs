@@ -669,20 +669,33 @@ impl Store {
         Ok(())
     }
 
-    /// The newest `limit` events of the doors `phone_id` is paired with, newest first.
+    /// The newest `limit` events of the doors `phone_id` is paired with, plus (up to `limit`
+    /// more) their missed rings at or after `missed_since` (Unix ms), newest first. A missed
+    /// ring is what a phone that was offline most needs to see, and a few calls' worth of
+    /// other events would otherwise push it out of a short history.
     pub fn events_for_phone(
         &self,
         phone_id: &PhoneId,
         limit: u32,
+        missed_since: i64,
     ) -> Result<Vec<CallEvent>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT e.at, e.door_id, e.call_id, e.kind, e.phone_id, e.reason, e.duration_ms
-             FROM events e JOIN pairings p ON p.door_id = e.door_id AND p.phone_id = ?1
-             ORDER BY e.id DESC LIMIT ?2",
+             FROM events e
+             WHERE e.id IN (
+                 SELECT n.id FROM events n
+                 JOIN pairings p ON p.door_id = n.door_id AND p.phone_id = ?1
+                 ORDER BY n.id DESC LIMIT ?2)
+             OR e.id IN (
+                 SELECT m.id FROM events m
+                 JOIN pairings p ON p.door_id = m.door_id AND p.phone_id = ?1
+                 WHERE m.kind = 'missed_ring' AND m.at >= ?3
+                 ORDER BY m.id DESC LIMIT ?2)
+             ORDER BY e.id DESC",
         )?;
         let rows = stmt
-            .query_map(params![phone_id.as_str(), limit], |r| {
+            .query_map(params![phone_id.as_str(), limit, missed_since], |r| {
                 let kind: String = r.get(3)?;
                 Ok((
                     kind,
@@ -858,10 +871,51 @@ mod tests {
             })
             .expect("record");
         }
-        let events = s.events_for_phone(&phone.phone_id, 50).expect("events");
+        let events = s.events_for_phone(&phone.phone_id, 50, 0).expect("events");
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].kind, EventKind::Missed);
         assert_eq!(events[1].call_id.as_str(), "c0");
+    }
+
+    #[test]
+    fn recent_missed_rings_stay_in_the_history_after_many_calls() {
+        let s = store();
+        let (door, _) = s.add_door("Front").expect("add");
+        let code = s.create_pairing_code(&door).expect("code");
+        let phone = s
+            .redeem_pairing_code(&code, None, None, now_ms())
+            .expect("pair");
+        let event = |at: i64, kind: EventKind, call: &str| CallEvent {
+            at,
+            door_id: door.clone(),
+            call_id: CallId::new(call),
+            kind,
+            phone_id: None,
+            reason: None,
+            duration_ms: None,
+        };
+        s.record_event(&event(1_000, EventKind::MissedRing, ""))
+            .expect("old missed ring");
+        s.record_event(&event(5_000, EventKind::MissedRing, ""))
+            .expect("recent missed ring");
+        for i in 0..10 {
+            s.record_event(&event(6_000 + i, EventKind::Ring, &format!("c{i}")))
+                .expect("ring");
+        }
+        let events = s
+            .events_for_phone(&phone.phone_id, 3, 2_000)
+            .expect("events");
+        let kinds: Vec<(EventKind, i64)> = events.iter().map(|e| (e.kind, e.at)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (EventKind::Ring, 6_009),
+                (EventKind::Ring, 6_008),
+                (EventKind::Ring, 6_007),
+                (EventKind::MissedRing, 5_000),
+            ],
+            "the newest events, then the missed ring since 2 s, not the older one"
+        );
     }
 
     #[test]
