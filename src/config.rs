@@ -402,25 +402,10 @@ impl Config {
                 ));
             }
         }
-        // TURN refreshes re-authenticate with the call's username, so a relayed call ends
-        // when its credentials expire: they must outlive the longest call this door allows.
-        let ttl = self
-            .turn
-            .credential_ttl_secs
-            .unwrap_or(doorbell_hub::turn::DEFAULT_CREDENTIAL_TTL_SECS);
-        let longest = c.ring_timeout_secs + c.connect_timeout_secs + c.max_call_secs;
-        if self.turn.mode != Some(doorbell_hub::turn::TurnMode::Off) && ttl < longest {
-            return Err(invalid(
-                "turn.credential_ttl_secs",
-                format!(
-                    "{ttl} s is shorter than the longest call ({longest} s: call.ring_timeout_secs + call.connect_timeout_secs + call.max_call_secs), so a relayed call would drop when its TURN credentials expire"
-                ),
-                &format!("set turn.credential_ttl_secs = {longest} or more (and turn.max_ttl_secs at least as high), or lower call.max_call_secs"),
-            ));
-        }
         // Checked with the embedded hub's defaults; the relay address a wildcard listener
         // needs is only known at start (the address phones reach the hub on).
-        self.turn
+        let turn = self
+            .turn
             .resolve(&self.turn_defaults(
                 std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
                 Some(std::net::Ipv4Addr::LOCALHOST.into()),
@@ -430,6 +415,26 @@ impl Config {
                 problem: e.problem,
                 fix: e.fix,
             })?;
+        // TURN refreshes re-authenticate with the call's username, so a relayed call ends
+        // when its credentials expire: they must outlive the longest call this door allows.
+        let mint = match &turn {
+            doorbell_hub::turn::ResolvedTurn::Off => None,
+            doorbell_hub::turn::ResolvedTurn::Embedded(s) => Some(&s.mint),
+            doorbell_hub::turn::ResolvedTurn::External(s) => Some(&s.mint),
+        };
+        let longest = c.ring_timeout_secs + c.connect_timeout_secs + c.max_call_secs;
+        if let Some(ttl) = mint
+            .map(|m| m.credential_ttl_secs)
+            .filter(|ttl| *ttl < longest)
+        {
+            return Err(invalid(
+                "turn.credential_ttl_secs",
+                format!(
+                    "{ttl} s is shorter than the longest call ({longest} s: call.ring_timeout_secs + call.connect_timeout_secs + call.max_call_secs), so a relayed call would drop when its TURN credentials expire"
+                ),
+                &format!("set turn.credential_ttl_secs = {longest} or more (and turn.max_ttl_secs at least as high), or lower call.max_call_secs"),
+            ));
+        }
         self.gpio.validate()
     }
 

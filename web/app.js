@@ -514,6 +514,19 @@ function keepCallWithoutDoorSignaling(c) {
   return true;
 }
 
+/**
+ * Without signaling (our hub link or the door's is gone) a hang-up at the door cannot reach
+ * us as `hang_up`; the door leaving the media session is then the end of call `c`. Returns
+ * whether it ended the call.
+ */
+function endCallTheDoorLeft(c, how) {
+  if (call !== c || state !== "in-call" || !(c.doorSignalingLost || !wsReady)) return false;
+  const name = c.doorName;
+  endCall({ notify: false });
+  showNotice("ended", "Call ended", `${name} ${how}.`);
+  return true;
+}
+
 function onHangUp(msg) {
   if (!call || call.id !== msg.call_id) return;
   if (msg.reason === "peer_gone" && keepCallWithoutDoorSignaling(call)) return;
@@ -739,12 +752,10 @@ function createPeerConnection(c) {
       }
     } else if (s === "failed") {
       failCall("The connection to the door was lost.");
-    } else if (s === "disconnected" && state === "in-call" && (c.doorSignalingLost || !wsReady)) {
+    } else if (s === "disconnected") {
       // No signaling to say why: a door that hung up (its pipeline is gone, so it answers
       // no more ICE checks) looks like this within seconds, not at the ~30 s "failed".
-      const name = c.doorName;
-      endCall({ notify: false });
-      showNotice("ended", "Call ended", `${name} hung up or went away.`);
+      endCallTheDoorLeft(c, "hung up or went away");
     }
   };
   return pc;
@@ -812,14 +823,8 @@ function attachControl(c, channel) {
   c.control = channel;
   channel.onopen = () => renderUnlock(c);
   channel.onclose = () => {
-    // Without signaling (our hub link or the door's is gone) a hang-up at the door cannot
-    // reach us as `hang_up`; the door closing its side of the call is then the hang-up.
-    if (call === c && state === "in-call" && (c.doorSignalingLost || !wsReady)) {
-      const name = c.doorName;
-      endCall({ notify: false });
-      return showNotice("ended", "Call ended", `${name} hung up.`);
-    }
-    renderUnlock(c);
+    // The door closing its side of the call is its hang-up when no `hang_up` can reach us.
+    if (!endCallTheDoorLeft(c, "hung up")) renderUnlock(c);
   };
   channel.onmessage = (ev) => onControlMessage(c, ev.data);
   renderUnlock(c);

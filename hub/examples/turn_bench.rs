@@ -189,7 +189,8 @@ fn measure(name: &'static str, server: SocketAddr, pid: u32, load: Load) -> Resu
     let start = Instant::now();
     let total = load.rate * load.secs;
     let mut sent = 0u64;
-    // Paced in 1 ms slices so the offered rate is steady.
+    // Paced: wake every 0.5 ms and send what is due by then, so the offered rate is steady
+    // (a load generator sleeps between slices by design; it waits on nothing).
     while sent < total {
         let due = (start.elapsed().as_secs_f64() * load.rate as f64) as u64;
         while sent < due.min(total) {

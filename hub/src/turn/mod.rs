@@ -30,9 +30,7 @@ use turn::server::config::{ConnConfig, ServerConfig};
 use turn::server::Server;
 use webrtc_util::vnet::net::Net;
 
-pub use config::{
-    ResolvedTurn, TurnConfig, TurnConfigError, TurnDefaults, TurnMode, DEFAULT_CREDENTIAL_TTL_SECS,
-};
+pub use config::{ResolvedTurn, TurnConfig, TurnConfigError, TurnDefaults, TurnMode};
 pub use credentials::{TurnIssuer, TurnVerifier};
 pub use policy::{Cidr, PeerPolicy};
 
