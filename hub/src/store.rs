@@ -205,9 +205,10 @@ pub struct CallEvent {
     /// Unix milliseconds.
     pub at: i64,
     pub door_id: DoorId,
-    /// Empty (and left out of the JSON) for a `missed_ring`, which had no call.
-    #[serde(skip_serializing_if = "no_call")]
-    pub call_id: CallId,
+    /// `None` (left out of the JSON) for a `missed_ring`, which had no call. The database
+    /// keeps the column `NOT NULL` and stores an empty string for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<CallId>,
     pub kind: EventKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_id: Option<PhoneId>,
@@ -216,10 +217,6 @@ pub struct CallEvent {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<i64>,
-}
-
-fn no_call(id: &CallId) -> bool {
-    id.as_str().is_empty()
 }
 
 /// Handle to the database. Cheap to clone; all clones share one connection.
@@ -238,8 +235,12 @@ impl std::fmt::Debug for Store {
 
 /// Current wall-clock time in Unix milliseconds.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+    unix_ms(SystemTime::now())
+}
+
+/// `t` in Unix milliseconds (0 before 1970).
+pub fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
@@ -655,7 +656,7 @@ impl Store {
             params![
                 event.at,
                 event.door_id.as_str(),
-                event.call_id.as_str(),
+                event.call_id.as_ref().map_or("", CallId::as_str),
                 event.kind.as_str(),
                 event.phone_id.as_ref().map(PhoneId::as_str),
                 event.reason,
@@ -702,7 +703,9 @@ impl Store {
                     CallEvent {
                         at: r.get(0)?,
                         door_id: DoorId::new(r.get::<_, String>(1)?),
-                        call_id: CallId::new(r.get::<_, String>(2)?),
+                        call_id: Some(r.get::<_, String>(2)?)
+                            .filter(|id| !id.is_empty())
+                            .map(CallId::new),
                         kind: EventKind::Ring,
                         phone_id: r.get::<_, Option<String>>(4)?.map(PhoneId::new),
                         reason: r.get(5)?,
@@ -863,7 +866,7 @@ mod tests {
             s.record_event(&CallEvent {
                 at: i as i64,
                 door_id: d.clone(),
-                call_id: CallId::new(format!("c{i}")),
+                call_id: Some(CallId::new(format!("c{i}"))),
                 kind,
                 phone_id: None,
                 reason: None,
@@ -874,7 +877,7 @@ mod tests {
         let events = s.events_for_phone(&phone.phone_id, 50, 0).expect("events");
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].kind, EventKind::Missed);
-        assert_eq!(events[1].call_id.as_str(), "c0");
+        assert_eq!(events[1].call_id, Some(CallId::new("c0")));
     }
 
     #[test]
@@ -885,21 +888,21 @@ mod tests {
         let phone = s
             .redeem_pairing_code(&code, None, None, now_ms())
             .expect("pair");
-        let event = |at: i64, kind: EventKind, call: &str| CallEvent {
+        let event = |at: i64, kind: EventKind, call: Option<&str>| CallEvent {
             at,
             door_id: door.clone(),
-            call_id: CallId::new(call),
+            call_id: call.map(CallId::new),
             kind,
             phone_id: None,
             reason: None,
             duration_ms: None,
         };
-        s.record_event(&event(1_000, EventKind::MissedRing, ""))
+        s.record_event(&event(1_000, EventKind::MissedRing, None))
             .expect("old missed ring");
-        s.record_event(&event(5_000, EventKind::MissedRing, ""))
+        s.record_event(&event(5_000, EventKind::MissedRing, None))
             .expect("recent missed ring");
         for i in 0..10 {
-            s.record_event(&event(6_000 + i, EventKind::Ring, &format!("c{i}")))
+            s.record_event(&event(6_000 + i, EventKind::Ring, Some(&format!("c{i}"))))
                 .expect("ring");
         }
         let events = s
@@ -915,6 +918,33 @@ mod tests {
                 (EventKind::MissedRing, 5_000),
             ],
             "the newest events, then the missed ring since 2 s, not the older one"
+        );
+    }
+
+    #[test]
+    fn a_missed_ring_has_no_call_id_in_the_database_or_the_json() {
+        let s = store();
+        let (door, _) = s.add_door("Front").expect("add");
+        let code = s.create_pairing_code(&door).expect("code");
+        let phone = s
+            .redeem_pairing_code(&code, None, None, now_ms())
+            .expect("pair");
+        let missed = CallEvent {
+            at: 1_000,
+            door_id: door.clone(),
+            call_id: None,
+            kind: EventKind::MissedRing,
+            phone_id: None,
+            reason: None,
+            duration_ms: None,
+        };
+        s.record_event(&missed).expect("record");
+        let events = s.events_for_phone(&phone.phone_id, 50, 0).expect("events");
+        assert_eq!(events, vec![missed]);
+        let json = serde_json::to_value(&events[0]).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"at": 1_000, "door_id": door.as_str(), "kind": "missed_ring"})
         );
     }
 

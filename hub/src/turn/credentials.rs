@@ -81,7 +81,12 @@ impl TurnIssuer {
 
     /// The ICE server entry for `id`, minted now (wall clock).
     pub fn ice_server(&self, id: &str) -> IceServer {
-        let (username, credential) = self.mint_at(id, SystemTime::now());
+        self.ice_server_at(id, SystemTime::now())
+    }
+
+    /// The ICE server entry for `id`, minted at `now` (the router passes its time in).
+    pub fn ice_server_at(&self, id: &str, now: SystemTime) -> IceServer {
+        let (username, credential) = self.mint_at(id, now);
         IceServer {
             urls: self.turn_urls.clone(),
             username: Some(username),
