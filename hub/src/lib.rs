@@ -58,6 +58,7 @@ pub mod recorder;
 pub(crate) mod router;
 pub mod secrets;
 pub mod server;
+mod state;
 pub mod store;
 pub(crate) mod switchboard;
 pub mod tls;

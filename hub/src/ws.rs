@@ -18,17 +18,12 @@ use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
-use crate::http::AppState;
-use crate::hub::HubInner;
 use crate::ratelimit::TokenBucket;
 use crate::router::ConnId;
-use crate::store::now_ms;
+use crate::state::{AppState, HubState};
+use crate::store::{now_ms, StoreCallError};
 use crate::switchboard::{Outbound, PeerHandle, OUTBOUND_QUEUE};
 
-/// Simultaneous WebSocket connections. Each costs a task, two small buffers and a queue
-/// (~30 KiB); 1024 is far beyond a household and keeps a flood from exhausting memory or
-/// file descriptors. Beyond it, upgrades get 503.
-pub const MAX_CONNECTIONS: usize = 1024;
 /// Initial read buffer per connection. Signaling messages are small (an SDP is 3-6 KiB);
 /// tungstenite's 128 KiB default would cost 128 MiB at the connection limit. The buffer still
 /// grows up to a full message when needed.
@@ -170,25 +165,18 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
 /// The result of a blocking authentication, or None after refusing the connection because
 /// the check could not run (database error, or the blocking task failed). Wrong credentials
 /// are not decided here: the caller refuses those with its own message.
-async fn auth_ran<T, E: std::fmt::Display>(
+async fn auth_ran<T>(
     socket: &mut WebSocket,
     conn: ConnId,
     who: &'static str,
-    outcome: Result<Result<T, E>, tokio::task::JoinError>,
+    outcome: Result<T, StoreCallError>,
 ) -> Option<T> {
-    let (log, message) = match outcome {
-        Ok(Ok(value)) => return Some(value),
-        Ok(Err(e)) => (
-            format!("{who} authentication failed: {e}"),
-            "hub database error; retry",
-        ),
-        Err(e) => (
-            format!("{who} authentication task failed: {e}"),
-            "hub fault; retry",
-        ),
+    let e = match outcome {
+        Ok(value) => return Some(value),
+        Err(e) => e,
     };
-    tracing::error!(conn, "{log}");
-    refuse(socket, ErrorCode::Internal, message, "internal error").await;
+    tracing::error!(conn, "{who} authentication failed: {e}");
+    refuse(socket, ErrorCode::Internal, e.client_message(), "internal error").await;
     None
 }
 
@@ -211,12 +199,15 @@ async fn refuse(
     }
 }
 
+/// How tungstenite's "message or frame too big" error (`Error::Capacity`) displays. axum wraps
+/// that error without re-exporting its type, so its text is what there is to recognise; the
+/// test `oversized_frame_closes_that_connection_only` in `hub/tests/signaling.rs` (close code
+/// 1009) fails if an upgrade changes it.
+const TOO_BIG_DISPLAY: &str = "Space limit exceeded";
+
 /// Whether a read error is tungstenite refusing an oversized message or frame.
-fn is_too_big(err: axum::Error) -> bool {
-    // axum boxes the tungstenite error; the workspace pins the same tungstenite version.
-    err.into_inner()
-        .downcast_ref::<tungstenite::Error>()
-        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
+fn is_too_big(err: &axum::Error) -> bool {
+    err.to_string().starts_with(TOO_BIG_DISPLAY)
 }
 
 /// The peer's role once authenticated.
@@ -225,7 +216,7 @@ enum Role {
     Phone,
 }
 
-async fn run(hub: Arc<HubInner>, mut socket: WebSocket, shutdown: CancellationToken) {
+async fn run(hub: Arc<HubState>, mut socket: WebSocket, shutdown: CancellationToken) {
     let conn = hub.switchboard.next_conn_id();
     // --- handshake ---
     let first = tokio::select! {
@@ -279,10 +270,11 @@ async fn run(hub: Arc<HubInner>, mut socket: WebSocket, shutdown: CancellationTo
             secret,
             software,
         } => {
-            let store = hub.store.clone();
             let id = door_id.clone();
-            let auth =
-                tokio::task::spawn_blocking(move || store.authenticate_door(&id, &secret)).await;
+            let auth = hub
+                .store
+                .call(move |store| store.authenticate_door(&id, &secret))
+                .await;
             let Some(auth) = auth_ran(&mut socket, conn, "door", auth).await else {
                 return;
             };
@@ -310,8 +302,10 @@ async fn run(hub: Arc<HubInner>, mut socket: WebSocket, shutdown: CancellationTo
             }
         }
         Hello::Phone { token } => {
-            let store = hub.store.clone();
-            let auth = tokio::task::spawn_blocking(move || store.authenticate_phone(&token)).await;
+            let auth = hub
+                .store
+                .call(move |store| store.authenticate_phone(&token))
+                .await;
             let Some(auth) = auth_ran(&mut socket, conn, "phone", auth).await else {
                 return;
             };
@@ -352,7 +346,7 @@ async fn run(hub: Arc<HubInner>, mut socket: WebSocket, shutdown: CancellationTo
 
 /// Tells the switchboard that a connection ended, on drop.
 struct Registered {
-    hub: Arc<HubInner>,
+    hub: Arc<HubState>,
     conn: ConnId,
 }
 
@@ -391,7 +385,7 @@ async fn first_frame(socket: &mut WebSocket) -> Option<String> {
 
 /// The authenticated connection's main loop.
 async fn pump(
-    hub: &HubInner,
+    hub: &HubState,
     conn: ConnId,
     role: Role,
     socket: &mut WebSocket,
@@ -451,7 +445,7 @@ async fn pump(
                 let text = match frame {
                     None => return,
                     Some(Err(e)) => {
-                        if is_too_big(e) {
+                        if is_too_big(&e) {
                             tracing::info!(conn, "peer sent a message over {MAX_MESSAGE_BYTES} bytes; closing");
                             close(socket, CLOSE_TOO_BIG, "message too big").await;
                         }
@@ -505,6 +499,19 @@ async fn pump(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pins the text `is_too_big` matches to the error axum hands back for an oversized
+    /// message (tungstenite through the dev-dependency, the version axum uses).
+    #[test]
+    fn an_oversized_message_is_recognised_from_axums_error() {
+        use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
+        let too_big = Error::Capacity(CapacityError::MessageTooLong {
+            size: MAX_MESSAGE_BYTES + 1,
+            max_size: MAX_MESSAGE_BYTES,
+        });
+        assert!(is_too_big(&axum::Error::new(too_big)));
+        assert!(!is_too_big(&axum::Error::new(Error::ConnectionClosed)));
+    }
 
     #[test]
     fn hello_classification() {
