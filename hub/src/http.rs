@@ -17,20 +17,20 @@ use crate::state::AppState;
 use crate::store::{now_ms, CallEvent, StoreCallError, StoreError};
 
 /// Largest `POST /api/pair` body: a code, a token and a name fit in a few hundred bytes.
-pub const PAIR_BODY_LIMIT: usize = 4 * 1024;
+pub(crate) const PAIR_BODY_LIMIT: usize = 4 * 1024;
 /// Longest pairing code or token accepted before even hashing it.
-pub const MAX_CREDENTIAL_CHARS: usize = 256;
+pub(crate) const MAX_CREDENTIAL_CHARS: usize = 256;
 /// Events returned by `GET /api/events`: a screenful of history.
-pub const EVENTS_LIMIT: u32 = 50;
+pub(crate) const EVENTS_LIMIT: u32 = 50;
 /// Missed rings this recent are always in `GET /api/events`, however many calls came after
 /// (the phone app lists a week's worth).
-pub const MISSED_RINGS_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
+pub(crate) const MISSED_RINGS_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// Content-Security-Policy for everything served: only our own scripts and styles, WebSocket
 /// to ourselves, and `blob:` media for the call video.
-pub const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob:; img-src 'self' data:; style-src 'self'; script-src 'self'";
+pub(crate) const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob:; img-src 'self' data:; style-src 'self'; script-src 'self'";
 
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/ws", get(crate::ws::upgrade))

@@ -10,9 +10,9 @@ use crate::config::{HubConfig, Timings};
 use crate::error::HubError;
 use crate::recorder::Recorder;
 use crate::router::Router;
+use crate::state::HubState;
 use crate::store::{Store, StoreCallError, SETTING_BASE_URL};
 use crate::switchboard::Switchboard;
-use crate::state::HubState;
 use crate::tls;
 
 /// The signaling hub. Cheap to clone (an `Arc` inside).

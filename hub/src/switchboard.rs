@@ -74,7 +74,13 @@ impl Switchboard {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn door_connected(&self, conn: ConnId, peer: PeerHandle, door_id: DoorId, name: String) {
+    pub(crate) fn door_connected(
+        &self,
+        conn: ConnId,
+        peer: PeerHandle,
+        door_id: DoorId,
+        name: String,
+    ) {
         let mut state = self.lock();
         state.peers.insert(conn, peer);
         let out = state.router.door_connected(conn, door_id, name);

@@ -27,22 +27,22 @@ use crate::switchboard::{Outbound, PeerHandle, OUTBOUND_QUEUE};
 /// Initial read buffer per connection. Signaling messages are small (an SDP is 3-6 KiB);
 /// tungstenite's 128 KiB default would cost 128 MiB at the connection limit. The buffer still
 /// grows up to a full message when needed.
-pub const READ_BUFFER: usize = 8 * 1024;
+pub(crate) const READ_BUFFER: usize = 8 * 1024;
 /// Bytes buffered before a write goes to the socket. Every send flushes anyway, so this only
 /// batches within one message.
-pub const WRITE_BUFFER: usize = 8 * 1024;
+pub(crate) const WRITE_BUFFER: usize = 8 * 1024;
 /// Upper bound of the write buffer when the socket is not accepting data: one full message
 /// plus the batch above; past this the send fails and the connection ends.
-pub const MAX_WRITE_BUFFER: usize = WRITE_BUFFER + 2 * MAX_MESSAGE_BYTES;
+pub(crate) const MAX_WRITE_BUFFER: usize = WRITE_BUFFER + 2 * MAX_MESSAGE_BYTES;
 /// A single socket write that takes longer than this means the peer stopped reading; the
 /// connection is dropped instead of holding its task forever.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// After sending a close frame, how long to wait for the peer's close reply.
-pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Messages a peer may send in a burst, and the sustained rate. A call is a ring, an SDP and a
 /// few dozen ICE candidates; more than this is a bug or abuse, answered with `rate_limited`.
-pub const MESSAGE_BURST: u32 = 200;
-pub const MESSAGES_PER_SECOND: u32 = 50;
+pub(crate) const MESSAGE_BURST: u32 = 200;
+pub(crate) const MESSAGES_PER_SECOND: u32 = 50;
 
 /// Close codes (RFC 6455 section 7.4.1).
 const CLOSE_GOING_AWAY: u16 = 1001;
@@ -51,7 +51,7 @@ const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_INTERNAL: u16 = 1011;
 
 /// `GET /ws`.
-pub async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
+pub(crate) async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
     if app.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "the hub is shutting down").into_response();
     }
@@ -176,7 +176,13 @@ async fn auth_ran<T>(
         Err(e) => e,
     };
     tracing::error!(conn, "{who} authentication failed: {e}");
-    refuse(socket, ErrorCode::Internal, e.client_message(), "internal error").await;
+    refuse(
+        socket,
+        ErrorCode::Internal,
+        e.client_message(),
+        "internal error",
+    )
+    .await;
     None
 }
 

@@ -8,7 +8,6 @@ use super::{check_name, now_ms, DoorRecord, Store, StoreError, ID_ATTEMPTS};
 use crate::secrets;
 
 impl Store {
-
     /// Registers a new door with a random id and a random 128-bit secret. Returns the secret;
     /// only its hash is stored, so this is the only time anyone sees it.
     pub fn add_door(&self, name: &str) -> Result<(DoorId, String), StoreError> {
@@ -108,7 +107,7 @@ impl Store {
     }
 
     /// The door's name if `secret` is its secret; `None` for an unknown door or a wrong secret.
-    pub fn authenticate_door(
+    pub(crate) fn authenticate_door(
         &self,
         door_id: &DoorId,
         secret: &str,
@@ -126,7 +125,12 @@ impl Store {
     }
 
     /// Notes a door's successful `hello`.
-    pub fn door_seen(&self, door_id: &DoorId, software: &str, at: i64) -> Result<(), StoreError> {
+    pub(crate) fn door_seen(
+        &self,
+        door_id: &DoorId,
+        software: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
         self.conn().execute(
             "UPDATE doors SET last_seen = ?2, software = ?3 WHERE id = ?1",
             params![door_id.as_str(), at, software],

@@ -9,7 +9,7 @@ use super::{Store, StoreError, MAX_EVENTS_KEPT};
 /// What happened in a call, for the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum EventKind {
+pub(crate) enum EventKind {
     /// The door rang.
     Ring,
     /// A phone answered (`phone_id` says which).
@@ -48,7 +48,7 @@ impl EventKind {
 
 /// One row of the call history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CallEvent {
+pub(crate) struct CallEvent {
     /// Unix milliseconds.
     pub at: i64,
     pub door_id: DoorId,
@@ -67,8 +67,7 @@ pub struct CallEvent {
 }
 
 impl Store {
-
-    pub fn record_event(&self, event: &CallEvent) -> Result<(), StoreError> {
+    pub(crate) fn record_event(&self, event: &CallEvent) -> Result<(), StoreError> {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO events (at, door_id, call_id, kind, phone_id, reason, duration_ms)
@@ -94,7 +93,7 @@ impl Store {
     /// more) their missed rings at or after `missed_since` (Unix ms), newest first. A missed
     /// ring is what a phone that was offline most needs to see, and a few calls' worth of
     /// other events would otherwise push it out of a short history.
-    pub fn events_for_phone(
+    pub(crate) fn events_for_phone(
         &self,
         phone_id: &PhoneId,
         limit: u32,

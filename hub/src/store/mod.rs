@@ -29,19 +29,19 @@ use serde::Serialize;
 
 use crate::secrets::RandomError;
 
-pub use events::{CallEvent, EventKind};
+pub(crate) use events::{CallEvent, EventKind};
 
 /// How long `doorbell-hub pair` links stay valid. Long enough to walk to the phone and scan,
 /// short enough that a link leaked in a chat log is useless later.
 pub const PAIRING_CODE_TTL: Duration = Duration::from_secs(10 * 60);
 /// How long a writer waits for another process's write lock before failing. The CLI and the
 /// server share one file; their transactions are milliseconds, so 5 s means "something is wrong".
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Events kept in the history; older ones are pruned on insert so the file cannot grow forever
 /// on a door that rings all day (100k rows is a few MB).
-pub const MAX_EVENTS_KEPT: i64 = 100_000;
+pub(crate) const MAX_EVENTS_KEPT: i64 = 100_000;
 /// Longest door or phone name accepted; names end up on lock screens and in logs.
-pub const MAX_NAME_CHARS: usize = 64;
+pub(crate) const MAX_NAME_CHARS: usize = 64;
 /// Attempts to find an unused random id before giving up (32-bit ids; collisions are rare).
 const ID_ATTEMPTS: usize = 8;
 
@@ -93,7 +93,7 @@ const MIGRATIONS: &[&str] = &[r#"
 "#];
 
 /// Settings key: the base URL the last `serve` used, so `pair` can print matching links.
-pub const SETTING_BASE_URL: &str = "base_url";
+pub(crate) const SETTING_BASE_URL: &str = "base_url";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -155,7 +155,7 @@ pub struct PhoneRecord {
 
 /// A phone that presented a valid token, with the doors it may hear about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PhoneAuth {
+pub(crate) struct PhoneAuth {
     pub phone_id: PhoneId,
     /// `(door id, door name)` for every paired door.
     pub doors: Vec<(DoorId, String)>,
@@ -163,7 +163,7 @@ pub struct PhoneAuth {
 
 /// Result of redeeming a pairing code.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Paired {
+pub(crate) struct Paired {
     pub phone_id: PhoneId,
     /// The phone's token: the one it sent, or a fresh one for a new phone.
     pub token: String,
@@ -193,7 +193,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// `t` in Unix milliseconds (0 before 1970).
-pub fn unix_ms(t: SystemTime) -> i64 {
+pub(crate) fn unix_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
@@ -267,7 +267,13 @@ impl Store {
 
     // ---- settings ----------------------------------------------------------------------
 
-    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+    /// The URL `doorbell-hub serve` last served on ([`crate::Hub::remember_base_url`]), which
+    /// `doorbell-hub pair` uses for its links.
+    pub fn base_url(&self) -> Result<Option<String>, StoreError> {
+        self.setting(SETTING_BASE_URL)
+    }
+
+    pub(crate) fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn()
             .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
@@ -276,7 +282,7 @@ impl Store {
             .optional()?)
     }
 
-    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+    pub(crate) fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
         self.conn().execute(
             "INSERT INTO settings (key, value) VALUES (?1, ?2)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",

@@ -4,7 +4,10 @@
 use doorbell_protocol::{DoorId, PhoneId};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-use super::{check_name, now_ms, Paired, PhoneAuth, PhoneRecord, Store, StoreError, ID_ATTEMPTS, PAIRING_CODE_TTL};
+use super::{
+    check_name, now_ms, Paired, PhoneAuth, PhoneRecord, Store, StoreError, ID_ATTEMPTS,
+    PAIRING_CODE_TTL,
+};
 use crate::secrets;
 
 impl Store {
@@ -47,7 +50,7 @@ impl Store {
 
     /// Redeems a pairing code: pairs its door with the phone owning `token` (if that token is
     /// valid) or with a new phone, and marks the code used. All in one transaction.
-    pub fn redeem_pairing_code(
+    pub(crate) fn redeem_pairing_code(
         &self,
         code: &str,
         token: Option<&str>,
@@ -127,9 +130,8 @@ impl Store {
         })
     }
 
-
     /// The phone owning `token` and its paired doors; `None` for an unknown token.
-    pub fn authenticate_phone(&self, token: &str) -> Result<Option<PhoneAuth>, StoreError> {
+    pub(crate) fn authenticate_phone(&self, token: &str) -> Result<Option<PhoneAuth>, StoreError> {
         let conn = self.conn();
         let phone: Option<String> = conn
             .query_row(
@@ -157,7 +159,7 @@ impl Store {
     }
 
     /// Notes a phone's successful `hello`.
-    pub fn phone_seen(&self, phone_id: &PhoneId, at: i64) -> Result<(), StoreError> {
+    pub(crate) fn phone_seen(&self, phone_id: &PhoneId, at: i64) -> Result<(), StoreError> {
         self.conn().execute(
             "UPDATE phones SET last_seen = ?2 WHERE id = ?1",
             params![phone_id.as_str(), at],

@@ -11,7 +11,7 @@ use doorbell_protocol::IceServer;
 
 /// Longest id part accepted in a username. Ours are "d-1a2b3c4d"-like; the bound keeps a
 /// hostile username from costing more than a fixed amount of HMAC work and log space.
-pub const MAX_ID_LEN: usize = 64;
+pub(crate) const MAX_ID_LEN: usize = 64;
 
 /// Why a username was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
