@@ -79,6 +79,7 @@ pub async fn start(
         ice_servers: turn.stun.clone(),
         tls,
         turn: turn.issuer.clone(),
+        history: Default::default(),
     })?;
     hub.store().ensure_door(
         &DoorId::new(&identity.door_id),

@@ -294,6 +294,10 @@ export const SCHEMAS = Object.freeze({
       ["door_name", "string"],
       ["at_ms", "unixMs"],
     ],
+    snapshot: [
+      ["call_id", "string"],
+      ["url", "string"],
+    ],
     error: errorFields,
   },
   // The call's `control` data channel: never through the hub (docs/PROTOCOL.md "Data channel").

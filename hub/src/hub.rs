@@ -10,6 +10,7 @@ use crate::config::{HubConfig, Timings};
 use crate::error::HubError;
 use crate::recorder::Recorder;
 use crate::router::Router;
+use crate::snapshots::Snapshots;
 use crate::state::HubState;
 use crate::store::{Store, StoreCallError, SETTING_BASE_URL};
 use crate::switchboard::Switchboard;
@@ -76,13 +77,21 @@ impl Hub {
         };
         let store = Store::open(&config.db_path)?;
         let tls = tls::setup(&config.tls, &config.db_path, hostname)?;
+        let snapshots = Snapshots::open(&config.db_path)?;
         let recorder = Recorder::start(store.clone()).map_err(HubError::Recorder)?;
         let switchboard = Switchboard::new(
             Router::new(config.ice_servers.clone()).with_turn(config.turn.clone()),
             recorder,
         );
         Ok(Hub {
-            inner: Arc::new(HubState::new(config, timings, store, switchboard, tls)),
+            inner: Arc::new(HubState::new(
+                config,
+                timings,
+                store,
+                switchboard,
+                tls,
+                snapshots,
+            )),
         })
     }
 

@@ -30,6 +30,7 @@
 //!     ice_servers: vec![],
 //!     tls: TlsMode::Plain,
 //!     turn: None,
+//!     history: Default::default(),
 //! })?;
 //! let (door_id, secret) = hub.store().add_door("Front door")?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(doorbell_hub::HubError::LocalAddr)?;
@@ -57,6 +58,7 @@
 //! | `ws` | one WebSocket connection: limits, `hello`, read/write loop, keepalive |
 //! | `assets` | the phone app embedded from `web/` by `build.rs` |
 //! | `tls` | rustls (ring) acceptor from PEM files or a persisted self-signed certificate |
+//! | `snapshots` | the visitor's snapshots: files, capability URLs, `[history]` limits ([`HistoryConfig`]) |
 //! | `ratelimit` | message token bucket, pairing-failure limiter |
 //! | `turn` | embedded TURN/STUN server, coturn-compatible per-call credentials, peer policy |
 //! | `error` | [`HubError`] |
@@ -78,6 +80,7 @@ mod router;
 #[doc(hidden)]
 pub mod secrets;
 mod server;
+mod snapshots;
 mod state;
 mod store;
 mod switchboard;
@@ -91,6 +94,7 @@ mod ws;
 pub use config::{HubConfig, Timings, TlsMode};
 pub use error::HubError;
 pub use hub::{outbound_ip, pairing_url, Hub};
+pub use snapshots::{HistoryConfig, SnapshotError};
 pub use store::{now_ms, DoorRecord, PhoneRecord, Store, StoreError, PAIRING_CODE_TTL};
 pub use tls::{self_signed_paths, TlsError};
 pub use turn::{

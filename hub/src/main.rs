@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use doorbell_hub::{
-    now_ms, pairing_url, Hub, HubConfig, Store, TlsMode, TurnConfig, TurnDefaults, PAIRING_CODE_TTL,
+    now_ms, pairing_url, HistoryConfig, Hub, HubConfig, Store, TlsMode, TurnConfig, TurnDefaults, PAIRING_CODE_TTL,
 };
 use doorbell_protocol::IceServer;
 
@@ -82,7 +82,8 @@ struct ServeArgs {
     #[arg(long = "stun", value_name = "URL")]
     stun: Vec<String>,
     /// TOML file with a `[turn]` table (embedded TURN server or external coturn; see README
-    /// "TURN / NAT traversal"). Without it, TURN is off.
+    /// "TURN / NAT traversal") and a `[history]` table (retention). Without it, TURN is off
+    /// and the history keeps its default limits.
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
 }
@@ -93,6 +94,9 @@ struct ServeArgs {
 struct ServeFile {
     #[serde(default)]
     turn: TurnConfig,
+    /// Retention of the call history and the visitor's snapshots.
+    #[serde(default)]
+    history: HistoryConfig,
 }
 
 fn read_serve_file(path: &std::path::Path) -> Result<ServeFile> {
@@ -186,6 +190,7 @@ async fn serve(db: PathBuf, args: ServeArgs) -> Result<()> {
         ice_servers,
         tls,
         turn: turn.issuer.clone(),
+        history: file.history,
     })
     .with_context(|| format!("starting the hub with database {}", db.display()))?;
 

@@ -348,6 +348,12 @@ pub enum HubToPhone {
         /// When the button was pressed (the door's clock): Unix time in milliseconds.
         at_ms: u64,
     },
+    /// The visitor's snapshot for a call reached the hub. `url` is a capability URL (no
+    /// header needed, expires; see docs/PROTOCOL.md "Snapshots"), relative to the hub.
+    Snapshot {
+        call_id: CallId,
+        url: String,
+    },
     Error(ErrorBody),
 }
 

@@ -307,6 +307,13 @@ fn hub_to_phone() {
         },
     );
     check(
+        "hub_to_phone.snapshot",
+        HubToPhone::Snapshot {
+            call_id: call(),
+            url: "/api/snapshots/cap/ZC1mcm9udApjLWFiYwoxNzY3MjI5MjAwMTIz.c2ln".into(),
+        },
+    );
+    check(
         "hub_to_phone.error",
         HubToPhone::error(
             ErrorCode::BadMessage,

@@ -14,6 +14,7 @@
 //! | [`ice`] | the one assembly of ICE servers for `welcome` and for each side of a call |
 //! | [`history`] | [`RouterEvent`]s for the call history |
 //! | [`missed`] | `missed_ring`: the clock check, the phones told, the history entry |
+//! | [`snapshot`] | `snapshot`: telling the door's phones that a call's snapshot arrived |
 //!
 //! Connections, not phone ids, are the unit of ringing: a phone may have the app open in more
 //! than one tab (or a stale tab and a fresh one), and every tab rings. The first tab to answer
@@ -26,6 +27,7 @@ mod history;
 mod ice;
 mod missed;
 mod presence;
+mod snapshot;
 #[cfg(test)]
 mod test_support;
 
@@ -37,6 +39,7 @@ use doorbell_protocol::{DoorId, DoorToHub, ErrorCode, HubToDoor, HubToPhone, Ice
 use crate::turn::TurnIssuer;
 
 pub(crate) use history::RouterEvent;
+pub(crate) use missed::check_time as check_missed_ring_time;
 use ice::IceServers;
 use presence::{DoorSlot, PhonePeer};
 

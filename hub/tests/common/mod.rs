@@ -53,6 +53,7 @@ pub fn config(dir: &TempDir, tls: TlsMode) -> HubConfig {
         ice_servers: vec![],
         tls,
         turn: None,
+        history: Default::default(),
     }
 }
 
