@@ -99,6 +99,23 @@ impl Hub {
         &self.inner.store
     }
 
+    /// The capability path (from the hub's root) of the snapshot of `call_id` at `door_id`,
+    /// valid until `expires_ms`; what a ring notification carries. Minted before the snapshot
+    /// exists: a GET of it waits briefly for the upload. For the push code and tests.
+    #[doc(hidden)]
+    pub fn snapshot_capability(
+        &self,
+        door_id: &doorbell_protocol::DoorId,
+        call_id: &doorbell_protocol::CallId,
+        expires_ms: i64,
+    ) -> String {
+        self.inner.snapshots.capabilities.url(
+            door_id,
+            &crate::snapshots::SnapshotKey::Call(call_id.clone()),
+            expires_ms,
+        )
+    }
+
     /// SHA-256 fingerprint ("AA:BB:…") of the TLS certificate, if TLS is on.
     pub fn tls_fingerprint(&self) -> Option<&str> {
         self.inner.tls.as_ref().map(|t| t.fingerprint.as_str())

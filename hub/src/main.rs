@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use doorbell_hub::{
-    now_ms, pairing_url, HistoryConfig, Hub, HubConfig, Store, TlsMode, TurnConfig, TurnDefaults, PAIRING_CODE_TTL,
+    now_ms, pairing_url, HistoryConfig, Hub, HubConfig, Store, TlsMode, TurnConfig, TurnDefaults,
+    PAIRING_CODE_TTL,
 };
 use doorbell_protocol::IceServer;
 

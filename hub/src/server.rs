@@ -18,8 +18,8 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::http;
-use crate::store::now_ms;
 use crate::state::{AppState, HubState, MAX_WS_CONNECTIONS};
+use crate::store::now_ms;
 use crate::tls::TlsSetup;
 
 /// Open TCP connections (HTTP and WebSocket together). WebSockets are limited separately
@@ -153,13 +153,18 @@ async fn prune_history(hub: Arc<HubState>, shutdown: CancellationToken) {
             _ = ticks.tick() => {}
         }
         let limits = hub.config.history;
-        match hub.store.call(move |store| store.prune(&limits, now_ms())).await {
+        match hub
+            .store
+            .call(move |store| store.prune(&limits, now_ms()))
+            .await
+        {
             Ok(files) => {
                 if !files.is_empty() {
                     tracing::info!(snapshots = files.len(), "history pruned");
                 }
                 let snapshots = hub.clone();
-                let _ = tokio::task::spawn_blocking(move || snapshots.snapshots.remove(&files)).await;
+                let _ =
+                    tokio::task::spawn_blocking(move || snapshots.snapshots.remove(&files)).await;
             }
             Err(e) => tracing::warn!(error = %e, "could not prune the history"),
         }

@@ -103,7 +103,12 @@ fn snapshot_url(app: &AppState, event: &HistoryEvent, expires_ms: i64) -> Option
         (EventKind::MissedRing, _) => SnapshotKey::MissedRing(e.at),
         _ => return None,
     };
-    Some(app.hub.snapshots.capabilities.url(&e.door_id, &key, expires_ms))
+    Some(
+        app.hub
+            .snapshots
+            .capabilities
+            .url(&e.door_id, &key, expires_ms),
+    )
 }
 
 /// `DELETE /api/events/<id>`: the event (for a call: all of its events) and its snapshot.
@@ -125,7 +130,7 @@ pub(super) async fn delete_one(
         .store
         .call(move |store| store.delete_event(&phone.phone_id, id))
         .await;
-    deleted(&app, result, "no such event among this phone's doors")
+    deleted(&app, result, "no such event among this phone's doors").await
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,28 +161,30 @@ pub(super) async fn delete_door(
         .store
         .call(move |store| store.delete_door_history(&phone.phone_id, &door))
         .await;
-    deleted(&app, result, "this phone is not paired with that door")
+    deleted(&app, result, "this phone is not paired with that door").await
 }
 
-/// Deletes snapshot files on the blocking pool, without waiting (a door's whole history can
-/// be thousands of files; the rows are gone already, so nothing serves them meanwhile).
-pub(super) fn remove_files(app: &AppState, files: Vec<String>) {
+/// Deletes snapshot files on the blocking pool (a door's whole history can be thousands of
+/// files), before the response: a `204` means the pictures are gone from the disk.
+pub(super) async fn remove_files(app: &AppState, files: Vec<String>) {
     if !files.is_empty() {
         let hub = app.hub.clone();
-        tokio::task::spawn_blocking(move || hub.snapshots.remove(&files));
+        if let Err(e) = tokio::task::spawn_blocking(move || hub.snapshots.remove(&files)).await {
+            tracing::warn!(error = %e, "deleting snapshot files did not finish");
+        }
     }
 }
 
 /// `204` after deleting the files of the deleted snapshots, `404` when nothing was the
 /// phone's to delete.
-fn deleted(
+async fn deleted(
     app: &AppState,
     result: Result<Option<Vec<String>>, crate::store::StoreCallError>,
     not_found: &str,
 ) -> Response {
     match result {
         Ok(Some(files)) => {
-            remove_files(app, files);
+            remove_files(app, files).await;
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(None) => json_error(StatusCode::NOT_FOUND, not_found),

@@ -218,4 +218,3 @@ async fn pair(
         }
     }
 }
-

@@ -188,7 +188,7 @@ async fn store_upload(
         Ok(stored) => stored,
         Err(e) => return Ok(internal_error(&e)),
     };
-    super::history::remove_files(app, pruned);
+    super::history::remove_files(app, pruned).await;
     app.hub.snapshots.notify_uploaded();
     if let SnapshotKey::Call(call_id) = &key {
         let url = capability_url(app, &door_id, &key);
@@ -211,11 +211,16 @@ pub(crate) fn capability_url(app: &AppState, door_id: &DoorId, key: &SnapshotKey
 
 /// `GET /api/snapshots/cap/<token>`: the snapshot the token names, waiting up to
 /// `snapshot_wait` for one whose upload has not arrived yet.
-pub(super) async fn by_capability(State(app): State<AppState>, Path(token): Path<String>) -> Response {
+pub(super) async fn by_capability(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Response {
     let (door_id, key) = match app.hub.snapshots.capabilities.check(&token, now_ms()) {
         Ok(named) => named,
         Err(e @ CapabilityError::Expired) => return json_error(StatusCode::GONE, e.to_string()),
-        Err(e @ CapabilityError::Invalid) => return json_error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ CapabilityError::Invalid) => {
+            return json_error(StatusCode::NOT_FOUND, e.to_string())
+        }
     };
     // Subscribed before the first look, so an upload between the look and the wait wakes us.
     let mut uploads = app.hub.snapshots.watch_uploads();
@@ -266,7 +271,10 @@ pub(super) async fn by_id(
         .await;
     match found {
         Ok(Some(snapshot)) => serve(&app, &snapshot).await,
-        Ok(None) => json_error(StatusCode::NOT_FOUND, "no such snapshot among this phone's doors"),
+        Ok(None) => json_error(
+            StatusCode::NOT_FOUND,
+            "no such snapshot among this phone's doors",
+        ),
         Err(e) => internal_error(&e),
     }
 }
@@ -287,7 +295,10 @@ async fn serve(app: &AppState, snapshot: &StoredSnapshot) -> Response {
         }
         Err(e) => {
             tracing::error!(error = %e, "could not read a snapshot file");
-            json_error(StatusCode::INTERNAL_SERVER_ERROR, "hub could not read the snapshot")
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "hub could not read the snapshot",
+            )
         }
     }
 }

@@ -39,8 +39,8 @@ use doorbell_protocol::{DoorId, DoorToHub, ErrorCode, HubToDoor, HubToPhone, Ice
 use crate::turn::TurnIssuer;
 
 pub(crate) use history::RouterEvent;
-pub(crate) use missed::check_time as check_missed_ring_time;
 use ice::IceServers;
+pub(crate) use missed::check_time as check_missed_ring_time;
 use presence::{DoorSlot, PhonePeer};
 
 /// Identifies one WebSocket connection for the lifetime of the process.

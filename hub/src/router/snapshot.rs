@@ -7,7 +7,12 @@ use super::{Out, Router};
 
 impl Router {
     /// The snapshot of `call_id` at `door_id` is stored and served at `url`.
-    pub(crate) fn snapshot_ready(&self, door_id: &DoorId, call_id: CallId, url: String) -> Vec<Out> {
+    pub(crate) fn snapshot_ready(
+        &self,
+        door_id: &DoorId,
+        call_id: CallId,
+        url: String,
+    ) -> Vec<Out> {
         self.phone_conns_of(door_id)
             .map(|phone| {
                 Out::Phone(

@@ -124,7 +124,10 @@ mod tests {
         let key = SnapshotKey::Call(CallId::new("c-1"));
         let url = caps.url(&door, &key, 1_000);
         assert_eq!(caps.check(token(&url), 1_000), Ok((door, key)));
-        assert_eq!(caps.check(token(&url), 1_001), Err(CapabilityError::Expired));
+        assert_eq!(
+            caps.check(token(&url), 1_001),
+            Err(CapabilityError::Expired)
+        );
     }
 
     #[test]

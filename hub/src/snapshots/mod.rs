@@ -15,7 +15,7 @@ use std::time::Duration;
 use doorbell_protocol::{CallId, DoorId};
 use tokio::sync::watch;
 
-pub(crate) use capability::{CapabilityError, Capabilities};
+pub(crate) use capability::{Capabilities, CapabilityError};
 pub use limits::HistoryConfig;
 
 /// Largest accepted upload. A 640-px-wide JPEG at the door's quality is 30–80 KiB; 256 KiB
@@ -113,7 +113,9 @@ impl Snapshots {
     /// The file name a snapshot of `key` at `door_id` is stored under: derived from both, so
     /// a retried upload replaces its file, and free of anything a door could choose.
     pub(crate) fn file_name(door_id: &DoorId, key: &SnapshotKey) -> String {
-        let digest = crate::secrets::sha256_hex(format!("{}\n{}", door_id.as_str(), key.encode()).as_bytes());
+        let digest = crate::secrets::sha256_hex(
+            format!("{}\n{}", door_id.as_str(), key.encode()).as_bytes(),
+        );
         format!("{}.jpg", &digest[..32])
     }
 
@@ -158,7 +160,10 @@ mod tests {
 
     #[test]
     fn keys_round_trip_and_reject_junk() {
-        for key in [SnapshotKey::Call(CallId::new("c-1:x")), SnapshotKey::MissedRing(42)] {
+        for key in [
+            SnapshotKey::Call(CallId::new("c-1:x")),
+            SnapshotKey::MissedRing(42),
+        ] {
             assert_eq!(SnapshotKey::decode(&key.encode()), Some(key));
         }
         for bad in ["", "c:", "x:1", "m:abc", "c"] {

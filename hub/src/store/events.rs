@@ -347,7 +347,8 @@ mod tests {
         let events = s
             .events_for_phone(&phone.phone_id, 3, 2_000)
             .expect("events");
-        let kinds: Vec<(EventKind, i64)> = events.iter().map(|e| (e.event.kind, e.event.at)).collect();
+        let kinds: Vec<(EventKind, i64)> =
+            events.iter().map(|e| (e.event.kind, e.event.at)).collect();
         assert_eq!(
             kinds,
             vec![
@@ -450,10 +451,16 @@ mod tests {
         let snap = s.put_snapshot(&door, &key, "c1.jpg", 5, 1).expect("put");
         let events = s.history_page(&mine, None, 10).expect("page");
         assert_eq!(events.len(), 3);
-        let ring = events.iter().find(|e| e.event.kind == EventKind::Ring).expect("ring");
+        let ring = events
+            .iter()
+            .find(|e| e.event.kind == EventKind::Ring)
+            .expect("ring");
         assert_eq!(ring.snapshot_id, Some(snap));
         assert_eq!(s.delete_event(&stranger, ring.id).expect("delete"), None);
-        assert_eq!(s.delete_door_history(&stranger, &door).expect("delete"), None);
+        assert_eq!(
+            s.delete_door_history(&stranger, &door).expect("delete"),
+            None
+        );
         assert_eq!(
             s.delete_event(&mine, ring.id).expect("delete"),
             Some(vec!["c1.jpg".to_owned()])

@@ -49,7 +49,8 @@ pub(crate) const MAX_NAME_CHARS: usize = 64;
 const ID_ATTEMPTS: usize = 8;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE doors (
         id            TEXT PRIMARY KEY,
         name          TEXT NOT NULL,
@@ -93,7 +94,8 @@ const MIGRATIONS: &[&str] = &[r#"
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );
-"#, r#"
+"#,
+    r#"
     CREATE TABLE snapshots (
         id      INTEGER PRIMARY KEY AUTOINCREMENT,
         door_id TEXT NOT NULL,
@@ -104,7 +106,8 @@ const MIGRATIONS: &[&str] = &[r#"
         UNIQUE (door_id, key)
     );
     CREATE INDEX events_by_time ON events(at);
-"#];
+"#,
+];
 
 /// Settings key: the base URL the last `serve` used, so `pair` can print matching links.
 pub(crate) const SETTING_BASE_URL: &str = "base_url";

@@ -94,7 +94,11 @@ impl Store {
     /// `max_days` or beyond the newest `max_events`, snapshots older than `max_days`, snapshots
     /// whose event is gone, and the oldest snapshots past `max_bytes`. Returns the files of the
     /// deleted snapshots, for the caller to delete.
-    pub(crate) fn prune(&self, limits: &HistoryConfig, now_ms: i64) -> Result<Vec<String>, StoreError> {
+    pub(crate) fn prune(
+        &self,
+        limits: &HistoryConfig,
+        now_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
         let cutoff = now_ms.saturating_sub(limits.max_age_ms());
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -114,7 +118,10 @@ impl Store {
                 }
                 Ok(())
             };
-            delete("DELETE FROM snapshots WHERE at < ?1 RETURNING file", &[&cutoff])?;
+            delete(
+                "DELETE FROM snapshots WHERE at < ?1 RETURNING file",
+                &[&cutoff],
+            )?;
             delete(
                 "DELETE FROM snapshots WHERE at < ?1 AND NOT EXISTS (
                      SELECT 1 FROM events e WHERE e.door_id = snapshots.door_id
@@ -193,8 +200,14 @@ mod tests {
         let now = 100 * DAY;
         for i in 0..5 {
             ring(&s, &door, &format!("c{i}"), now - 3 * DAY + i);
-            s.put_snapshot(&door, &call_key(&format!("c{i}")), &format!("{i}.jpg"), 1, now - 3 * DAY + i)
-                .expect("put");
+            s.put_snapshot(
+                &door,
+                &call_key(&format!("c{i}")),
+                &format!("{i}.jpg"),
+                1,
+                now - 3 * DAY + i,
+            )
+            .expect("put");
         }
         let limits = HistoryConfig {
             max_events: 2,
@@ -213,8 +226,14 @@ mod tests {
         let now = 100 * DAY;
         for i in 0..4 {
             ring(&s, &door, &format!("c{i}"), now - i);
-            s.put_snapshot(&door, &call_key(&format!("c{i}")), &format!("{i}.jpg"), 100, now)
-                .expect("put");
+            s.put_snapshot(
+                &door,
+                &call_key(&format!("c{i}")),
+                &format!("{i}.jpg"),
+                100,
+                now,
+            )
+            .expect("put");
         }
         let limits = HistoryConfig {
             max_bytes: 250,
@@ -231,21 +250,38 @@ mod tests {
         let s = store();
         let (door, _) = s.add_door("Front").expect("add");
         let now = 100 * DAY;
-        s.put_snapshot(&door, &call_key("fresh"), "fresh.jpg", 1, now).expect("put");
-        s.put_snapshot(&door, &SnapshotKey::MissedRing(5), "orphan.jpg", 1, now - 2 * ORPHAN_GRACE_MS)
+        s.put_snapshot(&door, &call_key("fresh"), "fresh.jpg", 1, now)
             .expect("put");
-        assert_eq!(s.prune(&HistoryConfig::default(), now).expect("prune"), vec!["orphan.jpg"]);
+        s.put_snapshot(
+            &door,
+            &SnapshotKey::MissedRing(5),
+            "orphan.jpg",
+            1,
+            now - 2 * ORPHAN_GRACE_MS,
+        )
+        .expect("put");
+        assert_eq!(
+            s.prune(&HistoryConfig::default(), now).expect("prune"),
+            vec!["orphan.jpg"]
+        );
     }
 
     #[test]
     fn a_retried_upload_replaces_the_row() {
         let s = store();
         let (door, _) = s.add_door("Front").expect("add");
-        let a = s.put_snapshot(&door, &call_key("c"), "f.jpg", 1, 1).expect("put");
-        let b = s.put_snapshot(&door, &call_key("c"), "f.jpg", 2, 2).expect("put");
+        let a = s
+            .put_snapshot(&door, &call_key("c"), "f.jpg", 1, 1)
+            .expect("put");
+        let b = s
+            .put_snapshot(&door, &call_key("c"), "f.jpg", 2, 2)
+            .expect("put");
         assert_eq!(a, b);
         assert_eq!(count(&s, "snapshots"), 1);
-        let got = s.snapshot_by_key(&door, &call_key("c")).expect("get").expect("some");
+        let got = s
+            .snapshot_by_key(&door, &call_key("c"))
+            .expect("get")
+            .expect("some");
         assert_eq!(got.file, "f.jpg");
     }
 }
