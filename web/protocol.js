@@ -199,6 +199,7 @@ export const SCHEMAS = Object.freeze({
       ["reason", "hangUpReason"],
     ],
     missed_ring: [["at_ms", "unixMs"]],
+    unlocked: [["call_id", "string"]],
   },
   hub_to_door: {
     welcome: [

@@ -203,6 +203,10 @@ pub enum DoorToHub {
         /// When the button was pressed, by the door's clock: Unix time in milliseconds.
         at_ms: u64,
     },
+    /// The door released its strike at the request of the phone in this answered call (over
+    /// the call's data channel, which the hub never sees), for the history. The hub knows
+    /// which phone answered the call, so the door does not name it.
+    Unlocked { call_id: CallId },
 }
 
 /// Messages the hub sends to a door.

@@ -126,6 +126,10 @@ fn door_to_hub() {
             at_ms: 1_767_225_600_123,
         },
     );
+    check(
+        "door_to_hub.unlocked",
+        DoorToHub::Unlocked { call_id: call() },
+    );
 }
 
 #[test]

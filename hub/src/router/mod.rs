@@ -148,6 +148,9 @@ impl Router {
             DoorToHub::HangUp { call_id, reason } => {
                 self.door_hang_up(now, conn, &door_id, &call_id, reason, &mut out)
             }
+            DoorToHub::Unlocked { call_id } => {
+                self.door_unlocked(conn, &door_id, &call_id, &mut out)
+            }
             DoorToHub::MissedRing { at_ms } => {
                 self.missed_ring(conn, &door_id, at_ms, now.wall_ms(), &mut out)
             }

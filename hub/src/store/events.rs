@@ -21,6 +21,8 @@ pub(crate) enum EventKind {
     /// The button was pressed while the door could not reach the hub (reported by the door
     /// when it came back; `at` is the press). There was no call, so `call_id` is absent.
     MissedRing,
+    /// The door unlocked at the request of the phone in an answered call (`phone_id`).
+    Unlocked,
 }
 
 impl EventKind {
@@ -31,6 +33,7 @@ impl EventKind {
             EventKind::Missed => "missed",
             EventKind::Ended => "ended",
             EventKind::MissedRing => "missed_ring",
+            EventKind::Unlocked => "unlocked",
         }
     }
 
@@ -41,6 +44,7 @@ impl EventKind {
             "missed" => EventKind::Missed,
             "ended" => EventKind::Ended,
             "missed_ring" => EventKind::MissedRing,
+            "unlocked" => EventKind::Unlocked,
             _ => return None,
         })
     }
