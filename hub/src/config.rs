@@ -31,6 +31,8 @@ pub enum TlsMode {
     Files { cert: PathBuf, key: PathBuf },
     /// generate (once, persisted next to the db) a self-signed cert; its SHA-256 fingerprint is logged/printed
     SelfSigned,
+    /// obtain and renew a certificate from an ACME CA (Let's Encrypt), kept next to the db
+    Acme(crate::acme::AcmeConfig),
 }
 
 /// Protocol timings. [`Timings::default`] is what `docs/PROTOCOL.md` promises.

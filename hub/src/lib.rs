@@ -44,10 +44,12 @@
 //! | [`assets`] | the phone app embedded from `web/` by `build.rs` |
 //! | [`server`] | accept loop (TCP, TLS), connection limits, graceful drain |
 //! | [`tls`] | rustls (ring) acceptor from PEM files or a persisted self-signed certificate |
+//! | [`acme`] | a trusted certificate from an ACME CA (TLS-ALPN-01), stored, served, renewed live |
 //! | [`ratelimit`] | message token bucket, pairing-failure limiter |
 //! | [`turn`] | embedded TURN/STUN server, coturn-compatible per-call credentials, peer policy |
 //! | [`error`] | [`HubError`] |
 
+pub mod acme;
 pub mod assets;
 pub mod config;
 pub mod error;
@@ -64,6 +66,7 @@ pub mod tls;
 pub mod turn;
 pub mod ws;
 
+pub use acme::AcmeConfig;
 pub use config::{HubConfig, Timings, TlsMode};
 pub use error::HubError;
 pub use hub::{pairing_url, Hub};
