@@ -118,6 +118,12 @@ impl Hub {
         self.inner.tls.as_ref().and_then(|t| t.fingerprint.as_deref())
     }
 
+    /// Under ACME ([`crate::TlsMode::Acme`]): follows the certificate's renewals and failures.
+    pub fn acme_status(&self) -> Option<tokio::sync::watch::Receiver<crate::acme::AcmeStatus>> {
+        let acme = self.inner.tls.as_ref()?.acme.as_ref()?;
+        Some(acme.status())
+    }
+
     fn scheme(&self) -> &'static str {
         if self.inner.tls.is_some() {
             "https"

@@ -66,7 +66,7 @@ pub mod tls;
 pub mod turn;
 pub mod ws;
 
-pub use acme::AcmeConfig;
+pub use acme::{AcmeConfig, AcmeStatus};
 pub use config::{HubConfig, Timings, TlsMode};
 pub use error::HubError;
 pub use hub::{pairing_url, Hub};

@@ -34,6 +34,7 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use resolver::is_challenge_connection;
+use resolver::ACME_TLS_ALPN;
 
 use files::{AcmePaths, Validity};
 use resolver::CertResolver;
@@ -179,6 +180,19 @@ pub enum AcmeError {
     Timeout(Duration),
 }
 
+/// What the ACME task has done so far: for status displays, embedders and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AcmeStatus {
+    /// Certificates obtained since the hub started (a stored one served at start is not counted).
+    pub obtained: u32,
+    /// Expiry of the certificate being served; `None` while there is none.
+    pub valid_until: Option<SystemTime>,
+    /// Failed attempts since the last success.
+    pub failures: u32,
+    /// Why the last attempt failed (cleared by a success).
+    pub last_error: Option<String>,
+}
+
 /// The hub's ACME state: the resolver the TLS acceptor asks, and what the renewal task needs.
 pub struct AcmeService {
     config: AcmeConfig,
@@ -187,6 +201,7 @@ pub struct AcmeService {
     client: client::HttpsClient,
     /// The stored certificate's validity found at start (`None`: obtain one at once).
     initial: Option<Validity>,
+    status: tokio::sync::watch::Sender<AcmeStatus>,
 }
 
 impl std::fmt::Debug for AcmeService {
@@ -227,13 +242,23 @@ impl AcmeService {
             }
         };
         let client = client::HttpsClient::new(config.ca_file.as_deref())?;
+        let (status, _) = tokio::sync::watch::channel(AcmeStatus {
+            valid_until: initial.map(|v| v.not_after),
+            ..AcmeStatus::default()
+        });
         Ok(AcmeService {
             config: config.clone(),
             paths,
             resolver,
             client,
             initial,
+            status,
         })
+    }
+
+    /// Follows [`AcmeStatus`]: every success and failure of the renewal task.
+    pub fn status(&self) -> tokio::sync::watch::Receiver<AcmeStatus> {
+        self.status.subscribe()
     }
 
     /// What the TLS acceptor asks for a certificate.
@@ -247,25 +272,14 @@ impl AcmeService {
     pub(crate) async fn run(self: Arc<Self>, stop: CancellationToken) {
         let mut current = self.initial;
         let mut failures: u32 = 0;
-        let mut announced = None;
+        let mut next = match current {
+            Some(validity) => self.scheduled(validity),
+            None => SystemTime::now(),
+        };
         loop {
-            let now = SystemTime::now();
-            let due = match (current, failures) {
-                (Some(validity), 0) => renew_at(validity),
-                (None, 0) => now,
-                _ => now + retry_delay(failures, self.config.retry_min, self.config.retry_max),
-            };
-            if let (Some(validity), 0) = (current, failures) {
-                if announced != Some(validity) {
-                    tracing::info!(
-                        valid_until = %files::utc(validity.not_after),
-                        renew_at = %files::utc(due),
-                        "ACME certificate in use"
-                    );
-                    announced = Some(validity);
-                }
-            }
-            let wait = due.duration_since(now).unwrap_or(Duration::ZERO);
+            let wait = next
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO);
             if !wait.is_zero() {
                 tokio::select! {
                     _ = stop.cancelled() => return,
@@ -281,10 +295,18 @@ impl AcmeService {
                     tracing::info!(domains = ?self.config.domains, "obtained a new ACME certificate");
                     current = Some(validity);
                     failures = 0;
+                    next = self.scheduled(validity);
+                    self.status.send_modify(|s| {
+                        s.obtained += 1;
+                        s.valid_until = Some(validity.not_after);
+                        s.failures = 0;
+                        s.last_error = None;
+                    });
                 }
                 Err(e) => {
                     failures = failures.saturating_add(1);
                     let delay = retry_delay(failures, self.config.retry_min, self.config.retry_max);
+                    next = SystemTime::now() + delay;
                     tracing::warn!(
                         error = %e,
                         attempt = failures,
@@ -292,9 +314,25 @@ impl AcmeService {
                         serving = if current.is_some() { "the previous certificate" } else { "nothing yet: TLS handshakes fail until a certificate is obtained" },
                         "ACME certificate request failed"
                     );
+                    self.status.send_modify(|s| {
+                        s.failures = failures;
+                        s.last_error = Some(e.to_string());
+                    });
                 }
             }
         }
+    }
+
+    /// When to renew the certificate in use, announced in the log.
+    fn scheduled(&self, validity: Validity) -> SystemTime {
+        let due = renew_at(validity);
+        tracing::info!(
+            domains = ?self.config.domains,
+            valid_until = %files::utc(validity.not_after),
+            renew_at = %files::utc(due),
+            "ACME certificate in use"
+        );
+        due
     }
 
     /// One issuance; on success the new certificate is stored and served.
@@ -320,7 +358,7 @@ pub(crate) fn tls_setup(
     // Server preference order: an ordinary client that offers HTTP/1.1 gets it.
     server.alpn_protocols = vec![
         crate::tls::ALPN_HTTP_1_1.to_vec(),
-        resolver::ACME_TLS_ALPN.to_vec(),
+        ACME_TLS_ALPN.to_vec(),
     ];
     Ok(crate::tls::TlsSetup {
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
