@@ -77,11 +77,17 @@ pub(crate) async fn obtain(
             .ok_or_else(|| AcmeError::NoTlsAlpn(domain.clone()))?;
         let digest = challenge.key_authorization().digest();
         challenges.push(resolver.add_challenge(&domain, digest.as_ref())?);
-        challenge.set_ready().await.map_err(protocol)?;
+        challenge
+            .set_ready()
+            .await
+            .map_err(|e| validation_error(config, &domain, e))?;
         tracing::info!(%domain, "ACME challenge ready; waiting for the CA to validate");
     }
 
-    let status = order.poll_ready(&POLL).await.map_err(protocol)?;
+    let status = order
+        .poll_ready(&POLL)
+        .await
+        .map_err(|e| validation_error(config, &config.domains.join(", "), e))?;
     // Validation is over either way: stop answering `acme-tls/1`.
     drop(challenges);
     if status != OrderStatus::Ready {
@@ -93,6 +99,17 @@ pub(crate) async fn obtain(
         chain_pem: chain_pem.into_bytes(),
         key_pem: key_pem.into_bytes(),
     })
+}
+
+/// A problem the CA reports while validating is about reaching the hub: say how to fix it.
+fn validation_error(config: &AcmeConfig, domain: &str, source: instant_acme::Error) -> AcmeError {
+    match source {
+        instant_acme::Error::Api(problem) => AcmeError::Validation {
+            domain: domain.to_owned(),
+            detail: problem.to_string(),
+        },
+        source => protocol_error(config, source),
+    }
 }
 
 fn protocol_error(config: &AcmeConfig, source: instant_acme::Error) -> AcmeError {
