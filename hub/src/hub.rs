@@ -115,7 +115,10 @@ impl Hub {
 
     /// SHA-256 fingerprint ("AA:BB:…") of the TLS certificate, if TLS is on.
     pub fn tls_fingerprint(&self) -> Option<&str> {
-        self.inner.tls.as_ref().and_then(|t| t.fingerprint.as_deref())
+        self.inner
+            .tls
+            .as_ref()
+            .and_then(|t| t.fingerprint.as_deref())
     }
 
     /// Under ACME ([`crate::TlsMode::Acme`]): follows the certificate's renewals and failures.

@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the phone app and the signaling WebSocket.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Register a door; prints its id and secret (once).
     AddDoor {
         /// A name shown on phones, e.g. "Front door".
@@ -130,7 +130,10 @@ fn acme_config(args: &ServeArgs) -> Result<Option<AcmeConfig>> {
     let defaults = AcmeConfig::new(args.acme_domain.clone());
     let config = AcmeConfig {
         contact: args.acme_contact.clone(),
-        directory: args.acme_directory.clone().unwrap_or(defaults.directory.clone()),
+        directory: args
+            .acme_directory
+            .clone()
+            .unwrap_or(defaults.directory.clone()),
         ca_file: args.acme_ca_file.clone(),
         ..defaults
     };
@@ -158,7 +161,7 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     let db = cli.db.unwrap_or_else(default_db);
     match cli.command {
-        Command::Serve(args) => serve(db, args).await,
+        Command::Serve(args) => serve(db, *args).await,
         Command::AddDoor { name, json } => add_door(&open_store(&db)?, &name, json),
         Command::Pair { door, public_url } => pair(&open_store(&db)?, &door, public_url),
         Command::Doors { json } => doors(&open_store(&db)?, json),

@@ -56,7 +56,11 @@ async fn obtains_renews_and_restarts_with_a_certificate_from_pebble() {
     let mut status = hub.hub.acme_status().expect("ACME status");
     let failed = wait_status(&mut status, "a failed first attempt", |s| s.failures >= 1).await;
     assert!(
-        failed.last_error.as_deref().unwrap_or_default().contains(&directory),
+        failed
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains(&directory),
         "the error names the CA: {failed:?}"
     );
     let refused = served_chain(&hub, None, &[b"http/1.1"]).await;
@@ -72,10 +76,17 @@ async fn obtains_renews_and_restarts_with_a_certificate_from_pebble() {
     let first = served_chain(&hub, Some((&root, UnixTime::now())), &[b"http/1.1"])
         .await
         .expect("the served chain verifies against pebble's root for the domain");
-    assert_eq!(healthz(&hub, &root).await, 200, "HTTP over the ACME certificate");
+    assert_eq!(
+        healthz(&hub, &root).await,
+        200,
+        "HTTP over the ACME certificate"
+    );
     // Outside a validation, `acme-tls/1` gets nothing (no challenge certificate lingers).
     let challenge = served_chain(&hub, None, &[b"acme-tls/1"]).await;
-    assert!(challenge.is_err(), "a stale challenge certificate was served");
+    assert!(
+        challenge.is_err(),
+        "a stale challenge certificate was served"
+    );
 
     let acme_dir = hub.dir.path().join("acme").join(
         directory
@@ -186,9 +197,10 @@ async fn connect(
         Some((root, at)) => {
             let mut roots = rustls::RootCertStore::empty();
             roots.add(root.clone()).expect("pebble root");
-            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .expect("verifier");
+            let webpki =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .expect("verifier");
             Arc::new(VerifyAt { webpki, at })
         }
         None => Arc::new(AcceptAnything(provider.clone())),

@@ -154,11 +154,33 @@ fn serve_acme_mistakes_name_the_flag() {
     let db = dir.path().join("hub.sqlite3");
     let domain = ["--acme-domain", "hub.example.net"];
     let cases: [(&[&str], &str); 6] = [
-        (&["--acme-contact", "mailto:me@example.net"], "--acme-domain"),
+        (
+            &["--acme-contact", "mailto:me@example.net"],
+            "--acme-domain",
+        ),
         (&["--acme-domain", "192.168.1.20"], "--acme-domain"),
-        (&[domain[0], domain[1], "--acme-contact", "me@example.net"], "--acme-contact"),
-        (&[domain[0], domain[1], "--acme-directory", "http://ca.example/dir"], "--acme-directory"),
-        (&[domain[0], domain[1], "--acme-ca-file", "/nonexistent/ca.pem"], "--acme-ca-file"),
+        (
+            &[domain[0], domain[1], "--acme-contact", "me@example.net"],
+            "--acme-contact",
+        ),
+        (
+            &[
+                domain[0],
+                domain[1],
+                "--acme-directory",
+                "http://ca.example/dir",
+            ],
+            "--acme-directory",
+        ),
+        (
+            &[
+                domain[0],
+                domain[1],
+                "--acme-ca-file",
+                "/nonexistent/ca.pem",
+            ],
+            "--acme-ca-file",
+        ),
         (&[domain[0], domain[1], "--self-signed"], "--self-signed"),
     ];
     for (args, flag) in cases {
@@ -194,9 +216,14 @@ fn serve_acme_links_use_the_domain_and_start_before_a_certificate() {
         let mut lines = BufReader::new(stdout).lines();
         let _ = tx.send(lines.next());
     });
-    let listening = rx.recv_timeout(WAIT).expect("serve printed nothing in time");
+    let listening = rx
+        .recv_timeout(WAIT)
+        .expect("serve printed nothing in time");
     let listening = listening.expect("a line").expect("utf-8 line");
-    assert!(listening.starts_with("Listening on https://127.0.0.1:"), "{listening}");
+    assert!(
+        listening.starts_with("Listening on https://127.0.0.1:"),
+        "{listening}"
+    );
     let url = run_ok(hub_cmd(&db).args(["pair", v["door_id"].as_str().expect("id")]));
     assert!(url.starts_with("https://hub.example.net/#pair="), "{url}");
     let _ = server.kill();

@@ -71,13 +71,23 @@ impl HttpsClient {
         })
     }
 
-    async fn send(&self, request: http::Request<BodyWrapper<Bytes>>) -> Result<BytesResponse, Error> {
+    async fn send(
+        &self,
+        request: http::Request<BodyWrapper<Bytes>>,
+    ) -> Result<BytesResponse, Error> {
         let (mut parts, body) = request.into_parts();
         if parts.uri.scheme() != Some(&http::uri::Scheme::HTTPS) {
             return Err(Error::Str("the ACME server must be reached over https://"));
         }
-        let authority = parts.uri.authority().ok_or(Error::Str("URL without a host"))?.clone();
-        let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+        let authority = parts
+            .uri
+            .authority()
+            .ok_or(Error::Str("URL without a host"))?
+            .clone();
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         let port = authority.port_u16().unwrap_or(443);
         let name = ServerName::try_from(host.to_owned()).map_err(|e| Error::Other(e.into()))?;
         let tcp = TcpStream::connect((host, port)).await.map_err(other)?;

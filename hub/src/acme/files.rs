@@ -129,9 +129,8 @@ pub(crate) fn parse_issued(
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|e| format!("unreadable PEM private key: {e}"))?;
-    let certified =
-        CertifiedKey::from_der(chain, key, &rustls::crypto::ring::default_provider())
-            .map_err(|e| format!("the key does not fit the certificate: {e}"))?;
+    let certified = CertifiedKey::from_der(chain, key, &rustls::crypto::ring::default_provider())
+        .map_err(|e| format!("the key does not fit the certificate: {e}"))?;
     Ok(Usable {
         certified: Arc::new(certified),
         validity,

@@ -122,7 +122,9 @@ fn is_dns_name(name: &str) -> bool {
             && label.len() <= 63
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     });
     labels_ok
         && name.len() <= 253
@@ -135,7 +137,9 @@ fn is_dns_name(name: &str) -> bool {
 pub enum AcmeError {
     #[error("--acme-domain is required for ACME")]
     NoDomain,
-    #[error("--acme-domain {0:?} is not a DNS name a CA can issue for (no IP addresses, no wildcards)")]
+    #[error(
+        "--acme-domain {0:?} is not a DNS name a CA can issue for (no IP addresses, no wildcards)"
+    )]
     BadDomain(String),
     #[error("--acme-contact {0:?} must be a mailto: URL, e.g. mailto:you@example.net")]
     BadContact(String),
@@ -356,10 +360,7 @@ pub(crate) fn tls_setup(
     let service = Arc::new(AcmeService::open(config, db_path)?);
     let mut server = crate::tls::server_config_builder()?.with_cert_resolver(service.resolver());
     // Server preference order: an ordinary client that offers HTTP/1.1 gets it.
-    server.alpn_protocols = vec![
-        crate::tls::ALPN_HTTP_1_1.to_vec(),
-        ACME_TLS_ALPN.to_vec(),
-    ];
+    server.alpn_protocols = vec![crate::tls::ALPN_HTTP_1_1.to_vec(), ACME_TLS_ALPN.to_vec()];
     Ok(crate::tls::TlsSetup {
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
         fingerprint: None,
@@ -439,7 +440,10 @@ mod tests {
         let cases = [
             (AcmeConfig::new(vec![]), "--acme-domain"),
             (AcmeConfig::new(vec!["192.168.1.2".into()]), "--acme-domain"),
-            (AcmeConfig::new(vec!["*.example.net".into()]), "--acme-domain"),
+            (
+                AcmeConfig::new(vec!["*.example.net".into()]),
+                "--acme-domain",
+            ),
             (AcmeConfig::new(vec!["localhost".into()]), "--acme-domain"),
             (
                 AcmeConfig {

@@ -24,10 +24,7 @@ pub(crate) struct CertResolver {
 
 impl CertResolver {
     pub(crate) fn set_current(&self, certified: Arc<CertifiedKey>) {
-        *self
-            .current
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Some(certified);
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(certified);
     }
 
     /// Serves a challenge certificate for `domain` until the returned guard is dropped.
@@ -106,8 +103,8 @@ fn challenge_certificate(domain: &str, digest: &[u8]) -> Result<CertifiedKey, Ac
     let key = rcgen::KeyPair::generate()?;
     let cert = params.self_signed(&key)?;
     let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
-    let signer =
-        rustls::crypto::ring::sign::any_supported_type(&key_der).map_err(AcmeError::ChallengeKey)?;
+    let signer = rustls::crypto::ring::sign::any_supported_type(&key_der)
+        .map_err(AcmeError::ChallengeKey)?;
     Ok(CertifiedKey::new(vec![cert.der().clone()], signer))
 }
 

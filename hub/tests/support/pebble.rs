@@ -41,8 +41,8 @@ impl TestCa {
         params
             .distinguished_name
             .push(DnType::CommonName, "doorbell test CA");
-        let root = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key"))
-            .expect("root");
+        let root =
+            CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("root");
         let key = KeyPair::generate().expect("key");
         let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
             .expect("params")
@@ -241,7 +241,7 @@ impl Pebble {
         let start = body
             .find("-----BEGIN CERTIFICATE-----")
             .unwrap_or_else(|| panic!("no PEM in /roots/0: {body}"));
-        CertificateDer::from_pem_slice(body[start..].as_bytes()).expect("pebble root PEM")
+        CertificateDer::from_pem_slice(&body.as_bytes()[start..]).expect("pebble root PEM")
     }
 
     pub async fn stop(mut self) {
