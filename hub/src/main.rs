@@ -127,7 +127,13 @@ fn acme_config(args: &ServeArgs) -> Result<Option<AcmeConfig>> {
     if args.acme_domain.is_empty() {
         return Ok(None);
     }
-    let defaults = AcmeConfig::new(args.acme_domain.clone());
+    // CAs compare names case-insensitively but issue them in lowercase.
+    let domains = args
+        .acme_domain
+        .iter()
+        .map(|d| d.to_ascii_lowercase())
+        .collect();
+    let defaults = AcmeConfig::new(domains);
     let config = AcmeConfig {
         contact: args.acme_contact.clone(),
         directory: args
