@@ -34,28 +34,25 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use resolver::is_challenge_connection;
-use resolver::ACME_TLS_ALPN;
+pub(crate) use resolver::ACME_TLS_ALPN;
 
 use files::{AcmePaths, Validity};
 use resolver::CertResolver;
 
 /// Let's Encrypt's production directory, the default `--acme-directory`.
-pub const LETS_ENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
-/// Let's Encrypt's staging directory: untrusted certificates, generous rate limits; for trying
-/// a setup out.
-pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+pub(crate) const LETS_ENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
 /// Renew at the latest this long before expiry: Let's Encrypt's advice for its 90-day
 /// certificates (renew when 30 days are left), which leaves weeks to notice a failing renewal.
-pub const RENEW_BEFORE_EXPIRY_MAX: Duration = Duration::from_secs(30 * 24 * 3600);
+pub(crate) const RENEW_BEFORE_EXPIRY_MAX: Duration = Duration::from_secs(30 * 24 * 3600);
 /// First retry after a failed attempt. Let's Encrypt allows 5 failed validations per name per
 /// hour; doubling from 5 minutes stays below that while a misconfiguration is being fixed.
-pub const RETRY_MIN: Duration = Duration::from_secs(5 * 60);
+pub(crate) const RETRY_MIN: Duration = Duration::from_secs(5 * 60);
 /// Longest wait between retries, so a fixed problem is picked up within the hour.
-pub const RETRY_MAX: Duration = Duration::from_secs(3600);
+pub(crate) const RETRY_MAX: Duration = Duration::from_secs(3600);
 /// One issuance (account, order, validation, download) that takes longer is abandoned and
 /// retried: a CA that stalls must not stall renewal forever.
-pub const ISSUE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+pub(crate) const ISSUE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// The renewal task re-reads the wall clock at least this often: a long monotonic sleep can
 /// oversleep across a suspend or a clock change.
 const MAX_SLEEP: Duration = Duration::from_secs(3600);
@@ -73,14 +70,15 @@ pub struct AcmeConfig {
     /// PEM file of root certificates to trust for the connection to the directory, instead of
     /// the built-in Mozilla roots (a test CA such as pebble, or a private CA).
     pub ca_file: Option<PathBuf>,
-    /// First retry after a failure; doubles up to `retry_max` ([`RETRY_MIN`], [`RETRY_MAX`];
-    /// tests shorten them).
+    /// First retry after a failure; doubles up to `retry_max` (by default 5 minutes and an
+    /// hour; tests shorten them).
     pub retry_min: Duration,
     pub retry_max: Duration,
 }
 
 impl AcmeConfig {
-    /// Let's Encrypt production, no contact, default retry timings.
+    /// Let's Encrypt production (`https://acme-v02.api.letsencrypt.org/directory`), no
+    /// contact, default retry timings.
     pub fn new(domains: Vec<String>) -> AcmeConfig {
         AcmeConfig {
             domains,
@@ -198,7 +196,7 @@ pub struct AcmeStatus {
 }
 
 /// The hub's ACME state: the resolver the TLS acceptor asks, and what the renewal task needs.
-pub struct AcmeService {
+pub(crate) struct AcmeService {
     config: AcmeConfig,
     paths: AcmePaths,
     resolver: Arc<CertResolver>,
@@ -261,7 +259,7 @@ impl AcmeService {
     }
 
     /// Follows [`AcmeStatus`]: every success and failure of the renewal task.
-    pub fn status(&self) -> tokio::sync::watch::Receiver<AcmeStatus> {
+    pub(crate) fn status(&self) -> tokio::sync::watch::Receiver<AcmeStatus> {
         self.status.subscribe()
     }
 
@@ -349,23 +347,6 @@ impl AcmeService {
         self.resolver.set_current(stored.certified);
         Ok(validity)
     }
-}
-
-/// The TLS acceptor for [`crate::TlsMode::Acme`]: certificates come from the ACME resolver,
-/// and `acme-tls/1` is offered beside HTTP/1.1 for the CA's validation handshakes.
-pub(crate) fn tls_setup(
-    config: &AcmeConfig,
-    db_path: &Path,
-) -> Result<crate::tls::TlsSetup, crate::tls::TlsError> {
-    let service = Arc::new(AcmeService::open(config, db_path)?);
-    let mut server = crate::tls::server_config_builder()?.with_cert_resolver(service.resolver());
-    // Server preference order: an ordinary client that offers HTTP/1.1 gets it.
-    server.alpn_protocols = vec![crate::tls::ALPN_HTTP_1_1.to_vec(), ACME_TLS_ALPN.to_vec()];
-    Ok(crate::tls::TlsSetup {
-        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
-        fingerprint: None,
-        acme: Some(service),
-    })
 }
 
 /// When to renew a certificate: a third of its lifetime before expiry (two thirds in), but no
