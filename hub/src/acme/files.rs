@@ -219,19 +219,27 @@ pub(crate) fn save_account(paths: &AcmePaths, account: &StoredAccount) -> Result
     write_private(paths, &paths.account, &json)
 }
 
-/// Writes a secret file (0600) in the CA's folder (0700), creating the folder if needed.
-fn write_private(paths: &AcmePaths, path: &Path, data: &[u8]) -> Result<(), AcmeError> {
+/// Creates the CA's folder (0700). Done at start too, so a state directory the hub cannot
+/// write is reported before a certificate is issued that could not be kept.
+pub(crate) fn create_dir(paths: &AcmePaths) -> Result<(), AcmeError> {
     use std::os::unix::fs::DirBuilderExt;
-    let err = |source| AcmeError::Write {
-        path: path.to_owned(),
-        source,
-    };
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(&paths.dir)
-        .map_err(err)?;
-    crate::secrets::write_private_file(path, data, 0o600).map_err(err)
+        .map_err(|source| AcmeError::Write {
+            path: paths.dir.clone(),
+            source,
+        })
+}
+
+/// Writes a secret file (0600) in the CA's folder, creating the folder if needed.
+fn write_private(paths: &AcmePaths, path: &Path, data: &[u8]) -> Result<(), AcmeError> {
+    create_dir(paths)?;
+    crate::secrets::write_private_file(path, data, 0o600).map_err(|source| AcmeError::Write {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// A time for log lines, "Dec  4 17:29:04 2026 +00:00".

@@ -221,6 +221,7 @@ impl AcmeService {
     pub(crate) fn open(config: &AcmeConfig, db_path: &Path) -> Result<AcmeService, AcmeError> {
         config.validate()?;
         let paths = AcmePaths::new(db_path, &config.directory);
+        files::create_dir(&paths)?;
         let resolver = Arc::new(CertResolver::default());
         let initial = match files::load_certificate(&paths, &config.domains) {
             Ok(Some(stored)) if stored.validity.not_after > SystemTime::now() => {
