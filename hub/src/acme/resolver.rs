@@ -111,6 +111,106 @@ fn challenge_certificate(domain: &str, digest: &[u8]) -> Result<CertifiedKey, Ac
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls::pki_types::ServerName;
+
+    type Cert<'a> = rustls::pki_types::CertificateDer<'a>;
+    type Dss = rustls::DigitallySignedStruct;
+    type Signature = Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error>;
+
+    /// Accepts any server certificate: these tests look at which one the resolver picked.
+    #[derive(Debug)]
+    struct AnyCert;
+
+    impl rustls::client::danger::ServerCertVerifier for AnyCert {
+        fn verify_server_cert(
+            &self,
+            _: &Cert<'_>,
+            _: &[Cert<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: rustls::pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(&self, _: &[u8], _: &Cert<'_>, _: &Dss) -> Signature {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn verify_tls13_signature(&self, _: &[u8], _: &Cert<'_>, _: &Dss) -> Signature {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            rustls::crypto::ring::default_provider()
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    }
+
+    /// An in-memory handshake offering `alpn`; the leaf the server sent, or `None` if the
+    /// handshake failed.
+    fn served_leaf(resolver: Arc<CertResolver>, alpn: &[&[u8]]) -> Option<Vec<u8>> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut server_config = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_cert_resolver(resolver);
+        server_config.alpn_protocols = vec![b"http/1.1".to_vec(), ACME_TLS_ALPN.to_vec()];
+        let mut client_config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCert))
+            .with_no_client_auth();
+        client_config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let name = ServerName::try_from("hub.example.net").expect("name");
+        let mut client =
+            rustls::ClientConnection::new(Arc::new(client_config), name).expect("client");
+        let mut server = rustls::ServerConnection::new(Arc::new(server_config)).expect("server");
+        // A TLS 1.3 handshake needs two round trips; a few more rounds cost nothing.
+        for _ in 0..8 {
+            let mut wire = Vec::new();
+            client.write_tls(&mut wire).expect("client out");
+            server.read_tls(&mut wire.as_slice()).expect("server in");
+            if server.process_new_packets().is_err() {
+                return None;
+            }
+            let mut wire = Vec::new();
+            server.write_tls(&mut wire).expect("server out");
+            client.read_tls(&mut wire.as_slice()).expect("client in");
+            if client.process_new_packets().is_err() {
+                return None;
+            }
+        }
+        client.peer_certificates().map(|c| c[0].to_vec())
+    }
+
+    #[test]
+    fn only_a_pure_acme_tls_hello_gets_the_challenge_certificate() {
+        let resolver = Arc::new(CertResolver::default());
+        assert!(
+            served_leaf(resolver.clone(), &[b"http/1.1"]).is_none(),
+            "nothing yet"
+        );
+        let current = rcgen::generate_simple_self_signed(vec!["hub.example.net".to_owned()])
+            .expect("certificate");
+        let key =
+            rustls::pki_types::PrivateKeyDer::Pkcs8(current.signing_key.serialize_der().into());
+        resolver.set_current(Arc::new(CertifiedKey::new(
+            vec![current.cert.der().clone()],
+            rustls::crypto::ring::sign::any_supported_type(&key).expect("key"),
+        )));
+        let real = current.cert.der().to_vec();
+        let _guard = resolver
+            .add_challenge("hub.example.net", &[1; 32])
+            .expect("challenge");
+        let challenge = served_leaf(resolver.clone(), &[ACME_TLS_ALPN]).expect("validation");
+        assert_ne!(challenge, real);
+        // A client that also speaks HTTP would be handed HTTP/1.1: it gets the real one.
+        let mixed = [ACME_TLS_ALPN, b"http/1.1".as_slice()];
+        assert_eq!(served_leaf(resolver.clone(), &mixed), Some(real.clone()));
+        assert_eq!(served_leaf(resolver.clone(), &[]), Some(real.clone()));
+        assert_eq!(served_leaf(resolver.clone(), &[b"http/1.1"]), Some(real));
+    }
 
     #[test]
     fn challenge_certificates_live_as_long_as_their_guard() {
