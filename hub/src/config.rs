@@ -9,7 +9,8 @@ use doorbell_protocol::IceServer;
 /// Everything [`crate::Hub::open`] needs.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
-    /// The SQLite database (created if missing). A self-signed certificate is kept beside it.
+    /// The SQLite database (created if missing). A self-signed certificate, or the ACME
+    /// account and certificate (`acme/`), are kept beside it.
     pub db_path: PathBuf,
     /// Base URL printed in pairing links, e.g. `https://doorbell.local:8443`. None = derive from the bound address.
     pub public_url: Option<String>,
@@ -33,6 +34,8 @@ pub enum TlsMode {
     Files { cert: PathBuf, key: PathBuf },
     /// generate (once, persisted next to the db) a self-signed cert; its SHA-256 fingerprint is logged/printed
     SelfSigned,
+    /// obtain and renew a certificate from an ACME CA (Let's Encrypt), kept next to the db
+    Acme(crate::acme::AcmeConfig),
 }
 
 /// Protocol timings. [`Timings::default`] is what `docs/PROTOCOL.md` promises.

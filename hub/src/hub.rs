@@ -118,7 +118,16 @@ impl Hub {
 
     /// SHA-256 fingerprint ("AA:BB:…") of the TLS certificate, if TLS is on.
     pub fn tls_fingerprint(&self) -> Option<&str> {
-        self.inner.tls.as_ref().map(|t| t.fingerprint.as_str())
+        self.inner
+            .tls
+            .as_ref()
+            .and_then(|t| t.fingerprint.as_deref())
+    }
+
+    /// Under ACME ([`crate::TlsMode::Acme`]): follows the certificate's renewals and failures.
+    pub fn acme_status(&self) -> Option<tokio::sync::watch::Receiver<crate::acme::AcmeStatus>> {
+        let acme = self.inner.tls.as_ref()?.acme.as_ref()?;
+        Some(acme.status())
     }
 
     fn scheme(&self) -> &'static str {
@@ -142,6 +151,13 @@ impl Hub {
         }
         self.remember_base_url(local).await?;
         tracing::info!(address = %local, tls = self.inner.tls.is_some(), "hub serving");
+        // Under ACME the certificate is obtained and renewed while the hub serves (the CA's
+        // validation connects to this very listener); the task stops with the server.
+        let acme_stop = tokio_util::sync::CancellationToken::new();
+        if let Some(acme) = self.inner.tls.as_ref().and_then(|t| t.acme.clone()) {
+            tokio::spawn(acme.run(acme_stop.clone()));
+        }
+        let _stop_acme = acme_stop.drop_guard();
         crate::server::run(self.inner.clone(), listener, shutdown).await;
         Ok(())
     }

@@ -59,6 +59,7 @@
 //! | `assets` | the phone app embedded from `web/` by `build.rs` |
 //! | `tls` | rustls (ring) acceptor from PEM files or a persisted self-signed certificate |
 //! | `snapshots` | the visitor's snapshots: files, capability URLs, `[history]` limits ([`HistoryConfig`]) |
+//! | `acme` | a trusted certificate from an ACME CA (TLS-ALPN-01): obtained, stored, served, renewed live |
 //! | `ratelimit` | message token bucket, pairing-failure limiter |
 //! | `turn` | embedded TURN/STUN server, coturn-compatible per-call credentials, peer policy |
 //! | `error` | [`HubError`] |
@@ -67,6 +68,7 @@
 //! and `store`; `switchboard` → `router` → `turn`. `docs/ARCHITECTURE.md` follows a ring
 //! through them.
 
+mod acme;
 mod assets;
 mod config;
 mod error;
@@ -91,6 +93,7 @@ pub mod tls;
 mod turn;
 mod ws;
 
+pub use acme::{AcmeConfig, AcmeError, AcmeStatus};
 pub use config::{HubConfig, Timings, TlsMode};
 pub use error::HubError;
 pub use hub::{outbound_ip, pairing_url, Hub};

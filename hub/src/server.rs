@@ -107,6 +107,8 @@ async fn connection(
                 accepted = timeout(TLS_HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream)) => accepted,
             };
             match accepted {
+                // A CA's TLS-ALPN-01 validation: the handshake was the whole exchange.
+                Ok(Ok(stream)) if crate::acme::is_challenge_connection(stream.get_ref().1) => {}
                 Ok(Ok(stream)) => serve_http(stream, peer, app, shutdown).await,
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
