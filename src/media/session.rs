@@ -7,6 +7,8 @@
 //!  speaker ◄─ webrtcechoprobe ◄─ opusdec ◄─ rtpopusdepay ◄───────────────┘ audio: sendrecv
 //! ```
 //!
+//! The camera also feeds a tee branch that makes one JPEG per press (`super::snapshot`).
+//!
 //! With `media.echo_cancel` (the default) the microphone goes through `webrtcdsp` (echo
 //! cancellation, noise suppression, gain control) and the phone's voice passes a
 //! `webrtcechoprobe` just before the speaker, so the canceller knows what the speaker played
@@ -190,6 +192,11 @@ impl Session {
 
     pub fn call_id(&self) -> &CallId {
         &self.call_id
+    }
+
+    /// The visitor's snapshot from this session's video, to take on a blocking thread.
+    pub fn snapshot(&self) -> Result<super::SnapshotGrab, super::SnapshotError> {
+        super::SnapshotGrab::of(&self.pipeline)
     }
 
     /// The pipeline, for inspection (tests check that it is freed after the session).
@@ -481,13 +488,15 @@ fn describe(plan: &MediaPlan, probe: Option<&str>) -> String {
     };
     format!(
         "webrtcbin name=webrtc bundle-policy=max-bundle latency=50 \
-         {video} ! queue max-size-buffers=2 leaky=downstream ! {encoder} \
+         {video} ! tee name={tee} ! queue max-size-buffers=2 leaky=downstream ! {encoder} \
          ! video/x-h264,profile=constrained-baseline ! h264parse \
          ! rtph264pay config-interval=-1 aggregate-mode=zero-latency pt=96 \
          ! application/x-rtp,media=video,encoding-name=H264,payload=96 ! queue name=vcaps ! webrtc. \
          {audio} ! audioconvert ! audioresample ! {dsp}queue max-size-time=100000000 leaky=downstream \
          ! opusenc bitrate=32000 frame-size=20 ! rtpopuspay pt=111 \
-         ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! queue name=acaps ! webrtc.{probe}",
+         ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! queue name=acaps ! webrtc.{probe}{snapshot}",
+        tee = super::snapshot::TEE,
+        snapshot = super::snapshot::branch(plan.width, plan.height),
         video = plan.video_source,
         encoder = plan.encoder_fragment,
         audio = plan.audio_source,
