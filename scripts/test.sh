@@ -22,7 +22,8 @@ bash scripts/check-systemd.sh
 echo "== Yocto layer and RAUC update bundle (offline)"
 bash scripts/check-yocto.sh
 
-echo "== JavaScript: web app protocol against the golden fixtures, page smoke"
+echo "== JavaScript: the phone app's types, its reducer, its protocol against the golden fixtures"
+(cd web && node_modules/.bin/tsc --noEmit -p .)
 node --test web/
 
 echo "== end-to-end: real hub, real doorbelld, headless Chromium as the phone"
