@@ -8,7 +8,12 @@ use std::path::PathBuf;
 /// Files the phone app cannot work without; missing ones get a build warning (and a 404).
 const REQUIRED: &[&str] = &["index.html", "app.js", "protocol.js", "style.css"];
 /// Development files in `web/` (npm, the type checker) that are not part of the app.
-const NOT_SERVED: &[&str] = &["package.json", "package-lock.json", "tsconfig.json"];
+const NOT_SERVED: &[&str] = &[
+    "package.json",
+    "package-lock.json",
+    "tsconfig.json",
+    "tsconfig.sw.json",
+];
 
 fn content_type(name: &str) -> Option<&'static str> {
     let ext = name.rsplit_once('.')?.1;

@@ -23,7 +23,7 @@ echo "== Yocto layer and RAUC update bundle (offline)"
 bash scripts/check-yocto.sh
 
 echo "== JavaScript: the phone app's types, its reducer, its protocol against the golden fixtures"
-(cd web && node_modules/.bin/tsc --noEmit -p .)
+(cd web && node_modules/.bin/tsc --noEmit -p . && node_modules/.bin/tsc --noEmit -p tsconfig.sw.json)
 node --test web/
 
 echo "== end-to-end: real hub, real doorbelld, headless Chromium as the phone"

@@ -9,16 +9,19 @@
 // window.doorbell exposes the state, the current RTCPeerConnection and timing metrics
 // (read-only) for tests and debugging.
 
-import { Action, Effect, Screen, canAnswer, canUnlock, initialModel, isNoticeScreen, reduce } from "./state.js";
+import { Action, Effect, PushState, Screen, canAnswer, canUnlock, initialModel, isNoticeScreen, reduce } from "./state.js";
 import { Call } from "./call.js";
 import { HubLink } from "./hub-link.js";
 import { pair, pairCodeFrom, readToken, storePhoneId, storeToken } from "./pairing.js";
 import { $, render, renderTimer } from "./render.js";
 import { Ringer } from "./ringer.js";
+import { answerFromAddress, disablePush, enablePush, pushStatus, registerWorker, shareTokenWithWorker } from "./push.js";
 import * as proto from "./protocol.js";
 
 /** Terminal screens return to idle after this long. */
 const NOTICE_MS = 4000;
+/** A call opened from a notification is answered when its ring arrives within this long. */
+const ANSWER_PENDING_MS = 60000;
 
 /** @typedef {import("./state.js").Model} Model */
 /** @typedef {import("./call.js").Metrics} Metrics */
@@ -32,6 +35,8 @@ let call = null;
 let metrics = {};
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let noticeTimer;
+/** @type {{callId: string, until: number} | null} answer this call when it rings (notification tap) */
+let answerPending = null;
 const ringer = new Ringer();
 
 const link = new HubLink({
@@ -48,6 +53,7 @@ const link = new HubLink({
   onUnauthorized: () => {
     token = null;
     storeToken(null);
+    shareTokenWithWorker(null);
     dispatch({
       type: Action.NotPaired,
       forget: true,
@@ -101,6 +107,47 @@ function dispatch(action) {
     }
   }
   render(next, prev, performance.now());
+  if (answerPending && next.call?.id === answerPending.callId && canAnswer(next)) {
+    const due = answerPending.until >= Date.now();
+    answerPending = null;
+    if (due) answer();
+  }
+}
+
+/** Sends `answer` for the ringing call and starts it. */
+function answer() {
+  if (!canAnswer(model) || !model.call) return;
+  metrics.answerClickAt = performance.now();
+  if (link.send(proto.answer(model.call.id))) dispatch({ type: Action.AnswerSent });
+}
+
+/** A notification tap or Answer asked for this call (now or once its ring arrives). @param {string} callId */
+function answerWhenRinging(callId) {
+  answerPending = { callId, until: Date.now() + ANSWER_PENDING_MS };
+  if (model.call?.id === callId && canAnswer(model)) {
+    answerPending = null;
+    answer();
+  }
+}
+
+async function refreshPush() {
+  try {
+    dispatch({ type: Action.Push, push: await pushStatus() });
+  } catch (e) {
+    console.warn("doorbell: cannot read the notification state:", /** @type {any} */ (e)?.message || e);
+  }
+}
+
+/** @param {typeof enablePush} change */
+async function changePush(change) {
+  if (!token) return;
+  const pending = change(token); // first: the permission prompt needs the tap's activation
+  dispatch({ type: Action.Push, push: { state: PushState.Busy, text: model.push.text } });
+  try {
+    dispatch({ type: Action.Push, push: await pending });
+  } catch (e) {
+    dispatch({ type: Action.Push, push: { state: PushState.Off, text: /** @type {Error} */ (e).message } });
+  }
 }
 
 /** @param {import("./state.js").CallView} c */
@@ -194,6 +241,7 @@ async function pairAndConnect(code) {
   dispatch({ type: Action.PairStarted });
   try {
     token = await pair(code, token);
+    shareTokenWithWorker(token);
     dispatch({ type: Action.PairDone });
   } catch (e) {
     const error = /** @type {Error} */ (e).message;
@@ -215,11 +263,7 @@ function pairFromAddress() {
 
 function init() {
   render(model, null, performance.now());
-  $("btn-answer").addEventListener("click", () => {
-    if (!canAnswer(model) || !model.call) return;
-    metrics.answerClickAt = performance.now();
-    if (link.send(proto.answer(model.call.id))) dispatch({ type: Action.AnswerSent });
-  });
+  $("btn-answer").addEventListener("click", answer);
   $("btn-decline").addEventListener("click", () => dispatch({ type: Action.DeclineClicked }));
   $("btn-hangup").addEventListener("click", () => dispatch({ type: Action.HangUpClicked }));
   $("btn-unlock").addEventListener("click", () => {
@@ -245,6 +289,19 @@ function init() {
     if (token && !link.ready) link.connect(true);
   });
   window.addEventListener("hashchange", pairFromAddress);
+  $("btn-push-on").addEventListener("click", () => changePush(enablePush));
+  $("btn-push-off").addEventListener("click", () => changePush(disablePush));
+  navigator.serviceWorker?.addEventListener("message", (ev) => {
+    if (ev.data?.type === "answer" && typeof ev.data.call_id === "string") answerWhenRinging(ev.data.call_id);
+  });
+  registerWorker();
+  refreshPush();
+  if (token) shareTokenWithWorker(token);
+  const toAnswer = answerFromAddress();
+  if (toAnswer) {
+    history.replaceState(null, "", location.pathname + location.search);
+    answerWhenRinging(toAnswer);
+  }
 
   if (pairFromAddress()) return;
   if (!token) dispatch({ type: Action.NotPaired });

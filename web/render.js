@@ -2,7 +2,7 @@
 // Draws the model (state.js) into index.html. The only module that writes the page; it reads
 // nothing back from it. Lists are rebuilt only when their part of the model changed.
 
-import { Screen, canUnlock } from "./state.js";
+import { PushState, Screen, canUnlock } from "./state.js";
 
 /** @typedef {import("./state.js").Model} Model */
 
@@ -35,7 +35,19 @@ export function render(m, prev, now) {
     $("notice-detail").textContent = m.notice.detail;
     $("notice-icon").dataset.kind = m.notice.kind;
   }
+  renderPush(m.push);
   renderCall(m, now);
+}
+
+/** @param {import("./state.js").PushView} push */
+function renderPush(push) {
+  $("push-panel").dataset.push = push.state;
+  if (push.text) $("push-text").textContent = push.text;
+  const on = /** @type {HTMLButtonElement} */ ($("btn-push-on"));
+  const off = /** @type {HTMLButtonElement} */ ($("btn-push-off"));
+  on.hidden = push.state !== PushState.Off && push.state !== PushState.Denied;
+  off.hidden = push.state !== PushState.On;
+  on.disabled = off.disabled = push.state === PushState.Busy;
 }
 
 /** @param {Model} m @param {number} now */

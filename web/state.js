@@ -36,6 +36,16 @@ const NOTICE_SCREENS = new Set([
   Screen.DoorOffline,
 ]);
 
+/** Whether this phone rings with the app closed (Web Push), as the idle screen says it. */
+export const PushState = Object.freeze({
+  Unknown: "unknown", // not checked yet
+  Unavailable: "unavailable", // impossible here (plain http, iOS outside the Home Screen, …)
+  Off: "off",
+  Busy: "busy", // subscribing or unsubscribing
+  On: "on",
+  Denied: "denied", // the user blocked notifications for the site
+});
+
 /** Missed rings listed on the idle screen (newest first). */
 export const MISSED_SHOWN = 10;
 /** Older missed rings are history, not news. */
@@ -69,6 +79,7 @@ export const Action = Object.freeze({
   ControlOpen: "control-open",
   ControlClosed: "control-closed",
   UnlockStatus: "unlock-status", // {status: {kind, text} | null, pending}
+  Push: "push", // {push: PushView}
 });
 
 /** What the shell must do after a transition. */
@@ -86,6 +97,7 @@ export const Effect = Object.freeze({
  * @typedef {{door_id: string, door_name: string, at_ms: number}} MissedRing
  * @typedef {{kind: ScreenName, title: string, detail: string}} Notice
  * @typedef {{kind: "pending" | "ok" | "error", text: string}} UnlockNote
+ * @typedef {{state: typeof PushState[keyof typeof PushState], text: string}} PushView
  * @typedef {{
  *   id: string, doorId: string, doorName: string, iceServers: any[],
  *   answered: boolean, statusText: string, peerState: string, gotFrame: boolean,
@@ -96,7 +108,7 @@ export const Effect = Object.freeze({
  *   screen: ScreenName, paired: boolean, hubReady: boolean, hubFirstAttempt: boolean,
  *   hubTitle: string, hubDetail: string, hubError: string, pairError: string, idleError: string,
  *   welcome: any, doors: Door[], missed: MissedRing[], call: CallView | null,
- *   notice: Notice | null, muted: boolean,
+ *   notice: Notice | null, muted: boolean, push: PushView,
  * }} Model
  * @typedef {{type: string, [key: string]: any}} Act
  * @typedef {{type: string, [key: string]: any}} Eff
@@ -121,6 +133,7 @@ export function initialModel(paired) {
     call: null,
     notice: null,
     muted: false,
+    push: { state: PushState.Unknown, text: "" },
   };
 }
 
@@ -231,6 +244,8 @@ function step(m, a, fx) {
     }
     case Action.Home:
       return home(m);
+    case Action.Push:
+      return { ...m, push: a.push };
     default:
       return m.call ? onCallEvent(m, m.call, a, fx) : m;
   }

@@ -26,7 +26,7 @@ const TYPES = {
   svg: "image/svg+xml",
 };
 // Files in web/ that are not part of the app (hub/build.rs NOT_SERVED, tests).
-const NOT_SERVED = /^(package(-lock)?\.json|tsconfig\.json|.*\.test\..*)$/;
+const NOT_SERVED = /^(package(-lock)?\.json|tsconfig(\.sw)?\.json|.*\.test\..*)$/;
 
 /** [file, content type] for a request path, or undefined: top-level web/ files only. */
 function webFile(path) {
