@@ -259,3 +259,85 @@ test("without the hub the installed app still opens, saying the hub is unreachab
   await system.restartHub();
   await waitForState(page, "idle", 20_000);
 });
+
+// Runs in the page before the app: Chromium has no push service offline, so PushManager gets
+// the test's subscription (the issue allows it), and the hub's push endpoints
+// (docs/PROTOCOL.md "Web Push", built on the hub's side) answer from here, recording what the
+// app sent them.
+function stubPush(vapidKey) {
+  const sent = (window.__pushRequests = []);
+  let current = null;
+  const subscription = {
+    endpoint: "https://push.example.net/send/abc",
+    toJSON: () => ({ endpoint: subscription.endpoint, expirationTime: null, keys: { p256dh: "BP256", auth: "AUTH" } }),
+    unsubscribe: async () => ((current = null), true),
+  };
+  PushManager.prototype.subscribe = async function (options) {
+    window.__subscribeKey = Array.from(new Uint8Array(options.applicationServerKey));
+    window.__userVisibleOnly = options.userVisibleOnly;
+    return (current = subscription);
+  };
+  PushManager.prototype.getSubscription = async () => current;
+  const realFetch = window.fetch.bind(window);
+  window.fetch = async (input, init = {}) => {
+    const url = new URL(typeof input === "string" ? input : input.url, location.href);
+    if (!url.pathname.startsWith("/api/push/")) return realFetch(input, init);
+    const headers = Object.fromEntries(new Headers(init.headers).entries());
+    sent.push({ method: init.method ?? "GET", path: url.pathname, auth: headers.authorization ?? null, body: init.body ?? null });
+    if (url.pathname === "/api/push/key") return Response.json({ vapid_public_key: vapidKey });
+    return new Response(null, { status: init.method === "DELETE" ? 204 : 201 });
+  };
+}
+
+test("Enable notifications subscribes with the hub's key and registers the subscription; Turn off removes it", async () => {
+  // 65 bytes, as an uncompressed P-256 point is, base64url without padding.
+  const keyBytes = Array.from({ length: 65 }, (_, i) => (i * 7 + 4) % 256);
+  const vapidKey = Buffer.from(keyBytes).toString("base64url");
+  const other = await launchPhone({ name: "push", initScript: stubPush, initArg: vapidKey });
+  try {
+    await other.browserContext.grantPermissions(["notifications"], { origin: system.baseUrl });
+    const { page } = other;
+    await page.goto(await system.pairingUrl());
+    await waitForState(page, "idle");
+    const token = await page.evaluate(() => localStorage.getItem("doorbell.token"));
+    await page.getByRole("button", { name: "Enable notifications", exact: true }).click();
+    await page.getByText("Notifications are on: this phone rings even when the app is closed.").waitFor();
+    assert.deepEqual(await page.evaluate(() => window.__subscribeKey), keyBytes);
+    assert.equal(await page.evaluate(() => window.__userVisibleOnly), true);
+    const [key, post] = await page.evaluate(() => window.__pushRequests);
+    assert.deepEqual([key.method, key.path], ["GET", "/api/push/key"]);
+    assert.deepEqual([post.method, post.path, post.auth], ["POST", "/api/push/subscription", `Bearer ${token}`]);
+    assert.deepEqual(JSON.parse(post.body), {
+      endpoint: "https://push.example.net/send/abc",
+      expirationTime: null,
+      keys: { p256dh: "BP256", auth: "AUTH" },
+    });
+
+    await page.getByRole("button", { name: "Turn off notifications", exact: true }).click();
+    await page.getByRole("button", { name: "Enable notifications", exact: true }).waitFor();
+    const del = (await page.evaluate(() => window.__pushRequests))[2];
+    assert.deepEqual([del.method, del.path, del.auth], ["DELETE", "/api/push/subscription", `Bearer ${token}`]);
+    assert.deepEqual(JSON.parse(del.body), { endpoint: "https://push.example.net/send/abc" });
+    assert.deepEqual(other.consoleErrors, []);
+  } finally {
+    await other.close();
+  }
+});
+
+test("plain http on a LAN address: no push, and the idle screen says why and what to do", async () => {
+  // The hub is on loopback (a secure context); a page that is not a secure context is what a
+  // phone gets from http://192.168.x.y. Emulated by hiding isSecureContext before the app runs.
+  const other = await launchPhone({
+    name: "http",
+    initScript: () => Object.defineProperty(window, "isSecureContext", { value: false }),
+  });
+  try {
+    await other.page.goto(await system.pairingUrl());
+    await waitForState(other.page, "idle");
+    await other.page.getByText(/notifications need the hub's https address/).waitFor();
+    assert.equal(await other.page.isVisible("#btn-push-on"), false);
+    assert.equal(await other.page.evaluate(async () => (await navigator.serviceWorker.getRegistration()) ?? null), null, "no worker registered");
+  } finally {
+    await other.close();
+  }
+});
