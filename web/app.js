@@ -15,7 +15,15 @@ import { HubLink } from "./hub-link.js";
 import { pair, pairCodeFrom, readToken, storePhoneId, storeToken } from "./pairing.js";
 import { $, render, renderTimer } from "./render.js";
 import { Ringer } from "./ringer.js";
-import { answerFromAddress, disablePush, enablePush, pushStatus, registerWorker, shareTokenWithWorker } from "./push.js";
+import {
+  answerFromAddress,
+  closeRingNotification,
+  disablePush,
+  enablePush,
+  pushStatus,
+  registerWorker,
+  shareTokenWithWorker,
+} from "./push.js";
 import * as proto from "./protocol.js";
 
 /** Terminal screens return to idle after this long. */
@@ -92,9 +100,9 @@ function dispatch(action) {
   if (next.call && next.call.id !== prev.call?.id) onNewRing(next.call);
   for (const fx of effects) runEffect(fx);
   // The ringer rings exactly while the ringing screen shows a call.
-  const ringing = next.screen === Screen.Ringing && next.call;
-  const wasRinging = prev.screen === Screen.Ringing && prev.call;
-  if (ringing !== wasRinging && (!ringing || !wasRinging || ringing.id !== wasRinging.id)) {
+  const ringing = next.screen === Screen.Ringing ? (next.call?.id ?? null) : null;
+  const wasRinging = prev.screen === Screen.Ringing ? (prev.call?.id ?? null) : null;
+  if (ringing !== wasRinging) {
     ringer.stop();
     if (ringing) ringer.start();
   }
@@ -118,7 +126,10 @@ function dispatch(action) {
 function answer() {
   if (!canAnswer(model) || !model.call) return;
   metrics.answerClickAt = performance.now();
-  if (link.send(proto.answer(model.call.id))) dispatch({ type: Action.AnswerSent });
+  const doorId = model.call.doorId;
+  if (!link.send(proto.answer(model.call.id))) return;
+  dispatch({ type: Action.AnswerSent });
+  closeRingNotification(doorId).catch(() => {});
 }
 
 /** A notification tap or Answer asked for this call (now or once its ring arrives). @param {string} callId */

@@ -127,6 +127,17 @@ export function shareTokenWithWorker(token) {
   });
 }
 
+/**
+ * This phone answered a ring: its notification (shown while the app was hidden) has nothing
+ * left to offer. The same tag as sw.js gives it.
+ * @param {string} doorId
+ */
+export async function closeRingNotification(doorId) {
+  if (!("serviceWorker" in navigator)) return;
+  const reg = await navigator.serviceWorker.getRegistration("/");
+  for (const n of (await reg?.getNotifications({ tag: `ring:${doorId}` })) ?? []) n.close();
+}
+
 /** The call to answer, from an address the service worker opened (`/#answer=<call_id>`). */
 export function answerFromAddress() {
   const m = /[#&]answer=([^&]+)/.exec(location.hash);

@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { Action, Effect, MISSED_SHOWN, Screen, canAnswer, canUnlock, initialModel, reduce } from "./state.js";
+import { Action, Effect, MISSED_SHOWN, PushState, Screen, canAnswer, canUnlock, initialModel, reduce } from "./state.js";
 
 const NOW = Date.UTC(2026, 11, 4, 14, 2);
 const WELCOME = {
@@ -287,4 +287,11 @@ test("the hub forgets the phone: the call ends, doors are cleared, not-paired sa
   const { model, effects } = run(idle(), ring(), { type: Action.NotPaired, forget: true, error: "forgotten" });
   assert.deepEqual([model.screen, model.pairError, model.doors.length, model.paired], [Screen.NotPaired, "forgotten", 0, false]);
   assert.deepEqual(types(effects), [Effect.EndCall]);
+});
+
+test("the notification panel shows what push.js found, busy while it works", () => {
+  assert.equal(initialModel(true).push.state, PushState.Unknown);
+  const m = run(idle(), { type: Action.Push, push: { state: PushState.On, text: "on" } }).model;
+  assert.deepEqual(m.push, { state: PushState.On, text: "on" });
+  assert.equal(m.screen, Screen.Idle);
 });

@@ -66,14 +66,16 @@ sw.addEventListener("fetch", (event) => {
   const req = event.request;
   const url = new URL(req.url);
   if (req.method !== "GET" || url.origin !== sw.location.origin) return;
-  const navigation = req.mode === "navigate";
-  if (!navigation && !SHELL.includes(url.pathname)) return; // APIs, snapshots: the network only
-  event.respondWith(networkFirst(req, navigation ? "/" : url.pathname));
+  // The app's page (at any fragment) and its files; APIs, snapshots and anything else the
+  // hub serves go to the network untouched, and never into the cache.
+  const page = url.pathname === "/" || url.pathname === "/index.html";
+  if (!page && !SHELL.includes(url.pathname)) return;
+  event.respondWith(networkFirst(req, page ? "/" : url.pathname));
 });
 
 /**
  * The hub's answer (kept in the cache), or the cached copy when the hub fails or is slow.
- * @param {Request} req @param {string} key the cache entry (every page address opens "/")
+ * @param {Request} req @param {string} key the cache entry ("/" for the page, however addressed)
  */
 async function networkFirst(req, key) {
   const cache = await caches.open(SHELL_CACHE);
