@@ -15,6 +15,10 @@ export const PUSH_TEXT = Object.freeze({
   on: "Notifications are on: this phone rings even when the app is closed.",
   off: "While this page is open, this phone rings when a visitor rings. Turn on notifications so it rings when the app is closed too.",
   denied: "Notifications are blocked for this site. Allow them in the browser's site settings, then tap Enable notifications.",
+  ipAddress:
+    "This phone rings only while this page is open: notifications need the hub's name with a certificate the phone trusts, and this page is at an IP address, which such certificates do not name. Open the hub by its name, or keep the page open.",
+  untrusted:
+    "This phone rings only while this page is open: notifications need a certificate this phone trusts, and it does not trust the hub's. Open the hub at an address with a trusted certificate, or keep the page open.",
   insecure:
     "This phone rings only while this page is open: notifications need the hub's https address with a certificate the phone trusts, and this page came over plain http. Keep the page open, or open the hub's https address.",
   ios: "This phone rings only while this page is open. On iPhone and iPad, notifications work in the Home Screen app: tap Share, then “Add to Home Screen”, and open Doorbell from there.",
@@ -30,19 +34,42 @@ function iosBrowserTab() {
   return ios && !standalone;
 }
 
+/**
+ * An https page at a (non-loopback) IP address: its certificate can only be the hub's own
+ * self-signed one, which browsers refuse for service workers even after a click-through.
+ */
+function ipAddressOverHttps() {
+  const host = location.hostname;
+  const ip = /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith("[");
+  const loopback = /^127\./.test(host) || host === "[::1]";
+  return location.protocol === "https:" && ip && !loopback;
+}
+
+/** @type {Promise<boolean>} whether the service worker is registered */
+let worker = Promise.resolve(false);
+
 /** Registers the service worker where there can be one. */
 export function registerWorker() {
-  if (!window.isSecureContext || !("serviceWorker" in navigator)) return;
-  navigator.serviceWorker.register("/sw.js").catch((e) => console.warn("doorbell: no service worker:", e?.message || e));
+  if (!window.isSecureContext || !("serviceWorker" in navigator) || ipAddressOverHttps()) return;
+  worker = navigator.serviceWorker.register("/sw.js").then(
+    () => true,
+    (e) => {
+      console.warn("doorbell: no service worker:", e?.message || e);
+      return false;
+    },
+  );
 }
 
 /** What the idle screen says about notifications now. @returns {Promise<PushView>} */
 export async function pushStatus() {
   if (!window.isSecureContext) return { state: PushState.Unavailable, text: PUSH_TEXT.insecure };
+  if (ipAddressOverHttps()) return { state: PushState.Unavailable, text: PUSH_TEXT.ipAddress };
   if (iosBrowserTab()) return { state: PushState.Unavailable, text: PUSH_TEXT.ios };
   if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) {
     return { state: PushState.Unavailable, text: PUSH_TEXT.unsupported };
   }
+  // Registration fails when the certificate is not trusted (a click-through does not count).
+  if (!(await worker)) return { state: PushState.Unavailable, text: PUSH_TEXT.untrusted };
   if (Notification.permission === "denied") return { state: PushState.Denied, text: PUSH_TEXT.denied };
   const reg = await navigator.serviceWorker.getRegistration("/");
   const sub = await reg?.pushManager.getSubscription();
