@@ -11,13 +11,13 @@ use doorbell_protocol::IceServer;
 pub struct HubConfig {
     /// The SQLite database (created if missing). A self-signed certificate is kept beside it.
     pub db_path: PathBuf,
-    /// Base URL printed in pairing links, e.g. "https://doorbell.local:8443". None = derive from the bound address.
+    /// Base URL printed in pairing links, e.g. `https://doorbell.local:8443`. None = derive from the bound address.
     pub public_url: Option<String>,
     /// STUN/TURN servers handed to both sides in welcome (may be empty for LAN).
     pub ice_servers: Vec<IceServer>,
     /// How connections are secured.
     pub tls: TlsMode,
-    /// Mints per-call TURN credentials for `ring` and `answered` (see [`crate::turn`]);
+    /// Mints per-call TURN credentials for `ring` and `answered` (see [`crate::start_turn`]);
     /// `None`: no TURN.
     pub turn: Option<crate::turn::TurnIssuer>,
 }

@@ -5,35 +5,20 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use crate::config::{HubConfig, Timings};
 use crate::error::HubError;
-use crate::ratelimit::FailureLimiter;
 use crate::recorder::Recorder;
 use crate::router::Router;
-use crate::store::{Store, SETTING_BASE_URL};
+use crate::state::HubState;
+use crate::store::{Store, StoreCallError, SETTING_BASE_URL};
 use crate::switchboard::Switchboard;
-use crate::tls::{self, TlsSetup};
-
-/// State shared by every connection of one hub.
-pub struct HubInner {
-    pub config: HubConfig,
-    pub timings: Timings,
-    pub store: Store,
-    pub switchboard: Switchboard,
-    /// `None` for plain HTTP.
-    pub tls: Option<TlsSetup>,
-    /// One permit per open WebSocket ([`crate::ws::MAX_CONNECTIONS`]).
-    pub ws_slots: Arc<Semaphore>,
-    /// Wrong pairing codes per client address.
-    pub pair_failures: FailureLimiter,
-}
+use crate::tls;
 
 /// The signaling hub. Cheap to clone (an `Arc` inside).
 #[derive(Clone)]
 pub struct Hub {
-    inner: Arc<HubInner>,
+    inner: Arc<HubState>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -97,15 +82,7 @@ impl Hub {
             recorder,
         );
         Ok(Hub {
-            inner: Arc::new(HubInner {
-                config,
-                timings,
-                store,
-                switchboard,
-                tls,
-                ws_slots: Arc::new(Semaphore::new(crate::ws::MAX_CONNECTIONS)),
-                pair_failures: FailureLimiter::default(),
-            }),
+            inner: Arc::new(HubState::new(config, timings, store, switchboard, tls)),
         })
     }
 
@@ -148,14 +125,15 @@ impl Hub {
     /// the listener, so a `pair` started on that announcement finds it.
     pub async fn remember_base_url(&self, local: SocketAddr) -> Result<(), HubError> {
         let base_url = self.base_url(local);
-        let store = self.inner.store.clone();
-        let saved =
-            tokio::task::spawn_blocking(move || store.set_setting(SETTING_BASE_URL, &base_url))
-                .await;
+        let saved = self
+            .inner
+            .store
+            .call(move |store| store.set_setting(SETTING_BASE_URL, &base_url))
+            .await;
         match saved {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.into()),
-            Err(e) => {
+            Ok(()) => Ok(()),
+            Err(StoreCallError::Store(e)) => Err(e.into()),
+            Err(e @ StoreCallError::Task(_)) => {
                 tracing::warn!(error = %e, "could not remember the base URL");
                 Ok(())
             }

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use doorbell_hub::store::{now_ms, PAIRING_CODE_TTL, SETTING_BASE_URL};
-use doorbell_hub::turn::{TurnConfig, TurnDefaults};
-use doorbell_hub::{pairing_url, Hub, HubConfig, Store, TlsMode};
+use doorbell_hub::{
+    now_ms, pairing_url, Hub, HubConfig, Store, TlsMode, TurnConfig, TurnDefaults, PAIRING_CODE_TTL,
+};
 use doorbell_protocol::IceServer;
 
 #[derive(Debug, Parser)]
@@ -167,7 +167,7 @@ async fn serve(db: PathBuf, args: ServeArgs) -> Result<()> {
         .turn
         .resolve(&TurnDefaults::standalone(&db))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let turn = doorbell_hub::turn::start(&resolved)
+    let turn = doorbell_hub::start_turn(&resolved)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut ice_servers: Vec<IceServer> = args
@@ -286,7 +286,7 @@ fn pair(store: &Store, door: &str, public_url: Option<String>) -> Result<()> {
     };
     let base = match public_url {
         Some(url) => url,
-        None => store.setting(SETTING_BASE_URL)?.context(
+        None => store.base_url()?.context(
             "no base URL known yet: start `doorbell-hub serve` once, or pass --public-url https://your-hub",
         )?,
     };

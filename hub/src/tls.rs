@@ -16,8 +16,8 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::TlsMode;
 
 /// File names of the generated certificate and key, in the database's directory.
-pub const SELF_SIGNED_CERT_FILE: &str = "cert.pem";
-pub const SELF_SIGNED_KEY_FILE: &str = "key.pem";
+pub(crate) const SELF_SIGNED_CERT_FILE: &str = "cert.pem";
+pub(crate) const SELF_SIGNED_KEY_FILE: &str = "key.pem";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -48,7 +48,7 @@ pub enum TlsError {
 
 /// A ready TLS acceptor and what to tell the user about it.
 #[derive(Clone)]
-pub struct TlsSetup {
+pub(crate) struct TlsSetup {
     pub acceptor: TlsAcceptor,
     /// SHA-256 of the leaf certificate, "AA:BB:…".
     pub fingerprint: String,
@@ -56,13 +56,13 @@ pub struct TlsSetup {
 
 /// Installs rustls' `ring` provider as the process default (for any rustls user that relies on
 /// it). Harmless if a provider is already installed.
-pub fn install_default_provider() {
+pub(crate) fn install_default_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Builds the acceptor for `mode`; `None` for plain HTTP. `db_path` locates the self-signed
 /// files; `hostname` (from the public URL) is added to the self-signed certificate's names.
-pub fn setup(
+pub(crate) fn setup(
     mode: &TlsMode,
     db_path: &Path,
     hostname: Option<&str>,
