@@ -77,6 +77,9 @@ pub(crate) struct HistoryEvent {
     pub id: i64,
     #[serde(flatten)]
     pub event: CallEvent,
+    /// The name of the event's phone (who answered, who unlocked), if it is still paired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_name: Option<String>,
     /// For `GET /api/snapshots/<id>` with the phone's token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot_id: Option<i64>,
@@ -167,8 +170,9 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
             "SELECT e.at, e.door_id, e.call_id, e.kind, e.phone_id, e.reason, e.duration_ms,
-                    e.id, s.id
+                    e.id, s.id, ph.name
              FROM events e
+             LEFT JOIN phones ph ON ph.id = e.phone_id
              LEFT JOIN snapshots s ON s.door_id = e.door_id
                  AND s.key = CASE e.kind WHEN 'ring' THEN 'c:' || e.call_id
                                          WHEN 'missed_ring' THEN 'm:' || e.at END
@@ -183,6 +187,7 @@ impl Store {
                     HistoryEvent {
                         id: r.get(7)?,
                         snapshot_id: r.get(8)?,
+                        phone_name: r.get(9)?,
                         snapshot: None,
                         event: CallEvent {
                             at: r.get(0)?,
