@@ -14,6 +14,7 @@
 //! | [`identity`] | the door's id and secret, made on first start; factory reset |
 //! | [`control`] | the local Unix socket behind `doorbelld press` / `status` / `hangup` |
 //! | [`daemon`] | the one task that owns call state and executes the machine's actions |
+//! | [`snapshot_upload`] | the visitor's snapshot to the hub (`POST /api/snapshots`, HTTP/1 over rustls) |
 //! | [`service`] | systemd notifications: READY, STATUS, watchdog pings from the call loop, STOPPING |
 //! | [`demo`] | local-first mode: the hub (and its TURN server) embedded in this process |
 //! | [`cli`] | command-line definition |
@@ -34,6 +35,7 @@ pub mod link;
 pub mod media;
 pub mod missed;
 pub mod service;
+pub mod snapshot_upload;
 pub mod unlock;
 
 /// Reported to the hub in `hello`.
