@@ -17,6 +17,7 @@ use crate::gpio::{
     self, Button, Hardware, Motion, Press, PulseOutcome, StdinButton, MOTION_QUEUE, PRESS_QUEUE,
 };
 use crate::link::{self, LinkConfig, LinkEvent, LinkHandle};
+use crate::snapshot_upload::{SnapshotTarget, SnapshotUploader};
 use crate::media::{self, IceSettings, MediaEvent, MediaEventKind, MediaPlan, Session};
 use crate::missed::{self, MissedRings};
 use crate::service::ServiceManager;
@@ -78,6 +79,29 @@ pub struct Daemon {
     status: Status,
     status_tx: watch::Sender<Status>,
     service: ServiceManager,
+    /// Uploads the visitor's snapshot of each ring; `None` if the hub URL cannot take one.
+    snapshots: Option<SnapshotUploader>,
+}
+
+/// How long the door waits for the first picture of a just-started session: a warm camera
+/// gives one within a frame or two; a camera that gives none in 2 s has no snapshot to give.
+const SNAPSHOT_GRAB_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The snapshot uploader for the hub of `link`, or `None` (logged) when it cannot be made.
+fn snapshot_uploader(link: &LinkConfig) -> Option<SnapshotUploader> {
+    let made = link::client_tls(link.ca_file.as_deref())
+        .map_err(|e| e.to_string())
+        .and_then(|tls| {
+            SnapshotUploader::new(&link.url, &link.door_id, &link.secret, tls)
+                .map_err(|e| e.to_string())
+        });
+    match made {
+        Ok(uploader) => Some(uploader),
+        Err(e) => {
+            tracing::warn!("no visitor snapshots: {e}");
+            None
+        }
+    }
 }
 
 /// What the daemon is started with.
@@ -111,6 +135,7 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> anyhow::Result<()
     tracing::info!(backend = hw.backend, "GPIO ready; door strike de-energised");
 
     let control = ControlServer::bind(&config.control_socket()).await?;
+    let snapshots = snapshot_uploader(&link_config);
     let (link, link_task) = link::spawn(link_config, link_tx, shutdown.child_token());
     if config.button.stdin {
         Box::new(StdinButton).start(press_tx.clone())?;
@@ -157,6 +182,7 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> anyhow::Result<()
         status: initial,
         status_tx,
         service: ServiceManager::from_env(),
+        snapshots,
     };
     daemon.execute_actions();
     daemon.service.status("connecting to the hub");
@@ -560,6 +586,7 @@ impl Daemon {
         match Session::start(call_id.clone(), &self.plan, &ice, self.media_events.clone()) {
             Ok(session) => {
                 self.fault = false;
+                self.upload_snapshot(&call_id, &session);
                 self.media = Some(CallMedia {
                     session,
                     offer: None,
@@ -585,6 +612,38 @@ impl Daemon {
         }
     }
 
+    /// Takes the visitor's snapshot from the session just started and uploads it, in a task of
+    /// its own: the ring has gone out already and never waits for it.
+    fn upload_snapshot(&self, call_id: &CallId, session: &Session) {
+        let Some(uploader) = self.snapshots.clone() else {
+            return;
+        };
+        let grab = match session.snapshot() {
+            Ok(grab) => grab,
+            Err(e) => {
+                tracing::warn!(%call_id, "no snapshot: {e}");
+                return;
+            }
+        };
+        let call_id = call_id.clone();
+        tokio::spawn(async move {
+            let taken = tokio::task::spawn_blocking(move || grab.take(SNAPSHOT_GRAB_TIMEOUT)).await;
+            let jpeg = match taken {
+                Ok(Ok(jpeg)) => jpeg,
+                Ok(Err(e)) => return tracing::warn!(%call_id, "no snapshot: {e}"),
+                Err(e) => return tracing::warn!(%call_id, "snapshot task failed: {e}"),
+            };
+            let bytes = jpeg.len();
+            match uploader
+                .upload(&SnapshotTarget::Call(call_id.clone()), jpeg)
+                .await
+            {
+                Ok(()) => tracing::info!(%call_id, bytes, "snapshot uploaded"),
+                Err(e) => tracing::warn!(%call_id, "snapshot not uploaded: {e}"),
+            }
+        });
+    }
+
     /// A message on a call's `control` data channel: maybe an unlock. Every decision is
     /// logged, and every message gets a reply.
     fn on_control_message(&mut self, call_id: CallId, text: &str) {
@@ -606,6 +665,10 @@ impl Daemon {
                             "door unlocked by the answering phone"
                         );
                         self.publish();
+                        // For the hub's history: which call (so which phone) let someone in.
+                        self.link.send(DoorToHub::Unlocked {
+                            call_id: call_id.clone(),
+                        });
                         unlock::unlocked(request_id, pulse)
                     }
                     PulseOutcome::AlreadyOpen => {
