@@ -40,6 +40,9 @@ pub struct Config {
     /// `doorbell-hub serve --config` (see README "TURN / NAT traversal"). Here `mode` defaults
     /// to "embedded" and `listen` to the hub's listen IP with port 0.
     pub turn: doorbell_hub::TurnConfig,
+    /// Retention of the embedded hub's call history and snapshots: the same `[history]` table
+    /// as `doorbell-hub serve --config`.
+    pub history: doorbell_hub::HistoryConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -217,6 +220,7 @@ impl Default for Config {
             gpio: GpioConfig::default(),
             control: ControlConfig::default(),
             turn: doorbell_hub::TurnConfig::default(),
+            history: doorbell_hub::HistoryConfig::default(),
         }
     }
 }
@@ -607,6 +611,20 @@ mod tests {
             err.contains("echo_cancel") && err.contains("maybe") && err.contains("fix:"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn history_table_sets_the_embedded_hubs_retention() {
+        let c = load(None, &[]).unwrap();
+        assert_eq!(c.history, doorbell_hub::HistoryConfig::default());
+        let c = load(Some("[history]\nmax_days = 7\nmax_bytes = 1000000\n"), &[]).unwrap();
+        assert_eq!((c.history.max_days, c.history.max_bytes), (7, 1_000_000));
+        let c = load(None, &["history.max_events=50"]).unwrap();
+        assert_eq!(c.history.max_events, 50);
+        let err = load(Some("[history]\nmax_dayz = 7\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_dayz"), "{err}");
     }
 
     #[test]

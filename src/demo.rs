@@ -79,7 +79,7 @@ pub async fn start(
         ice_servers: turn.stun.clone(),
         tls,
         turn: turn.issuer.clone(),
-        history: Default::default(),
+        history: config.history,
     })?;
     hub.store().ensure_door(
         &DoorId::new(&identity.door_id),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// The `[history]` table of `doorbell-hub serve --config` (and of `doorbelld`'s config for its
 /// embedded hub). Whichever limit is reached first prunes the oldest events and snapshots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HistoryConfig {
     /// Events and snapshots older than this many days are deleted.
