@@ -17,10 +17,10 @@ use crate::gpio::{
     self, Button, Hardware, Motion, Press, PulseOutcome, StdinButton, MOTION_QUEUE, PRESS_QUEUE,
 };
 use crate::link::{self, LinkConfig, LinkEvent, LinkHandle};
-use crate::snapshot_upload::{SnapshotTarget, SnapshotUploader};
 use crate::media::{self, IceSettings, MediaEvent, MediaEventKind, MediaPlan, Session};
 use crate::missed::{self, MissedRings};
 use crate::service::ServiceManager;
+use crate::snapshot_upload::{SnapshotTarget, SnapshotUploader};
 use crate::unlock::{self, Decision};
 use doorbell_protocol::{CallId, DoorToHub, ErrorCode, HubToDoor, IceCandidate};
 use std::time::{Duration, Instant};

@@ -11,6 +11,7 @@
 //! | [`gpio`] | button, door strike, status LED and PIR behind small traits; rppal and simulated backends |
 //! | [`unlock`] | who may open the door: data-channel messages from the answering phone |
 //! | [`missed`] | presses while the hub was unreachable, kept (bounded, on disk) until reported |
+//! | [`missed_snapshots`] | the snapshots of those presses, kept (bounded, 0600) until uploaded |
 //! | [`identity`] | the door's id and secret, made on first start; factory reset |
 //! | [`control`] | the local Unix socket behind `doorbelld press` / `status` / `hangup` |
 //! | [`daemon`] | the one task that owns call state and executes the machine's actions |
@@ -34,6 +35,7 @@ pub mod identity;
 pub mod link;
 pub mod media;
 pub mod missed;
+pub mod missed_snapshots;
 pub mod service;
 pub mod snapshot_upload;
 pub mod unlock;
