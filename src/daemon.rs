@@ -19,8 +19,10 @@ use crate::gpio::{
 use crate::link::{self, LinkConfig, LinkEvent, LinkHandle};
 use crate::media::{self, IceSettings, MediaEvent, MediaEventKind, MediaPlan, Session};
 use crate::missed::{self, MissedRings};
+use crate::missed_snapshots::MissedSnapshots;
 use crate::service::ServiceManager;
-use crate::snapshot_upload::{SnapshotTarget, SnapshotUploader};
+use crate::snapshot_upload::SnapshotUploader;
+use crate::snapshots;
 use crate::unlock::{self, Decision};
 use doorbell_protocol::{CallId, DoorToHub, ErrorCode, HubToDoor, IceCandidate};
 use std::time::{Duration, Instant};
@@ -81,27 +83,8 @@ pub struct Daemon {
     service: ServiceManager,
     /// Uploads the visitor's snapshot of each ring; `None` if the hub URL cannot take one.
     snapshots: Option<SnapshotUploader>,
-}
-
-/// How long the door waits for the first picture of a just-started session: a warm camera
-/// gives one within a frame or two; a camera that gives none in 2 s has no snapshot to give.
-const SNAPSHOT_GRAB_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The snapshot uploader for the hub of `link`, or `None` (logged) when it cannot be made.
-fn snapshot_uploader(link: &LinkConfig) -> Option<SnapshotUploader> {
-    let made = link::client_tls(link.ca_file.as_deref())
-        .map_err(|e| e.to_string())
-        .and_then(|tls| {
-            SnapshotUploader::new(&link.url, &link.door_id, &link.secret, tls)
-                .map_err(|e| e.to_string())
-        });
-    match made {
-        Ok(uploader) => Some(uploader),
-        Err(e) => {
-            tracing::warn!("no visitor snapshots: {e}");
-            None
-        }
-    }
+    /// Snapshots of presses the hub has not heard yet, uploaded once it is back.
+    missed_snapshots: MissedSnapshots,
 }
 
 /// What the daemon is started with.
@@ -135,7 +118,7 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> anyhow::Result<()
     tracing::info!(backend = hw.backend, "GPIO ready; door strike de-energised");
 
     let control = ControlServer::bind(&config.control_socket()).await?;
-    let snapshots = snapshot_uploader(&link_config);
+    let snapshots = snapshots::uploader(&link_config);
     let (link, link_task) = link::spawn(link_config, link_tx, shutdown.child_token());
     if config.button.stdin {
         Box::new(StdinButton).start(press_tx.clone())?;
@@ -148,6 +131,7 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> anyhow::Result<()
     };
     let id_prefix = format!("c-{:08x}", rand::random::<u32>());
     let missed = MissedRings::load(&config.state_dir);
+    let missed_snapshots = MissedSnapshots::new(&config.state_dir);
     let initial = Status {
         missed_rings_pending: missed.len(),
         state: "idle",
@@ -183,6 +167,7 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> anyhow::Result<()
         status_tx,
         service: ServiceManager::from_env(),
         snapshots,
+        missed_snapshots,
     };
     daemon.execute_actions();
     daemon.service.status("connecting to the hub");
@@ -309,6 +294,9 @@ impl Daemon {
             self.status.missed_rings_reported += 1;
         }
         self.status.missed_rings_pending = 0;
+        if let Some(uploader) = &self.snapshots {
+            snapshots::upload_missed(uploader.clone(), self.missed_snapshots.clone());
+        }
     }
 
     fn on_hub_message(&mut self, message: HubToDoor) {
@@ -539,6 +527,7 @@ impl Daemon {
                      the ring is reported once the hub is back"
                 );
                 self.play_chime();
+                snapshots::keep_missed(&self.plan, self.missed_snapshots.clone(), at_ms);
             }
             Action::CallEnded { call_id, outcome } => {
                 tracing::info!(%call_id, ?outcome, "call ended");
@@ -586,7 +575,9 @@ impl Daemon {
         match Session::start(call_id.clone(), &self.plan, &ice, self.media_events.clone()) {
             Ok(session) => {
                 self.fault = false;
-                self.upload_snapshot(&call_id, &session);
+                if let Some(uploader) = &self.snapshots {
+                    snapshots::upload_for_call(uploader.clone(), &call_id, &session);
+                }
                 self.media = Some(CallMedia {
                     session,
                     offer: None,
@@ -610,38 +601,6 @@ impl Daemon {
                 }
             }
         }
-    }
-
-    /// Takes the visitor's snapshot from the session just started and uploads it, in a task of
-    /// its own: the ring has gone out already and never waits for it.
-    fn upload_snapshot(&self, call_id: &CallId, session: &Session) {
-        let Some(uploader) = self.snapshots.clone() else {
-            return;
-        };
-        let grab = match session.snapshot() {
-            Ok(grab) => grab,
-            Err(e) => {
-                tracing::warn!(%call_id, "no snapshot: {e}");
-                return;
-            }
-        };
-        let call_id = call_id.clone();
-        tokio::spawn(async move {
-            let taken = tokio::task::spawn_blocking(move || grab.take(SNAPSHOT_GRAB_TIMEOUT)).await;
-            let jpeg = match taken {
-                Ok(Ok(jpeg)) => jpeg,
-                Ok(Err(e)) => return tracing::warn!(%call_id, "no snapshot: {e}"),
-                Err(e) => return tracing::warn!(%call_id, "snapshot task failed: {e}"),
-            };
-            let bytes = jpeg.len();
-            match uploader
-                .upload(&SnapshotTarget::Call(call_id.clone()), jpeg)
-                .await
-            {
-                Ok(()) => tracing::info!(%call_id, bytes, "snapshot uploaded"),
-                Err(e) => tracing::warn!(%call_id, "snapshot not uploaded: {e}"),
-            }
-        });
     }
 
     /// A message on a call's `control` data channel: maybe an unlock. Every decision is

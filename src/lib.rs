@@ -15,6 +15,7 @@
 //! | [`identity`] | the door's id and secret, made on first start; factory reset |
 //! | [`control`] | the local Unix socket behind `doorbelld press` / `status` / `hangup` |
 //! | [`daemon`] | the one task that owns call state and executes the machine's actions |
+//! | [`snapshots`] | the visitor's snapshot at each press and missed ring: take, keep, upload (tasks of their own) |
 //! | [`snapshot_upload`] | the visitor's snapshot to the hub (`POST /api/snapshots`, HTTP/1 over rustls) |
 //! | [`service`] | systemd notifications: READY, STATUS, watchdog pings from the call loop, STOPPING |
 //! | [`demo`] | local-first mode: the hub (and its TURN server) embedded in this process |
@@ -38,6 +39,7 @@ pub mod missed;
 pub mod missed_snapshots;
 pub mod service;
 pub mod snapshot_upload;
+pub mod snapshots;
 pub mod unlock;
 
 /// Reported to the hub in `hello`.

@@ -72,3 +72,37 @@ test("press -> the ringing screen shows the door's snapshot; the history lists i
   await page.click(".history-row .history-delete");
   await page.waitForFunction(() => document.querySelectorAll(".history-row").length === 0, null, { timeout: 10_000 });
 });
+
+test("a press while the hub is down keeps its snapshot and uploads it with the missed ring", async () => {
+  const { page } = phone;
+  await system.killHub();
+  await system.waitForStatus((s) => !s.hub_connected, "the hub lost");
+  assert.equal(await system.press(), "ok");
+  await system.waitForStatus((s) => s.missed_rings_pending === 1, "the missed ring kept");
+  await system.restartHub();
+  await system.waitForStatus((s) => s.hub_connected && s.missed_rings_pending === 0, "the missed ring reported");
+  // The history (as the phone reads it) gets the missed ring with its snapshot.
+  const event = await page
+    .waitForFunction(
+      async () => {
+        const token = localStorage.getItem("doorbell.token");
+        const res = await fetch("/api/events?limit=20", { headers: { Authorization: `Bearer ${token}` } });
+        if (!res.ok) return null;
+        const body = await res.json();
+        return body.events.find((e) => e.kind === "missed_ring" && e.snapshot) ?? null;
+      },
+      null,
+      { timeout: 20_000, polling: 200 },
+    )
+    .then((h) => h.jsonValue())
+    .catch((e) => {
+      throw new Error(`no missed ring with a snapshot in the history: ${e.message}\n${system.logs()}`);
+    });
+  const jpeg = await page.evaluate(async (url) => {
+    const res = await fetch(url);
+    return { status: res.status, type: res.headers.get("content-type"), size: (await res.arrayBuffer()).byteLength };
+  }, event.snapshot);
+  assert.equal(jpeg.status, 200);
+  assert.equal(jpeg.type, "image/jpeg");
+  assert.ok(jpeg.size > 0);
+});
