@@ -21,11 +21,11 @@
 //! Data flows one way into the call task: every thread (GStreamer, rppal interrupts, stdin, sockets) turns what
 //! it sees into a typed message on a bounded channel; nothing else holds call state.
 
-pub mod call;
 pub mod chime;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod core;
 pub mod daemon;
 pub mod demo;
 pub mod gpio;
@@ -34,7 +34,6 @@ pub mod link;
 pub mod media;
 pub mod missed;
 pub mod service;
-pub mod unlock;
 
 /// Reported to the hub in `hello`.
 pub const SOFTWARE: &str = concat!("doorbelld ", env!("CARGO_PKG_VERSION"));

@@ -33,33 +33,7 @@ use std::sync::Arc;
 use super::dtls::DtlsCertificate;
 use tokio::sync::mpsc;
 
-/// Events from GStreamer threads to the owner task. Each carries the call it belongs to, so a
-/// late event from a torn-down session is recognised as stale.
-#[derive(Debug)]
-pub struct MediaEvent {
-    pub call_id: CallId,
-    pub kind: MediaEventKind,
-}
-
-#[derive(Debug)]
-pub enum MediaEventKind {
-    /// The local offer is created and set; it can be sent once a phone answers.
-    OfferReady(String),
-    LocalCandidate {
-        mline: u32,
-        candidate: String,
-    },
-    /// ICE + DTLS are up: media flows.
-    Connected,
-    /// Pipeline error, EOS or ICE/DTLS failure, with a reason for the log.
-    Failed(String),
-    /// A text message from the phone on the `control` data channel (not yet parsed: the call
-    /// task decides, see `crate::unlock`). Binary messages are answered by the door too.
-    ControlMessage(String),
-    /// The data channel's SCTP association ended: the phone closed its peer connection (or
-    /// the association broke). Normally the hub's `hang_up` says the same thing first.
-    ControlClosed,
-}
+pub use crate::core::{MediaEvent, MediaEventKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {

@@ -151,6 +151,7 @@ pub enum CallError {
     Busy,
 }
 
+#[derive(Debug)]
 pub struct CallMachine {
     timings: Timings,
     state: State,
