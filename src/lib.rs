@@ -21,16 +21,17 @@
 //! Data flows one way into the call task: every thread (GStreamer, rppal interrupts, stdin, sockets) turns what
 //! it sees into a typed message on a bounded channel; nothing else holds call state.
 
+pub mod app;
 pub mod chime;
 pub mod cli;
 pub mod config;
 pub mod control;
 pub mod core;
 pub mod daemon;
-pub mod demo;
 pub mod gpio;
 pub mod identity;
 pub mod link;
+pub mod local_first;
 pub mod media;
 pub mod missed;
 pub mod service;

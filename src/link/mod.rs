@@ -37,6 +37,15 @@ pub const OUTBOUND_QUEUE: usize = 64;
 /// Our read buffer: signaling frames are small; tungstenite's 128 KiB default is for bulk data.
 const READ_BUFFER_BYTES: usize = 16 * 1024;
 
+/// Where a hub is.
+#[derive(Debug, Clone)]
+pub struct HubAddress {
+    /// `wss://host/ws` (or `ws://` on loopback).
+    pub url: String,
+    /// Extra PEM certificate(s) to trust, for a hub with a self-signed certificate.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
     pub url: String,
