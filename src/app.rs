@@ -8,10 +8,12 @@ use crate::control::{self, ControlError};
 use crate::daemon::{self, DaemonError};
 use crate::identity::{self, IdentityError};
 use crate::link::{HubAddress, LinkConfig};
+#[cfg(feature = "embedded-hub")]
 use crate::local_first::{self, LocalFirstError};
 use crate::media::{self, ProbeError};
 use std::net::SocketAddr;
 use std::time::Duration;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,7 @@ pub enum AppError {
     Media(#[from] ProbeError),
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    #[cfg(feature = "embedded-hub")]
     #[error(transparent)]
     LocalFirst(#[from] LocalFirstError),
     #[error(transparent)]
@@ -44,10 +47,15 @@ pub fn embedded_listen(cli: &Cli, config: &Config) -> Option<SocketAddr> {
 
 /// Every check start-up makes on the configuration alone (`--check-config` runs it too).
 pub fn check(cli: &Cli, config: &Config) -> Result<(), ConfigError> {
-    if embedded_listen(cli, config).is_none() {
-        config.validate_hub()?;
+    match embedded_listen(cli, config) {
+        None => config.validate_hub(),
+        Some(_) if cfg!(feature = "embedded-hub") => Ok(()),
+        Some(_) => Err(ConfigError::Invalid {
+            key: "hub.listen",
+            problem: "this doorbelld was built without the embedded hub (cargo feature `embedded-hub`), so it cannot run one (hub.listen, --demo)".into(),
+            fix: "set hub.url, hub.door_id and hub.secret for a remote hub, or use a build with default features".into(),
+        }),
     }
-    Ok(())
 }
 
 pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
@@ -70,39 +78,41 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
 
-    // `_turn` keeps the embedded TURN server running until the daemon returns.
-    let (link, pairing, hub_task, _turn) = match embedded_listen(&cli, &config) {
-        Some(listen) => {
-            let embedded = local_first::start(&config, &identity, listen, shutdown.clone()).await?;
-            if let Some(fingerprint) = &embedded.fingerprint {
-                println!("Hub certificate SHA-256: {fingerprint}");
-                println!("  (self-signed: compare it with what the phone shows before accepting)");
+    // `_keep` holds the embedded TURN server, running until the daemon returns.
+    let (link, pairing, hub_task, _keep): (_, _, Option<JoinHandle<()>>, Option<Box<dyn Send>>) =
+        match embedded_listen(&cli, &config) {
+            #[cfg(feature = "embedded-hub")]
+            Some(listen) => {
+                let embedded =
+                    local_first::start(&config, &identity, listen, shutdown.clone()).await?;
+                if let Some(fingerprint) = &embedded.fingerprint {
+                    println!("Hub certificate SHA-256: {fingerprint}");
+                    println!(
+                        "  (self-signed: compare it with what the phone shows before accepting)"
+                    );
+                }
+                println!("Phone: {}", embedded.phone_url);
+                if config.button.stdin {
+                    println!("Press Enter here (or run `doorbelld press`) to ring the door.");
+                }
+                let link = link_config(&config, embedded.hub, &identity.door_id, &identity.secret);
+                let turn = embedded.turn.map(|t| Box::new(t) as Box<dyn Send>);
+                (link, Some(embedded.pairing), Some(embedded.task), turn)
             }
-            println!("Phone: {}", embedded.phone_url);
-            if config.button.stdin {
-                println!("Press Enter here (or run `doorbelld press`) to ring the door.");
+            // Without the embedded hub, `check` refused a listen address above.
+            _ => {
+                tracing::info!(
+                    "pair phones on the hub: `doorbell-hub pair {}`",
+                    config.hub.door_id
+                );
+                let hub = HubAddress {
+                    url: config.hub.url.clone(),
+                    ca_file: config.hub.ca_file.clone(),
+                };
+                let link = link_config(&config, hub, &config.hub.door_id, &config.hub.secret);
+                (link, None, None, None)
             }
-            let link = link_config(&config, embedded.hub, &identity.door_id, &identity.secret);
-            (
-                link,
-                Some(embedded.pairing),
-                Some(embedded.task),
-                embedded.turn,
-            )
-        }
-        None => {
-            tracing::info!(
-                "pair phones on the hub: `doorbell-hub pair {}`",
-                config.hub.door_id
-            );
-            let hub = HubAddress {
-                url: config.hub.url.clone(),
-                ca_file: config.hub.ca_file.clone(),
-            };
-            let link = link_config(&config, hub, &config.hub.door_id, &config.hub.secret);
-            (link, None, None, None)
-        }
-    };
+        };
 
     let setup = daemon::Setup {
         config,

@@ -31,6 +31,7 @@ pub mod daemon;
 pub mod gpio;
 pub mod identity;
 pub mod link;
+#[cfg(feature = "embedded-hub")]
 pub mod local_first;
 pub mod media;
 pub mod missed;

@@ -59,7 +59,7 @@ impl MissedRingFile {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                doorbell_hub::secrets::write_private_file(path, &bytes, 0o600)
+                doorbell_common::write_private_file(path, &bytes, 0o600)
             });
         if let Err(e) = written {
             tracing::warn!("cannot save missed rings to {}: {e}", path.display());

@@ -50,7 +50,7 @@ impl DtlsCertificate {
         }
         Ok(Self {
             pem: pem.into(),
-            sha256: doorbell_hub::tls::fingerprint(&cert).into(),
+            sha256: doorbell_common::cert_fingerprint(cert.as_ref()).into(),
         })
     }
 
@@ -104,7 +104,7 @@ mod tests {
             .self_signed(&key)
             .unwrap();
         let pem = format!("{}{}", cert.pem(), key.serialize_pem());
-        let expected = doorbell_hub::tls::fingerprint(cert.der());
+        let expected = doorbell_common::cert_fingerprint(cert.der());
         (DtlsCertificate::from_pem(&pem).unwrap(), expected)
     }
 
