@@ -200,10 +200,8 @@ fn link_event(event: LinkEvent, service: &mut ServiceManager) -> Event {
             Event::HubLost
         }
         LinkEvent::Refused { reason } => {
-            tracing::error!(
-                "{reason}\n  fix: check hub.door_id and hub.secret against `doorbell-hub doors`"
-            );
-            service.status("the hub refused this door: check hub.door_id and hub.secret");
+            tracing::error!("{reason}");
+            service.status(reason.status());
             Event::HubLost
         }
         LinkEvent::Message(message) => Event::Hub(message),
