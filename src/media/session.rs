@@ -256,14 +256,15 @@ fn create_offer(
                 Ok(None) => return fail("create-offer gave an empty reply".into()),
                 Err(e) => return fail(format!("create-offer failed: {e:?}")),
             };
-            let mut sdp = match offer.sdp().as_text() {
+            // The SDP reported here is what `start_ice` sets as the local description.
+            let mut message = offer.sdp().to_owned();
+            if let Some(certificate) = &dtls {
+                super::dtls::fix_fingerprints(&mut message, certificate);
+            }
+            let sdp = match message.as_text() {
                 Ok(text) => text.to_string(),
                 Err(e) => return fail(format!("offer SDP cannot be written: {e}")),
             };
-            // The SDP reported here is what `start_ice` sets as the local description.
-            if let Some(certificate) = &dtls {
-                sdp = super::dtls::fix_fingerprints(&sdp, certificate);
-            }
             let _ = events.try_send(MediaEvent {
                 call_id,
                 kind: MediaEventKind::OfferReady(sdp),
@@ -523,16 +524,15 @@ fn turn_uri(url: &str, server: &IceServer) -> Option<String> {
     Some(format!("{scheme}://{user}:{pass}@{rest}"))
 }
 
+/// RFC 3986 unreserved characters stay, everything else in the userinfo is percent-encoded.
+const USERINFO: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn percent_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(value, USERINFO).to_string()
 }
 
 /// Request pads' transceivers default to sendrecv: the door sends video only, and sends and
