@@ -1,21 +1,24 @@
 //! The door's core: every decision about a call, sans I/O.
 //!
 //! ```text
-//!                 press (hub up): ring + start media                answered: StartOffer
-//!   ┌──────┐ ───────────────────────────────────────► ┌─────────┐ ──────────────────► ┌────────────┐
-//!   │ Idle │                                          │ Ringing │                     │ Connecting │
-//!   └──────┘ ◄─────────────────────────────────────── └─────────┘                     └────────────┘
-//!    ▲  │     ring timeout / all declined / hub lost /   │                                │
-//!    │  │     media failed / refused ring / hang-up      │ ringing: per-call ICE servers  │ media connected
-//!    │  │                                                ▼                                ▼
-//!    │  │ press (hub down):                  ┌─ negotiation gate (per call) ─┐     ┌────────┐
-//!    │  │ chime + missed ring                │ offer ready ─┐                │     │ InCall │
-//!    │  ▼                                    │ ICE servers ─┴► StartIce      │     └────────┘
-//!    │ (stays Idle)                          │ answered ────┴► offer + the   │        │ hang-up (either side) /
-//!    │                                       │   candidates buffered so far  │        │ max length / media failed /
-//!    │                                       │ hub lost: data channel closed │        │ hub lost + data channel closed
-//!    └───────────────────────────────────────┴── is the phone's hang-up ─────┴────────┘
-//!         connect timeout / media failed / hang-up / hub lost (from Connecting)
+//!                  press, hub up                  answered                   media connected
+//!   ┌──────┐ ─────────────────────► ┌─────────┐ ───────────► ┌────────────┐ ──────────────► ┌────────┐
+//!   │ Idle │  ring + StartMedia     │ Ringing │  StartOffer  │ Connecting │  keyframe       │ InCall │
+//!   └──────┘                        └─────────┘              └────────────┘                 └────────┘
+//!    ▲  ▲ │ press, hub down:             │                        │                             │
+//!    │  │ └ chime + missed ring          │ ring timeout,          │ connect timeout,            │ hang-up (either side),
+//!    │  │   (stays Idle)                 │ all declined,          │ media failed,               │ max length, media failed,
+//!    │  │                                │ hub lost*, refused,    │ hub lost, hang-up           │ data channel closed
+//!    │  └────────────────────────────────┘ media failed, hang-up  │                             │ after the hub was lost
+//!    └────────────────────────────────────────────────────────────┴─────────────────────────────┘
+//!   * a ring the hub never confirmed (`ringing`) that ends unheard is kept as a missed ring
+//!
+//!   negotiation gate (one per call, Ringing..InCall):
+//!     offer ready ──┐
+//!                   ├─► StartIce ──┐
+//!     ICE servers ──┘ (`ringing`,  ├─► send offer + candidates buffered so far; later ones at once
+//!     from an older hub `answered`)│
+//!     answered ────────────────────┘
 //! ```
 //!
 //! The shell ([`crate::daemon`]) turns what it hears (button, hub link, GStreamer, control
@@ -24,10 +27,10 @@
 //! [`Door::next_deadline`] passes. Results of actions that can fail at once (the media session
 //! did not start, the phone's answer is not SDP, the strike pulsed) come back as events.
 //! Nothing here sleeps, reads a clock or touches a socket, a pad or a pin: every edge case is a
-//! scenario test in virtual time ([`scenarios`](self)).
+//! scenario test in virtual time (`scenarios.rs`, `scenarios_edges.rs`).
 //!
 //! - [`call`]: the call states and their timers (Idle, Ringing, Connecting, InCall).
-//! - [`negotiation`]: the gate in front of the offer (per-call ICE servers, candidate buffer,
+//! - `negotiation`: the gate in front of the offer (per-call ICE servers, candidate buffer,
 //!   the hub-lost rule).
 //! - [`ledger`]: the ring in progress and the presses the hub never heard (missed rings).
 //! - [`unlock`]: who may open the door.

@@ -1,4 +1,4 @@
-//! The call task: the shell around the sans-IO [`Door`](crate::core::Door).
+//! The call task: the shell around the sans-IO [`Door`].
 //!
 //! Everything that happens (button presses, hub messages, GStreamer events, control commands,
 //! deadlines) arrives as a typed message on a bounded channel; this loop only turns each into
