@@ -21,6 +21,8 @@ APT_PACKAGES=(
   # and turnserver/turnutils_uclient are the reference tools of hub/tests/turn.rs and
   # hub/examples/turn_bench.rs (Debian does not start the service)
   iproute2 iptables python3 coturn
+  # Let's Encrypt's ACME test server, which hub/tests/acme.rs runs on loopback
+  pebble
 )
 
 missing=()

@@ -40,7 +40,7 @@ pub struct Config {
     /// `doorbell-hub serve --config` (see README "TURN / NAT traversal"). Here `mode` defaults
     /// to "embedded" and `listen` to the hub's listen IP with port 0.
     #[cfg(feature = "embedded-hub")]
-    pub turn: doorbell_hub::turn::TurnConfig,
+    pub turn: doorbell_hub::TurnConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -220,7 +220,7 @@ impl Default for Config {
             gpio: GpioConfig::default(),
             control: ControlConfig::default(),
             #[cfg(feature = "embedded-hub")]
-            turn: doorbell_hub::turn::TurnConfig::default(),
+            turn: doorbell_hub::TurnConfig::default(),
         }
     }
 }

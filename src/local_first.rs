@@ -23,7 +23,7 @@ pub enum LocalFirstError {
         fix: String,
     },
     #[error(transparent)]
-    TurnStart(#[from] doorbell_hub::turn::TurnError),
+    TurnStart(#[from] doorbell_hub::TurnError),
     #[error(transparent)]
     Hub(#[from] HubError),
     #[error(transparent)]
@@ -50,7 +50,7 @@ pub struct EmbeddedHub {
     pub task: tokio::task::JoinHandle<()>,
     /// The embedded TURN server (`[turn] mode = "embedded"`, the default here); it stops
     /// when this is dropped.
-    pub turn: Option<doorbell_hub::turn::EmbeddedTurn>,
+    pub turn: Option<doorbell_hub::EmbeddedTurn>,
 }
 
 /// Start the hub on `listen` and register this door with it.
@@ -75,7 +75,7 @@ pub async fn start(
     let relay_fallback = listen
         .ip()
         .is_unspecified()
-        .then(|| doorbell_hub::hub::outbound_ip(listen.is_ipv6()))
+        .then(|| doorbell_hub::outbound_ip(listen.is_ipv6()))
         .flatten();
     let resolved = match config
         .turn
@@ -86,7 +86,7 @@ pub async fn start(
         // its address from (calls on one LAN need no relay); an explicit mode still must work.
         Err(e) if e.key == "turn.relay_address" && config.turn.mode.is_none() => {
             tracing::warn!("TURN is off: {e}");
-            doorbell_hub::turn::ResolvedTurn::Off
+            doorbell_hub::ResolvedTurn::Off
         }
         Err(e) => {
             return Err(LocalFirstError::Turn {
@@ -96,7 +96,7 @@ pub async fn start(
             })
         }
     };
-    let turn = doorbell_hub::turn::start(&resolved).await?;
+    let turn = doorbell_hub::start_turn(&resolved).await?;
     if let Some(embedded) = &turn.embedded {
         tracing::info!(address = %embedded.local_addr(), "TURN/STUN for calls");
     }
@@ -154,7 +154,7 @@ pub async fn start(
     let hub = HubAddress {
         url: format!("{scheme}://127.0.0.1:{}/ws", local.port()),
         // The self-signed certificate names 127.0.0.1; trusting exactly it is enough.
-        ca_file: secure.then(|| doorbell_hub::tls::self_signed_paths(&hub_db).0),
+        ca_file: secure.then(|| doorbell_hub::self_signed_paths(&hub_db).0),
     };
     Ok(EmbeddedHub {
         hub,

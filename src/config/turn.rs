@@ -23,9 +23,9 @@ impl Config {
         // TURN refreshes re-authenticate with the call's username, so a relayed call ends
         // when its credentials expire: they must outlive the longest call this door allows.
         let mint = match &turn {
-            doorbell_hub::turn::ResolvedTurn::Off => None,
-            doorbell_hub::turn::ResolvedTurn::Embedded(s) => Some(&s.mint),
-            doorbell_hub::turn::ResolvedTurn::External(s) => Some(&s.mint),
+            doorbell_hub::ResolvedTurn::Off => None,
+            doorbell_hub::ResolvedTurn::Embedded(s) => Some(&s.mint),
+            doorbell_hub::ResolvedTurn::External(s) => Some(&s.mint),
         };
         let longest = c.ring_timeout_secs + c.connect_timeout_secs + c.max_call_secs;
         if let Some(ttl) = mint
@@ -49,9 +49,9 @@ impl Config {
         &self,
         hub_listen: std::net::SocketAddr,
         relay_address: Option<std::net::IpAddr>,
-    ) -> doorbell_hub::turn::TurnDefaults {
-        doorbell_hub::turn::TurnDefaults {
-            mode: doorbell_hub::turn::TurnMode::Embedded,
+    ) -> doorbell_hub::TurnDefaults {
+        doorbell_hub::TurnDefaults {
+            mode: doorbell_hub::TurnMode::Embedded,
             listen: std::net::SocketAddr::new(hub_listen.ip(), 0),
             relay_address,
             secret_file: self.state_dir.join("turn-secret"),
@@ -65,7 +65,7 @@ mod tests {
 
     #[test]
     fn turn_table_defaults_to_embedded_and_errors_name_the_key() {
-        use doorbell_hub::turn::{ResolvedTurn, TurnMode};
+        use doorbell_hub::{ResolvedTurn, TurnMode};
         let c = load(None, &[]).unwrap();
         assert_eq!(c.turn.mode, None, "absent: the embedded hub's default");
         let hub_listen: std::net::SocketAddr = "192.0.2.10:8443".parse().unwrap();
