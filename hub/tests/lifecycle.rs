@@ -53,7 +53,10 @@ async fn self_signed_tls_serves_https() {
     let cert_pem = std::fs::read(hub.dir.path().join("cert.pem")).expect("cert.pem next to the db");
     let cert: rustls::pki_types::CertificateDer =
         rustls::pki_types::pem::PemObject::from_pem_slice(&cert_pem).expect("parse cert");
-    assert_eq!(doorbell_common::cert_fingerprint(cert.as_ref()), fingerprint);
+    assert_eq!(
+        doorbell_common::cert_fingerprint(cert.as_ref()),
+        fingerprint
+    );
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).expect("add root");
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
