@@ -55,3 +55,7 @@ fi
 if [[ ! -d tests/e2e/node_modules/playwright-core ]]; then
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# TypeScript checks the phone app's JSDoc types (`tsc --noEmit`); the app itself has no build.
+if [[ ! -x web/node_modules/.bin/tsc ]]; then
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+fi
