@@ -35,7 +35,7 @@ impl MissedSnapshots {
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)?;
-        doorbell_hub::secrets::write_private_file(&self.path(at_ms), jpeg, 0o600)?;
+        doorbell_common::write_private_file(&self.path(at_ms), jpeg, 0o600)?;
         let pending = self.pending();
         for old in pending
             .iter()

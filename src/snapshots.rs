@@ -1,6 +1,9 @@
 //! The door's side of the visitor's snapshot: what the daemon runs, each in a task of its own
 //! so the call loop never waits (the ring has gone out before any of this starts).
 //!
+//! The shell's [`SnapshotPort`](crate::daemon::ports::SnapshotPort) runs these for the core's
+//! `TakeSnapshot` and `UploadMissedSnapshots` actions.
+//!
 //! - a ring: [`upload_for_call`] takes the picture from the call's just-started session
 //!   (`media::snapshot`) and uploads it ([`crate::snapshot_upload`]);
 //! - a press the hub cannot hear: [`keep_missed`] opens the camera for one picture (no call
@@ -12,7 +15,7 @@ use std::time::Duration;
 use doorbell_protocol::CallId;
 
 use crate::link::{self, LinkConfig};
-use crate::media::{self, MediaPlan, Session};
+use crate::media::{self, MediaPlan, SnapshotGrab};
 use crate::missed_snapshots::MissedSnapshots;
 use crate::snapshot_upload::{SnapshotTarget, SnapshotUploader};
 
@@ -22,10 +25,12 @@ pub const SNAPSHOT_GRAB_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The snapshot uploader for the hub of `link`, or `None` (logged) when it cannot be made.
 pub fn uploader(link: &LinkConfig) -> Option<SnapshotUploader> {
-    let made = link::client_tls(link.ca_file.as_deref()).and_then(|tls| {
-        SnapshotUploader::new(&link.url, &link.door_id, &link.secret, tls)
-            .map_err(|e| e.to_string())
-    });
+    let made = link::client_tls(link.ca_file.as_deref())
+        .map_err(|e| e.to_string())
+        .and_then(|tls| {
+            SnapshotUploader::new(&link.url, &link.door_id, &link.secret, tls)
+                .map_err(|e| e.to_string())
+        });
     match made {
         Ok(uploader) => Some(uploader),
         Err(e) => {
@@ -35,12 +40,9 @@ pub fn uploader(link: &LinkConfig) -> Option<SnapshotUploader> {
     }
 }
 
-/// Takes the visitor's snapshot from `session` (just started for `call_id`) and uploads it.
-pub fn upload_for_call(uploader: SnapshotUploader, call_id: &CallId, session: &Session) {
-    let grab = match session.snapshot() {
-        Ok(grab) => grab,
-        Err(e) => return tracing::warn!(%call_id, "no snapshot: {e}"),
-    };
+/// Takes the visitor's snapshot from `grab` (the session just started for `call_id`) and
+/// uploads it.
+pub fn upload_for_call(uploader: SnapshotUploader, call_id: &CallId, grab: SnapshotGrab) {
     let call_id = call_id.clone();
     tokio::spawn(async move {
         let taken = tokio::task::spawn_blocking(move || grab.take(SNAPSHOT_GRAB_TIMEOUT)).await;
