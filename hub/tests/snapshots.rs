@@ -74,7 +74,9 @@ async fn uploads_need_the_doors_credentials_a_jpeg_and_a_sane_size() {
     let hub = start_hub().await;
     let (door, secret) = hub.add_door("Front");
     let good = door_auth(&door, &secret);
-    let cases: Vec<(&str, String, &str, Vec<u8>, u16, &str)> = vec![
+    // (what, Authorization, query, body, status, error code)
+    type Case<'a> = (&'a str, String, &'a str, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "no credentials",
             String::new(),
