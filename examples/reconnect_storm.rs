@@ -168,6 +168,8 @@ fn start_hub(db: &std::path::Path, listener: TcpListener) -> anyhow::Result<Runn
         ice_servers: Vec::new(),
         turn: None,
         tls: TlsMode::Plain,
+        push: Default::default(),
+        notify: Default::default(),
     })?;
     let (stop, stopped) = oneshot::channel::<()>();
     let finished = tokio::spawn(async move {

@@ -40,6 +40,10 @@ pub struct Config {
     /// `doorbell-hub serve --config` (see README "TURN / NAT traversal"). Here `mode` defaults
     /// to "embedded" and `listen` to the hub's listen IP with port 0.
     pub turn: doorbell_hub::turn::TurnConfig,
+    /// Web Push for the embedded hub: the same `[push]` table as `doorbell-hub serve --config`.
+    pub push: doorbell_hub::push::PushConfig,
+    /// ntfy for the embedded hub: the same `[notify.ntfy]` table as `doorbell-hub serve --config`.
+    pub notify: doorbell_hub::notify::NotifyConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -217,6 +221,8 @@ impl Default for Config {
             gpio: GpioConfig::default(),
             control: ControlConfig::default(),
             turn: doorbell_hub::turn::TurnConfig::default(),
+            push: Default::default(),
+            notify: Default::default(),
         }
     }
 }
@@ -401,6 +407,9 @@ impl Config {
                     "pick a value in that range (seconds)",
                 ));
             }
+        }
+        for checked in [self.push.validate(), self.notify.validate()] {
+            checked.map_err(|e| invalid(e.key, e.problem, e.fix))?;
         }
         // Checked with the embedded hub's defaults; the relay address a wildcard listener
         // needs is only known at start (the address phones reach the hub on).

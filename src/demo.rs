@@ -79,6 +79,8 @@ pub async fn start(
         ice_servers: turn.stun.clone(),
         tls,
         turn: turn.issuer.clone(),
+        push: config.push.clone(),
+        notify: config.notify.clone(),
     })?;
     hub.store().ensure_door(
         &DoorId::new(&identity.door_id),

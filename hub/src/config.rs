@@ -20,6 +20,10 @@ pub struct HubConfig {
     /// Mints per-call TURN credentials for `ring` and `answered` (see [`crate::turn`]);
     /// `None`: no TURN.
     pub turn: Option<crate::turn::TurnIssuer>,
+    /// The `[push]` table: Web Push contact and (tests only) insecure endpoints.
+    pub push: crate::push::PushConfig,
+    /// The `[notify]` table: ntfy.
+    pub notify: crate::notify::NotifyConfig,
 }
 
 /// How the hub's listener is secured.

@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
             post(pair).layer(DefaultBodyLimit::max(PAIR_BODY_LIMIT)),
         )
         .route("/api/events", get(events))
+        .merge(crate::push::api::routes())
         .fallback(static_file)
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

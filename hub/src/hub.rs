@@ -28,6 +28,8 @@ pub struct HubInner {
     pub ws_slots: Arc<Semaphore>,
     /// Wrong pairing codes per client address.
     pub pair_failures: FailureLimiter,
+    /// Web Push and ntfy: the VAPID key, the queue from the switchboard, the senders.
+    pub notify: crate::notify::Notify,
 }
 
 /// The signaling hub. Cheap to clone (an `Arc` inside).
@@ -92,10 +94,12 @@ impl Hub {
         let store = Store::open(&config.db_path)?;
         let tls = tls::setup(&config.tls, &config.db_path, hostname)?;
         let recorder = Recorder::start(store.clone()).map_err(HubError::Recorder)?;
+        let notify = crate::notify::Notify::open(&config.db_path, &config.push, &config.notify)?;
         let switchboard = Switchboard::new(
             Router::new(config.ice_servers.clone()).with_turn(config.turn.clone()),
             recorder,
-        );
+        )
+        .with_notifier(notify.notifier());
         Ok(Hub {
             inner: Arc::new(HubInner {
                 config,
@@ -105,6 +109,7 @@ impl Hub {
                 tls,
                 ws_slots: Arc::new(Semaphore::new(crate::ws::MAX_CONNECTIONS)),
                 pair_failures: FailureLimiter::default(),
+                notify,
             }),
         })
     }
@@ -138,6 +143,11 @@ impl Hub {
             return Err(HubError::PlainHttpNotLoopback(local));
         }
         self.remember_base_url(local).await?;
+        self.inner.notify.start(
+            self.inner.store.clone(),
+            self.base_url(local),
+            local.ip().is_loopback(),
+        );
         tracing::info!(address = %local, tls = self.inner.tls.is_some(), "hub serving");
         crate::server::run(self.inner.clone(), listener, shutdown).await;
         Ok(())

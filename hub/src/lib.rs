@@ -18,6 +18,8 @@
 //!     ice_servers: vec![],
 //!     tls: TlsMode::Plain,
 //!     turn: None,
+//!     push: Default::default(),
+//!     notify: Default::default(),
 //! })?;
 //! let (door_id, secret) = hub.store().add_door("Front door")?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(doorbell_hub::HubError::LocalAddr)?;
@@ -46,6 +48,8 @@
 //! | [`tls`] | rustls (ring) acceptor from PEM files or a persisted self-signed certificate |
 //! | [`ratelimit`] | message token bucket, pairing-failure limiter |
 //! | [`turn`] | embedded TURN/STUN server, coturn-compatible per-call credentials, peer policy |
+//! | [`push`] | Web Push: VAPID key, subscriptions API and store, encrypted sends with retries |
+//! | [`notify`] | rings outside the page: the queue from the switchboard, Web Push fan-out, ntfy |
 //! | [`error`] | [`HubError`] |
 
 pub mod assets;
@@ -53,6 +57,8 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod notify;
+pub mod push;
 pub mod ratelimit;
 pub mod recorder;
 pub mod router;

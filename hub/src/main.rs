@@ -81,8 +81,8 @@ struct ServeArgs {
     /// STUN server URL handed to doors and phones (repeatable), e.g. stun:stun.example.org:3478.
     #[arg(long = "stun", value_name = "URL")]
     stun: Vec<String>,
-    /// TOML file with a `[turn]` table (embedded TURN server or external coturn; see README
-    /// "TURN / NAT traversal"). Without it, TURN is off.
+    /// TOML file with `[turn]` (embedded TURN server or external coturn; see README
+    /// "TURN / NAT traversal"), `[push]` and `[notify.ntfy]` tables. Without it, TURN is off.
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
 }
@@ -93,6 +93,12 @@ struct ServeArgs {
 struct ServeFile {
     #[serde(default)]
     turn: TurnConfig,
+    /// Web Push (`vapid_subject`, ...).
+    #[serde(default)]
+    push: doorbell_hub::push::PushConfig,
+    /// `[notify.ntfy]`.
+    #[serde(default)]
+    notify: doorbell_hub::notify::NotifyConfig,
 }
 
 fn read_serve_file(path: &std::path::Path) -> Result<ServeFile> {
@@ -100,7 +106,7 @@ fn read_serve_file(path: &std::path::Path) -> Result<ServeFile> {
         .with_context(|| format!("reading --config {}", path.display()))?;
     toml::from_str(&text).with_context(|| {
         format!(
-            "--config {}: fix the key named above (see README \"TURN / NAT traversal\")",
+            "--config {}: fix the key named above (see README \"Configuration reference\")",
             path.display()
         )
     })
@@ -186,6 +192,8 @@ async fn serve(db: PathBuf, args: ServeArgs) -> Result<()> {
         ice_servers,
         tls,
         turn: turn.issuer.clone(),
+        push: file.push,
+        notify: file.notify,
     })
     .with_context(|| format!("starting the hub with database {}", db.display()))?;
 

@@ -76,7 +76,10 @@ const MIGRATIONS: &[&str] = &[r#"
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );
-"#];
+"#,
+    // Web Push subscriptions (hub/src/push/store.rs).
+    crate::push::store::MIGRATION,
+];
 
 /// Settings key: the base URL the last `serve` used, so `pair` can print matching links.
 pub const SETTING_BASE_URL: &str = "base_url";
@@ -304,7 +307,7 @@ impl Store {
         })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite half-written (open transactions
         // roll back on drop), so a poisoned lock is still safe to use.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())

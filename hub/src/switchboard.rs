@@ -14,6 +14,7 @@ use doorbell_protocol::{DoorId, DoorToHub, PhoneId, PhoneToHub};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::notify::Notifier;
 use crate::recorder::Recorder;
 use crate::router::{CloseReason, ConnId, Out, Router, RouterEvent};
 use crate::store::{now_ms, CallEvent};
@@ -46,6 +47,8 @@ struct State {
 pub struct Switchboard {
     state: Mutex<State>,
     recorder: Recorder,
+    /// Rings and their ends, for Web Push and ntfy (never blocks).
+    notifier: Notifier,
     next_conn: AtomicU64,
 }
 
@@ -57,8 +60,15 @@ impl Switchboard {
                 peers: HashMap::new(),
             }),
             recorder,
+            notifier: Notifier::disabled(),
             next_conn: AtomicU64::new(1),
         }
+    }
+
+    /// Tells `notifier` about every call event (rings and how they end).
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = notifier;
+        self
     }
 
     pub fn recorder(&self) -> &Recorder {
@@ -139,7 +149,10 @@ impl Switchboard {
                         }
                     }
                 }
-                Out::Event(e) => self.recorder.event(to_call_event(e, now_ms())),
+                Out::Event(e) => {
+                    self.notifier.call_event(&e);
+                    self.recorder.event(to_call_event(e, now_ms()))
+                }
                 Out::PastEvent(e, at) => self.recorder.event(to_call_event(e, at)),
             }
         }

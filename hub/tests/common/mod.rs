@@ -53,6 +53,8 @@ pub fn config(dir: &TempDir, tls: TlsMode) -> HubConfig {
         ice_servers: vec![],
         tls,
         turn: None,
+        push: Default::default(),
+        notify: Default::default(),
     }
 }
 
