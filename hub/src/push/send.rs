@@ -24,6 +24,10 @@ pub const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// Longest wait between retries of our own choosing (a `Retry-After` may ask for longer).
 pub const MAX_BACKOFF: Duration = Duration::from_secs(4);
 
+/// Largest payload sent: push services must take 4096 bytes of body (RFC 8291 section 4), and
+/// the `aes128gcm` header (86 bytes), padding delimiter (1) and tag (16) come on top.
+pub const MAX_PAYLOAD_BYTES: usize = 4096 - 86 - 1 - 16;
+
 /// One message for one subscription.
 #[derive(Debug, Clone)]
 pub(crate) struct Message {
@@ -68,6 +72,10 @@ fn request(
     target: &PushTarget,
     message: &Message,
 ) -> Result<Request<Full<Bytes>>, String> {
+    if message.payload.len() > MAX_PAYLOAD_BYTES {
+        // Only a door choosing absurd call ids could get here; the push service would refuse it.
+        return Err(format!("payload of {} bytes is too large", message.payload.len()));
+    }
     // Checked again at send time: the allow-list may have changed since the phone subscribed.
     let endpoint = endpoint::check(&target.endpoint, &ctx.config).map_err(|e| e.to_string())?;
     let p256dh = URL_SAFE_NO_PAD

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod coturn;
+pub mod push_service;
 
 use std::fmt::Debug;
 use std::marker::PhantomData;
