@@ -32,7 +32,8 @@ pub const MAX_NAME_CHARS: usize = 64;
 const ID_ATTEMPTS: usize = 8;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE doors (
         id            TEXT PRIMARY KEY,
         name          TEXT NOT NULL,

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::push_service::{eventually, verify_vapid, MockPushService, Received, TestSubscription};
+use common::push_service::{
+    eventually, push_hub, subscribe, subscription_call, vapid_key, verify_vapid, MockPushService,
+    Received, TestSubscription,
+};
 use common::*;
-use doorbell_hub::notify::{NotifyConfig, NtfyConfig};
-use doorbell_hub::push::PushConfig;
 use doorbell_hub::store::now_ms;
 use doorbell_hub::{Timings, TlsMode};
 use doorbell_protocol::{
@@ -18,54 +19,8 @@ use doorbell_protocol::{
 };
 use serde_json::{json, Value};
 
-const SUBJECT: &str = "mailto:ops@example.net";
 /// Long enough to see a request that should not come (the hub sends within milliseconds).
 const QUIET: Duration = Duration::from_millis(300);
-
-/// A plain-HTTP hub whose pushes may go to the mock service on 127.0.0.1 (and, with `ntfy`,
-/// publishes to the mock service's `/doorbell` topic).
-async fn push_hub(mock: &MockPushService, ntfy: bool) -> TestHub {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = common::config(&dir, TlsMode::Plain);
-    config.push = PushConfig {
-        vapid_subject: Some(SUBJECT.into()),
-        allow_insecure_endpoints: vec!["127.0.0.1".into()],
-    };
-    if ntfy {
-        config.notify = NotifyConfig {
-            ntfy: Some(NtfyConfig {
-                topic_url: mock.url("/doorbell"),
-                access_token: Some("tk_test".into()),
-            }),
-        };
-    }
-    start_hub_with_config(dir, config, Timings::default()).await
-}
-
-async fn vapid_key(hub: &TestHub) -> String {
-    let (status, body) = http(hub.addr, "GET", "/api/push/key", &[], None).await;
-    assert_eq!(status, 200, "{body}");
-    let v: Value = serde_json::from_str(&body).expect("JSON");
-    v["vapid_public_key"].as_str().expect("vapid_public_key").to_owned()
-}
-
-/// `method /api/push/subscription` with the phone's token; (status, body).
-async fn subscription_call(hub: &TestHub, method: &str, token: &str, body: &str) -> (u16, String) {
-    let auth = format!("Bearer {token}");
-    http(
-        hub.addr,
-        method,
-        "/api/push/subscription",
-        &[("Authorization", &auth)],
-        Some(body),
-    )
-    .await
-}
-
-async fn subscribe(hub: &TestHub, token: &str, sub: &TestSubscription) {
-    let (status, body) = subscription_call(hub, "POST", token, &sub.json().to_string()).await;
-    assert_eq!(status, 201, "{body}");
-}
 
 /// Checks the headers every push carries and returns the decrypted JSON payload.
 fn open(push: &Received, sub: &TestSubscription, key: &str, origin: &str) -> Value {
@@ -74,7 +29,10 @@ fn open(push: &Received, sub: &TestSubscription, key: &str, origin: &str) -> Val
     assert_eq!(push.header("urgency"), Some("high"));
     let topic = push.header("topic").expect("Topic");
     assert!(
-        topic.len() <= 32 && topic.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        topic.len() <= 32
+            && topic
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
         "Topic {topic:?} is not <= 32 base64url characters"
     );
     verify_vapid(&push.headers, key, origin);
@@ -84,7 +42,9 @@ fn open(push: &Received, sub: &TestSubscription, key: &str, origin: &str) -> Val
 }
 
 fn ttl(push: &Received) -> u64 {
-    push.header("ttl").and_then(|t| t.parse().ok()).expect("TTL")
+    push.header("ttl")
+        .and_then(|t| t.parse().ok())
+        .expect("TTL")
 }
 
 async fn ring(door: &mut DoorClient, call: &str) {
@@ -107,7 +67,10 @@ fn our_decryption_matches_the_rfc_8291_example() {
         &b64("BTBZMqHH6r4Tts7J_aSIgg"),
     );
     let body = b64("DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN");
-    assert_eq!(sub.decrypt(&body), b"When I grow up, I want to be a watermelon");
+    assert_eq!(
+        sub.decrypt(&body),
+        b"When I grow up, I want to be a watermelon"
+    );
 }
 
 #[tokio::test]
@@ -144,7 +107,11 @@ async fn ring_and_each_way_it_ends_are_pushed_encrypted_and_signed() {
     })
     .await;
     let ended = mock.next().await;
-    assert_eq!(ended.header("topic"), Some(topic.as_str()), "same Topic replaces the ring");
+    assert_eq!(
+        ended.header("topic"),
+        Some(topic.as_str()),
+        "same Topic replaces the ring"
+    );
     let payload = open(&ended, &sub, &key, &origin);
     assert_eq!(payload["type"], "ring_ended");
     assert_eq!(payload["call_id"], "c1");
@@ -154,13 +121,19 @@ async fn ring_and_each_way_it_ends_are_pushed_encrypted_and_signed() {
     let (mut page, _) = connect_phone(&hub, &token).await;
     ring(&mut door, "c2").await;
     assert!(matches!(page.recv().await, HubToPhone::Ring { .. }));
-    assert_eq!(open(&mock.next().await, &sub, &key, &origin)["call_id"], "c2");
+    assert_eq!(
+        open(&mock.next().await, &sub, &key, &origin)["call_id"],
+        "c2"
+    );
     page.send(&PhoneToHub::Answer {
         call_id: CallId::new("c2"),
     })
     .await;
     let payload = open(&mock.next().await, &sub, &key, &origin);
-    assert_eq!((payload["type"].as_str(), payload["reason"].as_str()), (Some("ring_ended"), Some("answered")));
+    assert_eq!(
+        (payload["type"].as_str(), payload["reason"].as_str()),
+        (Some("ring_ended"), Some("answered"))
+    );
     assert!(matches!(door.recv().await, HubToDoor::Answered { .. }));
     page.send(&PhoneToHub::HangUp {
         call_id: CallId::new("c2"),
@@ -172,21 +145,36 @@ async fn ring_and_each_way_it_ends_are_pushed_encrypted_and_signed() {
     // 3. Declined by every phone.
     ring(&mut door, "c3").await;
     assert!(matches!(page.recv().await, HubToPhone::Ring { .. }));
-    assert_eq!(open(&mock.next().await, &sub, &key, &origin)["call_id"], "c3");
+    assert_eq!(
+        open(&mock.next().await, &sub, &key, &origin)["call_id"],
+        "c3"
+    );
     page.send(&PhoneToHub::Decline {
         call_id: CallId::new("c3"),
     })
     .await;
-    assert_eq!(open(&mock.next().await, &sub, &key, &origin)["reason"], "declined");
+    assert_eq!(
+        open(&mock.next().await, &sub, &key, &origin)["reason"],
+        "declined"
+    );
     assert!(matches!(door.recv().await, HubToDoor::RingEnded { .. }));
 
     // 4. The door went offline while ringing.
     ring(&mut door, "c4").await;
-    assert_eq!(open(&mock.next().await, &sub, &key, &origin)["call_id"], "c4");
+    assert_eq!(
+        open(&mock.next().await, &sub, &key, &origin)["call_id"],
+        "c4"
+    );
     drop(door);
     let payload = open(&mock.next().await, &sub, &key, &origin);
-    assert_eq!((payload["call_id"].as_str(), payload["reason"].as_str()), (Some("c4"), Some("door_offline")));
-    assert!(mock.drain_for(QUIET).await.is_empty(), "one push per ring and one per end");
+    assert_eq!(
+        (payload["call_id"].as_str(), payload["reason"].as_str()),
+        (Some("c4"), Some("door_offline"))
+    );
+    assert!(
+        mock.drain_for(QUIET).await.is_empty(),
+        "one push per ring and one per end"
+    );
 }
 
 #[tokio::test]
@@ -238,7 +226,10 @@ async fn a_gone_subscription_is_deleted_and_a_busy_service_is_retried() {
     .await;
     let ended = mock.next().await;
     assert_eq!(ended.path, "/push/busy");
-    assert_eq!(open(&ended, &busy, &key, &mock.origin())["reason"], "cancelled");
+    assert_eq!(
+        open(&ended, &busy, &key, &mock.origin())["reason"],
+        "cancelled"
+    );
     assert!(mock.drain_for(QUIET).await.is_empty());
 }
 
@@ -272,7 +263,11 @@ async fn a_subscription_never_reaches_another_doors_ring() {
         .await;
         assert_eq!(mock.next().await.path, path);
         let stray = mock.drain_for(QUIET).await;
-        assert!(stray.is_empty(), "{name}'s ring reached {:?}", stray[0].path);
+        assert!(
+            stray.is_empty(),
+            "{name}'s ring reached {:?}",
+            stray[0].path
+        );
     }
 }
 
@@ -297,12 +292,22 @@ async fn subscription_api_keeps_one_row_per_endpoint_and_four_per_phone() {
     subscribe(&hub, &token, &renewed).await;
     subscribe(&hub, &token, &subs[4]).await;
     let endpoints = |hub: &TestHub| hub.hub.store().push_endpoints(&phone_id).expect("store");
-    let expected: Vec<String> = [2, 3, 0, 4].iter().map(|i| subs[*i].endpoint.clone()).collect();
+    let expected: Vec<String> = [2, 3, 0, 4]
+        .iter()
+        .map(|i| subs[*i].endpoint.clone())
+        .collect();
     assert_eq!(endpoints(&hub), expected, "the oldest (1) went");
 
     let body = json!({ "endpoint": subs[2].endpoint }).to_string();
-    assert_eq!(subscription_call(&hub, "DELETE", &token, &body).await.0, 204);
-    assert_eq!(subscription_call(&hub, "DELETE", &token, &body).await.0, 204, "repeatable");
+    assert_eq!(
+        subscription_call(&hub, "DELETE", &token, &body).await.0,
+        204
+    );
+    assert_eq!(
+        subscription_call(&hub, "DELETE", &token, &body).await.0,
+        204,
+        "repeatable"
+    );
     assert_eq!(endpoints(&hub).len(), 3);
 
     for (headers, what) in [
@@ -368,39 +373,141 @@ async fn every_bad_subscription_gets_a_400_naming_the_field() {
         (with("/keys/p256dh", b64(33)), "keys.p256dh", "wrong_length"),
         (with("/keys/p256dh", b64(64)), "keys.p256dh", "wrong_length"),
         (with("/keys/p256dh", b64(65)), "keys.p256dh", "invalid_key"),
-        (with("/keys/p256dh", "+/not*url".into()), "keys.p256dh", "not_base64url"),
-        (with("/keys/p256dh", "A".repeat(300).into()), "keys.p256dh", "too_long"),
+        (
+            with("/keys/p256dh", "+/not*url".into()),
+            "keys.p256dh",
+            "not_base64url",
+        ),
+        (
+            with("/keys/p256dh", "A".repeat(300).into()),
+            "keys.p256dh",
+            "too_long",
+        ),
         (with("/keys/auth", b64(15)), "keys.auth", "wrong_length"),
         (with("/keys/auth", b64(17)), "keys.auth", "wrong_length"),
-        (with("/keys/auth", "A".repeat(300).into()), "keys.auth", "too_long"),
-        (with("/expirationTime", 1000.into()), "expirationTime", "expired"),
-        (with("/endpoint", format!("https://push.example.net/{}", "a".repeat(3000)).into()), "endpoint", "too_long"),
-        (with("/endpoint", "http://push.example.net/x".into()), "endpoint", "not_https"),
-        (with("/endpoint", "http://127.0.0.2:9/x".into()), "endpoint", "not_https"),
-        (with("/endpoint", "push.example.net/x".into()), "endpoint", "invalid_url"),
-        (with("/endpoint", "https://u:p@push.example.net/x".into()), "endpoint", "invalid_url"),
-        (with("/endpoint", "https://127.0.0.2/x".into()), "endpoint", "forbidden_host"),
-        (with("/endpoint", "https://[::1]/x".into()), "endpoint", "forbidden_host"),
-        (with("/endpoint", "https://10.0.0.8/x".into()), "endpoint", "forbidden_host"),
-        (with("/endpoint", "https://192.168.1.1/x".into()), "endpoint", "forbidden_host"),
-        (with("/endpoint", "https://172.20.0.1/x".into()), "endpoint", "forbidden_host"),
-        (with("/endpoint", "https://169.254.169.254/latest".into()), "endpoint", "forbidden_host"),
-        (with("/endpoint", "https://[fe80::1]/x".into()), "endpoint", "forbidden_host"),
-        (with("/endpoint", "https://[fd12::1]/x".into()), "endpoint", "forbidden_host"),
-        (with("/endpoint", "https://[::ffff:192.168.0.1]/x".into()), "endpoint", "forbidden_host"),
-        (with("/endpoint", "https://localhost/x".into()), "endpoint", "forbidden_host"),
-        (with("/endpoint", "https://printer.local/x".into()), "endpoint", "forbidden_host"),
-        (with("/endpoint", "https://router/x".into()), "endpoint", "forbidden_host"),
-        (with("/endpoint", "https://2130706433/x".into()), "endpoint", "forbidden_host"),
+        (
+            with("/keys/auth", "A".repeat(300).into()),
+            "keys.auth",
+            "too_long",
+        ),
+        (
+            with("/expirationTime", 1000.into()),
+            "expirationTime",
+            "expired",
+        ),
+        (
+            with(
+                "/endpoint",
+                format!("https://push.example.net/{}", "a".repeat(3000)).into(),
+            ),
+            "endpoint",
+            "too_long",
+        ),
+        (
+            with("/endpoint", "http://push.example.net/x".into()),
+            "endpoint",
+            "not_https",
+        ),
+        (
+            with("/endpoint", "http://127.0.0.2:9/x".into()),
+            "endpoint",
+            "not_https",
+        ),
+        (
+            with("/endpoint", "push.example.net/x".into()),
+            "endpoint",
+            "invalid_url",
+        ),
+        (
+            with("/endpoint", "https://u:p@push.example.net/x".into()),
+            "endpoint",
+            "invalid_url",
+        ),
+        (
+            with("/endpoint", "https://127.0.0.2/x".into()),
+            "endpoint",
+            "forbidden_host",
+        ),
+        (
+            with("/endpoint", "https://[::1]/x".into()),
+            "endpoint",
+            "forbidden_host",
+        ),
+        (
+            with("/endpoint", "https://10.0.0.8/x".into()),
+            "endpoint",
+            "forbidden_host",
+        ),
+        (
+            with("/endpoint", "https://192.168.1.1/x".into()),
+            "endpoint",
+            "forbidden_host",
+        ),
+        (
+            with("/endpoint", "https://172.20.0.1/x".into()),
+            "endpoint",
+            "forbidden_host",
+        ),
+        (
+            with("/endpoint", "https://169.254.169.254/latest".into()),
+            "endpoint",
+            "forbidden_host",
+        ),
+        (
+            with("/endpoint", "https://[fe80::1]/x".into()),
+            "endpoint",
+            "forbidden_host",
+        ),
+        (
+            with("/endpoint", "https://[fd12::1]/x".into()),
+            "endpoint",
+            "forbidden_host",
+        ),
+        (
+            with("/endpoint", "https://[::ffff:192.168.0.1]/x".into()),
+            "endpoint",
+            "forbidden_host",
+        ),
+        (
+            with("/endpoint", "https://localhost/x".into()),
+            "endpoint",
+            "forbidden_host",
+        ),
+        (
+            with("/endpoint", "https://printer.local/x".into()),
+            "endpoint",
+            "forbidden_host",
+        ),
+        (
+            with("/endpoint", "https://router/x".into()),
+            "endpoint",
+            "forbidden_host",
+        ),
+        (
+            with("/endpoint", "https://2130706433/x".into()),
+            "endpoint",
+            "forbidden_host",
+        ),
     ];
     for (body, field, code) in &cases {
         let (status, text) = subscription_call(&hub, "POST", &token, body).await;
         assert_eq!(status, 400, "{body}: {text}");
         let v: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON error: {text}"));
-        assert_eq!((v["field"].as_str(), v["code"].as_str()), (Some(*field), Some(*code)), "{body}: {text}");
-        assert!(v["error"].as_str().is_some_and(|e| e.contains(field)), "{text}");
+        assert_eq!(
+            (v["field"].as_str(), v["code"].as_str()),
+            (Some(*field), Some(*code)),
+            "{body}: {text}"
+        );
+        assert!(
+            v["error"].as_str().is_some_and(|e| e.contains(field)),
+            "{text}"
+        );
     }
-    for (body, field) in [("nope", "body"), ("{}", "endpoint"), ("{\"endpoint\":1}", "endpoint")] {
+    for (body, field) in [
+        ("nope", "body"),
+        ("{}", "endpoint"),
+        ("{\"endpoint\":1}", "endpoint"),
+    ] {
         let (status, text) = subscription_call(&hub, "DELETE", &token, body).await;
         assert_eq!(status, 400, "{body}: {text}");
         assert!(text.contains(&format!("\"field\":\"{field}\"")), "{text}");
@@ -409,7 +516,12 @@ async fn every_bad_subscription_gets_a_400_naming_the_field() {
     let (status, text) = subscription_call(&hub, "POST", &token, &huge).await;
     assert_eq!(status, 413, "{text}");
     assert!(text.contains("body_too_large"), "{text}");
-    assert!(hub.hub.store().push_endpoints(&phone_id).expect("store").is_empty());
+    assert!(hub
+        .hub
+        .store()
+        .push_endpoints(&phone_id)
+        .expect("store")
+        .is_empty());
 }
 
 #[tokio::test]
@@ -421,7 +533,10 @@ async fn ntfy_gets_one_post_per_ring_with_links_into_the_app() {
     let mut door = connect_door(&hub, &door_id, &secret).await;
     ring(&mut door, "c1").await;
     let post = mock.next().await;
-    assert_eq!((post.method.as_str(), post.path.as_str()), ("POST", "/doorbell"));
+    assert_eq!(
+        (post.method.as_str(), post.path.as_str()),
+        ("POST", "/doorbell")
+    );
     assert_eq!(post.header("title"), Some("Front door is ringing"));
     assert_eq!(post.header("priority"), Some("5"));
     assert_eq!(post.header("authorization"), Some("Bearer tk_test"));

@@ -358,8 +358,14 @@ mod tests {
                 other => panic!("{kind:?}: {other:?}"),
             }
         }
-        assert_eq!(Notice::from_event(&event(EventKind::Ended, Some("normal")), 0), None);
-        assert_eq!(Notice::from_event(&event(EventKind::MissedRing, None), 0), None);
+        assert_eq!(
+            Notice::from_event(&event(EventKind::Ended, Some("normal")), 0),
+            None
+        );
+        assert_eq!(
+            Notice::from_event(&event(EventKind::MissedRing, None), 0),
+            None
+        );
     }
 
     #[test]

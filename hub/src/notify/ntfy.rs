@@ -49,7 +49,10 @@ impl std::fmt::Debug for NtfyConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NtfyConfig")
             .field("topic_url", &self.topic_url)
-            .field("access_token", &self.access_token.as_ref().map(|_| "<hidden>"))
+            .field(
+                "access_token",
+                &self.access_token.as_ref().map(|_| "<hidden>"),
+            )
             .finish()
     }
 }
@@ -70,7 +73,10 @@ impl NotifyConfig {
         if !url_ok {
             return Err(NotifyConfigError {
                 key: "notify.ntfy.topic_url",
-                problem: format!("{:?} is not an http(s) URL ending in a topic", ntfy.topic_url),
+                problem: format!(
+                    "{:?} is not an http(s) URL ending in a topic",
+                    ntfy.topic_url
+                ),
                 fix: "write the topic's URL, e.g. topic_url = \"https://ntfy.sh/doorbell-8f3k2x\"",
             });
         }
@@ -111,7 +117,10 @@ pub(crate) fn request(
     let mut builder = Request::builder()
         .method(Method::POST)
         .uri(&config.topic_url)
-        .header("Title", header_text(&format!("{} is ringing", ring.door_name)))
+        .header(
+            "Title",
+            header_text(&format!("{} is ringing", ring.door_name)),
+        )
         .header("Priority", "5")
         .header("Tags", "bell")
         .header("Click", call_link(app_url, ring, None))
@@ -134,7 +143,12 @@ pub(crate) fn request(
 
 /// Publishes `ring` (one attempt; a ring is over before a retry would matter) and logs
 /// the result.
-pub(crate) async fn post(config: &NtfyConfig, client: &PlainClient, app_url: &str, ring: &RingInfo) {
+pub(crate) async fn post(
+    config: &NtfyConfig,
+    client: &PlainClient,
+    app_url: &str,
+    ring: &RingInfo,
+) {
     let request = match request(config, app_url, ring) {
         Ok(request) => request,
         Err(e) => {
@@ -144,7 +158,9 @@ pub(crate) async fn post(config: &NtfyConfig, client: &PlainClient, app_url: &st
     };
     match client::send(client, request).await {
         Ok(r) if r.status.is_success() => tracing::debug!("ntfy notified"),
-        Ok(r) => tracing::warn!(status = %r.status, body = %r.body.chars().take(200).collect::<String>(), "ntfy refused the ring"),
+        Ok(r) => {
+            tracing::warn!(status = %r.status, body = %r.body.chars().take(200).collect::<String>(), "ntfy refused the ring")
+        }
         Err(e) => tracing::warn!(error = %e, "ntfy unreachable"),
     }
 }
@@ -165,14 +181,31 @@ mod tests {
 
     #[test]
     fn topic_url_and_token_are_checked() {
-        assert!(config("https://ntfy.sh/doorbell-x", Some("tk_abc")).validate().is_ok());
-        assert!(config("http://192.168.1.5:8080/door", None).validate().is_ok());
-        for bad in ["ntfy.sh/x", "https://ntfy.sh/", "ftp://ntfy.sh/x", "https://ntfy.sh/x?y=1"] {
-            assert_eq!(config(bad, None).validate().unwrap_err().key, "notify.ntfy.topic_url", "{bad}");
+        assert!(config("https://ntfy.sh/doorbell-x", Some("tk_abc"))
+            .validate()
+            .is_ok());
+        assert!(config("http://192.168.1.5:8080/door", None)
+            .validate()
+            .is_ok());
+        for bad in [
+            "ntfy.sh/x",
+            "https://ntfy.sh/",
+            "ftp://ntfy.sh/x",
+            "https://ntfy.sh/x?y=1",
+        ] {
+            assert_eq!(
+                config(bad, None).validate().unwrap_err().key,
+                "notify.ntfy.topic_url",
+                "{bad}"
+            );
         }
-        let e = config("https://ntfy.sh/x", Some("tk abc\n")).validate().unwrap_err();
+        let e = config("https://ntfy.sh/x", Some("tk abc\n"))
+            .validate()
+            .unwrap_err();
         assert_eq!(e.key, "notify.ntfy.access_token");
-        assert!(!format!("{:?}", config("https://ntfy.sh/x", Some("tk_secret"))).contains("tk_secret"));
+        assert!(
+            !format!("{:?}", config("https://ntfy.sh/x", Some("tk_secret"))).contains("tk_secret")
+        );
     }
 
     #[test]
@@ -184,7 +217,9 @@ mod tests {
             at_ms: 0,
             snapshot: Some("https://hub/s/abc".into()),
         };
-        let c = config("https://ntfy.example/door", Some("tk_1")).ntfy.unwrap();
+        let c = config("https://ntfy.example/door", Some("tk_1"))
+            .ntfy
+            .unwrap();
         let r = request(&c, "https://hub.example", &ring).unwrap();
         let h = |n: &str| r.headers()[n].to_str().unwrap().to_owned();
         assert_eq!(h("Priority"), "5");

@@ -59,7 +59,11 @@ fn bad_field(e: FieldError) -> Response {
 }
 
 fn unauthorized(message: &str) -> Response {
-    error(StatusCode::UNAUTHORIZED, ApiErrorCode::Unauthorized, message)
+    error(
+        StatusCode::UNAUTHORIZED,
+        ApiErrorCode::Unauthorized,
+        message,
+    )
 }
 
 fn internal(what: &str, e: impl std::fmt::Display) -> Response {

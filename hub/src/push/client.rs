@@ -136,7 +136,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// `Retry-After` as a delay from `now`: delta-seconds or an HTTP date (RFC 9110 10.2.3).
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let value = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -192,10 +196,15 @@ mod tests {
 
     #[test]
     fn only_public_addresses_survive_resolution() {
-        let addrs: Vec<SocketAddr> = ["127.0.0.1:0", "10.0.0.1:0", "93.184.216.34:0", "[fe80::1]:0"]
-            .iter()
-            .map(|a| a.parse().unwrap())
-            .collect();
+        let addrs: Vec<SocketAddr> = [
+            "127.0.0.1:0",
+            "10.0.0.1:0",
+            "93.184.216.34:0",
+            "[fe80::1]:0",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
         let kept = allowed_addresses(addrs.iter().copied(), false);
         assert_eq!(kept, [addrs[2]]);
         let kept = allowed_addresses(addrs.iter().copied(), true);
@@ -210,7 +219,9 @@ mod tests {
         assert_eq!(retry_after(&h, now), Some(Duration::from_secs(7)));
         h.insert(
             http::header::RETRY_AFTER,
-            httpdate::fmt_http_date(now + Duration::from_secs(30)).parse().unwrap(),
+            httpdate::fmt_http_date(now + Duration::from_secs(30))
+                .parse()
+                .unwrap(),
         );
         assert_eq!(retry_after(&h, now), Some(Duration::from_secs(30)));
         h.insert(http::header::RETRY_AFTER, "soon".parse().unwrap());

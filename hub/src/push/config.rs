@@ -102,8 +102,15 @@ mod tests {
     #[test]
     fn subject_must_be_mailto_or_https() {
         assert!(with_subject("mailto:admin@example.net").validate().is_ok());
-        assert!(with_subject("https://example.net/contact").validate().is_ok());
-        for bad in ["admin@example.net", "http://example.net", "mailto:nobody", "https:"] {
+        assert!(with_subject("https://example.net/contact")
+            .validate()
+            .is_ok());
+        for bad in [
+            "admin@example.net",
+            "http://example.net",
+            "mailto:nobody",
+            "https:",
+        ] {
             let e = with_subject(bad).validate().expect_err(bad);
             assert_eq!(e.key, "push.vapid_subject");
         }

@@ -134,9 +134,8 @@ fn ipv6_is_public(ip: Ipv6Addr) -> bool {
     if s[0] & 0xe000 != 0x2000 {
         return false;
     }
-    let embedded_v4 = |hi: u16, lo: u16| {
-        Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
-    };
+    let embedded_v4 =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
     match (s[0], s[1]) {
         // Teredo, ORCHID, benchmarking, documentation: never a push service.
         (0x2001, 0x0000..=0x01ff) | (0x2001, 0x0db8) => false,
@@ -174,8 +173,14 @@ mod tests {
     #[test]
     fn non_public_hosts_and_schemes_are_refused() {
         let c = cfg(&[]);
-        assert_eq!(check("http://push.example.net/x", &c), Err(EndpointError::NotHttps));
-        assert_eq!(check("ftp://push.example.net/x", &c), Err(EndpointError::NotHttps));
+        assert_eq!(
+            check("http://push.example.net/x", &c),
+            Err(EndpointError::NotHttps)
+        );
+        assert_eq!(
+            check("ftp://push.example.net/x", &c),
+            Err(EndpointError::NotHttps)
+        );
         assert_eq!(check("/relative", &c), Err(EndpointError::InvalidUrl));
         assert_eq!(check("not a url", &c), Err(EndpointError::InvalidUrl));
         assert_eq!(
@@ -183,12 +188,37 @@ mod tests {
             Err(EndpointError::UserInfo)
         );
         for host in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1",
-            "0.0.0.0", "255.255.255.255", "224.0.0.1", "[::1]", "[::]", "[fe80::1]", "[fd00::1]",
-            "[::ffff:127.0.0.1]", "[::ffff:10.0.0.1]", "[2002:c0a8:0101::1]", "[2001:db8::1]",
-            "[64:ff9b::a00:1]", "localhost", "LOCALHOST", "foo.localhost", "printer.local",
-            "nas.lan", "router", "host.home.arpa", "metadata.google.internal", "127.1",
-            "2130706433", "0x7f.1", "1.2.3.4.in-addr.arpa", "localhost.",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "[::1]",
+            "[::]",
+            "[fe80::1]",
+            "[fd00::1]",
+            "[::ffff:127.0.0.1]",
+            "[::ffff:10.0.0.1]",
+            "[2002:c0a8:0101::1]",
+            "[2001:db8::1]",
+            "[64:ff9b::a00:1]",
+            "localhost",
+            "LOCALHOST",
+            "foo.localhost",
+            "printer.local",
+            "nas.lan",
+            "router",
+            "host.home.arpa",
+            "metadata.google.internal",
+            "127.1",
+            "2130706433",
+            "0x7f.1",
+            "1.2.3.4.in-addr.arpa",
+            "localhost.",
         ] {
             let url = format!("https://{host}/push");
             assert!(
@@ -209,7 +239,12 @@ mod tests {
 
     #[test]
     fn public_addresses() {
-        for ip in ["8.8.8.8", "142.250.74.46", "2a00:1450:4001:82a::200a", "2002:0808:0808::1"] {
+        for ip in [
+            "8.8.8.8",
+            "142.250.74.46",
+            "2a00:1450:4001:82a::200a",
+            "2002:0808:0808::1",
+        ] {
             assert!(ip_is_public(ip.parse().unwrap()), "{ip}");
         }
     }

@@ -163,7 +163,9 @@ async fn settle(store: &Store, target: &PushTarget, what: &str, outcome: Outcome
             let gone = target.endpoint.clone();
             match tokio::task::spawn_blocking(move || store.forget_push_endpoint(&gone)).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "could not delete a gone push subscription"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "could not delete a gone push subscription")
+                }
                 Err(e) => tracing::warn!(error = %e, "deleting a gone push subscription failed"),
             }
             false
@@ -188,10 +190,15 @@ mod tests {
     fn topics_are_32_base64url_characters_per_door() {
         let a = topic(&DoorId::new("d-1a2b3c4d"));
         assert_eq!(a.len(), TOPIC_CHARS);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_eq!(a, topic(&DoorId::new("d-1a2b3c4d")));
         assert_ne!(a, topic(&DoorId::new("d-other")));
-        assert_eq!(topic(&DoorId::new("ä door / with, odd; chars")).len(), TOPIC_CHARS);
+        assert_eq!(
+            topic(&DoorId::new("ä door / with, odd; chars")).len(),
+            TOPIC_CHARS
+        );
     }
 
     #[test]
@@ -209,7 +216,10 @@ mod tests {
         assert_eq!(p["at_ms"], 1_767_225_600_000i64);
         let e: serde_json::Value =
             serde_json::from_slice(&ring_ended_payload(&ring, "timeout")).unwrap();
-        assert_eq!((e["type"].as_str(), e["reason"].as_str()), (Some("ring_ended"), Some("timeout")));
+        assert_eq!(
+            (e["type"].as_str(), e["reason"].as_str()),
+            (Some("ring_ended"), Some("timeout"))
+        );
         // Push services take 4096 bytes of ciphertext (payload + 17 bytes of padding/tag
         // + 86 bytes of header).
         assert!(ring_payload(&ring).len() < 1024);

@@ -74,7 +74,10 @@ fn request(
 ) -> Result<Request<Full<Bytes>>, String> {
     if message.payload.len() > MAX_PAYLOAD_BYTES {
         // Only a door choosing absurd call ids could get here; the push service would refuse it.
-        return Err(format!("payload of {} bytes is too large", message.payload.len()));
+        return Err(format!(
+            "payload of {} bytes is too large",
+            message.payload.len()
+        ));
     }
     // Checked again at send time: the allow-list may have changed since the phone subscribed.
     let endpoint = endpoint::check(&target.endpoint, &ctx.config).map_err(|e| e.to_string())?;
@@ -88,12 +91,8 @@ fn request(
         .ok()
         .filter(|a| a.len() == 16)
         .ok_or("stored auth secret is not 16 bytes")?;
-    let body = web_push_native::encrypt(
-        message.payload.to_vec(),
-        &p256dh,
-        Auth::from_slice(&auth),
-    )
-    .map_err(|e| format!("encryption failed: {e}"))?;
+    let body = web_push_native::encrypt(message.payload.to_vec(), &p256dh, Auth::from_slice(&auth))
+        .map_err(|e| format!("encryption failed: {e}"))?;
     let authorization = ctx
         .vapid
         .authorization(&endpoint.origin, unix_secs())
@@ -112,7 +111,11 @@ fn request(
 }
 
 /// One attempt.
-pub(crate) async fn push_once(ctx: &PushContext, target: &PushTarget, message: &Message) -> Outcome {
+pub(crate) async fn push_once(
+    ctx: &PushContext,
+    target: &PushTarget,
+    message: &Message,
+) -> Outcome {
     let request = match request(ctx, target, message) {
         Ok(request) => request,
         Err(e) => return Outcome::Refused(e),
@@ -210,7 +213,10 @@ mod tests {
         assert_eq!(backoff(0, None), FIRST_BACKOFF);
         assert_eq!(backoff(1, None), FIRST_BACKOFF * 2);
         assert_eq!(backoff(30, None), MAX_BACKOFF);
-        assert_eq!(backoff(0, Some(Duration::from_secs(9))), Duration::from_secs(9));
+        assert_eq!(
+            backoff(0, Some(Duration::from_secs(9))),
+            Duration::from_secs(9)
+        );
         assert_eq!(backoff(2, Some(Duration::ZERO)), FIRST_BACKOFF * 4);
     }
 }

@@ -168,7 +168,9 @@ mod tests {
         let pair = |door: &str| {
             let (door_id, _) = store.add_door(door).unwrap();
             let code = store.create_pairing_code(&door_id).unwrap();
-            let phone = store.redeem_pairing_code(&code, None, None, now_ms()).unwrap();
+            let phone = store
+                .redeem_pairing_code(&code, None, None, now_ms())
+                .unwrap();
             (door_id, phone.phone_id)
         };
         let (front, a) = pair("Front");
@@ -180,7 +182,12 @@ mod tests {
     fn same_endpoint_replaces_and_the_oldest_goes_past_the_limit() {
         let (store, front, a, _, b) = setup();
         for i in 0..4 {
-            assert_eq!(store.save_push_subscription(&a, &sub(&format!("e{i}")), 1).unwrap(), 0);
+            assert_eq!(
+                store
+                    .save_push_subscription(&a, &sub(&format!("e{i}")), 1)
+                    .unwrap(),
+                0
+            );
         }
         // Re-saving e0 makes it the newest; a fifth then pushes out e1, the oldest now.
         store.save_push_subscription(&a, &sub("e0"), 2).unwrap();
@@ -189,7 +196,10 @@ mod tests {
         // The same endpoint saved by another phone moves there.
         store.save_push_subscription(&b, &sub("e4"), 4).unwrap();
         assert_eq!(store.push_endpoints(&b).unwrap(), ["e4"]);
-        assert!(!store.delete_push_subscription(&a, "e4").unwrap(), "not a's any more");
+        assert!(
+            !store.delete_push_subscription(&a, "e4").unwrap(),
+            "not a's any more"
+        );
         assert!(store.delete_push_subscription(&a, "e2").unwrap());
         let (name, targets) = store.push_targets(&front, 0).unwrap().unwrap();
         assert_eq!(name, "Front");
@@ -202,11 +212,15 @@ mod tests {
     #[test]
     fn targets_are_the_doors_own_phones_and_unexpired() {
         let (store, front, a, back, b) = setup();
-        store.save_push_subscription(&a, &sub("front-phone"), 1).unwrap();
+        store
+            .save_push_subscription(&a, &sub("front-phone"), 1)
+            .unwrap();
         let mut expiring = sub("back-old");
         expiring.expires_at = Some(100);
         store.save_push_subscription(&b, &expiring, 1).unwrap();
-        store.save_push_subscription(&b, &sub("back-phone"), 1).unwrap();
+        store
+            .save_push_subscription(&b, &sub("back-phone"), 1)
+            .unwrap();
         let of = |door: &DoorId, now| -> Vec<String> {
             let (_, t) = store.push_targets(door, now).unwrap().unwrap();
             t.into_iter().map(|t| t.endpoint).collect()
@@ -214,7 +228,10 @@ mod tests {
         assert_eq!(of(&front, 50), ["front-phone"]);
         assert_eq!(of(&back, 50), ["back-old", "back-phone"]);
         assert_eq!(of(&back, 100), ["back-phone"]);
-        assert!(store.push_targets(&DoorId::new("d-none"), 0).unwrap().is_none());
+        assert!(store
+            .push_targets(&DoorId::new("d-none"), 0)
+            .unwrap()
+            .is_none());
     }
 }
 

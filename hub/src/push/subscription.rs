@@ -259,11 +259,31 @@ mod tests {
     fn every_bad_field_is_named() {
         let cases: Vec<(Value, &str, ApiErrorCode)> = vec![
             (Value::from(3), "body", ApiErrorCode::WrongType),
-            (serde_json::json!({"keys": good()["keys"]}), "endpoint", ApiErrorCode::MissingField),
-            (serde_json::json!({"endpoint": "https://push.example.net/"}), "keys", ApiErrorCode::MissingField),
-            (serde_json::json!({"endpoint": 7, "keys": good()["keys"]}), "endpoint", ApiErrorCode::WrongType),
-            (serde_json::json!({"endpoint": "https://push.example.net/", "keys": {"auth": AUTH}}), "keys.p256dh", ApiErrorCode::MissingField),
-            (serde_json::json!({"endpoint": "https://push.example.net/", "keys": {"p256dh": P256DH}}), "keys.auth", ApiErrorCode::MissingField),
+            (
+                serde_json::json!({"keys": good()["keys"]}),
+                "endpoint",
+                ApiErrorCode::MissingField,
+            ),
+            (
+                serde_json::json!({"endpoint": "https://push.example.net/"}),
+                "keys",
+                ApiErrorCode::MissingField,
+            ),
+            (
+                serde_json::json!({"endpoint": 7, "keys": good()["keys"]}),
+                "endpoint",
+                ApiErrorCode::WrongType,
+            ),
+            (
+                serde_json::json!({"endpoint": "https://push.example.net/", "keys": {"auth": AUTH}}),
+                "keys.p256dh",
+                ApiErrorCode::MissingField,
+            ),
+            (
+                serde_json::json!({"endpoint": "https://push.example.net/", "keys": {"p256dh": P256DH}}),
+                "keys.auth",
+                ApiErrorCode::MissingField,
+            ),
         ];
         for (body, field, code) in cases {
             let e = parse(body.clone()).expect_err(&body.to_string());
@@ -278,21 +298,75 @@ mod tests {
             at[path[path.len() - 1]] = v;
             body
         };
-        let long = format!("https://push.example.net/{}", "a".repeat(MAX_ENDPOINT_CHARS));
+        let long = format!(
+            "https://push.example.net/{}",
+            "a".repeat(MAX_ENDPOINT_CHARS)
+        );
         let cases = [
-            (with(&["endpoint"], long.into()), "endpoint", ApiErrorCode::TooLong),
-            (with(&["endpoint"], "http://push.example.net/".into()), "endpoint", ApiErrorCode::NotHttps),
-            (with(&["endpoint"], "https://192.168.1.1/".into()), "endpoint", ApiErrorCode::ForbiddenHost),
-            (with(&["endpoint"], "push".into()), "endpoint", ApiErrorCode::InvalidUrl),
-            (with(&["expirationTime"], 999.into()), "expirationTime", ApiErrorCode::Expired),
-            (with(&["expirationTime"], "soon".into()), "expirationTime", ApiErrorCode::WrongType),
+            (
+                with(&["endpoint"], long.into()),
+                "endpoint",
+                ApiErrorCode::TooLong,
+            ),
+            (
+                with(&["endpoint"], "http://push.example.net/".into()),
+                "endpoint",
+                ApiErrorCode::NotHttps,
+            ),
+            (
+                with(&["endpoint"], "https://192.168.1.1/".into()),
+                "endpoint",
+                ApiErrorCode::ForbiddenHost,
+            ),
+            (
+                with(&["endpoint"], "push".into()),
+                "endpoint",
+                ApiErrorCode::InvalidUrl,
+            ),
+            (
+                with(&["expirationTime"], 999.into()),
+                "expirationTime",
+                ApiErrorCode::Expired,
+            ),
+            (
+                with(&["expirationTime"], "soon".into()),
+                "expirationTime",
+                ApiErrorCode::WrongType,
+            ),
             (with(&["keys"], "k".into()), "keys", ApiErrorCode::WrongType),
-            (with(&["keys", "p256dh"], "!!".into()), "keys.p256dh", ApiErrorCode::NotBase64url),
-            (with(&["keys", "p256dh"], AUTH.into()), "keys.p256dh", ApiErrorCode::WrongLength),
-            (with(&["keys", "p256dh"], "A".repeat(200).into()), "keys.p256dh", ApiErrorCode::TooLong),
-            (with(&["keys", "p256dh"], URL_SAFE_NO_PAD.encode([4u8; 65]).into()), "keys.p256dh", ApiErrorCode::InvalidKey),
-            (with(&["keys", "auth"], P256DH.into()), "keys.auth", ApiErrorCode::WrongLength),
-            (with(&["keys", "auth"], 5.into()), "keys.auth", ApiErrorCode::WrongType),
+            (
+                with(&["keys", "p256dh"], "!!".into()),
+                "keys.p256dh",
+                ApiErrorCode::NotBase64url,
+            ),
+            (
+                with(&["keys", "p256dh"], AUTH.into()),
+                "keys.p256dh",
+                ApiErrorCode::WrongLength,
+            ),
+            (
+                with(&["keys", "p256dh"], "A".repeat(200).into()),
+                "keys.p256dh",
+                ApiErrorCode::TooLong,
+            ),
+            (
+                with(
+                    &["keys", "p256dh"],
+                    URL_SAFE_NO_PAD.encode([4u8; 65]).into(),
+                ),
+                "keys.p256dh",
+                ApiErrorCode::InvalidKey,
+            ),
+            (
+                with(&["keys", "auth"], P256DH.into()),
+                "keys.auth",
+                ApiErrorCode::WrongLength,
+            ),
+            (
+                with(&["keys", "auth"], 5.into()),
+                "keys.auth",
+                ApiErrorCode::WrongType,
+            ),
         ];
         for (body, field, code) in cases {
             let e = parse(body.clone()).expect_err(&body.to_string());

@@ -99,15 +99,21 @@ impl VapidKey {
         };
         let rng = SystemRandom::new();
         let der = match std::fs::read_to_string(&path) {
-            Ok(text) => pem_decode(&text).ok_or_else(|| VapidError::Invalid { path: path.clone() })?,
+            Ok(text) => {
+                pem_decode(&text).ok_or_else(|| VapidError::Invalid { path: path.clone() })?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
                     .map_err(|_| VapidError::Random)?;
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(io)?;
                 }
-                crate::secrets::write_private_file(&path, pem_encode(doc.as_ref()).as_bytes(), 0o600)
-                    .map_err(io)?;
+                crate::secrets::write_private_file(
+                    &path,
+                    pem_encode(doc.as_ref()).as_bytes(),
+                    0o600,
+                )
+                .map_err(io)?;
                 tracing::info!(path = %path.display(), "generated the Web Push (VAPID) key pair");
                 doc.as_ref().to_vec()
             }
@@ -194,13 +200,14 @@ mod tests {
             .with_subject(Some("mailto:a@example.net".into()));
         let b = VapidKey::load_or_create(&db).unwrap();
         assert_eq!(a.public_key(), b.public_key(), "loaded, not made again");
-        let mode = std::fs::metadata(key_path(&db)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(key_path(&db))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert!(!format!("{a:?}").contains("PRIVATE"));
 
-        let header = a
-            .authorization("https://push.example.net", 1000)
-            .unwrap();
+        let header = a.authorization("https://push.example.net", 1000).unwrap();
         let (t, k) = header
             .strip_prefix("vapid t=")
             .and_then(|r| r.split_once(", k="))
@@ -213,7 +220,9 @@ mod tests {
             .verify(input.as_bytes(), &URL_SAFE_NO_PAD.decode(sig).unwrap())
             .expect("signature verifies");
         let claims: serde_json::Value = serde_json::from_slice(
-            &URL_SAFE_NO_PAD.decode(input.split('.').nth(1).unwrap()).unwrap(),
+            &URL_SAFE_NO_PAD
+                .decode(input.split('.').nth(1).unwrap())
+                .unwrap(),
         )
         .unwrap();
         assert_eq!(claims["aud"], "https://push.example.net");
@@ -223,7 +232,10 @@ mod tests {
         let again = a.authorization("https://push.example.net", 2000).unwrap();
         assert_eq!(again, header);
         let later = 1000 + JWT_LIFETIME_SECS - JWT_RENEW_BEFORE_SECS;
-        assert_ne!(a.authorization("https://push.example.net", later).unwrap(), header);
+        assert_ne!(
+            a.authorization("https://push.example.net", later).unwrap(),
+            header
+        );
     }
 
     #[test]

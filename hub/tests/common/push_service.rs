@@ -23,7 +23,11 @@ use sha2::Sha256;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use super::WAIT;
+use doorbell_hub::notify::{NotifyConfig, NtfyConfig};
+use doorbell_hub::push::PushConfig;
+use doorbell_hub::{Timings, TlsMode};
+
+use super::{http, TestHub, WAIT};
 
 /// One request the service received.
 #[derive(Debug, Clone)]
@@ -60,7 +64,9 @@ impl Drop for MockPushService {
 
 impl MockPushService {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind mock push service");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind mock push service");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = mpsc::unbounded_channel();
         let replies: Replies = Arc::default();
@@ -73,7 +79,11 @@ impl MockPushService {
                         let (tx, script) = (tx.clone(), script.clone());
                         async move {
                             let (parts, body) = req.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
                             let path = parts.uri.path().to_owned();
                             let _ = tx.send(Received {
                                 method: parts.method.to_string(),
@@ -128,7 +138,10 @@ impl MockPushService {
             .or_default()
             .push_back((
                 status,
-                headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+                headers
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
             ));
     }
 
@@ -159,7 +172,9 @@ pub struct TestSubscription {
 fn random<const N: usize>() -> [u8; N] {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; N];
-    ring::rand::SystemRandom::new().fill(&mut bytes).expect("random");
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("random");
     bytes
 }
 
@@ -209,12 +224,20 @@ impl TestSubscription {
         let salt = &body[..16];
         let rs = u32::from_be_bytes(body[16..20].try_into().unwrap()) as usize;
         let idlen = body[20] as usize;
-        assert_eq!(idlen, 65, "keyid must be the sender's uncompressed P-256 key");
+        assert_eq!(
+            idlen, 65,
+            "keyid must be the sender's uncompressed P-256 key"
+        );
         let keyid = &body[21..21 + idlen];
         let ciphertext = &body[21 + idlen..];
-        assert!(ciphertext.len() <= rs, "one record expected (rs {rs}, {} bytes)", ciphertext.len());
+        assert!(
+            ciphertext.len() <= rs,
+            "one record expected (rs {rs}, {} bytes)",
+            ciphertext.len()
+        );
         let as_public = p256::PublicKey::from_sec1_bytes(keyid).expect("keyid is a P-256 point");
-        let shared = p256::ecdh::diffie_hellman(self.secret.to_nonzero_scalar(), as_public.as_affine());
+        let shared =
+            p256::ecdh::diffie_hellman(self.secret.to_nonzero_scalar(), as_public.as_affine());
         let ua_public = self.secret.public_key().to_encoded_point(false);
         let mut key_info = b"WebPush: info\0".to_vec();
         key_info.extend_from_slice(ua_public.as_bytes());
@@ -225,20 +248,29 @@ impl TestSubscription {
             .unwrap();
         let prk = Hkdf::<Sha256>::new(Some(salt), &ikm);
         let (mut cek, mut nonce) = ([0u8; 16], [0u8; 12]);
-        prk.expand(b"Content-Encoding: aes128gcm\0", &mut cek).unwrap();
-        prk.expand(b"Content-Encoding: nonce\0", &mut nonce).unwrap();
+        prk.expand(b"Content-Encoding: aes128gcm\0", &mut cek)
+            .unwrap();
+        prk.expand(b"Content-Encoding: nonce\0", &mut nonce)
+            .unwrap();
         let plain = Aes128Gcm::new(&cek.into())
             .decrypt(&nonce.into(), ciphertext)
             .expect("AES-GCM tag verifies");
         // The last (only) record ends with the delimiter 0x02 and optional zero padding.
-        let end = plain.iter().rposition(|b| *b != 0).expect("a padding delimiter");
+        let end = plain
+            .iter()
+            .rposition(|b| *b != 0)
+            .expect("a padding delimiter");
         assert_eq!(plain[end], 2, "last-record delimiter");
         plain[..end].to_vec()
     }
 }
 
 /// The claims of a verified `Authorization: vapid t=..., k=...` header.
-pub fn verify_vapid(headers: &HeaderMap, vapid_public_key: &str, origin: &str) -> serde_json::Value {
+pub fn verify_vapid(
+    headers: &HeaderMap,
+    vapid_public_key: &str,
+    origin: &str,
+) -> serde_json::Value {
     let value = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -249,7 +281,9 @@ pub fn verify_vapid(headers: &HeaderMap, vapid_public_key: &str, origin: &str) -
         .unwrap_or_else(|| panic!("not a vapid authorization: {value}"));
     assert_eq!(k, vapid_public_key, "k= is the key from /api/push/key");
     let (signing_input, signature) = t.rsplit_once('.').expect("JWS has a signature");
-    let (header, claims) = signing_input.split_once('.').expect("JWS has header and claims");
+    let (header, claims) = signing_input
+        .split_once('.')
+        .expect("JWS has header and claims");
     let decode = |part: &str| -> serde_json::Value {
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
     };
@@ -258,16 +292,27 @@ pub fn verify_vapid(headers: &HeaderMap, vapid_public_key: &str, origin: &str) -
     ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, &public)
         .verify(
             signing_input.as_bytes(),
-            &URL_SAFE_NO_PAD.decode(signature).expect("signature base64url"),
+            &URL_SAFE_NO_PAD
+                .decode(signature)
+                .expect("signature base64url"),
         )
         .expect("ES256 signature verifies with the hub's VAPID key");
     let claims = decode(claims);
     assert_eq!(claims["aud"], origin, "aud is the endpoint's origin");
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let exp = claims["exp"].as_u64().expect("exp");
-    assert!(exp > now && exp <= now + 24 * 3600, "exp {exp} within 24 h of {now}");
+    assert!(
+        exp > now && exp <= now + 24 * 3600,
+        "exp {exp} within 24 h of {now}"
+    );
     let sub = claims["sub"].as_str().expect("sub");
-    assert!(sub.starts_with("mailto:") || sub.starts_with("https://"), "{sub}");
+    assert!(
+        sub.starts_with("mailto:") || sub.starts_with("https://"),
+        "{sub}"
+    );
     claims
 }
 
@@ -278,7 +323,68 @@ pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
         if check() {
             return;
         }
-        assert!(Instant::now() < deadline, "timed out after {WAIT:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The VAPID `sub` the test hubs use.
+pub const SUBJECT: &str = "mailto:ops@example.net";
+
+/// A plain-HTTP hub whose pushes may go to `mock` on 127.0.0.1 (and, with `ntfy`, which
+/// publishes to `mock`'s `/doorbell` topic with the token `tk_test`).
+pub async fn push_hub(mock: &MockPushService, ntfy: bool) -> TestHub {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = super::config(&dir, TlsMode::Plain);
+    config.push = PushConfig {
+        vapid_subject: Some(SUBJECT.into()),
+        allow_insecure_endpoints: vec!["127.0.0.1".into()],
+    };
+    if ntfy {
+        config.notify = NotifyConfig {
+            ntfy: Some(NtfyConfig {
+                topic_url: mock.url("/doorbell"),
+                access_token: Some("tk_test".into()),
+            }),
+        };
+    }
+    super::start_hub_with_config(dir, config, Timings::default()).await
+}
+
+/// `GET /api/push/key`.
+pub async fn vapid_key(hub: &TestHub) -> String {
+    let (status, body) = http(hub.addr, "GET", "/api/push/key", &[], None).await;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    v["vapid_public_key"]
+        .as_str()
+        .expect("vapid_public_key")
+        .to_owned()
+}
+
+/// `method /api/push/subscription` with the phone's token; (status, body).
+pub async fn subscription_call(
+    hub: &TestHub,
+    method: &str,
+    token: &str,
+    body: &str,
+) -> (u16, String) {
+    let auth = format!("Bearer {token}");
+    http(
+        hub.addr,
+        method,
+        "/api/push/subscription",
+        &[("Authorization", &auth)],
+        Some(body),
+    )
+    .await
+}
+
+/// Subscribes `sub` for the phone with `token`; must get 201.
+pub async fn subscribe(hub: &TestHub, token: &str, sub: &TestSubscription) {
+    let (status, body) = subscription_call(hub, "POST", token, &sub.json().to_string()).await;
+    assert_eq!(status, 201, "{body}");
 }
