@@ -143,11 +143,11 @@ impl Hub {
             return Err(HubError::PlainHttpNotLoopback(local));
         }
         self.remember_base_url(local).await?;
-        self.inner.notify.start(
-            self.inner.store.clone(),
-            self.base_url(local),
-            local.ip().is_loopback(),
-        );
+        // Behind a proxy the listener is on loopback but phones come from anywhere.
+        let local_only = local.ip().is_loopback() && self.inner.config.public_url.is_none();
+        self.inner
+            .notify
+            .start(self.inner.store.clone(), self.base_url(local), local_only);
         tracing::info!(address = %local, tls = self.inner.tls.is_some(), "hub serving");
         crate::server::run(self.inner.clone(), listener, shutdown).await;
         Ok(())

@@ -183,12 +183,13 @@ impl Notify {
     }
 
     /// Starts the dispatcher (once per hub; later calls do nothing). It runs until the hub is
-    /// dropped. `app_url` is the hub's base URL, for links in ntfy messages.
-    pub fn start(&self, store: Store, app_url: String, loopback: bool) {
+    /// dropped. `app_url` is the hub's base URL, for links in ntfy messages; `local_only`: the
+    /// hub is reachable from this machine only (no warning about a missing VAPID contact).
+    pub fn start(&self, store: Store, app_url: String, local_only: bool) {
         let Some(queue) = self.queue.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return;
         };
-        if self.push.config.vapid_subject.is_none() && !loopback {
+        if self.push.config.vapid_subject.is_none() && !local_only {
             tracing::warn!("[push] vapid_subject is not set: Apple's push service refuses pushes without a contact, so iPhones will not ring in the background. Set it, e.g. vapid_subject = \"mailto:you@example.net\"");
         }
         let dispatcher = Dispatcher {
@@ -203,6 +204,12 @@ impl Notify {
     }
 }
 
+/// A ring in progress: when it started, and how its tasks learn that it ended.
+struct ActiveRing {
+    started: Instant,
+    end: watch::Sender<Option<&'static str>>,
+}
+
 /// Owns the rings in progress (each one's end signal).
 struct Dispatcher {
     push: Arc<PushContext>,
@@ -210,7 +217,7 @@ struct Dispatcher {
     permits: Arc<Semaphore>,
     store: Store,
     app_url: Arc<str>,
-    active: HashMap<(DoorId, CallId), (Instant, watch::Sender<Option<&'static str>>)>,
+    active: HashMap<(DoorId, CallId), ActiveRing>,
 }
 
 impl Dispatcher {
@@ -225,10 +232,12 @@ impl Dispatcher {
                     let now = Instant::now();
                     // Rings whose end never came (cannot happen unless a bug): let them go.
                     self.active
-                        .retain(|_, (started, _)| now.duration_since(*started) < MAX_RING_LIFETIME);
-                    let (end_tx, end_rx) = watch::channel(None);
-                    self.active
-                        .insert((door_id.clone(), call_id.clone()), (now, end_tx));
+                        .retain(|_, ring| now.duration_since(ring.started) < MAX_RING_LIFETIME);
+                    let (end, end_rx) = watch::channel(None);
+                    self.active.insert(
+                        (door_id.clone(), call_id.clone()),
+                        ActiveRing { started: now, end },
+                    );
                     tokio::spawn(self.ring(door_id, call_id, at_ms, end_rx));
                 }
                 Notice::RingEnded {
@@ -236,8 +245,8 @@ impl Dispatcher {
                     call_id,
                     reason,
                 } => {
-                    if let Some((_, end)) = self.active.remove(&(door_id, call_id)) {
-                        let _ = end.send(Some(reason));
+                    if let Some(ring) = self.active.remove(&(door_id, call_id)) {
+                        let _ = ring.end.send(Some(reason));
                     }
                 }
             }

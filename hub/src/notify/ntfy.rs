@@ -67,7 +67,7 @@ impl NotifyConfig {
             && ntfy.topic_url.parse::<http::Uri>().is_ok_and(|u| {
                 matches!(u.scheme_str(), Some("http" | "https"))
                     && u.host().is_some_and(|h| !h.is_empty())
-                    && u.path().trim_matches('/').len() > 0
+                    && !u.path().trim_matches('/').is_empty()
                     && u.query().is_none()
             });
         if !url_ok {

@@ -40,39 +40,73 @@ struct ErrorBody {
     field: Option<&'static str>,
 }
 
-fn error(status: StatusCode, code: ApiErrorCode, message: impl Into<String>) -> Response {
-    let body = ErrorBody {
-        error: message.into(),
-        code,
-        field: None,
-    };
-    (status, Json(body)).into_response()
+/// A refusal: its status and JSON body.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
 }
 
-fn bad_field(e: FieldError) -> Response {
-    let body = ErrorBody {
-        error: e.message,
-        code: e.code,
-        field: Some(e.field),
-    };
-    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
 }
 
-fn unauthorized(message: &str) -> Response {
-    error(
-        StatusCode::UNAUTHORIZED,
-        ApiErrorCode::Unauthorized,
-        message,
-    )
+impl ApiError {
+    fn new(status: StatusCode, code: ApiErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            body: ErrorBody {
+                error: message.into(),
+                code,
+                field: None,
+            },
+        }
+    }
+
+    fn unauthorized(message: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ApiErrorCode::Unauthorized,
+            message,
+        )
+    }
+
+    fn internal(what: &str, e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "{what}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ApiErrorCode::Internal,
+            "hub fault; retry",
+        )
+    }
 }
 
-fn internal(what: &str, e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "{what}");
-    error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        ApiErrorCode::Internal,
-        "hub fault; retry",
-    )
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            body: ErrorBody {
+                error: e.message,
+                code: e.code,
+                field: Some(e.field),
+            },
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        ApiError {
+            status: rejection.status(),
+            body: ErrorBody {
+                error: format!("body: {}", rejection.body_text()),
+                code: ApiErrorCode::BodyTooLarge,
+                field: Some("body"),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -92,17 +126,17 @@ async fn key(State(app): State<AppState>) -> Response {
 async fn with_store<T: Send + 'static>(
     store: &Store,
     job: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, Response> {
+) -> Result<T, ApiError> {
     let store = store.clone();
     match tokio::task::spawn_blocking(move || job(&store)).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(internal("push subscription database error", e)),
-        Err(e) => Err(internal("push subscription task failed", e)),
+        Ok(Err(e)) => Err(ApiError::internal("push subscription database error", e)),
+        Err(e) => Err(ApiError::internal("push subscription task failed", e)),
     }
 }
 
-/// The phone presenting `Authorization: Bearer <token>`, or the 401 to answer.
-async fn phone(app: &AppState, headers: &HeaderMap) -> Result<PhoneId, Response> {
+/// The phone presenting `Authorization: Bearer <token>`.
+async fn phone(app: &AppState, headers: &HeaderMap) -> Result<PhoneId, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -110,22 +144,11 @@ async fn phone(app: &AppState, headers: &HeaderMap) -> Result<PhoneId, Response>
         .map(str::trim)
         .filter(|t| !t.is_empty() && t.len() <= MAX_CREDENTIAL_CHARS)
         .map(str::to_owned)
-        .ok_or_else(|| unauthorized("send Authorization: Bearer <phone token>"))?;
+        .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer <phone token>"))?;
     match with_store(&app.hub.store, move |s| s.authenticate_phone(&token)).await? {
         Some(phone) => Ok(phone.phone_id),
-        None => Err(unauthorized("unknown phone token; pair again")),
+        None => Err(ApiError::unauthorized("unknown phone token; pair again")),
     }
-}
-
-fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Response> {
-    body.map_err(|rejection| {
-        let body = ErrorBody {
-            error: format!("body: {}", rejection.body_text()),
-            code: ApiErrorCode::BodyTooLarge,
-            field: Some("body"),
-        };
-        (rejection.status(), Json(body)).into_response()
-    })
 }
 
 /// Refuses a named endpoint whose every address is non-public. Only a hint at subscription
@@ -170,35 +193,19 @@ async fn subscribe(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let phone_id = match phone(&app, &headers).await {
-        Ok(phone) => phone,
-        Err(response) => return response,
-    };
-    let body = match body_or_error(body) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
+) -> Result<StatusCode, ApiError> {
+    let phone_id = phone(&app, &headers).await?;
+    let body = body?;
     let now = now_ms();
-    let sub = match subscription::parse_subscription(&body, app.hub.notify.push_config(), now) {
-        Ok(sub) => sub,
-        Err(e) => return bad_field(e),
-    };
-    if let Err(e) = check_endpoint_dns(&app, &sub).await {
-        return bad_field(e);
-    }
+    let sub = subscription::parse_subscription(&body, app.hub.notify.push_config(), now)?;
+    check_endpoint_dns(&app, &sub).await?;
     let owner = phone_id.clone();
-    match with_store(&app.hub.store, move |s| {
+    let dropped = with_store(&app.hub.store, move |s| {
         s.save_push_subscription(&owner, &sub, now)
     })
-    .await
-    {
-        Ok(dropped) => {
-            tracing::info!(phone = %phone_id, dropped, "push subscription saved");
-            StatusCode::CREATED.into_response()
-        }
-        Err(response) => response,
-    }
+    .await?;
+    tracing::info!(phone = %phone_id, dropped, "push subscription saved");
+    Ok(StatusCode::CREATED)
 }
 
 /// `DELETE /api/push/subscription`: forget one of this phone's endpoints (204 whether or not
@@ -207,25 +214,12 @@ async fn unsubscribe(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let phone_id = match phone(&app, &headers).await {
-        Ok(phone) => phone,
-        Err(response) => return response,
-    };
-    let body = match body_or_error(body) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let endpoint = match subscription::parse_unsubscribe(&body) {
-        Ok(endpoint) => endpoint,
-        Err(e) => return bad_field(e),
-    };
-    match with_store(&app.hub.store, move |s| {
+) -> Result<StatusCode, ApiError> {
+    let phone_id = phone(&app, &headers).await?;
+    let endpoint = subscription::parse_unsubscribe(&body?)?;
+    with_store(&app.hub.store, move |s| {
         s.delete_push_subscription(&phone_id, &endpoint)
     })
-    .await
-    {
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
-        Err(response) => response,
-    }
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
