@@ -10,7 +10,8 @@
 //! tests use; it answers 201). For each of RINGS rings (default 100) the door sends `ring`
 //! over its WebSocket and the clock runs until the mock service has read the request body,
 //! for the first and for the last subscription; then the door cancels the ring and the
-//! `ring_ended` pushes are awaited before the next press. Three warm-up rings are not counted
+//! `ring_ended` pushes are awaited before the next press (presses are 50 ms apart, within the
+//! hub's per-connection message rate). Three warm-up rings are not counted
 //! (they open the pooled connections). Every push is encrypted (RFC 8291) and VAPID-signed
 //! as in production; only TLS is absent (an `http://` loopback endpoint).
 
@@ -24,6 +25,9 @@ mod common;
 use common::push_service::{push_hub, subscribe, MockPushService, TestSubscription};
 
 const WARM_UP: usize = 3;
+/// One press per this interval: two messages per ring stay under the hub's per-connection
+/// message rate (`ws::MESSAGES_PER_SECOND`), as a real door's rare presses do.
+const PRESS_INTERVAL: Duration = Duration::from_millis(50);
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
@@ -36,6 +40,12 @@ fn ms(d: Duration) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let mut args = std::env::args().skip(1);
     let rings: usize = args
         .next()
@@ -63,7 +73,9 @@ async fn main() {
     let mut door = common::connect_door(&hub, &door_id, &secret).await;
 
     let (mut first, mut last) = (Vec::new(), Vec::new());
+    let mut presses = tokio::time::interval(PRESS_INTERVAL);
     for n in 0..WARM_UP + rings {
+        presses.tick().await;
         let call_id = CallId::new(format!("bench-{n}"));
         let pressed = Instant::now();
         door.send(&DoorToHub::Ring {

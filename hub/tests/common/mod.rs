@@ -153,7 +153,9 @@ impl<In: DeserializeOwned + Debug, Out: Serialize> Client<In, Out> {
     pub async fn connect(hub: &TestHub) -> Self {
         let (ws, _) = within(
             "WebSocket connect",
-            tokio_tungstenite::connect_async(hub.ws_url()),
+            // Without Nagle, as browsers send: a message right after one the hub
+            // did not answer would otherwise wait for a delayed ACK (40 ms).
+            tokio_tungstenite::connect_async_with_config(hub.ws_url(), None, true),
         )
         .await
         .expect("WebSocket connect");
