@@ -21,6 +21,8 @@ APT_PACKAGES=(
   # and turnserver/turnutils_uclient are the reference tools of hub/tests/turn.rs and
   # hub/examples/turn_bench.rs (Debian does not start the service)
   iproute2 iptables python3 coturn
+  # Let's Encrypt's ACME test server, which hub/tests/acme.rs runs on loopback
+  pebble
 )
 
 missing=()
@@ -52,4 +54,8 @@ fi
 # playwright-core drives Debian's Chromium (it never downloads a browser of its own).
 if [[ ! -d tests/e2e/node_modules/playwright-core ]]; then
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# TypeScript checks the phone app's JSDoc types (`tsc --noEmit`); the app itself has no build.
+if [[ ! -x web/node_modules/.bin/tsc ]]; then
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
 fi

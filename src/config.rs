@@ -39,11 +39,11 @@ pub struct Config {
     /// TURN/STUN for the embedded hub (`--demo` / `hub.listen`): the same `[turn]` table as
     /// `doorbell-hub serve --config` (see README "TURN / NAT traversal"). Here `mode` defaults
     /// to "embedded" and `listen` to the hub's listen IP with port 0.
-    pub turn: doorbell_hub::turn::TurnConfig,
+    pub turn: doorbell_hub::TurnConfig,
     /// Web Push for the embedded hub: the same `[push]` table as `doorbell-hub serve --config`.
-    pub push: doorbell_hub::push::PushConfig,
+    pub push: doorbell_hub::PushConfig,
     /// ntfy for the embedded hub: the same `[notify.ntfy]` table as `doorbell-hub serve --config`.
-    pub notify: doorbell_hub::notify::NotifyConfig,
+    pub notify: doorbell_hub::NotifyConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -220,7 +220,7 @@ impl Default for Config {
             button: ButtonConfig::default(),
             gpio: GpioConfig::default(),
             control: ControlConfig::default(),
-            turn: doorbell_hub::turn::TurnConfig::default(),
+            turn: doorbell_hub::TurnConfig::default(),
             push: Default::default(),
             notify: Default::default(),
         }
@@ -427,9 +427,9 @@ impl Config {
         // TURN refreshes re-authenticate with the call's username, so a relayed call ends
         // when its credentials expire: they must outlive the longest call this door allows.
         let mint = match &turn {
-            doorbell_hub::turn::ResolvedTurn::Off => None,
-            doorbell_hub::turn::ResolvedTurn::Embedded(s) => Some(&s.mint),
-            doorbell_hub::turn::ResolvedTurn::External(s) => Some(&s.mint),
+            doorbell_hub::ResolvedTurn::Off => None,
+            doorbell_hub::ResolvedTurn::Embedded(s) => Some(&s.mint),
+            doorbell_hub::ResolvedTurn::External(s) => Some(&s.mint),
         };
         let longest = c.ring_timeout_secs + c.connect_timeout_secs + c.max_call_secs;
         if let Some(ttl) = mint
@@ -453,9 +453,9 @@ impl Config {
         &self,
         hub_listen: std::net::SocketAddr,
         relay_address: Option<std::net::IpAddr>,
-    ) -> doorbell_hub::turn::TurnDefaults {
-        doorbell_hub::turn::TurnDefaults {
-            mode: doorbell_hub::turn::TurnMode::Embedded,
+    ) -> doorbell_hub::TurnDefaults {
+        doorbell_hub::TurnDefaults {
+            mode: doorbell_hub::TurnMode::Embedded,
             listen: std::net::SocketAddr::new(hub_listen.ip(), 0),
             relay_address,
             secret_file: self.state_dir.join("turn-secret"),
@@ -620,7 +620,7 @@ mod tests {
 
     #[test]
     fn turn_table_defaults_to_embedded_and_errors_name_the_key() {
-        use doorbell_hub::turn::{ResolvedTurn, TurnMode};
+        use doorbell_hub::{ResolvedTurn, TurnMode};
         let c = load(None, &[]).unwrap();
         assert_eq!(c.turn.mode, None, "absent: the embedded hub's default");
         let hub_listen: std::net::SocketAddr = "192.0.2.10:8443".parse().unwrap();

@@ -27,7 +27,7 @@ pub struct EmbeddedHub {
     pub task: tokio::task::JoinHandle<()>,
     /// The embedded TURN server (`[turn] mode = "embedded"`, the default here); it stops
     /// when this is dropped.
-    pub turn: Option<doorbell_hub::turn::EmbeddedTurn>,
+    pub turn: Option<doorbell_hub::EmbeddedTurn>,
 }
 
 /// Start the hub on `listen` and register this door with it.
@@ -52,7 +52,7 @@ pub async fn start(
     let relay_fallback = listen
         .ip()
         .is_unspecified()
-        .then(|| doorbell_hub::hub::outbound_ip(listen.is_ipv6()))
+        .then(|| doorbell_hub::outbound_ip(listen.is_ipv6()))
         .flatten();
     let resolved = match config
         .turn
@@ -63,11 +63,11 @@ pub async fn start(
         // its address from (calls on one LAN need no relay); an explicit mode still must work.
         Err(e) if e.key == "turn.relay_address" && config.turn.mode.is_none() => {
             tracing::warn!("TURN is off: {e}");
-            doorbell_hub::turn::ResolvedTurn::Off
+            doorbell_hub::ResolvedTurn::Off
         }
         Err(e) => return Err(anyhow::anyhow!("{e}")),
     };
-    let turn = doorbell_hub::turn::start(&resolved)
+    let turn = doorbell_hub::start_turn(&resolved)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(embedded) = &turn.embedded {
@@ -124,7 +124,7 @@ pub async fn start(
         secret: identity.secret.clone(),
         software: crate::SOFTWARE.into(),
         // The self-signed certificate names 127.0.0.1; trusting exactly it is enough.
-        ca_file: secure.then(|| doorbell_hub::tls::self_signed_paths(&hub_db).0),
+        ca_file: secure.then(|| doorbell_hub::self_signed_paths(&hub_db).0),
         keepalive: std::time::Duration::from_secs(config.hub.keepalive_secs),
         backoff: Default::default(),
     };

@@ -12,7 +12,7 @@ use common::push_service::{
     Received, TestSubscription,
 };
 use common::*;
-use doorbell_hub::store::now_ms;
+use doorbell_hub::now_ms;
 use doorbell_hub::{Timings, TlsMode};
 use doorbell_protocol::{
     CallId, DoorToHub, HangUpReason, HubToDoor, HubToPhone, PhoneToHub, RingEndReason,

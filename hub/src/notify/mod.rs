@@ -55,7 +55,8 @@ pub(crate) enum Notice {
 impl Notice {
     /// The notice for a call event, if it is one that phones hear about outside the page.
     fn from_event(e: &RouterEvent, at_ms: i64) -> Option<Notice> {
-        let (door_id, call_id) = (e.door_id.clone(), e.call_id.clone());
+        // Only calls ring phones (a missed ring from an outage has no call id).
+        let (door_id, call_id) = (e.door_id.clone(), e.call_id.clone()?);
         match e.kind {
             EventKind::Ring => Some(Notice::Ring {
                 door_id,
@@ -107,7 +108,7 @@ impl Notifier {
             return;
         };
         if tx.try_send(notice).is_err() {
-            tracing::warn!(door = %e.door_id, call = %e.call_id, "push queue full or closed; this ring's pushes are skipped");
+            tracing::warn!(door = %e.door_id, call = ?e.call_id, "push queue full or closed; this ring's pushes are skipped");
         }
     }
 }
@@ -342,7 +343,7 @@ mod tests {
     fn event(kind: EventKind, reason: Option<&'static str>) -> RouterEvent {
         RouterEvent {
             door_id: DoorId::new("d-1"),
-            call_id: CallId::new("c1"),
+            call_id: Some(CallId::new("c1")),
             kind,
             phone_id: None,
             reason,

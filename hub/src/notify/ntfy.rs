@@ -37,7 +37,7 @@ pub struct NotifyConfig {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NtfyConfig {
-    /// The topic to publish to, e.g. "https://ntfy.sh/doorbell-8f3k2x". On a public server
+    /// The topic to publish to, e.g. `https://ntfy.sh/doorbell-8f3k2x`. On a public server
     /// the topic name is the only protection: make it long and random, or use a token.
     pub topic_url: String,
     /// An ntfy access token ("tk_..."), sent as `Authorization: Bearer`. Never logged.

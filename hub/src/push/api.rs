@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use super::endpoint::ip_is_public;
 use super::subscription::{self, ApiErrorCode, FieldError, NewSubscription};
-use crate::http::{AppState, MAX_CREDENTIAL_CHARS};
+use crate::http::MAX_CREDENTIAL_CHARS;
+use crate::state::AppState;
 use crate::store::{now_ms, Store, StoreError};
 
 /// Largest subscription body read: the endpoint ([`subscription::MAX_ENDPOINT_CHARS`]) and

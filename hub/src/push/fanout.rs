@@ -12,8 +12,8 @@ use doorbell_protocol::DoorId;
 use tokio::sync::{watch, Semaphore};
 
 use super::send::{self, Message, Outcome, PushContext};
-use super::store::PushTarget;
 use crate::notify::RingInfo;
+use crate::store::PushTarget;
 use crate::store::Store;
 
 /// `TTL` of a `ring`: a ring older than a minute is useless (the door stopped ringing after

@@ -16,8 +16,8 @@ use web_push_native::Auth;
 use super::client::{self, PushClient};
 use super::config::PushConfig;
 use super::endpoint;
-use super::store::PushTarget;
 use super::vapid::VapidKey;
+use crate::store::PushTarget;
 
 /// First wait before a retry; doubled per attempt up to [`MAX_BACKOFF`].
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(250);

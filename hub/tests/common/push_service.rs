@@ -23,8 +23,7 @@ use sha2::Sha256;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use doorbell_hub::notify::{NotifyConfig, NtfyConfig};
-use doorbell_hub::push::PushConfig;
+use doorbell_hub::{NotifyConfig, NtfyConfig, PushConfig};
 use doorbell_hub::{Timings, TlsMode};
 
 use super::{http, TestHub, WAIT};

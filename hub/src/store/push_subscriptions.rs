@@ -7,17 +7,17 @@
 use doorbell_protocol::{DoorId, PhoneId};
 use rusqlite::{params, TransactionBehavior};
 
-use super::subscription::NewSubscription;
-use crate::store::{Store, StoreError};
+use super::{Store, StoreError};
+use crate::push::subscription::NewSubscription;
 
 /// Subscriptions kept per phone: one per browser the person uses with the same token (a
 /// phone's browser plus its installed app, a tablet sharing the pairing...). More would only
 /// be stale ones, each costing a request per ring.
-pub const MAX_SUBSCRIPTIONS_PER_PHONE: i64 = 4;
+pub(crate) const MAX_SUBSCRIPTIONS_PER_PHONE: i64 = 4;
 
 /// Schema migration adding the subscriptions table (appended to the store's migrations, so
 /// existing databases gain it on their next start).
-pub(crate) const MIGRATION: &str = r#"
+pub(super) const MIGRATION: &str = r#"
     CREATE TABLE push_subscriptions (
         endpoint   TEXT PRIMARY KEY,
         phone_id   TEXT NOT NULL REFERENCES phones(id) ON DELETE CASCADE,
@@ -31,7 +31,7 @@ pub(crate) const MIGRATION: &str = r#"
 
 /// A subscription to push a door's ring to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushTarget {
+pub(crate) struct PushTarget {
     pub endpoint: String,
     pub phone_id: PhoneId,
     /// Unpadded base64url, as stored.
@@ -42,7 +42,7 @@ pub struct PushTarget {
 impl Store {
     /// Saves `sub` for `phone_id` (replacing any row with the same endpoint) and drops the
     /// phone's oldest subscriptions beyond the limit. Returns how many were dropped.
-    pub fn save_push_subscription(
+    pub(crate) fn save_push_subscription(
         &self,
         phone_id: &PhoneId,
         sub: &NewSubscription,
@@ -76,7 +76,7 @@ impl Store {
     }
 
     /// Deletes `endpoint` if `phone_id` owns it; whether a row went.
-    pub fn delete_push_subscription(
+    pub(crate) fn delete_push_subscription(
         &self,
         phone_id: &PhoneId,
         endpoint: &str,
@@ -89,7 +89,7 @@ impl Store {
     }
 
     /// Forgets an endpoint the push service called gone (404/410).
-    pub fn forget_push_endpoint(&self, endpoint: &str) -> Result<(), StoreError> {
+    pub(crate) fn forget_push_endpoint(&self, endpoint: &str) -> Result<(), StoreError> {
         self.conn().execute(
             "DELETE FROM push_subscriptions WHERE endpoint = ?1",
             [endpoint],
@@ -99,7 +99,7 @@ impl Store {
 
     /// The door's name and the unexpired subscriptions of every phone paired with it.
     /// `None` for an unknown door.
-    pub fn push_targets(
+    pub(crate) fn push_targets(
         &self,
         door_id: &DoorId,
         now: i64,
