@@ -176,16 +176,20 @@ struct EventsResponse {
     events: Vec<CallEvent>,
 }
 
-/// `GET /api/events` with `Authorization: Bearer <token>`: the phone's call history.
-async fn events(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let token = headers
+/// The token of `Authorization: Bearer <token>`, if present and of a sane length.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty() && t.len() <= MAX_CREDENTIAL_CHARS)
-        .map(str::to_owned);
-    let Some(token) = token else {
+        .map(str::to_owned)
+}
+
+/// `GET /api/events` with `Authorization: Bearer <token>`: the phone's call history.
+async fn events(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = bearer_token(&headers) else {
         return json_error(
             StatusCode::UNAUTHORIZED,
             "send Authorization: Bearer <phone token>",

@@ -271,18 +271,16 @@ impl Dispatcher {
         let app_url = self.app_url.clone();
         async move {
             let lookup = {
-                let (store, door_id) = (store.clone(), door_id.clone());
-                tokio::task::spawn_blocking(move || store.push_targets(&door_id, now_ms())).await
+                let door_id = door_id.clone();
+                store
+                    .call(move |s| s.push_targets(&door_id, now_ms()))
+                    .await
             };
             let (door_name, targets) = match lookup {
-                Ok(Ok(Some(found))) => found,
-                Ok(Ok(None)) => return,
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "reading push subscriptions failed");
-                    return;
-                }
+                Ok(Some(found)) => found,
+                Ok(None) => return,
                 Err(e) => {
-                    tracing::error!(error = %e, "push subscription lookup failed");
+                    tracing::error!(error = %e, "reading push subscriptions failed");
                     return;
                 }
             };

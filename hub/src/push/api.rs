@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::endpoint::ip_is_public;
 use super::subscription::{self, ApiErrorCode, FieldError, NewSubscription};
-use crate::http::MAX_CREDENTIAL_CHARS;
+use crate::http::bearer_token;
 use crate::state::AppState;
 use crate::store::{now_ms, Store, StoreError};
 
@@ -128,23 +128,15 @@ async fn with_store<T: Send + 'static>(
     store: &Store,
     job: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let store = store.clone();
-    match tokio::task::spawn_blocking(move || job(&store)).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(ApiError::internal("push subscription database error", e)),
-        Err(e) => Err(ApiError::internal("push subscription task failed", e)),
-    }
+    store
+        .call(job)
+        .await
+        .map_err(|e| ApiError::internal("push subscription storage failed", e))
 }
 
 /// The phone presenting `Authorization: Bearer <token>`.
 async fn phone(app: &AppState, headers: &HeaderMap) -> Result<PhoneId, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && t.len() <= MAX_CREDENTIAL_CHARS)
-        .map(str::to_owned)
+    let token = bearer_token(headers)
         .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer <phone token>"))?;
     match with_store(&app.hub.store, move |s| s.authenticate_phone(&token)).await? {
         Some(phone) => Ok(phone.phone_id),

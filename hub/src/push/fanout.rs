@@ -159,14 +159,9 @@ async fn settle(store: &Store, target: &PushTarget, what: &str, outcome: Outcome
         }
         Outcome::Gone => {
             tracing::info!(%endpoint, phone = %target.phone_id, "push subscription gone (404/410); forgetting it");
-            let store = store.clone();
             let gone = target.endpoint.clone();
-            match tokio::task::spawn_blocking(move || store.forget_push_endpoint(&gone)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "could not delete a gone push subscription")
-                }
-                Err(e) => tracing::warn!(error = %e, "deleting a gone push subscription failed"),
+            if let Err(e) = store.call(move |s| s.forget_push_endpoint(&gone)).await {
+                tracing::warn!(error = %e, "could not delete a gone push subscription");
             }
             false
         }
