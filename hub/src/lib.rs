@@ -83,18 +83,13 @@ mod push;
 mod ratelimit;
 mod recorder;
 mod router;
-/// Random secrets, digests and private-file writes. Public only because the door still uses
-/// them; they move to a crate both share (issue 10), so this is not part of the hub's API.
-#[doc(hidden)]
-pub mod secrets;
+/// Random secrets, digests and private-file writes: `doorbell-common`, shared with the door.
+mod secrets;
 mod server;
 mod state;
 mod store;
 mod switchboard;
-/// Public only for the certificate fingerprint the door still borrows (moving to a crate both
-/// share, issue 10); use [`Hub::tls_fingerprint`] and [`self_signed_paths`].
-#[doc(hidden)]
-pub mod tls;
+mod tls;
 mod turn;
 mod ws;
 

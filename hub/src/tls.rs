@@ -132,15 +132,9 @@ pub(crate) fn server_config_builder(
     .with_no_client_auth())
 }
 
-/// SHA-256 of a DER certificate as colon-separated uppercase hex.
+/// SHA-256 of a DER certificate as colon-separated uppercase hex (shared with the door).
 pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
-    digest
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    doorbell_common::cert_fingerprint(cert.as_ref())
 }
 
 /// Paths of the self-signed certificate and key for a database at `db_path`.
