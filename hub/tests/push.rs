@@ -541,11 +541,16 @@ async fn ntfy_gets_one_post_per_ring_with_links_into_the_app() {
     assert_eq!(post.header("priority"), Some("5"));
     assert_eq!(post.header("authorization"), Some("Bearer tk_test"));
     let app = format!("http://{}", hub.addr);
-    let link = format!("{app}/#call=c1&door={}", door_id.as_str());
-    assert_eq!(post.header("click"), Some(link.as_str()));
+    let answer = format!("{app}/#answer=c1");
+    assert_eq!(post.header("click"), Some(answer.as_str()));
     assert_eq!(
         post.header("actions"),
-        Some(format!("view, Answer, {link}&action=answer, clear=true; view, Decline, {link}&action=decline, clear=true").as_str())
+        Some(
+            format!(
+                "view, Answer, {answer}, clear=true; view, Decline, {app}/#decline=c1, clear=true"
+            )
+            .as_str()
+        )
     );
     assert_eq!(post.header("attach"), None, "no snapshot yet");
     assert!(String::from_utf8_lossy(&post.body).contains("Front door"));

@@ -305,20 +305,27 @@ impl Dispatcher {
     }
 }
 
-/// The link that opens the app on a call: `BASE/#call=ID&door=ID[&action=answer|decline]`
-/// (see `docs/PROTOCOL.md`). Ids are percent-encoded, so the link is one token in any header.
-pub fn call_link(app_url: &str, ring: &RingInfo, action: Option<&str>) -> String {
-    let mut link = format!(
-        "{}/#call={}&door={}",
+/// What a link into the app does with the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallAction {
+    /// Open the app and answer (`#answer=ID`, as the service worker's notifications do).
+    Answer,
+    /// Decline without answering (`#decline=ID`).
+    Decline,
+}
+
+/// The link that opens the app on a call: `BASE/#answer=ID` or `BASE/#decline=ID` (see
+/// `docs/PROTOCOL.md`). The id is percent-encoded, so the link is one token in any header.
+pub fn call_link(app_url: &str, ring: &RingInfo, action: CallAction) -> String {
+    let verb = match action {
+        CallAction::Answer => "answer",
+        CallAction::Decline => "decline",
+    };
+    format!(
+        "{}/#{verb}={}",
         app_url.trim_end_matches('/'),
-        percent_encode(ring.call_id.as_str()),
-        percent_encode(ring.door_id.as_str())
-    );
-    if let Some(action) = action {
-        link.push_str("&action=");
-        link.push_str(action);
-    }
-    link
+        percent_encode(ring.call_id.as_str())
+    )
 }
 
 /// RFC 3986 percent-encoding of everything but the unreserved characters.
@@ -386,8 +393,8 @@ mod tests {
             snapshot: None,
         };
         assert_eq!(
-            call_link("https://hub.example/", &ring, Some("answer")),
-            "https://hub.example/#call=a%20b%2Cc%3Bd%26e&door=d-1&action=answer"
+            call_link("https://hub.example/", &ring, CallAction::Answer),
+            "https://hub.example/#answer=a%20b%2Cc%3Bd%26e"
         );
     }
 }

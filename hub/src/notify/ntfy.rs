@@ -17,7 +17,7 @@ use http::{header, Method, Request};
 use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 
-use super::{call_link, RingInfo};
+use super::{call_link, CallAction, RingInfo};
 use crate::push::client::{self, PlainClient};
 use crate::push::config::NotifyConfigError;
 
@@ -112,8 +112,8 @@ pub(crate) fn request(
     app_url: &str,
     ring: &RingInfo,
 ) -> Result<Request<Full<Bytes>>, http::Error> {
-    let answer = call_link(app_url, ring, Some("answer"));
-    let decline = call_link(app_url, ring, Some("decline"));
+    let answer = call_link(app_url, ring, CallAction::Answer);
+    let decline = call_link(app_url, ring, CallAction::Decline);
     let mut builder = Request::builder()
         .method(Method::POST)
         .uri(&config.topic_url)
@@ -123,7 +123,8 @@ pub(crate) fn request(
         )
         .header("Priority", "5")
         .header("Tags", "bell")
-        .header("Click", call_link(app_url, ring, None))
+        // A tap answers, as a tap on the service worker's notification does.
+        .header("Click", &answer)
         .header(
             "Actions",
             format!("view, Answer, {answer}, clear=true; view, Decline, {decline}, clear=true"),
@@ -224,11 +225,11 @@ mod tests {
         let h = |n: &str| r.headers()[n].to_str().unwrap().to_owned();
         assert_eq!(h("Priority"), "5");
         assert!(h("Title").starts_with("=?UTF-8?B?"));
-        assert_eq!(h("Click"), "https://hub.example/#call=c1&door=d-1");
+        assert_eq!(h("Click"), "https://hub.example/#answer=c1");
         assert_eq!(
             h("Actions"),
-            "view, Answer, https://hub.example/#call=c1&door=d-1&action=answer, clear=true; \
-             view, Decline, https://hub.example/#call=c1&door=d-1&action=decline, clear=true"
+            "view, Answer, https://hub.example/#answer=c1, clear=true; \
+             view, Decline, https://hub.example/#decline=c1, clear=true"
         );
         assert_eq!(h("Attach"), "https://hub/s/abc");
         assert_eq!(h("Authorization"), "Bearer tk_1");
