@@ -169,6 +169,8 @@ fn start_hub(db: &std::path::Path, listener: TcpListener) -> anyhow::Result<Runn
         turn: None,
         tls: TlsMode::Plain,
         history: Default::default(),
+        push: Default::default(),
+        notify: Default::default(),
     })?;
     let (stop, stopped) = oneshot::channel::<()>();
     let finished = tokio::spawn(async move {

@@ -45,6 +45,12 @@ pub struct Config {
     /// as `doorbell-hub serve --config`.
     #[cfg(feature = "embedded-hub")]
     pub history: doorbell_hub::HistoryConfig,
+    /// Web Push for the embedded hub: the same `[push]` table as `doorbell-hub serve --config`.
+    #[cfg(feature = "embedded-hub")]
+    pub push: doorbell_hub::PushConfig,
+    /// ntfy for the embedded hub: the same `[notify.ntfy]` table as `doorbell-hub serve --config`.
+    #[cfg(feature = "embedded-hub")]
+    pub notify: doorbell_hub::NotifyConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -227,6 +233,10 @@ impl Default for Config {
             turn: doorbell_hub::TurnConfig::default(),
             #[cfg(feature = "embedded-hub")]
             history: doorbell_hub::HistoryConfig::default(),
+            #[cfg(feature = "embedded-hub")]
+            push: Default::default(),
+            #[cfg(feature = "embedded-hub")]
+            notify: Default::default(),
         }
     }
 }
@@ -413,7 +423,12 @@ impl Config {
             }
         }
         #[cfg(feature = "embedded-hub")]
-        self.validate_turn()?;
+        {
+            self.validate_turn()?;
+            for checked in [self.push.validate(), self.notify.validate()] {
+                checked.map_err(|e| invalid(e.key, e.problem, e.fix))?;
+            }
+        }
         self.gpio.validate()
     }
 

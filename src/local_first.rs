@@ -107,6 +107,8 @@ pub async fn start(
         tls,
         turn: turn.issuer.clone(),
         history: config.history,
+        push: config.push.clone(),
+        notify: config.notify.clone(),
     })?;
     hub.store().ensure_door(
         &DoorId::new(&identity.door_id),

@@ -23,6 +23,10 @@ pub struct HubConfig {
     pub turn: Option<crate::turn::TurnIssuer>,
     /// Retention of events and snapshots (the `[history]` table).
     pub history: crate::snapshots::HistoryConfig,
+    /// The `[push]` table: Web Push contact and (tests only) insecure endpoints.
+    pub push: crate::push::PushConfig,
+    /// The `[notify]` table: ntfy.
+    pub notify: crate::notify::NotifyConfig,
 }
 
 /// How the hub's listener is secured.

@@ -17,6 +17,8 @@ pub enum HubError {
     PlainHttpNotLoopback(SocketAddr),
     #[error(transparent)]
     Snapshots(#[from] crate::snapshots::SnapshotError),
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
     #[error("cannot read the listener's local address: {0}")]
     LocalAddr(std::io::Error),
     #[error("invalid public URL {0:?}: it must start with http:// or https:// and name a host")]

@@ -79,10 +79,12 @@ impl Hub {
         let tls = tls::setup(&config.tls, &config.db_path, hostname)?;
         let snapshots = Snapshots::open(&config.db_path)?;
         let recorder = Recorder::start(store.clone()).map_err(HubError::Recorder)?;
+        let notify = crate::notify::Notify::open(&config.db_path, &config.push, &config.notify)?;
         let switchboard = Switchboard::new(
             Router::new(config.ice_servers.clone()).with_turn(config.turn.clone()),
             recorder,
-        );
+        )
+        .with_notifier(notify.notifier());
         Ok(Hub {
             inner: Arc::new(HubState::new(
                 config,
@@ -91,6 +93,7 @@ impl Hub {
                 switchboard,
                 tls,
                 snapshots,
+                notify,
             )),
         })
     }
@@ -150,6 +153,17 @@ impl Hub {
             return Err(HubError::PlainHttpNotLoopback(local));
         }
         self.remember_base_url(local).await?;
+        // Behind a proxy the listener is on loopback but phones come from anywhere.
+        let local_only = local.ip().is_loopback() && self.inner.config.public_url.is_none();
+        self.inner.notify.start(
+            self.inner.store.clone(),
+            self.base_url(local),
+            local_only,
+            (
+                self.inner.snapshots.capabilities.clone(),
+                self.inner.timings.snapshot_url_ttl,
+            ),
+        );
         tracing::info!(address = %local, tls = self.inner.tls.is_some(), "hub serving");
         // Under ACME the certificate is obtained and renewed while the hub serves (the CA's
         // validation connects to this very listener); the task stops with the server.

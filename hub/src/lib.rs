@@ -19,6 +19,8 @@
 //! - TURN: a [`TurnConfig`] (the `[turn]` table) resolves against [`TurnDefaults`] into a
 //!   [`ResolvedTurn`]; [`start_turn`] starts it and returns the [`TurnIssuer`] to put in
 //!   [`HubConfig::turn`] and the [`EmbeddedTurn`] server to keep alive.
+//! - Web Push and ntfy: the `[push]` table ([`PushConfig`]) and the `[notify]` table
+//!   ([`NotifyConfig`], [`NtfyConfig`]) go into [`HubConfig::push`] and [`HubConfig::notify`].
 //! - [`outbound_ip`] and [`self_signed_paths`] for what a door that hosts the hub prints and trusts.
 //!
 //! ```no_run
@@ -31,6 +33,8 @@
 //!     tls: TlsMode::Plain,
 //!     turn: None,
 //!     history: Default::default(),
+//!     push: Default::default(),
+//!     notify: Default::default(),
 //! })?;
 //! let (door_id, secret) = hub.store().add_door("Front door")?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(doorbell_hub::HubError::LocalAddr)?;
@@ -62,6 +66,8 @@
 //! | `acme` | a trusted certificate from an ACME CA (TLS-ALPN-01): obtained, stored, served, renewed live |
 //! | `ratelimit` | message token bucket, pairing-failure limiter |
 //! | `turn` | embedded TURN/STUN server, coturn-compatible per-call credentials, peer policy |
+//! | `push` | Web Push: VAPID key, the subscriptions API and table, encrypted sends with retries |
+//! | `notify` | rings outside the page: the queue from the switchboard, Web Push fan-out, ntfy |
 //! | `error` | [`HubError`] |
 //!
 //! Imports run one way: `hub` → `server` → `http` → `ws`, each using `state`, `switchboard`
@@ -74,6 +80,8 @@ mod config;
 mod error;
 mod http;
 mod hub;
+mod notify;
+mod push;
 mod ratelimit;
 mod recorder;
 mod router;
@@ -92,6 +100,8 @@ pub use acme::{AcmeConfig, AcmeError, AcmeStatus};
 pub use config::{HubConfig, Timings, TlsMode};
 pub use error::HubError;
 pub use hub::{outbound_ip, pairing_url, Hub};
+pub use notify::{NotifyConfig, NotifyError, NtfyConfig};
+pub use push::{NotifyConfigError, PushConfig};
 pub use snapshots::{HistoryConfig, SnapshotError};
 pub use store::{now_ms, DoorRecord, PhoneRecord, Store, StoreError, PAIRING_CODE_TTL};
 pub use tls::{self_signed_paths, TlsError};

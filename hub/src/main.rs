@@ -98,9 +98,9 @@ struct ServeArgs {
     /// STUN server URL handed to doors and phones (repeatable), e.g. stun:stun.example.org:3478.
     #[arg(long = "stun", value_name = "URL")]
     stun: Vec<String>,
-    /// TOML file with a `[turn]` table (embedded TURN server or external coturn; see README
-    /// "TURN / NAT traversal") and a `[history]` table (retention). Without it, TURN is off
-    /// and the history keeps its default limits.
+    /// TOML file with `[turn]` (embedded TURN server or external coturn; see README
+    /// "TURN / NAT traversal"), `[push]`, `[notify.ntfy]` and `[history]` (retention) tables.
+    /// Without it, TURN is off and the history keeps its default limits.
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
 }
@@ -114,6 +114,12 @@ struct ServeFile {
     /// Retention of the call history and the visitor's snapshots.
     #[serde(default)]
     history: HistoryConfig,
+    /// Web Push (`vapid_subject`, ...).
+    #[serde(default)]
+    push: doorbell_hub::PushConfig,
+    /// `[notify.ntfy]`.
+    #[serde(default)]
+    notify: doorbell_hub::NotifyConfig,
 }
 
 fn read_serve_file(path: &std::path::Path) -> Result<ServeFile> {
@@ -121,7 +127,7 @@ fn read_serve_file(path: &std::path::Path) -> Result<ServeFile> {
         .with_context(|| format!("reading --config {}", path.display()))?;
     toml::from_str(&text).with_context(|| {
         format!(
-            "--config {}: fix the key named above (see README \"TURN / NAT traversal\")",
+            "--config {}: fix the key named above (see README \"Configuration reference\")",
             path.display()
         )
     })
@@ -245,6 +251,8 @@ async fn serve(db: PathBuf, args: ServeArgs) -> Result<()> {
         tls,
         turn: turn.issuer.clone(),
         history: file.history,
+        push: file.push,
+        notify: file.notify,
     })
     .with_context(|| format!("starting the hub with database {}", db.display()))?;
 

@@ -34,6 +34,8 @@ pub(crate) struct HubState {
     pub(crate) pair_failures: FailureLimiter,
     /// The visitor's snapshots: files, capability URLs, the upload signal.
     pub(crate) snapshots: Snapshots,
+    /// Web Push and ntfy: the VAPID key, the queue from the switchboard, the senders.
+    pub(crate) notify: crate::notify::Notify,
 }
 
 impl HubState {
@@ -44,6 +46,7 @@ impl HubState {
         switchboard: Switchboard,
         tls: Option<TlsSetup>,
         snapshots: Snapshots,
+        notify: crate::notify::Notify,
     ) -> Self {
         HubState {
             config,
@@ -54,6 +57,7 @@ impl HubState {
             ws_slots: Arc::new(Semaphore::new(MAX_WS_CONNECTIONS)),
             pair_failures: FailureLimiter::default(),
             snapshots,
+            notify,
         }
     }
 }

@@ -13,6 +13,7 @@ use doorbell_protocol::{CallId, DoorId, DoorToHub, PhoneId, PhoneToHub};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::notify::Notifier;
 use crate::recorder::Recorder;
 use crate::router::{CloseReason, ConnId, Now, Out, Router, RouterEvent};
 use crate::store::{now_ms, CallEvent};
@@ -45,6 +46,8 @@ struct State {
 pub(crate) struct Switchboard {
     state: Mutex<State>,
     recorder: Recorder,
+    /// Rings and their ends, for Web Push and ntfy (never blocks).
+    notifier: Notifier,
     next_conn: AtomicU64,
 }
 
@@ -56,8 +59,15 @@ impl Switchboard {
                 peers: HashMap::new(),
             }),
             recorder,
+            notifier: Notifier::disabled(),
             next_conn: AtomicU64::new(1),
         }
+    }
+
+    /// Tells `notifier` about every call event (rings and how they end).
+    pub(crate) fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = notifier;
+        self
     }
 
     pub(crate) fn recorder(&self) -> &Recorder {
@@ -153,7 +163,10 @@ impl Switchboard {
                         }
                     }
                 }
-                Out::Event(e) => self.recorder.event(to_call_event(e, now_ms())),
+                Out::Event(e) => {
+                    self.notifier.call_event(&e);
+                    self.recorder.event(to_call_event(e, now_ms()))
+                }
                 Out::PastEvent(e, at) => self.recorder.event(to_call_event(e, at)),
             }
         }

@@ -131,6 +131,19 @@ fn serve_config_turn_mistakes_name_the_key() {
         ("[tunr]\nmode = \"embedded\"\n", "tunr"),
         ("[history]\nmax_dayz = 3\n", "max_dayz"),
         ("[history]\nmax_bytes = -1\n", "max_bytes"),
+        (
+            "[push]\nvapid_subject = \"admin@example.net\"\n",
+            "push.vapid_subject",
+        ),
+        (
+            "[push]\nallow_insecure_endpoints = [\"10.0.0.1\"]\n",
+            "push.allow_insecure_endpoints",
+        ),
+        (
+            "[notify.ntfy]\ntopic_url = \"ntfy.sh\"\n",
+            "notify.ntfy.topic_url",
+        ),
+        ("[notify.ntfy]\ntopic = \"https://ntfy.sh/x\"\n", "topic"),
     ] {
         std::fs::write(&conf, text).expect("write config");
         let out = hub_cmd(&db)

@@ -107,4 +107,32 @@ mod tests {
             .to_string();
         assert!(err.contains("relay_port"), "unknown keys are errors: {err}");
     }
+
+    /// `[push]` and `[notify.ntfy]` travel with `[turn]`: the embedded hub's other tables.
+    #[test]
+    fn push_and_ntfy_tables_are_read_and_checked() {
+        let c = load(
+            Some("[push]\nvapid_subject = \"mailto:a@example.net\"\n[notify.ntfy]\ntopic_url = \"https://ntfy.sh/door-x\"\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            c.push.vapid_subject.as_deref(),
+            Some("mailto:a@example.net")
+        );
+        assert_eq!(c.notify.ntfy.unwrap().topic_url, "https://ntfy.sh/door-x");
+        for (text, key) in [
+            (
+                "[push]\nvapid_subject = \"a@example.net\"\n",
+                "push.vapid_subject",
+            ),
+            (
+                "[notify.ntfy]\ntopic_url = \"ntfy\"\n",
+                "notify.ntfy.topic_url",
+            ),
+        ] {
+            let err = load(Some(text), &[]).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("fix:"), "{err}");
+        }
+    }
 }

@@ -49,6 +49,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/api/snapshots/cap/{token}", get(snapshots::by_capability))
         .route("/api/snapshots/{id}", get(snapshots::by_id))
+        .merge(crate::push::api::routes())
         .fallback(static_file)
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
@@ -92,7 +93,7 @@ async fn static_file(request: Request) -> Response {
 }
 
 /// The credential of `Authorization: Bearer <credential>`, if present and of a sane length.
-fn bearer(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -104,7 +105,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 
 /// The phone whose token is in `Authorization: Bearer <token>`, or the `401`/`500` to send.
 async fn phone_auth(app: &AppState, headers: &HeaderMap) -> Result<PhoneAuth, Response> {
-    let Some(token) = bearer(headers) else {
+    let Some(token) = bearer_token(headers) else {
         return Err(json_error(
             StatusCode::UNAUTHORIZED,
             "send Authorization: Bearer <phone token>",

@@ -11,7 +11,7 @@ use axum::Json;
 use doorbell_protocol::{CallId, DoorId};
 use serde::{Deserialize, Serialize};
 
-use super::{bearer, internal_error, json_error, phone_auth};
+use super::{bearer_token, internal_error, json_error, phone_auth};
 use crate::snapshots::{is_jpeg, CapabilityError, SnapshotKey, Snapshots, MAX_SNAPSHOT_BYTES};
 use crate::state::AppState;
 use crate::store::{now_ms, StoredSnapshot};
@@ -92,7 +92,7 @@ struct Uploaded {
 
 /// The door's id and secret from `Authorization: Bearer <door_id>:<secret>`.
 fn door_credentials(headers: &HeaderMap) -> Option<(DoorId, String)> {
-    let credential = bearer(headers)?;
+    let credential = bearer_token(headers)?;
     let (door, secret) = credential.split_once(':')?;
     Some((DoorId::new(door), secret.to_owned()))
 }

@@ -25,7 +25,9 @@ pub(crate) enum CapabilityError {
     Expired,
 }
 
-/// Mints and checks capability tokens with the hub's key.
+/// Mints and checks capability tokens with the hub's key. Cloned into the notification
+/// dispatcher, which mints one for each ring's push.
+#[derive(Clone)]
 pub(crate) struct Capabilities {
     key: hmac::Key,
 }

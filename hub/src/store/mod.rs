@@ -14,11 +14,13 @@
 //! | [`phones`] | pairing codes, phones, pairings |
 //! | [`events`] | the call history ([`CallEvent`]), paging and deleting it |
 //! | [`snapshots`] | the visitor's snapshots (rows; the files are [`crate::snapshots`]'s), retention |
+//! | [`push_subscriptions`] | Web Push subscriptions (one per endpoint, a few per phone) |
 //! | this one | schema, migrations, settings, errors |
 
 mod doors;
 mod events;
 mod phones;
+mod push_subscriptions;
 mod snapshots;
 
 use std::path::Path;
@@ -32,6 +34,7 @@ use serde::Serialize;
 use crate::secrets::RandomError;
 
 pub(crate) use events::{CallEvent, EventKind, HistoryEvent, HistoryPage};
+pub(crate) use push_subscriptions::PushTarget;
 pub(crate) use snapshots::StoredSnapshot;
 
 /// How long `doorbell-hub pair` links stay valid. Long enough to walk to the phone and scan,
@@ -95,6 +98,8 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     );
 "#,
+    // Web Push subscriptions.
+    push_subscriptions::MIGRATION,
     r#"
     CREATE TABLE snapshots (
         id      INTEGER PRIMARY KEY AUTOINCREMENT,

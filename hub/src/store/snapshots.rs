@@ -267,6 +267,27 @@ mod tests {
     }
 
     #[test]
+    fn a_database_from_before_snapshots_gains_the_table_and_keeps_its_events() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("hub.sqlite3");
+        let door = {
+            let s = Store::open(&path).expect("open");
+            let (door, _) = s.add_door("Front").expect("add");
+            ring(&s, &door, "c1", 1);
+            s.conn()
+                .execute_batch(
+                    "DROP TABLE snapshots; DROP INDEX events_by_time; PRAGMA user_version = 2;",
+                )
+                .expect("downgrade");
+            door
+        };
+        let s = Store::open(&path).expect("reopen");
+        assert_eq!(count(&s, "events"), 1);
+        s.put_snapshot(&door, &call_key("c1"), "f.jpg", 1, 1)
+            .expect("the table exists again");
+    }
+
+    #[test]
     fn a_retried_upload_replaces_the_row() {
         let s = store();
         let (door, _) = s.add_door("Front").expect("add");

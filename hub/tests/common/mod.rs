@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod coturn;
+pub mod push_service;
 
 use std::fmt::Debug;
 use std::marker::PhantomData;
@@ -54,6 +55,8 @@ pub fn config(dir: &TempDir, tls: TlsMode) -> HubConfig {
         tls,
         turn: None,
         history: Default::default(),
+        push: Default::default(),
+        notify: Default::default(),
     }
 }
 
@@ -151,7 +154,9 @@ impl<In: DeserializeOwned + Debug, Out: Serialize> Client<In, Out> {
     pub async fn connect(hub: &TestHub) -> Self {
         let (ws, _) = within(
             "WebSocket connect",
-            tokio_tungstenite::connect_async(hub.ws_url()),
+            // Without Nagle, as browsers send: a message right after one the hub
+            // did not answer would otherwise wait for a delayed ACK (40 ms).
+            tokio_tungstenite::connect_async_with_config(hub.ws_url(), None, true),
         )
         .await
         .expect("WebSocket connect");

@@ -1,0 +1,26 @@
+//! Web Push from the hub (RFC 8030 delivery, RFC 8291 `aes128gcm` encryption, RFC 8292 VAPID):
+//! phones ring while their page is closed.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`config`] | the `[push]` table |
+//! | [`vapid`] | the hub's VAPID key pair (made at first start, 0600) and signed tokens |
+//! | [`subscription`] | checking what phones send to the API; typed, per-field errors |
+//! | [`endpoint`] | which endpoints the hub will send to (public `https://` hosts only) |
+//! | [`api`] | `GET /api/push/key`, `POST`/`DELETE /api/push/subscription` |
+//! | [`client`] | outgoing HTTP over rustls; a resolver that refuses non-public addresses |
+//! | [`send`] | one message to one subscription, with retries and backoff |
+//! | [`fanout`] | a ring to every subscription of a door, then its `ring_ended` |
+//!
+//! The payloads and the API are specified in `docs/PROTOCOL.md` ("Web Push").
+
+pub(crate) mod api;
+pub(crate) mod client;
+pub(crate) mod config;
+pub(crate) mod endpoint;
+pub(crate) mod fanout;
+pub(crate) mod send;
+pub(crate) mod subscription;
+pub(crate) mod vapid;
+
+pub use config::{NotifyConfigError, PushConfig};
