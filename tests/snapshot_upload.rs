@@ -28,6 +28,8 @@ async fn uploads_are_accepted_with_the_doors_credentials_and_refused_without() {
         tls: TlsMode::Plain,
         turn: None,
         history: Default::default(),
+        push: Default::default(),
+        notify: Default::default(),
     })
     .expect("hub");
     let (door, secret) = hub.store().add_door("Front").expect("door");
