@@ -16,7 +16,7 @@ import { pair, pairCodeFrom, readToken, storePhoneId, storeToken } from "./pairi
 import { $, render, renderTimer } from "./render.js";
 import { Ringer } from "./ringer.js";
 import {
-  answerFromAddress,
+  replyFromAddress,
   closeRingNotification,
   disablePush,
   enablePush,
@@ -29,8 +29,8 @@ import { HistoryView } from "./history.js";
 
 /** Terminal screens return to idle after this long. */
 const NOTICE_MS = 4000;
-/** A call opened from a notification is answered when its ring arrives within this long. */
-const ANSWER_PENDING_MS = 60000;
+/** A call opened from a notification is answered (or declined) when its ring arrives within this long. */
+const REPLY_PENDING_MS = 60000;
 
 /** @typedef {import("./state.js").Model} Model */
 /** @typedef {import("./call.js").Metrics} Metrics */
@@ -44,8 +44,8 @@ let call = null;
 let metrics = {};
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let noticeTimer;
-/** @type {{callId: string, until: number} | null} answer this call when it rings (notification tap) */
-let answerPending = null;
+/** @type {{callId: string, reply: "answer" | "decline", until: number} | null} reply to this call when it rings (notification tap, ntfy link) */
+let replyPending = null;
 const ringer = new Ringer();
 /** @type {HistoryView | null} the history screen's list, while it shows */
 let historyView = null;
@@ -119,10 +119,10 @@ function dispatch(action) {
   }
   render(next, prev, performance.now());
   syncHistoryView(next);
-  if (answerPending && next.call?.id === answerPending.callId && canAnswer(next)) {
-    const due = answerPending.until >= Date.now();
-    answerPending = null;
-    if (due) answer();
+  if (replyPending && next.call?.id === replyPending.callId && canAnswer(next)) {
+    const { reply, until } = replyPending;
+    replyPending = null;
+    if (until >= Date.now()) replyNow(reply);
   }
 }
 
@@ -136,12 +136,23 @@ function answer() {
   closeRingNotification(doorId).catch(() => {});
 }
 
-/** A notification tap or Answer asked for this call (now or once its ring arrives). @param {string} callId */
-function answerWhenRinging(callId) {
-  answerPending = { callId, until: Date.now() + ANSWER_PENDING_MS };
+/** @param {"answer" | "decline"} reply */
+function replyNow(reply) {
+  if (reply === "answer") answer();
+  else dispatch({ type: Action.DeclineClicked });
+}
+
+/**
+ * A notification tap, Answer, or an ntfy link asked to answer or decline this call (now, or
+ * once its ring arrives: a page opened from a notification connects after the ring started).
+ * @param {string} callId
+ * @param {"answer" | "decline"} [reply]
+ */
+function replyWhenRinging(callId, reply = "answer") {
+  replyPending = { callId, reply, until: Date.now() + REPLY_PENDING_MS };
   if (model.call?.id === callId && canAnswer(model)) {
-    answerPending = null;
-    answer();
+    replyPending = null;
+    replyNow(reply);
   }
 }
 
@@ -324,15 +335,15 @@ function init() {
   $("btn-push-on").addEventListener("click", () => changePush(enablePush));
   $("btn-push-off").addEventListener("click", () => changePush(disablePush));
   navigator.serviceWorker?.addEventListener("message", (ev) => {
-    if (ev.data?.type === "answer" && typeof ev.data.call_id === "string") answerWhenRinging(ev.data.call_id);
+    if (ev.data?.type === "answer" && typeof ev.data.call_id === "string") replyWhenRinging(ev.data.call_id);
   });
   registerWorker();
   refreshPush();
   if (token) shareTokenWithWorker(token);
-  const toAnswer = answerFromAddress();
-  if (toAnswer) {
+  const toReply = replyFromAddress();
+  if (toReply) {
     history.replaceState(null, "", location.pathname + location.search);
-    answerWhenRinging(toAnswer);
+    replyWhenRinging(toReply.callId, toReply.reply);
   }
 
   if (pairFromAddress()) return;

@@ -165,8 +165,13 @@ export async function closeRingNotification(doorId) {
   for (const n of (await reg?.getNotifications({ tag: `ring:${doorId}` })) ?? []) n.close();
 }
 
-/** The call to answer, from an address the service worker opened (`/#answer=<call_id>`). */
-export function answerFromAddress() {
-  const m = /[#&]answer=([^&]+)/.exec(location.hash);
-  return m ? decodeURIComponent(m[1]) : null;
+/**
+ * What the address asks to do with a call: `/#answer=<call_id>` (the service worker's tap or
+ * Answer, ntfy's Answer) or `/#decline=<call_id>` (ntfy's Decline, which can only open a page).
+ * @returns {{callId: string, reply: "answer" | "decline"} | null}
+ */
+export function replyFromAddress() {
+  const m = /[#&](answer|decline)=([^&]+)/.exec(location.hash);
+  if (!m) return null;
+  return { callId: decodeURIComponent(m[2]), reply: m[1] === "decline" ? "decline" : "answer" };
 }

@@ -249,6 +249,20 @@ test("Decline on the notification declines without opening the app", async () =>
   assert.equal(phone.browserContext.pages().filter((p) => p.url().startsWith(system.baseUrl)).length, 0);
 });
 
+test("an ntfy Decline link (/#decline=<call_id>) opens the app and declines that call", async () => {
+  await phone.page.goto("about:blank");
+  const before = await system.status();
+  const callId = await ringWithoutApp();
+
+  await phone.page.goto(`${system.baseUrl}/#decline=${encodeURIComponent(callId)}`);
+  const after = await system.waitForStatus(
+    (s) => s.state === "idle" && s.calls_ended === before.calls_ended + 1,
+    "idle after the decline link",
+  );
+  assert.equal(after.last_call.outcome, "declined");
+  assert.equal(await phone.page.evaluate(() => location.hash), "", "the decline request is not left in the address");
+});
+
 test("without the hub the installed app still opens, saying the hub is unreachable", async () => {
   await system.killHub();
   const page = phone.page;
