@@ -18,7 +18,7 @@ APT_PACKAGES=(
   systemd
   # the NAT test bed: namespaces, veth, NAT, delay; python3 runs its delay line where the kernel
   # has no netem; coturn is the external TURN server it tests,
-  # and turnserver/turnutils_uclient are the reference tools of hub/tests/turn.rs and
+  # and turnserver/turnutils_uclient are the reference tools of hub/tests/turn_relay.rs and
   # hub/examples/turn_bench.rs (Debian does not start the service)
   iproute2 iptables python3 coturn
   # Let's Encrypt's ACME test server, which hub/tests/acme.rs runs on loopback
