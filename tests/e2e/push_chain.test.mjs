@@ -159,6 +159,30 @@ async function deliver(data) {
   }
 }
 
+/** Per delivery: how long a shown notification may take to be listed. */
+const SHOW_WAIT_MS = 3_000;
+/** Deliveries of one push before giving up (see deliverUntil). */
+const DELIVERIES = 4;
+
+/**
+ * Delivers `data` to the worker until `found(notifications)` holds; returns its value.
+ * Headless Chromium (Debian 156) now and then lists no notification after the worker's
+ * showNotification() resolved (seen in about 1 run of 4, with the push event received and
+ * nothing closing it), so a push whose notification is not listed is delivered again, as a
+ * push service redelivers: the worker's handling is idempotent (one tag per door).
+ */
+async function deliverUntil(data, found, what) {
+  for (let attempt = 1; ; attempt++) {
+    await deliver(data);
+    try {
+      return await until(async () => found(await notifications()), what, SHOW_WAIT_MS);
+    } catch (e) {
+      if (attempt === DELIVERIES) throw new Error(`${e.message} (${DELIVERIES} deliveries of ${data})`);
+      process.stderr.write(`# ${what} not listed after delivery ${attempt}: delivering again\n`);
+    }
+  }
+}
+
 test("Enable notifications registers a subscription with the real hub, bound to its key", async () => {
   const page = phone.page;
   const posted = page.waitForResponse((r) => r.url().endsWith("/api/push/subscription") && r.request().method() === "POST", {
@@ -174,6 +198,15 @@ test("Enable notifications registers a subscription with the real hub, bound to 
 
 test("a press pushes an encrypted ring that the worker shows; its end turns it into a missed call", async () => {
   await phone.page.goto("about:blank");
+  // The worker shows nothing while a window of the app is visible (it rings by itself): wait
+  // until the worker no longer sees the closed one.
+  await until(
+    async () =>
+      (await worker()).evaluate(async () =>
+        (await self.clients.matchAll({ type: "window", includeUncontrolled: true })).every((c) => c.visibilityState !== "visible"),
+      ),
+    "the worker to see no visible app window",
+  );
   const path = new URL(endpoint).pathname;
   assert.equal(await system.press(), "ok");
   const { call_id: callId } = await system.waitForStatus((s) => s.state === "ringing" && s.call_id, "ringing with a call id");
@@ -186,13 +219,7 @@ test("a press pushes an encrypted ring that the worker shows; its end turns it i
   assert.ok("snapshot" in ring.payload, "a snapshot field");
   assert.ok(ring.text.length < 4096, "well under 4 KiB");
 
-  await deliver(ring.text);
-  const shown = await until(
-    async () => (await notifications()).find((n) => n.data?.call_id === callId),
-    "the ring notification",
-  ).catch(async (e) => {
-    throw new Error(`${e.message}; pushed ${ring.text}; shown ${JSON.stringify(await notifications())}`);
-  });
+  const shown = await deliverUntil(ring.text, (list) => list.find((n) => n.data?.call_id === callId), "the ring notification");
   assert.equal(shown.title, "Front door");
   assert.equal(shown.body, "is ringing");
   assert.deepEqual(shown.actions, [
@@ -205,8 +232,7 @@ test("a press pushes an encrypted ring that the worker shows; its end turns it i
   const ended = await nextPush(path, "ring_ended", callId);
   assert.equal(ended.payload.reason, "cancelled");
   assert.equal(ended.topic, ring.topic, "the same Topic replaces an undelivered ring");
-  await deliver(ended.text);
-  const missed = await until(async () => (await notifications()).find((n) => n.data?.kind === "missed"), "the missed call");
+  const missed = await deliverUntil(ended.text, (list) => list.find((n) => n.data?.kind === "missed"), "the missed call");
   assert.match(missed.title, /^Missed call from Front door, \d\d:\d\d$/);
   assert.equal((await notifications()).length, 1, "replaced, not stacked");
   await system.waitForStatus((s) => s.state === "idle", "the door idle after the hang-up");
@@ -237,7 +263,7 @@ test("Turn off notifications removes the subscription at the hub: the next ring 
   const from = pushService.received.length;
   assert.equal(await system.press(), "ok");
   await waitForState(page, "ringing");
-  const { call_id: callId } = await system.status();
+  const { call_id: callId } = await system.waitForStatus((s) => s.state === "ringing" && s.call_id, "ringing with a call id");
   await nextPush("/push/sentinel", "ring", callId, sentinelKeys);
   assert.equal(await system.hangup(), "ok");
   await nextPush("/push/sentinel", "ring_ended", callId, sentinelKeys);
