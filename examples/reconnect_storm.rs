@@ -168,6 +168,7 @@ fn start_hub(db: &std::path::Path, listener: TcpListener) -> anyhow::Result<Runn
         ice_servers: Vec::new(),
         turn: None,
         tls: TlsMode::Plain,
+        history: Default::default(),
         push: Default::default(),
         notify: Default::default(),
     })?;

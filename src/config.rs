@@ -41,6 +41,10 @@ pub struct Config {
     /// to "embedded" and `listen` to the hub's listen IP with port 0.
     #[cfg(feature = "embedded-hub")]
     pub turn: doorbell_hub::TurnConfig,
+    /// Retention of the embedded hub's call history and snapshots: the same `[history]` table
+    /// as `doorbell-hub serve --config`.
+    #[cfg(feature = "embedded-hub")]
+    pub history: doorbell_hub::HistoryConfig,
     /// Web Push for the embedded hub: the same `[push]` table as `doorbell-hub serve --config`.
     #[cfg(feature = "embedded-hub")]
     pub push: doorbell_hub::PushConfig,
@@ -227,6 +231,8 @@ impl Default for Config {
             control: ControlConfig::default(),
             #[cfg(feature = "embedded-hub")]
             turn: doorbell_hub::TurnConfig::default(),
+            #[cfg(feature = "embedded-hub")]
+            history: doorbell_hub::HistoryConfig::default(),
             #[cfg(feature = "embedded-hub")]
             push: Default::default(),
             #[cfg(feature = "embedded-hub")]
@@ -490,109 +496,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    pub(super) fn load(file: Option<&str>, overrides: &[&str]) -> Result<Config, ConfigError> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("doorbell.toml");
-        if let Some(text) = file {
-            std::fs::write(&path, text).unwrap();
-        }
-        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-        Config::load(&Sources {
-            file: file.map(|_| path.as_path()),
-            overrides: &overrides,
-        })
-    }
-
-    #[test]
-    fn file_then_cli_override() {
-        let c = load(
-            Some("[media]\ncamera = \"test\"\nframerate = 15\n"),
-            &["media.framerate=20", "media.ice_local_addresses=127.0.0.1"],
-        )
-        .unwrap();
-        assert_eq!(c.media.camera, CameraKind::Test);
-        assert_eq!(c.media.framerate, 20);
-        assert_eq!(c.media.ice_local_addresses, vec!["127.0.0.1".to_string()]);
-        assert_eq!(c.call.ring_timeout_secs, 30);
-    }
-
-    #[test]
-    fn misspelled_key_is_named() {
-        let err = load(Some("[call]\nring_timout_secs = 10\n"), &[])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("ring_timout_secs"), "{err}");
-    }
-
-    #[test]
-    fn bad_enum_value_lists_choices() {
-        let err = load(Some("[media]\ncamera = \"webcam\"\n"), &[])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("webcam") && err.contains("libcamera"), "{err}");
-    }
-
-    #[test]
-    fn out_of_range_names_key_and_fix() {
-        let err = load(None, &["media.framerate=500"])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("media.framerate") && err.contains("fix:"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn hub_keepalive_defaults_to_the_hubs_ping_interval_and_zero_is_refused() {
-        assert_eq!(load(None, &[]).unwrap().hub.keepalive_secs, 20);
-        assert_eq!(
-            load(None, &["hub.keepalive_secs=2"])
-                .unwrap()
-                .hub
-                .keepalive_secs,
-            2
-        );
-        let err = load(None, &["hub.keepalive_secs=0"])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("hub.keepalive_secs") && err.contains("fix:"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn echo_cancel_is_on_by_default_and_can_be_turned_off() {
-        assert!(load(None, &[]).unwrap().media.echo_cancel);
-        let c = load(Some("[media]\necho_cancel = false\n"), &[]).unwrap();
-        assert!(!c.media.echo_cancel);
-        let c = load(None, &["media.echo_cancel=false"]).unwrap();
-        assert!(!c.media.echo_cancel);
-        // A non-boolean is refused (by type), naming the key and the value.
-        let err = load(Some("[media]\necho_cancel = \"maybe\"\n"), &[])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("echo_cancel") && err.contains("maybe") && err.contains("fix:"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn missing_hub_secret_is_refused_with_no_default() {
-        let c = load(None, &["hub.url=ws://127.0.0.1:9/ws", "hub.door_id=d-1"]).unwrap();
-        let err = c.validate_hub().unwrap_err().to_string();
-        assert!(err.contains("hub.secret"), "{err}");
-    }
-
-    #[test]
-    fn secret_is_not_printed() {
-        let c = load(None, &["hub.secret=hunter2-very-secret"]).unwrap();
-        assert_eq!(c.hub.secret, "hunter2-very-secret");
-        assert!(!c.to_toml().contains("hunter2"));
-    }
-}
+mod tests;

@@ -15,6 +15,9 @@
 //! | [`missed`] | the missed-rings file (the queue itself is [`core::ledger`]) |
 //! | [`identity`] | the door's id and secret, made on first start; factory reset |
 //! | [`control`] | the local Unix socket behind `doorbelld press` / `status` / `hangup` |
+//! | [`missed_snapshots`] | the snapshots of missed rings, kept (bounded, 0600) until uploaded |
+//! | [`snapshots`] | the visitor's snapshot at each press and missed ring: take, keep, upload (tasks of their own) |
+//! | [`snapshot_upload`] | the visitor's snapshot to the hub (`POST /api/snapshots`, HTTP/1 over rustls) |
 //! | [`service`] | systemd notifications: READY, STATUS, watchdog pings from the call loop, STOPPING |
 //! | `local_first` | feature `embedded-hub`: the hub (and its TURN server) inside this process |
 //! | [`cli`] | command-line definition |
@@ -38,7 +41,10 @@ pub mod link;
 pub mod local_first;
 pub mod media;
 pub mod missed;
+pub mod missed_snapshots;
 pub mod service;
+pub mod snapshot_upload;
+pub mod snapshots;
 
 /// Reported to the hub in `hello`.
 pub const SOFTWARE: &str = concat!("doorbelld ", env!("CARGO_PKG_VERSION"));

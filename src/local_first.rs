@@ -106,6 +106,7 @@ pub async fn start(
         ice_servers: turn.stun.clone(),
         tls,
         turn: turn.issuer.clone(),
+        history: config.history,
         push: config.push.clone(),
         notify: config.notify.clone(),
     })?;

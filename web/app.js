@@ -25,6 +25,7 @@ import {
   shareTokenWithWorker,
 } from "./push.js";
 import * as proto from "./protocol.js";
+import { HistoryView } from "./history.js";
 
 /** Terminal screens return to idle after this long. */
 const NOTICE_MS = 4000;
@@ -46,6 +47,8 @@ let noticeTimer;
 /** @type {{callId: string, reply: "answer" | "decline", until: number} | null} reply to this call when it rings (notification tap, ntfy link) */
 let replyPending = null;
 const ringer = new Ringer();
+/** @type {HistoryView | null} the history screen's list, while it shows */
+let historyView = null;
 
 const link = new HubLink({
   token: () => token,
@@ -115,6 +118,7 @@ function dispatch(action) {
     }
   }
   render(next, prev, performance.now());
+  syncHistoryView(next);
   if (replyPending && next.call?.id === replyPending.callId && canAnswer(next)) {
     const { reply, until } = replyPending;
     replyPending = null;
@@ -246,6 +250,21 @@ function onHubMessage(msg) {
   dispatch({ type: Action.HubMessage, msg, at: Date.now() });
 }
 
+/** The history screen's view exists exactly while the screen shows. @param {Model} m */
+function syncHistoryView(m) {
+  const showing = m.screen === Screen.History;
+  if (showing && !historyView) {
+    historyView = new HistoryView({
+      token: () => token,
+      phoneId: () => model.welcome?.phone_id ?? "",
+      doors: () => model.doors,
+    });
+  } else if (!showing && historyView) {
+    historyView.dispose();
+    historyView = null;
+  }
+}
+
 // The history holds the missed rings this phone was not online for.
 async function loadHistory() {
   try {
@@ -293,6 +312,8 @@ function init() {
   });
   $("btn-mute").addEventListener("click", () => dispatch({ type: Action.MuteToggled }));
   $("notice-dismiss").addEventListener("click", () => dispatch({ type: Action.Home }));
+  $("btn-history").addEventListener("click", () => dispatch({ type: Action.ShowHistory }));
+  $("btn-history-back").addEventListener("click", () => dispatch({ type: Action.Home }));
   $("pair-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const input = /** @type {HTMLInputElement} */ ($("pair-input"));

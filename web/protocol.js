@@ -220,6 +220,7 @@ export const SCHEMAS = Object.freeze({
       ["reason", "hangUpReason"],
     ],
     missed_ring: [["at_ms", "unixMs"]],
+    unlocked: [["call_id", "string"]],
   },
   hub_to_door: {
     welcome: [
@@ -314,6 +315,10 @@ export const SCHEMAS = Object.freeze({
       ["door_id", "string"],
       ["door_name", "string"],
       ["at_ms", "unixMs"],
+    ],
+    snapshot: [
+      ["call_id", "string"],
+      ["url", "string"],
     ],
     error: errorFields,
   },

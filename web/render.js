@@ -62,9 +62,11 @@ function renderCall(m, now) {
   $("btn-mute-label").textContent = m.muted ? "Unmute" : "Mute";
   if (!c) {
     unlockStatus.hidden = true;
+    renderSnapshot(null);
     return;
   }
   $("ring-door").textContent = c.doorName;
+  renderSnapshot(c.snapshot);
   if (!c.answered) return;
   $("call-door").textContent = c.doorName;
   $("call-status-text").textContent = c.statusText;
@@ -76,6 +78,16 @@ function renderCall(m, now) {
     unlockStatus.dataset.kind = c.unlock.kind;
   }
   unlockStatus.hidden = !c.unlock;
+}
+
+/** The visitor's snapshot on the ringing screen. @param {string | null} url */
+function renderSnapshot(url) {
+  const img = /** @type {HTMLImageElement} */ ($("ring-snapshot"));
+  if ((img.getAttribute("src") ?? null) !== url) {
+    if (url) img.src = url;
+    else img.removeAttribute("src");
+  }
+  img.hidden = !url;
 }
 
 /** @param {number | null} startedAt @param {number} now */

@@ -20,6 +20,7 @@ export const Screen = Object.freeze({
   Declined: "declined",
   Ended: "ended",
   DoorOffline: "door-offline",
+  History: "history",
 });
 /** @typedef {typeof Screen[keyof typeof Screen]} ScreenName */
 
@@ -80,6 +81,7 @@ export const Action = Object.freeze({
   ControlClosed: "control-closed",
   UnlockStatus: "unlock-status", // {status: {kind, text} | null, pending}
   Push: "push", // {push: PushView}
+  ShowHistory: "show-history", // the History button on the idle screen
 });
 
 /** What the shell must do after a transition. */
@@ -103,6 +105,7 @@ export const Effect = Object.freeze({
  *   answered: boolean, statusText: string, peerState: string, gotFrame: boolean,
  *   startedAt: number | null, doorSignalingLost: boolean, micReady: boolean, micFailed: boolean,
  *   controlOpen: boolean, unlockPending: boolean, unlock: UnlockNote | null,
+ *   snapshot: string | null,
  * }} CallView
  * @typedef {{
  *   screen: ScreenName, paired: boolean, hubReady: boolean, hubFirstAttempt: boolean,
@@ -246,6 +249,8 @@ function step(m, a, fx) {
       return home(m);
     case Action.Push:
       return { ...m, push: a.push };
+    case Action.ShowHistory:
+      return m.screen === Screen.Idle ? { ...m, screen: Screen.History } : m;
     default:
       return m.call ? onCallEvent(m, m.call, a, fx) : m;
   }
@@ -310,6 +315,9 @@ function onHubMessage(m, msg, at, fx) {
       if (canKeepWithoutDoorSignaling(call)) return keepCall(m);
       return notice(endCall(m, fx, false), Screen.DoorOffline, `${call.doorName} is offline`, "The door lost its connection.");
     }
+    case "snapshot":
+      // The visitor's picture, for the ringing screen (the URL needs no header).
+      return ours ? withCall(m, { snapshot: msg.url }) : m;
     case "missed_ring":
       return addMissed(m, [{ door_id: msg.door_id, door_name: msg.door_name, at_ms: msg.at_ms }], at);
     case "error":
@@ -355,6 +363,7 @@ function onRing(m, msg, fx) {
     controlOpen: false,
     unlockPending: false,
     unlock: null,
+    snapshot: null,
   };
   if (known) m = setDoorOnline(m, msg.door_id, true);
   return { ...m, call, notice: null, screen: Screen.Ringing };

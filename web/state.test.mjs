@@ -55,7 +55,7 @@ const types = (effects) => effects.map((e) => e.type);
 test("screens are the data-state strings the page and the end-to-end tests use", () => {
   assert.deepEqual(Object.values(Screen).sort(), [
     "answered-elsewhere", "connecting", "connecting-hub", "declined", "door-offline", "ended",
-    "hub-unreachable", "idle", "in-call", "missed", "not-paired", "ringing",
+    "history", "hub-unreachable", "idle", "in-call", "missed", "not-paired", "ringing",
   ]);
   assert.ok(Object.isFrozen(Screen) && Object.isFrozen(Action) && Object.isFrozen(Effect));
 });
@@ -294,4 +294,23 @@ test("the notification panel shows what push.js found, busy while it works", () 
   const m = run(idle(), { type: Action.Push, push: { state: PushState.On, text: "on" } }).model;
   assert.deepEqual(m.push, { state: PushState.On, text: "on" });
   assert.equal(m.screen, Screen.Idle);
+});
+
+test("the visitor's snapshot reaches the ringing call it belongs to, no other", () => {
+  let { model } = run(idle(), ring("c-1"));
+  assert.equal(model.call.snapshot, null);
+  ({ model } = run(model, hub({ type: "snapshot", call_id: "c-other", url: "/x" })));
+  assert.equal(model.call.snapshot, null);
+  ({ model } = run(model, hub({ type: "snapshot", call_id: "c-1", url: "/api/snapshots/cap/t" })));
+  assert.equal(model.call.snapshot, "/api/snapshots/cap/t");
+  assert.equal(model.screen, Screen.Ringing);
+});
+
+test("history opens from idle, goes home, and a ring takes over from it", () => {
+  let { model } = run(idle(), { type: Action.ShowHistory });
+  assert.equal(model.screen, Screen.History);
+  assert.equal(run(model, { type: Action.Home }).model.screen, Screen.Idle);
+  ({ model } = run(model, ring("c-2")));
+  assert.equal(model.screen, Screen.Ringing);
+  assert.equal(run(model, { type: Action.ShowHistory }).model.screen, Screen.Ringing, "not during a ring");
 });

@@ -27,6 +27,7 @@ const SHELL = [
   "/pairing.js",
   "/push.js",
   "/protocol.js",
+  "/history.js",
   "/manifest.webmanifest",
   "/icon-192.png",
   "/icon-512.png",

@@ -21,6 +21,8 @@ pub struct HubConfig {
     /// Mints per-call TURN credentials for `ring` and `answered` (see [`crate::start_turn`]);
     /// `None`: no TURN.
     pub turn: Option<crate::turn::TurnIssuer>,
+    /// Retention of events and snapshots (the `[history]` table).
+    pub history: crate::snapshots::HistoryConfig,
     /// The `[push]` table: Web Push contact and (tests only) insecure endpoints.
     pub push: crate::push::PushConfig,
     /// The `[notify]` table: ntfy.
@@ -55,6 +57,10 @@ pub struct Timings {
     /// After shutdown is requested, how long `serve` waits for connections to close before it
     /// returns anyway. Short: systemd's stop timeout must not be reached.
     pub drain: Duration,
+    /// How long a snapshot's capability URL works (default 1 h; tests shorten it).
+    pub snapshot_url_ttl: Duration,
+    /// How long a capability GET waits for a snapshot not uploaded yet (default 3 s).
+    pub snapshot_wait: Duration,
 }
 
 impl Default for Timings {
@@ -64,6 +70,8 @@ impl Default for Timings {
             ping_interval: Duration::from_secs(20),
             idle: Duration::from_secs(60),
             drain: Duration::from_secs(5),
+            snapshot_url_ttl: crate::snapshots::SNAPSHOT_URL_TTL,
+            snapshot_wait: crate::snapshots::SNAPSHOT_WAIT,
         }
     }
 }

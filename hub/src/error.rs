@@ -16,6 +16,8 @@ pub enum HubError {
     #[error("refusing plain HTTP on {0}: phones need HTTPS for camera and microphone, and tokens would cross the network in clear text. Listen on 127.0.0.1, or use TLS (--self-signed, or --tls-cert and --tls-key)")]
     PlainHttpNotLoopback(SocketAddr),
     #[error(transparent)]
+    Snapshots(#[from] crate::snapshots::SnapshotError),
+    #[error(transparent)]
     Notify(#[from] crate::notify::NotifyError),
     #[error("cannot read the listener's local address: {0}")]
     LocalAddr(std::io::Error),

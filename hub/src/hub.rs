@@ -10,6 +10,7 @@ use crate::config::{HubConfig, Timings};
 use crate::error::HubError;
 use crate::recorder::Recorder;
 use crate::router::Router;
+use crate::snapshots::Snapshots;
 use crate::state::HubState;
 use crate::store::{Store, StoreCallError, SETTING_BASE_URL};
 use crate::switchboard::Switchboard;
@@ -76,6 +77,7 @@ impl Hub {
         };
         let store = Store::open(&config.db_path)?;
         let tls = tls::setup(&config.tls, &config.db_path, hostname)?;
+        let snapshots = Snapshots::open(&config.db_path)?;
         let recorder = Recorder::start(store.clone()).map_err(HubError::Recorder)?;
         let notify = crate::notify::Notify::open(&config.db_path, &config.push, &config.notify)?;
         let switchboard = Switchboard::new(
@@ -90,6 +92,7 @@ impl Hub {
                 store,
                 switchboard,
                 tls,
+                snapshots,
                 notify,
             )),
         })
@@ -97,6 +100,23 @@ impl Hub {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The capability path (from the hub's root) of the snapshot of `call_id` at `door_id`,
+    /// valid until `expires_ms`; what a ring notification carries. Minted before the snapshot
+    /// exists: a GET of it waits briefly for the upload. For the push code and tests.
+    #[doc(hidden)]
+    pub fn snapshot_capability(
+        &self,
+        door_id: &doorbell_protocol::DoorId,
+        call_id: &doorbell_protocol::CallId,
+        expires_ms: i64,
+    ) -> String {
+        self.inner.snapshots.capabilities.url(
+            door_id,
+            &crate::snapshots::SnapshotKey::Call(call_id.clone()),
+            expires_ms,
+        )
     }
 
     /// SHA-256 fingerprint ("AA:BB:…") of the TLS certificate, if TLS is on.
@@ -135,9 +155,15 @@ impl Hub {
         self.remember_base_url(local).await?;
         // Behind a proxy the listener is on loopback but phones come from anywhere.
         let local_only = local.ip().is_loopback() && self.inner.config.public_url.is_none();
-        self.inner
-            .notify
-            .start(self.inner.store.clone(), self.base_url(local), local_only);
+        self.inner.notify.start(
+            self.inner.store.clone(),
+            self.base_url(local),
+            local_only,
+            (
+                self.inner.snapshots.capabilities.clone(),
+                self.inner.timings.snapshot_url_ttl,
+            ),
+        );
         tracing::info!(address = %local, tls = self.inner.tls.is_some(), "hub serving");
         // Under ACME the certificate is obtained and renewed while the hub serves (the CA's
         // validation connects to this very listener); the task stops with the server.

@@ -32,6 +32,7 @@
 //!     ice_servers: vec![],
 //!     tls: TlsMode::Plain,
 //!     turn: None,
+//!     history: Default::default(),
 //!     push: Default::default(),
 //!     notify: Default::default(),
 //! })?;
@@ -61,6 +62,7 @@
 //! | `ws` | one WebSocket connection: limits, `hello`, read/write loop, keepalive |
 //! | `assets` | the phone app embedded from `web/` by `build.rs` |
 //! | `tls` | rustls (ring) acceptor from PEM files or a persisted self-signed certificate |
+//! | `snapshots` | the visitor's snapshots: files, capability URLs, `[history]` limits ([`HistoryConfig`]) |
 //! | `acme` | a trusted certificate from an ACME CA (TLS-ALPN-01): obtained, stored, served, renewed live |
 //! | `ratelimit` | message token bucket, pairing-failure limiter |
 //! | `turn` | embedded TURN/STUN server, coturn-compatible per-call credentials, peer policy |
@@ -86,6 +88,7 @@ mod router;
 /// Random secrets, digests and private-file writes: `doorbell-common`, shared with the door.
 mod secrets;
 mod server;
+mod snapshots;
 mod state;
 mod store;
 mod switchboard;
@@ -99,6 +102,7 @@ pub use error::HubError;
 pub use hub::{outbound_ip, pairing_url, Hub};
 pub use notify::{NotifyConfig, NotifyError, NtfyConfig};
 pub use push::{NotifyConfigError, PushConfig};
+pub use snapshots::{HistoryConfig, SnapshotError};
 pub use store::{now_ms, DoorRecord, PhoneRecord, Store, StoreError, PAIRING_CODE_TTL};
 pub use tls::{self_signed_paths, TlsError};
 pub use turn::{

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use doorbell_hub::{
-    now_ms, pairing_url, AcmeConfig, Hub, HubConfig, Store, TlsMode, TurnConfig, TurnDefaults,
-    PAIRING_CODE_TTL,
+    now_ms, pairing_url, AcmeConfig, HistoryConfig, Hub, HubConfig, Store, TlsMode, TurnConfig,
+    TurnDefaults, PAIRING_CODE_TTL,
 };
 use doorbell_protocol::IceServer;
 
@@ -99,7 +99,8 @@ struct ServeArgs {
     #[arg(long = "stun", value_name = "URL")]
     stun: Vec<String>,
     /// TOML file with `[turn]` (embedded TURN server or external coturn; see README
-    /// "TURN / NAT traversal"), `[push]` and `[notify.ntfy]` tables. Without it, TURN is off.
+    /// "TURN / NAT traversal"), `[push]`, `[notify.ntfy]` and `[history]` (retention) tables.
+    /// Without it, TURN is off and the history keeps its default limits.
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
 }
@@ -110,6 +111,9 @@ struct ServeArgs {
 struct ServeFile {
     #[serde(default)]
     turn: TurnConfig,
+    /// Retention of the call history and the visitor's snapshots.
+    #[serde(default)]
+    history: HistoryConfig,
     /// Web Push (`vapid_subject`, ...).
     #[serde(default)]
     push: doorbell_hub::PushConfig,
@@ -246,6 +250,7 @@ async fn serve(db: PathBuf, args: ServeArgs) -> Result<()> {
         ice_servers,
         tls,
         turn: turn.issuer.clone(),
+        history: file.history,
         push: file.push,
         notify: file.notify,
     })

@@ -19,6 +19,7 @@ use tower::ServiceExt;
 
 use crate::http;
 use crate::state::{AppState, HubState, MAX_WS_CONNECTIONS};
+use crate::store::now_ms;
 use crate::tls::TlsSetup;
 
 /// Open TCP connections (HTTP and WebSocket together). WebSockets are limited separately
@@ -29,6 +30,9 @@ pub(crate) const MAX_TCP_CONNECTIONS: usize = MAX_WS_CONNECTIONS + 256;
 pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time for a client to send its request headers (slowloris protection).
 pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the history is pruned by the `[history]` limits (also at start). Limits are in
+/// days and thousands of events; an hour's overshoot does not matter. Uploads prune too.
+pub(crate) const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
 pub(crate) const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -44,6 +48,7 @@ pub(crate) async fn run(
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
     });
+    tracker.spawn(prune_history(hub.clone(), shutdown.clone()));
     let tcp_slots = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
     tokio::pin!(shutdown_signal);
     loop {
@@ -136,6 +141,34 @@ where
             // Finish the request in flight, then close; the caller bounds the wait.
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
+        }
+    }
+}
+
+/// Prunes events and snapshots by the `[history]` limits now and every [`PRUNE_INTERVAL`],
+/// until the hub shuts down.
+async fn prune_history(hub: Arc<HubState>, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(PRUNE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let limits = hub.config.history;
+        match hub
+            .store
+            .call(move |store| store.prune(&limits, now_ms()))
+            .await
+        {
+            Ok(files) => {
+                if !files.is_empty() {
+                    tracing::info!(snapshots = files.len(), "history pruned");
+                }
+                let snapshots = hub.clone();
+                let _ =
+                    tokio::task::spawn_blocking(move || snapshots.snapshots.remove(&files)).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "could not prune the history"),
         }
     }
 }

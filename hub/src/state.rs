@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{HubConfig, Timings};
 use crate::ratelimit::FailureLimiter;
+use crate::snapshots::Snapshots;
 use crate::store::Store;
 use crate::switchboard::Switchboard;
 use crate::tls::TlsSetup;
@@ -31,6 +32,8 @@ pub(crate) struct HubState {
     pub(crate) ws_slots: Arc<Semaphore>,
     /// Wrong pairing codes per client address.
     pub(crate) pair_failures: FailureLimiter,
+    /// The visitor's snapshots: files, capability URLs, the upload signal.
+    pub(crate) snapshots: Snapshots,
     /// Web Push and ntfy: the VAPID key, the queue from the switchboard, the senders.
     pub(crate) notify: crate::notify::Notify,
 }
@@ -42,6 +45,7 @@ impl HubState {
         store: Store,
         switchboard: Switchboard,
         tls: Option<TlsSetup>,
+        snapshots: Snapshots,
         notify: crate::notify::Notify,
     ) -> Self {
         HubState {
@@ -52,6 +56,7 @@ impl HubState {
             tls,
             ws_slots: Arc::new(Semaphore::new(MAX_WS_CONNECTIONS)),
             pair_failures: FailureLimiter::default(),
+            snapshots,
             notify,
         }
     }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use doorbell_protocol::{DoorId, DoorToHub, PhoneId, PhoneToHub};
+use doorbell_protocol::{CallId, DoorId, DoorToHub, PhoneId, PhoneToHub};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -136,6 +136,13 @@ impl Switchboard {
         let out = state
             .router
             .pairing_added(Now::read(), phone_id, door_id, door_name);
+        self.apply(&mut state, out);
+    }
+
+    /// The snapshot of `call_id` at `door_id` arrived; tell the door's phones where it is.
+    pub(crate) fn snapshot_ready(&self, door_id: &DoorId, call_id: CallId, url: String) {
+        let mut state = self.lock();
+        let out = state.router.snapshot_ready(door_id, call_id, url);
         self.apply(&mut state, out);
     }
 

@@ -129,6 +129,8 @@ fn serve_config_turn_mistakes_name_the_key() {
             "relay_adress",
         ),
         ("[tunr]\nmode = \"embedded\"\n", "tunr"),
+        ("[history]\nmax_dayz = 3\n", "max_dayz"),
+        ("[history]\nmax_bytes = -1\n", "max_bytes"),
         (
             "[push]\nvapid_subject = \"admin@example.net\"\n",
             "push.vapid_subject",

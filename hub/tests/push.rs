@@ -98,7 +98,10 @@ async fn ring_and_each_way_it_ends_are_pushed_encrypted_and_signed() {
     assert_eq!(payload["call_id"], "c1");
     assert_eq!(payload["door_id"], door_id.as_str());
     assert_eq!(payload["door_name"], "Front door");
-    assert_eq!(payload["snapshot"], Value::Null);
+    // The snapshot's capability URL, minted at ring time (the door uploads right after).
+    let snapshot = payload["snapshot"].as_str().expect("a snapshot URL");
+    let prefix = format!("http://{}/api/snapshots/cap/", hub.addr);
+    assert!(snapshot.starts_with(&prefix), "{snapshot}");
     let at = payload["at_ms"].as_i64().expect("at_ms");
     assert!((before..=now_ms()).contains(&at), "at_ms {at}");
     door.send(&DoorToHub::CancelRing {
@@ -552,7 +555,8 @@ async fn ntfy_gets_one_post_per_ring_with_links_into_the_app() {
             .as_str()
         )
     );
-    assert_eq!(post.header("attach"), None, "no snapshot yet");
+    let attach = post.header("attach").expect("the snapshot is attached");
+    assert!(attach.contains("/api/snapshots/cap/"), "{attach}");
     assert!(String::from_utf8_lossy(&post.body).contains("Front door"));
     door.send(&DoorToHub::CancelRing {
         call_id: CallId::new("c1"),

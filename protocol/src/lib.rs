@@ -203,6 +203,10 @@ pub enum DoorToHub {
         /// When the button was pressed, by the door's clock: Unix time in milliseconds.
         at_ms: u64,
     },
+    /// The door released its strike at the request of the phone in this answered call (over
+    /// the call's data channel, which the hub never sees), for the history. The hub knows
+    /// which phone answered the call, so the door does not name it.
+    Unlocked { call_id: CallId },
 }
 
 /// Messages the hub sends to a door.
@@ -347,6 +351,12 @@ pub enum HubToPhone {
         door_name: String,
         /// When the button was pressed (the door's clock): Unix time in milliseconds.
         at_ms: u64,
+    },
+    /// The visitor's snapshot for a call reached the hub. `url` is a capability URL (no
+    /// header needed, expires; see docs/PROTOCOL.md "Snapshots"), relative to the hub.
+    Snapshot {
+        call_id: CallId,
+        url: String,
     },
     Error(ErrorBody),
 }

@@ -126,6 +126,10 @@ fn door_to_hub() {
             at_ms: 1_767_225_600_123,
         },
     );
+    check(
+        "door_to_hub.unlocked",
+        DoorToHub::Unlocked { call_id: call() },
+    );
 }
 
 #[test]
@@ -304,6 +308,13 @@ fn hub_to_phone() {
             door_id: DoorId::new("d-front"),
             door_name: "Front door".into(),
             at_ms: 1_767_225_600_123,
+        },
+    );
+    check(
+        "hub_to_phone.snapshot",
+        HubToPhone::Snapshot {
+            call_id: call(),
+            url: "/api/snapshots/cap/ZC1mcm9udApjLWFiYwoxNzY3MjI5MjAwMTIz.c2ln".into(),
         },
     );
     check(

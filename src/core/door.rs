@@ -5,7 +5,7 @@ use super::call::{self, CallError, CallMachine, Input, LedState, Timings};
 use super::ledger::Ledger;
 use super::negotiation::Negotiation;
 use super::unlock::{self, Decision};
-use super::{Action, DoorStatus, Event, MediaEvent, MediaEventKind, StrikeOutcome};
+use super::{Action, DoorStatus, Event, MediaEvent, MediaEventKind, SnapshotOf, StrikeOutcome};
 use doorbell_protocol::{CallId, DoorToHub, ErrorCode, HubToDoor, IceCandidate, IceServer};
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -140,6 +140,10 @@ impl Door {
                             unlocks = self.status.unlocks,
                             "door unlocked by the answering phone"
                         );
+                        // For the hub's history: which call (so which phone) let someone in.
+                        self.send(DoorToHub::Unlocked {
+                            call_id: call_id.clone(),
+                        });
                         pulse
                     }
                     StrikeOutcome::AlreadyOpen(asked) => {
@@ -163,10 +167,12 @@ impl Door {
         result
     }
 
-    /// The hub accepted us again: report every press it missed, oldest first.
+    /// The hub accepted us again: report every press it missed, oldest first, then upload
+    /// their snapshots (and any an earlier reconnection could not).
     fn report_missed_rings(&mut self) {
         let rings = self.ledger.take_missed();
         if rings.is_empty() {
+            self.actions.push_back(Action::UploadMissedSnapshots);
             return;
         }
         tracing::info!(
@@ -178,6 +184,7 @@ impl Door {
             self.send(DoorToHub::MissedRing { at_ms });
             self.status.missed_rings_reported += 1;
         }
+        self.actions.push_back(Action::UploadMissedSnapshots);
     }
 
     fn on_hub_message(&mut self, now: Instant, message: HubToDoor) -> Result<(), CallError> {
@@ -380,9 +387,11 @@ impl Door {
                 self.fault = false;
                 self.media = Some(Negotiation::new(call_id.clone()));
                 self.actions.push_back(Action::StartMedia {
-                    call_id,
+                    call_id: call_id.clone(),
                     ice_servers: self.hub_ice_servers.clone(),
                 });
+                self.actions
+                    .push_back(Action::TakeSnapshot(SnapshotOf::Call(call_id)));
             }
             call::Action::StartOffer(call_id) => {
                 if let Some(media) = self.media_for(&call_id) {
@@ -416,6 +425,8 @@ impl Door {
                      the ring is reported once the hub is back"
                 );
                 self.actions.push_back(Action::Chime);
+                self.actions
+                    .push_back(Action::TakeSnapshot(SnapshotOf::MissedRing(at_ms)));
             }
             call::Action::CallEnded { call_id, outcome } => {
                 if let Some(at_ms) = self.ledger.call_ended(&call_id, outcome) {

@@ -153,6 +153,21 @@ pub enum Action {
         call_id: CallId,
         outcome: Outcome,
     },
+    /// Take the visitor's snapshot of this press and get it to the hub: for a ring, from its
+    /// just-started media session, uploaded at once; for a missed ring, kept on disk with it.
+    /// Runs beside the call: the ring has gone out already and never waits for it.
+    TakeSnapshot(SnapshotOf),
+    /// The hub is back and has the `missed_ring`s: upload the snapshots kept with them.
+    UploadMissedSnapshots,
+}
+
+/// Which press a snapshot belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotOf {
+    /// The ring of this call.
+    Call(CallId),
+    /// A press the hub could not hear, at this Unix millisecond time (its `missed_ring`).
+    MissedRing(u64),
 }
 
 /// An event from a media session's threads. Each carries its call, so a late event from a

@@ -182,6 +182,8 @@ fn the_whole_call_from_press_to_idle_after_the_hub_is_lost() {
                 call_id: id(1),
                 ice_servers: vec![stun()],
             },
+            // The visitor's picture from the session just started; the ring went first.
+            Action::TakeSnapshot(SnapshotOf::Call(id(1))),
             Action::SetLed(LedState::Ringing),
         ]
     );
@@ -423,10 +425,14 @@ fn unlock_in_the_call_pulses_the_strike_then_replies() {
     });
     assert_eq!(
         actions,
-        vec![Action::Reply {
-            call_id: id(1),
-            message: unlock::unlocked(7, pulse)
-        }]
+        vec![
+            // The hub records who let the visitor in (the phone that answered this call).
+            Action::Send(DoorToHub::Unlocked { call_id: id(1) }),
+            Action::Reply {
+                call_id: id(1),
+                message: unlock::unlocked(7, pulse)
+            }
+        ]
     );
     assert_eq!(sim.door.status().unlocks, 1);
     // A second tap while the strike is open is answered but not counted.

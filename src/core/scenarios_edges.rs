@@ -105,7 +105,8 @@ fn hub_lost_mid_call_keeps_it_and_its_restart_does_not_end_it() {
             door_name: "Front door".into(),
             ice_servers: vec![stun()]
         }),
-        vec![]
+        // Only the snapshots an earlier reconnection may have left behind.
+        vec![Action::UploadMissedSnapshots]
     );
     assert_eq!(sim.door.status().phase, CallPhase::InCall);
     // The phone leaves: only the closed data channel says so, and it ends the call.
@@ -149,6 +150,7 @@ fn hub_lost_while_ringing_ends_the_call_and_keeps_an_unconfirmed_ring() {
         vec![
             Action::SaveMissedRings(vec![]),
             Action::Send(DoorToHub::MissedRing { at_ms: PRESSED_AT }),
+            Action::UploadMissedSnapshots,
             Action::SetLed(LedState::Idle),
         ]
     );
@@ -178,7 +180,9 @@ fn press_while_the_hub_is_unreachable_chimes_and_is_reported_later() {
         sim.press(),
         vec![
             Action::SaveMissedRings(vec![1, 2, PRESSED_AT]),
-            Action::Chime
+            Action::Chime,
+            // A picture kept with the missed ring, uploaded once the hub is back.
+            Action::TakeSnapshot(SnapshotOf::MissedRing(PRESSED_AT)),
         ]
     );
     assert_eq!(sim.door.status().phase, CallPhase::Idle);
@@ -194,6 +198,18 @@ fn press_while_the_hub_is_unreachable_chimes_and_is_reported_later() {
         })
         .collect();
     assert_eq!(reported, vec![1, 2, PRESSED_AT], "oldest first");
+    let upload = actions
+        .iter()
+        .position(|a| *a == Action::UploadMissedSnapshots)
+        .expect("the kept snapshots are uploaded");
+    assert!(
+        actions[..upload]
+            .iter()
+            .filter(|a| matches!(a, Action::Send(DoorToHub::MissedRing { .. })))
+            .count()
+            == 3,
+        "after every missed_ring is on its way: {actions:?}"
+    );
     let status = sim.door.status();
     assert_eq!(
         (status.missed_rings_pending, status.missed_rings_reported),

@@ -12,7 +12,8 @@ mod shell;
 mod tests;
 
 pub use ports::{
-    ChimePort, GstMedia, HubPort, MediaPort, MissedRingStore, SpeakerChime, StrikePort,
+    ChimePort, DoorSnapshots, GstMedia, HubPort, MediaPort, MissedRingStore, SnapshotPort,
+    SpeakerChime, StrikePort,
 };
 pub use shell::{Hardware, Ports, Shell};
 
@@ -23,6 +24,7 @@ use crate::gpio::{self, Button, Motion, Press, StdinButton, MOTION_QUEUE, PRESS_
 use crate::link::{self, LinkConfig, LinkEvent};
 use crate::media::{self, MediaPlan};
 use crate::missed::{self, MissedRingFile};
+use crate::missed_snapshots::MissedSnapshots;
 use crate::service::ServiceManager;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -77,6 +79,7 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
     tracing::info!(backend = hw.backend, "GPIO ready; door strike de-energised");
 
     let control = ControlServer::bind(&config.control_socket()).await?;
+    let uploader = crate::snapshots::uploader(&link_config);
     let (link, link_task) = link::spawn(link_config, link_tx, shutdown.child_token());
     if config.button.stdin {
         Box::new(StdinButton).start(press_tx.clone())?;
@@ -114,6 +117,11 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
             playing: None,
         }),
         missed: Box::new(missed_file),
+        snapshots: Box::new(DoorSnapshots {
+            uploader,
+            store: MissedSnapshots::new(&config.state_dir),
+            plan: plan.clone(),
+        }),
     };
     // Dropped last on every exit path: the input pins' threads stop with it.
     let _inputs = hw.inputs;

@@ -6,8 +6,10 @@ use crate::chime;
 use crate::core::{MediaEvent, MediaEventKind};
 use crate::gpio::{DoorStrike, PulseOutcome};
 use crate::link::LinkHandle;
-use crate::media::{Counters, IceSettings, MediaPlan, Session, SessionStats};
+use crate::media::{Counters, IceSettings, MediaPlan, Session, SessionStats, SnapshotGrab};
 use crate::missed::MissedRingFile;
+use crate::missed_snapshots::MissedSnapshots;
+use crate::snapshot_upload::SnapshotUploader;
 use doorbell_protocol::{CallId, DoorToHub, IceCandidate, IceServer};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +34,54 @@ pub trait MediaPort: Send {
     fn tear_down(&mut self, call_id: &CallId) -> Option<SessionStats>;
     /// The running session's statistics and live counters.
     fn stats(&self) -> Option<(SessionStats, Arc<Counters>)>;
+    /// The snapshot branch of `call_id`'s session, to take the visitor's picture from.
+    fn snapshot(&self, _call_id: &CallId) -> Option<SnapshotGrab> {
+        None
+    }
+}
+
+/// The visitor's snapshots ([`crate::snapshots`]): each runs in a task of its own.
+pub trait SnapshotPort: Send {
+    /// The ring of `call_id`: upload the picture from `grab`, its session's snapshot branch
+    /// (`None`: the session did not start).
+    fn for_call(&mut self, call_id: &CallId, grab: Option<SnapshotGrab>);
+    /// A press the hub did not hear, at `at_ms`: keep a picture with the missed ring.
+    fn for_missed_ring(&mut self, at_ms: u64);
+    /// The hub is back: upload the kept pictures.
+    fn upload_missed(&mut self);
+}
+
+/// The real snapshots: uploaded to the hub of the link, missed ones kept in the state
+/// directory.
+pub struct DoorSnapshots {
+    /// `None` when the hub URL cannot take uploads (logged at start): pictures are not taken.
+    pub uploader: Option<SnapshotUploader>,
+    pub store: MissedSnapshots,
+    pub plan: MediaPlan,
+}
+
+impl SnapshotPort for DoorSnapshots {
+    fn for_call(&mut self, call_id: &CallId, grab: Option<SnapshotGrab>) {
+        match (&self.uploader, grab) {
+            (Some(uploader), Some(grab)) => {
+                crate::snapshots::upload_for_call(uploader.clone(), call_id, grab)
+            }
+            (Some(_), None) => tracing::warn!(%call_id, "no snapshot: no media session"),
+            (None, _) => {}
+        }
+    }
+
+    fn for_missed_ring(&mut self, at_ms: u64) {
+        if self.uploader.is_some() {
+            crate::snapshots::keep_missed(&self.plan, self.store.clone(), at_ms);
+        }
+    }
+
+    fn upload_missed(&mut self) {
+        if let Some(uploader) = &self.uploader {
+            crate::snapshots::upload_missed(uploader.clone(), self.store.clone());
+        }
+    }
 }
 
 /// The door-strike relay.
@@ -143,6 +193,16 @@ impl MediaPort for GstMedia {
 
     fn stats(&self) -> Option<(SessionStats, Arc<Counters>)> {
         self.session.as_ref().map(|s| (s.stats(), s.counters()))
+    }
+
+    fn snapshot(&self, call_id: &CallId) -> Option<SnapshotGrab> {
+        match self.session(call_id)?.snapshot() {
+            Ok(grab) => Some(grab),
+            Err(e) => {
+                tracing::warn!(%call_id, "no snapshot: {e}");
+                None
+            }
+        }
     }
 }
 

@@ -1,9 +1,9 @@
 //! The shell around [`Door`]: hands it events, carries out its actions on the ports, feeds
 //! back the results that come at once, and publishes the status.
 
-use super::ports::{ChimePort, HubPort, MediaPort, MissedRingStore, StrikePort};
+use super::ports::{ChimePort, HubPort, MediaPort, MissedRingStore, SnapshotPort, StrikePort};
 use crate::control::{CallSummary, Status};
-use crate::core::{Action, CallError, Door, Event, StrikeOutcome};
+use crate::core::{Action, CallError, Door, Event, SnapshotOf, StrikeOutcome};
 use crate::gpio::{PulseOutcome, RelayState, StatusLed};
 use crate::media::SessionStats;
 use std::sync::Arc;
@@ -18,6 +18,7 @@ pub struct Ports {
     pub strike: Box<dyn StrikePort>,
     pub chime: Box<dyn ChimePort>,
     pub missed: Box<dyn MissedRingStore>,
+    pub snapshots: Box<dyn SnapshotPort>,
 }
 
 /// What the shell reports beside the core's status.
@@ -158,6 +159,14 @@ impl Shell {
                 tracing::info!(%call_id, ?outcome, "call ended");
                 self.last_call_stats = self.current_call.take().unwrap_or_default();
             }
+            Action::TakeSnapshot(SnapshotOf::Call(call_id)) => {
+                let grab = self.ports.media.snapshot(&call_id);
+                self.ports.snapshots.for_call(&call_id, grab);
+            }
+            Action::TakeSnapshot(SnapshotOf::MissedRing(at_ms)) => {
+                self.ports.snapshots.for_missed_ring(at_ms)
+            }
+            Action::UploadMissedSnapshots => self.ports.snapshots.upload_missed(),
         }
     }
 

@@ -90,6 +90,22 @@ impl ChimePort for FakeChime {
     }
 }
 
+struct FakeSnapshots(Log);
+impl SnapshotPort for FakeSnapshots {
+    fn for_call(&mut self, call_id: &CallId, grab: Option<crate::media::SnapshotGrab>) {
+        note(
+            &self.0,
+            format!("snapshot {call_id} session={}", grab.is_some()),
+        );
+    }
+    fn for_missed_ring(&mut self, at_ms: u64) {
+        note(&self.0, format!("snapshot missed {at_ms}"));
+    }
+    fn upload_missed(&mut self) {
+        note(&self.0, "upload missed snapshots");
+    }
+}
+
 struct FakeStore(Log);
 impl MissedRingStore for FakeStore {
     fn save(&mut self, rings: &[u64]) {
@@ -120,6 +136,7 @@ fn shell(fail_start: bool) -> (Shell, Log, watch::Receiver<Status>) {
         strike: Box::new(FakeStrike(log.clone())),
         chime: Box::new(FakeChime(log.clone())),
         missed: Box::new(FakeStore(log.clone())),
+        snapshots: Box::new(FakeSnapshots(log.clone())),
     };
     let hardware = Hardware {
         gpio_backend: "simulated",
@@ -149,12 +166,19 @@ fn a_call_runs_on_the_ports_and_its_stats_are_reported() {
         door_name: "Front door".into(),
         ice_servers: vec![],
     });
+    assert_eq!(
+        take(&log),
+        vec!["upload missed snapshots", "led Idle"],
+        "the hub is back: kept snapshots go up"
+    );
     shell.handle(Event::ButtonPressed { unix_ms: 5 });
     assert_eq!(
-        take(&log)[1..],
+        take(&log),
         [
             r#"hub {"type":"ring","call_id":"c-test-1"}"#,
             "media start c-test-1",
+            // The fake session has no GStreamer snapshot branch to hand over.
+            "snapshot c-test-1 session=false",
             "led Ringing"
         ]
     );
@@ -201,8 +225,12 @@ fn a_session_that_cannot_start_is_fed_back_and_the_led_shows_a_fault() {
     shell.handle(Event::ButtonPressed { unix_ms: 5 });
     let log = take(&log);
     assert_eq!(log[1], "media start c-test-1");
-    assert_eq!(log[2], "led Ringing");
-    assert!(log[3].contains(r#""type":"cancel_ring""#), "{log:?}");
+    assert_eq!(
+        log[2], "snapshot c-test-1 session=false",
+        "no session, no picture"
+    );
+    assert_eq!(log[3], "led Ringing");
+    assert!(log[4].contains(r#""type":"cancel_ring""#), "{log:?}");
     assert_eq!(log.last().map(String::as_str), Some("led Fault"));
     assert_eq!(status.borrow().state, CallPhase::Idle);
 }
@@ -212,7 +240,7 @@ fn a_press_without_a_hub_chimes_and_saves_the_ring() {
     let (mut shell, log, status) = shell(false);
     take(&log);
     shell.handle(Event::ButtonPressed { unix_ms: 5 });
-    assert_eq!(take(&log), vec!["save [5]", "chime"]);
+    assert_eq!(take(&log), vec!["save [5]", "chime", "snapshot missed 5"]);
     assert_eq!(status.borrow().local_chimes, 1);
     assert_eq!(status.borrow().missed_rings_pending, 1);
 }

@@ -274,15 +274,24 @@ async fn session(
     }
 }
 
-/// TLS settings for `wss://`: the public web roots, plus the hub's own certificate when it is
-/// self-signed (`hub.ca_file`).
+/// TLS settings for `wss://`: see [`client_tls`].
 fn tls_connector(config: &LinkConfig) -> Result<tokio_tungstenite::Connector, LinkError> {
+    Ok(tokio_tungstenite::Connector::Rustls(client_tls(
+        config.ca_file.as_deref(),
+    )?))
+}
+
+/// The door's TLS trust for the hub (the link and the snapshot upload): the public web roots,
+/// plus the hub's own certificate when it is self-signed (`hub.ca_file`).
+pub fn client_tls(
+    ca_file: Option<&std::path::Path>,
+) -> Result<std::sync::Arc<rustls::ClientConfig>, LinkError> {
     use rustls::pki_types::{pem::PemObject, CertificateDer};
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = &config.ca_file {
+    if let Some(path) = ca_file {
         let ca_file = |problem: String| LinkError::CaFile {
-            path: path.clone(),
+            path: path.to_owned(),
             problem,
         };
         let certs = CertificateDer::pem_file_iter(path)
@@ -301,9 +310,7 @@ fn tls_connector(config: &LinkConfig) -> Result<tokio_tungstenite::Connector, Li
         .map_err(|e| LinkError::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Ok(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(
-        tls,
-    )))
+    Ok(std::sync::Arc::new(tls))
 }
 
 type Ws =

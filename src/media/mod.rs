@@ -5,11 +5,13 @@
 //! - [`session`]: the per-call pipeline, its events and its teardown guard.
 //! - [`pipeline`]: the session's launch string and ICE (STUN/TURN) configuration.
 //! - [`dtls`]: the door's own DTLS certificate in webrtcbin.
+//! - [`snapshot`]: the visitor's JPEG from the session's video (a tee branch).
 
 pub mod dtls;
 pub mod pipeline;
 pub mod probe;
 pub mod session;
+pub mod snapshot;
 
 pub use dtls::DtlsCertificate;
 pub use pipeline::{aec_fragment, AEC_CAPS};
@@ -17,3 +19,4 @@ pub use probe::{check_installation, plan, MediaPlan, ProbeError};
 pub use session::{
     Counters, IceSettings, MediaEvent, MediaEventKind, Session, SessionError, SessionStats,
 };
+pub use snapshot::{SnapshotError, SnapshotGrab, MAX_SNAPSHOT_WIDTH};

@@ -63,13 +63,15 @@ pub(super) fn describe(plan: &MediaPlan, probe: Option<&str>) -> String {
     };
     format!(
         "webrtcbin name=webrtc bundle-policy=max-bundle latency=50 \
-         {video} ! queue max-size-buffers=2 leaky=downstream ! {encoder} \
+         {video} ! tee name={tee} ! queue max-size-buffers=2 leaky=downstream ! {encoder} \
          ! video/x-h264,profile=constrained-baseline ! h264parse \
          ! rtph264pay config-interval=-1 aggregate-mode=zero-latency pt=96 \
          ! application/x-rtp,media=video,encoding-name=H264,payload=96 ! queue name=vcaps ! webrtc. \
          {audio} ! audioconvert ! audioresample ! {dsp}queue max-size-time=100000000 leaky=downstream \
          ! opusenc bitrate=32000 frame-size=20 ! rtpopuspay pt=111 \
-         ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! queue name=acaps ! webrtc.{probe}",
+         ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! queue name=acaps ! webrtc.{probe}{snapshot}",
+        tee = super::snapshot::TEE,
+        snapshot = super::snapshot::branch(plan.width, plan.height),
         video = plan.video_source,
         encoder = plan.encoder_fragment,
         audio = plan.audio_source,

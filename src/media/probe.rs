@@ -78,6 +78,16 @@ const REQUIRED: &[Requirement] = &[
         "gstreamer1.0-plugins-base-videoconvertscale",
     ),
     req(
+        "jpegenc",
+        "gstreamer1.0-plugins-good",
+        "gstreamer1.0-plugins-good-jpeg",
+    ),
+    req(
+        "appsink",
+        "gstreamer1.0-plugins-base",
+        "gstreamer1.0-plugins-base-app",
+    ),
+    req(
         "videorate",
         "gstreamer1.0-plugins-base",
         "gstreamer1.0-plugins-base-videorate",

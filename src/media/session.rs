@@ -7,6 +7,8 @@
 //!  speaker ◄─ webrtcechoprobe ◄─ opusdec ◄─ rtpopusdepay ◄───────────────┘ audio: sendrecv
 //! ```
 //!
+//! The camera also feeds a tee branch that makes one JPEG per press (`super::snapshot`).
+//!
 //! With `media.echo_cancel` (the default) the microphone goes through `webrtcdsp` (echo
 //! cancellation, noise suppression, gain control) and the phone's voice passes a
 //! `webrtcechoprobe` just before the speaker, so the canceller knows what the speaker played
@@ -168,6 +170,11 @@ impl Session {
 
     pub fn call_id(&self) -> &CallId {
         &self.call_id
+    }
+
+    /// The visitor's snapshot from this session's video, to take on a blocking thread.
+    pub fn snapshot(&self) -> Result<super::SnapshotGrab, super::SnapshotError> {
+        super::SnapshotGrab::of(&self.pipeline)
     }
 
     /// The pipeline, for inspection (tests check that it is freed after the session).

@@ -12,7 +12,7 @@ pub mod ntfy;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use doorbell_protocol::{CallId, DoorId};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -25,6 +25,7 @@ use crate::push::fanout::{self, MAX_RING_LIFETIME};
 use crate::push::send::PushContext;
 use crate::push::vapid::{VapidError, VapidKey};
 use crate::router::RouterEvent;
+use crate::snapshots::{Capabilities, SnapshotKey};
 use crate::store::{now_ms, EventKind, Store};
 
 /// Call events waiting for the dispatcher. It only looks each one up and spawns tasks, so it
@@ -73,7 +74,7 @@ impl Notice {
                 call_id,
                 reason: e.reason.unwrap_or("cancelled"),
             }),
-            EventKind::Ended | EventKind::MissedRing => None,
+            EventKind::Ended | EventKind::MissedRing | EventKind::Unlocked => None,
         }
     }
 }
@@ -86,7 +87,8 @@ pub struct RingInfo {
     pub call_id: CallId,
     /// When the hub saw the ring (Unix ms).
     pub at_ms: i64,
-    /// Capability URL of the visitor's snapshot, once snapshots exist.
+    /// Capability URL of the visitor's snapshot (absolute; minted at ring time, served once
+    /// the door's upload arrives).
     pub snapshot: Option<String>,
 }
 
@@ -186,7 +188,15 @@ impl Notify {
     /// Starts the dispatcher (once per hub; later calls do nothing). It runs until the hub is
     /// dropped. `app_url` is the hub's base URL, for links in ntfy messages; `local_only`: the
     /// hub is reachable from this machine only (no warning about a missing VAPID contact).
-    pub fn start(&self, store: Store, app_url: String, local_only: bool) {
+    /// `snapshots` mints each ring's snapshot URL (valid `snapshot_ttl`), at once: the
+    /// picture follows within moments and a GET of the URL waits for it.
+    pub fn start(
+        &self,
+        store: Store,
+        app_url: String,
+        local_only: bool,
+        snapshots: (Capabilities, Duration),
+    ) {
         let Some(queue) = self.queue.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return;
         };
@@ -199,6 +209,7 @@ impl Notify {
             permits: Arc::new(Semaphore::new(MAX_CONCURRENT_SENDS)),
             store,
             app_url: Arc::from(app_url.trim_end_matches('/')),
+            snapshots: Arc::new(snapshots),
             active: HashMap::new(),
         };
         tokio::spawn(dispatcher.run(queue));
@@ -218,6 +229,8 @@ struct Dispatcher {
     permits: Arc<Semaphore>,
     store: Store,
     app_url: Arc<str>,
+    /// Mints the capability URL of each ring's snapshot, and how long it works.
+    snapshots: Arc<(Capabilities, Duration)>,
     active: HashMap<(DoorId, CallId), ActiveRing>,
 }
 
@@ -269,6 +282,7 @@ impl Dispatcher {
             self.store.clone(),
         );
         let app_url = self.app_url.clone();
+        let snapshots = self.snapshots.clone();
         async move {
             let lookup = {
                 let door_id = door_id.clone();
@@ -284,12 +298,16 @@ impl Dispatcher {
                     return;
                 }
             };
+            let (capabilities, ttl) = &*snapshots;
+            let expires =
+                now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+            let path = capabilities.url(&door_id, &SnapshotKey::Call(call_id.clone()), expires);
             let ring = Arc::new(RingInfo {
                 door_id,
                 door_name,
                 call_id,
                 at_ms,
-                snapshot: None,
+                snapshot: Some(format!("{app_url}{path}")),
             });
             if let Some(ntfy) = ntfy {
                 let (ring, permits) = (ring.clone(), permits.clone());

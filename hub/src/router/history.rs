@@ -70,6 +70,14 @@ impl RouterEvent {
         }
     }
 
+    /// The door unlocked at the request of `phone_id`, in the answered call `call_id`.
+    pub(crate) fn unlocked(door_id: &DoorId, call_id: &CallId, phone_id: &PhoneId) -> Self {
+        RouterEvent {
+            phone_id: Some(phone_id.clone()),
+            ..Self::of_call(door_id, call_id, EventKind::Unlocked)
+        }
+    }
+
     /// A press the door could not deliver while the hub was unreachable.
     pub(crate) fn missed_ring(door_id: &DoorId) -> Self {
         RouterEvent {

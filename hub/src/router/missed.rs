@@ -18,7 +18,7 @@ pub(crate) const MISSED_RING_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3
 
 /// `at_ms` as a Unix millisecond time if it is plausible by the hub's clock `wall_ms`, or
 /// the door's error message saying what is wrong with it.
-fn check_time(at_ms: u64, wall_ms: i64) -> Result<i64, String> {
+pub(crate) fn check_time(at_ms: u64, wall_ms: i64) -> Result<i64, String> {
     let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     let latest = wall_ms.saturating_add(millis(MISSED_RING_MAX_SKEW));
     let earliest = wall_ms.saturating_sub(millis(MISSED_RING_MAX_AGE));

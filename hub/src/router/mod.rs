@@ -14,6 +14,7 @@
 //! | [`ice`] | the one assembly of ICE servers for `welcome` and for each side of a call |
 //! | [`history`] | [`RouterEvent`]s for the call history |
 //! | [`missed`] | `missed_ring`: the clock check, the phones told, the history entry |
+//! | [`snapshot`] | `snapshot`: telling the door's phones that a call's snapshot arrived |
 //!
 //! Connections, not phone ids, are the unit of ringing: a phone may have the app open in more
 //! than one tab (or a stale tab and a fresh one), and every tab rings. The first tab to answer
@@ -26,6 +27,7 @@ mod history;
 mod ice;
 mod missed;
 mod presence;
+mod snapshot;
 #[cfg(test)]
 mod test_support;
 
@@ -38,6 +40,7 @@ use crate::turn::TurnIssuer;
 
 pub(crate) use history::RouterEvent;
 use ice::IceServers;
+pub(crate) use missed::check_time as check_missed_ring_time;
 use presence::{DoorSlot, PhonePeer};
 
 /// Identifies one WebSocket connection for the lifetime of the process.
@@ -144,6 +147,9 @@ impl Router {
             }
             DoorToHub::HangUp { call_id, reason } => {
                 self.door_hang_up(now, conn, &door_id, &call_id, reason, &mut out)
+            }
+            DoorToHub::Unlocked { call_id } => {
+                self.door_unlocked(conn, &door_id, &call_id, &mut out)
             }
             DoorToHub::MissedRing { at_ms } => {
                 self.missed_ring(conn, &door_id, at_ms, now.wall_ms(), &mut out)

@@ -1,7 +1,7 @@
 //! The call history: what the recorder writes and what `GET /api/events` reads back.
 
 use doorbell_protocol::{CallId, DoorId, PhoneId};
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::{Store, StoreError, MAX_EVENTS_KEPT};
@@ -21,6 +21,8 @@ pub(crate) enum EventKind {
     /// The button was pressed while the door could not reach the hub (reported by the door
     /// when it came back; `at` is the press). There was no call, so `call_id` is absent.
     MissedRing,
+    /// The door unlocked at the request of the phone in an answered call (`phone_id`).
+    Unlocked,
 }
 
 impl EventKind {
@@ -31,6 +33,7 @@ impl EventKind {
             EventKind::Missed => "missed",
             EventKind::Ended => "ended",
             EventKind::MissedRing => "missed_ring",
+            EventKind::Unlocked => "unlocked",
         }
     }
 
@@ -41,6 +44,7 @@ impl EventKind {
             "missed" => EventKind::Missed,
             "ended" => EventKind::Ended,
             "missed_ring" => EventKind::MissedRing,
+            "unlocked" => EventKind::Unlocked,
             _ => return None,
         })
     }
@@ -64,6 +68,33 @@ pub(crate) struct CallEvent {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<i64>,
+}
+
+/// A history row as `GET /api/events` returns it: the event, its id (for paging and
+/// deleting) and, for a ring or missed ring, its snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct HistoryEvent {
+    pub id: i64,
+    #[serde(flatten)]
+    pub event: CallEvent,
+    /// The name of the event's phone (who answered, who unlocked), if it is still paired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_name: Option<String>,
+    /// For `GET /api/snapshots/<id>` with the phone's token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_id: Option<i64>,
+    /// A capability URL of the snapshot, filled in by the HTTP layer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+}
+
+/// A page of the history and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct HistoryPage {
+    pub events: Vec<HistoryEvent>,
+    /// `before` for the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
 }
 
 impl Store {
@@ -98,12 +129,9 @@ impl Store {
         phone_id: &PhoneId,
         limit: u32,
         missed_since: i64,
-    ) -> Result<Vec<CallEvent>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT e.at, e.door_id, e.call_id, e.kind, e.phone_id, e.reason, e.duration_ms
-             FROM events e
-             WHERE e.id IN (
+    ) -> Result<Vec<HistoryEvent>, StoreError> {
+        self.query_history(
+            "e.id IN (
                  SELECT n.id FROM events n
                  JOIN pairings p ON p.door_id = n.door_id AND p.phone_id = ?1
                  ORDER BY n.id DESC LIMIT ?2)
@@ -111,24 +139,67 @@ impl Store {
                  SELECT m.id FROM events m
                  JOIN pairings p ON p.door_id = m.door_id AND p.phone_id = ?1
                  WHERE m.kind = 'missed_ring' AND m.at >= ?3
-                 ORDER BY m.id DESC LIMIT ?2)
-             ORDER BY e.id DESC",
-        )?;
+                 ORDER BY m.id DESC LIMIT ?2)",
+            params![phone_id.as_str(), limit, missed_since],
+        )
+    }
+
+    /// One page of the history of the doors `phone_id` is paired with: the `limit` newest
+    /// events with an id below `before` (all, without it), newest first.
+    pub(crate) fn history_page(
+        &self,
+        phone_id: &PhoneId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<HistoryEvent>, StoreError> {
+        self.query_history(
+            "e.id IN (
+                 SELECT n.id FROM events n
+                 JOIN pairings p ON p.door_id = n.door_id AND p.phone_id = ?1
+                 WHERE n.id < ?2 ORDER BY n.id DESC LIMIT ?3)",
+            params![phone_id.as_str(), before.unwrap_or(i64::MAX), limit],
+        )
+    }
+
+    /// Events matching `filter` (over `events e`), with their snapshot, newest first.
+    fn query_history(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<HistoryEvent>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT e.at, e.door_id, e.call_id, e.kind, e.phone_id, e.reason, e.duration_ms,
+                    e.id, s.id, ph.name
+             FROM events e
+             LEFT JOIN phones ph ON ph.id = e.phone_id
+             LEFT JOIN snapshots s ON s.door_id = e.door_id
+                 AND s.key = CASE e.kind WHEN 'ring' THEN 'c:' || e.call_id
+                                         WHEN 'missed_ring' THEN 'm:' || e.at END
+             WHERE {filter}
+             ORDER BY e.id DESC"
+        ))?;
         let rows = stmt
-            .query_map(params![phone_id.as_str(), limit, missed_since], |r| {
+            .query_map(params, |r| {
                 let kind: String = r.get(3)?;
                 Ok((
                     kind,
-                    CallEvent {
-                        at: r.get(0)?,
-                        door_id: DoorId::new(r.get::<_, String>(1)?),
-                        call_id: Some(r.get::<_, String>(2)?)
-                            .filter(|id| !id.is_empty())
-                            .map(CallId::new),
-                        kind: EventKind::Ring,
-                        phone_id: r.get::<_, Option<String>>(4)?.map(PhoneId::new),
-                        reason: r.get(5)?,
-                        duration_ms: r.get(6)?,
+                    HistoryEvent {
+                        id: r.get(7)?,
+                        snapshot_id: r.get(8)?,
+                        phone_name: r.get(9)?,
+                        snapshot: None,
+                        event: CallEvent {
+                            at: r.get(0)?,
+                            door_id: DoorId::new(r.get::<_, String>(1)?),
+                            call_id: Some(r.get::<_, String>(2)?)
+                                .filter(|id| !id.is_empty())
+                                .map(CallId::new),
+                            kind: EventKind::Ring,
+                            phone_id: r.get::<_, Option<String>>(4)?.map(PhoneId::new),
+                            reason: r.get(5)?,
+                            duration_ms: r.get(6)?,
+                        },
                     },
                 ))
             })?
@@ -137,10 +208,83 @@ impl Store {
         Ok(rows
             .into_iter()
             .filter_map(|(kind, mut e)| {
-                e.kind = EventKind::parse(&kind)?;
+                e.event.kind = EventKind::parse(&kind)?;
                 Some(e)
             })
             .collect())
+    }
+
+    /// Deletes event `id` if `phone_id` is paired with its door: for an event of a call, every
+    /// event of that call; with the call's or the missed ring's snapshot. Returns the deleted
+    /// snapshot files, or `None` if there was no such event for this phone.
+    pub(crate) fn delete_event(
+        &self,
+        phone_id: &PhoneId,
+        id: i64,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let row: Option<(String, String, String, i64)> = tx
+            .query_row(
+                "SELECT e.door_id, e.call_id, e.kind, e.at FROM events e
+                 JOIN pairings p ON p.door_id = e.door_id AND p.phone_id = ?1
+                 WHERE e.id = ?2",
+                params![phone_id.as_str(), id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let Some((door, call, kind, at)) = row else {
+            return Ok(None);
+        };
+        let key = if call.is_empty() {
+            tx.execute("DELETE FROM events WHERE id = ?1", [id])?;
+            (kind == "missed_ring").then(|| format!("m:{at}"))
+        } else {
+            tx.execute(
+                "DELETE FROM events WHERE door_id = ?1 AND call_id = ?2",
+                [&door, &call],
+            )?;
+            Some(format!("c:{call}"))
+        };
+        let mut files = Vec::new();
+        if let Some(key) = key {
+            let mut stmt =
+                tx.prepare("DELETE FROM snapshots WHERE door_id = ?1 AND key = ?2 RETURNING file")?;
+            for file in stmt.query_map([&door, &key], |r| r.get::<_, String>(0))? {
+                files.push(file?);
+            }
+        }
+        tx.commit()?;
+        Ok(Some(files))
+    }
+
+    /// Deletes every event and snapshot of `door_id` if `phone_id` is paired with it. Returns
+    /// the deleted snapshot files, or `None` if the phone is not paired with that door.
+    pub(crate) fn delete_door_history(
+        &self,
+        phone_id: &PhoneId,
+        door_id: &DoorId,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let paired: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pairings WHERE phone_id = ?1 AND door_id = ?2)",
+            [phone_id.as_str(), door_id.as_str()],
+            |r| r.get(0),
+        )?;
+        if !paired {
+            return Ok(None);
+        }
+        tx.execute("DELETE FROM events WHERE door_id = ?1", [door_id.as_str()])?;
+        let mut files = Vec::new();
+        {
+            let mut stmt = tx.prepare("DELETE FROM snapshots WHERE door_id = ?1 RETURNING file")?;
+            for file in stmt.query_map([door_id.as_str()], |r| r.get::<_, String>(0))? {
+                files.push(file?);
+            }
+        }
+        tx.commit()?;
+        Ok(Some(files))
     }
 }
 
@@ -180,8 +324,8 @@ mod tests {
         }
         let events = s.events_for_phone(&phone.phone_id, 50, 0).expect("events");
         assert_eq!(events.len(), 2);
-        assert_eq!(events[0].kind, EventKind::Missed);
-        assert_eq!(events[1].call_id, Some(CallId::new("c0")));
+        assert_eq!(events[0].event.kind, EventKind::Missed);
+        assert_eq!(events[1].event.call_id, Some(CallId::new("c0")));
     }
 
     #[test]
@@ -212,7 +356,8 @@ mod tests {
         let events = s
             .events_for_phone(&phone.phone_id, 3, 2_000)
             .expect("events");
-        let kinds: Vec<(EventKind, i64)> = events.iter().map(|e| (e.kind, e.at)).collect();
+        let kinds: Vec<(EventKind, i64)> =
+            events.iter().map(|e| (e.event.kind, e.event.at)).collect();
         assert_eq!(
             kinds,
             vec![
@@ -244,11 +389,92 @@ mod tests {
         };
         s.record_event(&missed).expect("record");
         let events = s.events_for_phone(&phone.phone_id, 50, 0).expect("events");
-        assert_eq!(events, vec![missed]);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event, missed);
         let json = serde_json::to_value(&events[0]).expect("json");
         assert_eq!(
             json,
-            serde_json::json!({"at": 1_000, "door_id": door.as_str(), "kind": "missed_ring"})
+            serde_json::json!({"id": events[0].id, "at": 1_000, "door_id": door.as_str(), "kind": "missed_ring"})
         );
+    }
+
+    #[test]
+    fn history_pages_follow_before_and_stay_within_paired_doors() {
+        let s = store();
+        let (door, _) = s.add_door("Front").expect("add");
+        let (other, _) = s.add_door("Back").expect("add");
+        let code = s.create_pairing_code(&door).expect("code");
+        let phone = s
+            .redeem_pairing_code(&code, None, None, now_ms())
+            .expect("pair");
+        for i in 0..5 {
+            for d in [&door, &other] {
+                s.record_event(&CallEvent {
+                    at: i,
+                    door_id: d.clone(),
+                    call_id: Some(CallId::new(format!("c{i}"))),
+                    kind: EventKind::Ring,
+                    phone_id: None,
+                    reason: None,
+                    duration_ms: None,
+                })
+                .expect("record");
+            }
+        }
+        let first = s.history_page(&phone.phone_id, None, 2).expect("page");
+        let ats: Vec<i64> = first.iter().map(|e| e.event.at).collect();
+        assert_eq!(ats, vec![4, 3]);
+        assert!(first.iter().all(|e| e.event.door_id == door));
+        let before = first.last().map(|e| e.id);
+        let second = s.history_page(&phone.phone_id, before, 10).expect("page");
+        let ats: Vec<i64> = second.iter().map(|e| e.event.at).collect();
+        assert_eq!(ats, vec![2, 1, 0]);
+    }
+
+    #[test]
+    fn deleting_a_call_deletes_all_its_events_and_its_snapshot_for_paired_phones_only() {
+        use crate::snapshots::SnapshotKey;
+        let s = store();
+        let (door, _) = s.add_door("Front").expect("add");
+        let (other, _) = s.add_door("Back").expect("add");
+        let pair = |d: &DoorId| {
+            let code = s.create_pairing_code(d).expect("code");
+            s.redeem_pairing_code(&code, None, None, now_ms())
+                .expect("pair")
+                .phone_id
+        };
+        let (mine, stranger) = (pair(&door), pair(&other));
+        for kind in [EventKind::Ring, EventKind::Answered, EventKind::Ended] {
+            s.record_event(&CallEvent {
+                at: 1,
+                door_id: door.clone(),
+                call_id: Some(CallId::new("c1")),
+                kind,
+                phone_id: None,
+                reason: None,
+                duration_ms: None,
+            })
+            .expect("record");
+        }
+        let key = SnapshotKey::Call(CallId::new("c1"));
+        let snap = s.put_snapshot(&door, &key, "c1.jpg", 5, 1).expect("put");
+        let events = s.history_page(&mine, None, 10).expect("page");
+        assert_eq!(events.len(), 3);
+        let ring = events
+            .iter()
+            .find(|e| e.event.kind == EventKind::Ring)
+            .expect("ring");
+        assert_eq!(ring.snapshot_id, Some(snap));
+        assert_eq!(s.delete_event(&stranger, ring.id).expect("delete"), None);
+        assert_eq!(
+            s.delete_door_history(&stranger, &door).expect("delete"),
+            None
+        );
+        assert_eq!(
+            s.delete_event(&mine, ring.id).expect("delete"),
+            Some(vec!["c1.jpg".to_owned()])
+        );
+        assert!(s.history_page(&mine, None, 10).expect("page").is_empty());
+        assert_eq!(s.snapshot_by_key(&door, &key).expect("get"), None);
     }
 }

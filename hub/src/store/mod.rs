@@ -12,7 +12,8 @@
 //! |---|---|
 //! | [`doors`] | doors |
 //! | [`phones`] | pairing codes, phones, pairings |
-//! | [`events`] | the call history ([`CallEvent`]) |
+//! | [`events`] | the call history ([`CallEvent`]), paging and deleting it |
+//! | [`snapshots`] | the visitor's snapshots (rows; the files are [`crate::snapshots`]'s), retention |
 //! | [`push_subscriptions`] | Web Push subscriptions (one per endpoint, a few per phone) |
 //! | this one | schema, migrations, settings, errors |
 
@@ -20,6 +21,7 @@ mod doors;
 mod events;
 mod phones;
 mod push_subscriptions;
+mod snapshots;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,8 +33,9 @@ use serde::Serialize;
 
 use crate::secrets::RandomError;
 
-pub(crate) use events::{CallEvent, EventKind};
+pub(crate) use events::{CallEvent, EventKind, HistoryEvent, HistoryPage};
 pub(crate) use push_subscriptions::PushTarget;
+pub(crate) use snapshots::StoredSnapshot;
 
 /// How long `doorbell-hub pair` links stay valid. Long enough to walk to the phone and scan,
 /// short enough that a link leaked in a chat log is useless later.
@@ -97,6 +100,18 @@ const MIGRATIONS: &[&str] = &[
 "#,
     // Web Push subscriptions.
     push_subscriptions::MIGRATION,
+    r#"
+    CREATE TABLE snapshots (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        door_id TEXT NOT NULL,
+        key     TEXT NOT NULL,
+        at      INTEGER NOT NULL,
+        bytes   INTEGER NOT NULL,
+        file    TEXT NOT NULL,
+        UNIQUE (door_id, key)
+    );
+    CREATE INDEX events_by_time ON events(at);
+"#,
 ];
 
 /// Settings key: the base URL the last `serve` used, so `pair` can print matching links.

@@ -251,6 +251,8 @@ mod migration_tests {
                 .conn()
                 .execute_batch(
                     "DROP TABLE push_subscriptions;
+                     DROP TABLE snapshots;
+                     DROP INDEX events_by_time;
                      PRAGMA user_version = 1;",
                 )
                 .unwrap();

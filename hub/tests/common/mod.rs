@@ -54,6 +54,7 @@ pub fn config(dir: &TempDir, tls: TlsMode) -> HubConfig {
         ice_servers: vec![],
         tls,
         turn: None,
+        history: Default::default(),
         push: Default::default(),
         notify: Default::default(),
     }
@@ -289,6 +290,49 @@ pub async fn http(
         .expect("connect");
     let (status, _, body) = http_on(stream, method, path, headers, body).await;
     (status, body)
+}
+
+/// One HTTP/1.1 request with a binary body; returns (status, head, body bytes).
+pub async fn http_bytes(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let mut stream = within("TCP connect", TcpStream::connect(addr))
+        .await
+        .expect("connect");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    // The server may answer (413, 401) and close before reading the whole body.
+    let _ = within("HTTP request", stream.write_all(&bytes)).await;
+    let mut response = Vec::new();
+    let _ = within("HTTP response", stream.read_to_end(&mut response)).await;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| {
+            panic!(
+                "malformed HTTP response: {:?}",
+                String::from_utf8_lossy(&response)
+            )
+        });
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head}"));
+    (status, head, response[split + 4..].to_vec())
 }
 
 /// Like [`http`] on an existing stream (plain or TLS); also returns the raw response head.

@@ -196,6 +196,32 @@ impl Router {
     }
 }
 
+impl Router {
+    /// `unlocked{call_id}`: the door let the visitor in at the request of the phone that
+    /// answered this call; recorded in the history with that phone.
+    pub(in crate::router) fn door_unlocked(
+        &mut self,
+        conn: ConnId,
+        door_id: &DoorId,
+        call_id: &CallId,
+        out: &mut Vec<Out>,
+    ) {
+        let answered_by = self.doors.get(door_id).and_then(|slot| match &slot.call {
+            Some(call) if &call.id == call_id => match &call.phase {
+                Phase::Answered { phone_id, .. } => Some(phone_id.clone()),
+                Phase::Ringing { .. } => None,
+            },
+            _ => None,
+        });
+        match answered_by {
+            Some(phone_id) => out.push(Out::Event(RouterEvent::unlocked(
+                door_id, call_id, &phone_id,
+            ))),
+            None => out.push(no_such_call(conn, call_id)),
+        }
+    }
+}
+
 fn no_such_call(conn: ConnId, call_id: &CallId) -> Out {
     door_error(
         conn,
@@ -211,6 +237,37 @@ mod tests {
 
     use super::*;
     use crate::router::test_support::{call, error_code, now, ring, setup, to, A, B, DOOR, OTHER};
+
+    #[test]
+    fn an_unlock_is_recorded_with_the_answering_phone_and_only_in_an_answered_call() {
+        let mut r = setup();
+        ring(&mut r);
+        let unlocked = DoorToHub::Unlocked { call_id: call() };
+        let out = r.door_message(now(), DOOR, unlocked.clone());
+        assert_eq!(
+            error_code(&out),
+            Some(ErrorCode::UnknownCall),
+            "still ringing"
+        );
+        r.phone_message(now(), B, PhoneToHub::Answer { call_id: call() });
+        let out = r.door_message(now(), DOOR, unlocked);
+        assert_eq!(
+            out,
+            vec![Out::Event(RouterEvent::unlocked(
+                &crate::router::test_support::door_id(),
+                &call(),
+                &doorbell_protocol::PhoneId::new("p-b")
+            ))]
+        );
+        let out = r.door_message(
+            now(),
+            DOOR,
+            DoorToHub::Unlocked {
+                call_id: CallId::new("other"),
+            },
+        );
+        assert_eq!(error_code(&out), Some(ErrorCode::UnknownCall));
+    }
 
     #[test]
     fn ring_fans_out_to_paired_phones_only() {

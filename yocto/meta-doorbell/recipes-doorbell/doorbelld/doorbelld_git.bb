@@ -129,6 +129,7 @@ RDEPENDS:${PN} += "\
     gstreamer1.0-plugins-base-videotestsrc \
     gstreamer1.0-plugins-base-volume \
     gstreamer1.0-plugins-good-autodetect \
+    gstreamer1.0-plugins-good-jpeg \
     gstreamer1.0-plugins-good-level \
     gstreamer1.0-plugins-good-rtp \
     gstreamer1.0-plugins-good-rtpmanager \

@@ -1,5 +1,9 @@
-//! HTTP routes: the phone app's files, `POST /api/pair`, `GET /api/events`, `GET /healthz`,
-//! and `GET /ws` (handed to [`crate::ws`]). Every response carries the security headers.
+//! HTTP routes: the phone app's files, `POST /api/pair`, the history (`/api/events`, in
+//! [`history`]), the snapshots (`/api/snapshots`, in [`snapshots`]), `GET /healthz`, and
+//! `GET /ws` (handed to [`crate::ws`]). Every response carries the security headers.
+
+mod history;
+mod snapshots;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -8,23 +12,18 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::assets;
 use crate::state::AppState;
-use crate::store::{now_ms, CallEvent, StoreCallError, StoreError};
+use crate::store::{now_ms, PhoneAuth, StoreCallError, StoreError};
 
 /// Largest `POST /api/pair` body: a code, a token and a name fit in a few hundred bytes.
 pub(crate) const PAIR_BODY_LIMIT: usize = 4 * 1024;
 /// Longest pairing code or token accepted before even hashing it.
 pub(crate) const MAX_CREDENTIAL_CHARS: usize = 256;
-/// Events returned by `GET /api/events`: a screenful of history.
-pub(crate) const EVENTS_LIMIT: u32 = 50;
-/// Missed rings this recent are always in `GET /api/events`, however many calls came after
-/// (the phone app lists a week's worth).
-pub(crate) const MISSED_RINGS_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// Content-Security-Policy for everything served: only our own scripts and styles, WebSocket
 /// to ourselves, and `blob:` media for the call video.
@@ -38,7 +37,18 @@ pub(crate) fn router(state: AppState) -> Router {
             "/api/pair",
             post(pair).layer(DefaultBodyLimit::max(PAIR_BODY_LIMIT)),
         )
-        .route("/api/events", get(events))
+        .route(
+            "/api/events",
+            get(history::list).delete(history::delete_door),
+        )
+        .route("/api/events/{id}", delete(history::delete_one))
+        .route(
+            "/api/snapshots",
+            post(snapshots::upload)
+                .layer(DefaultBodyLimit::max(crate::snapshots::MAX_SNAPSHOT_BYTES)),
+        )
+        .route("/api/snapshots/cap/{token}", get(snapshots::by_capability))
+        .route("/api/snapshots/{id}", get(snapshots::by_id))
         .merge(crate::push::api::routes())
         .fallback(static_file)
         .layer(axum::middleware::map_response(security_headers))
@@ -80,6 +90,45 @@ async fn static_file(request: Request) -> Response {
             .into_response(),
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
+}
+
+/// The credential of `Authorization: Bearer <credential>`, if present and of a sane length.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= MAX_CREDENTIAL_CHARS)
+        .map(str::to_owned)
+}
+
+/// The phone whose token is in `Authorization: Bearer <token>`, or the `401`/`500` to send.
+async fn phone_auth(app: &AppState, headers: &HeaderMap) -> Result<PhoneAuth, Response> {
+    let Some(token) = bearer_token(headers) else {
+        return Err(json_error(
+            StatusCode::UNAUTHORIZED,
+            "send Authorization: Bearer <phone token>",
+        ));
+    };
+    match app
+        .hub
+        .store
+        .call(move |store| store.authenticate_phone(&token))
+        .await
+    {
+        Ok(Some(phone)) => Ok(phone),
+        Ok(None) => Err(json_error(
+            StatusCode::UNAUTHORIZED,
+            "unknown phone token; pair again",
+        )),
+        Err(e) => Err(internal_error(&e)),
+    }
+}
+
+fn internal_error(e: &StoreCallError) -> Response {
+    tracing::error!(error = %e, "database call failed");
+    json_error(StatusCode::INTERNAL_SERVER_ERROR, e.client_message())
 }
 
 fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -166,58 +215,6 @@ async fn pair(
         }
         Err(e) => {
             tracing::error!(error = %e, "pairing failed");
-            json_error(StatusCode::INTERNAL_SERVER_ERROR, e.client_message())
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-struct EventsResponse {
-    events: Vec<CallEvent>,
-}
-
-/// The token of `Authorization: Bearer <token>`, if present and of a sane length.
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && t.len() <= MAX_CREDENTIAL_CHARS)
-        .map(str::to_owned)
-}
-
-/// `GET /api/events` with `Authorization: Bearer <token>`: the phone's call history.
-async fn events(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(token) = bearer_token(&headers) else {
-        return json_error(
-            StatusCode::UNAUTHORIZED,
-            "send Authorization: Bearer <phone token>",
-        );
-    };
-    // Make sure events recorded so far are visible.
-    app.hub.switchboard.recorder().flush().await;
-    let result = app
-        .hub
-        .store
-        .call(move |store| {
-            let Some(phone) = store.authenticate_phone(&token)? else {
-                return Ok(None);
-            };
-            store
-                .events_for_phone(
-                    &phone.phone_id,
-                    EVENTS_LIMIT,
-                    now_ms() - MISSED_RINGS_KEPT_MS,
-                )
-                .map(Some)
-        })
-        .await;
-    match result {
-        Ok(Some(events)) => Json(EventsResponse { events }).into_response(),
-        Ok(None) => json_error(StatusCode::UNAUTHORIZED, "unknown phone token; pair again"),
-        Err(e) => {
-            tracing::error!(error = %e, "reading events failed");
             json_error(StatusCode::INTERNAL_SERVER_ERROR, e.client_message())
         }
     }
