@@ -231,6 +231,8 @@ test("a press pushes an encrypted ring that the worker shows; its end turns it i
   assert.equal(await system.hangup(), "ok");
   const ended = await nextPush(path, "ring_ended", callId);
   assert.equal(ended.payload.reason, "cancelled");
+  assert.equal(ended.payload.door_name, "Front door");
+  assert.equal(ended.ttl, 3600, "a ring_ended's TTL (docs/PROTOCOL.md): an offline phone still learns it missed a call");
   assert.equal(ended.topic, ring.topic, "the same Topic replaces an undelivered ring");
   const missed = await deliverUntil(ended.text, (list) => list.find((n) => n.data?.kind === "missed"), "the missed call");
   assert.match(missed.title, /^Missed call from Front door, \d\d:\d\d$/);
