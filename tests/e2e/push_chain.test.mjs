@@ -132,6 +132,7 @@ async function notifications() {
       title: n.title,
       body: n.body,
       tag: n.tag,
+      image: n.image,
       actions: n.actions.map((a) => ({ action: a.action, title: a.title })),
       data: n.data,
     })),
@@ -226,6 +227,15 @@ test("a press pushes an encrypted ring that the worker shows; its end turns it i
     { action: "answer", title: "Answer" },
     { action: "decline", title: "Decline" },
   ]);
+  // The notification's image is the snapshot's capability URL, fetched as a notification
+  // fetches it: no header, no token. It serves the JPEG the door grabbed at the press.
+  assert.equal(shown.image, ring.payload.snapshot, "the notification shows the ring's snapshot");
+  assert.match(shown.image, /^https?:\/\//, "an absolute URL");
+  const picture = await fetch(shown.image);
+  assert.equal(picture.status, 200, `the snapshot URL serves (${picture.status})`);
+  assert.equal(picture.headers.get("content-type"), "image/jpeg");
+  const jpeg = Buffer.from(await picture.arrayBuffer());
+  assert.ok(jpeg.length > 1000 && jpeg[0] === 0xff && jpeg[1] === 0xd8, "a JPEG (SOI marker) of the test pattern");
 
   // The door gives up (`doorbelld hangup` while ringing): `cancelled`, a missed call.
   assert.equal(await system.hangup(), "ok");
