@@ -39,8 +39,9 @@ cache=${DOORBELL_IMAGE_CACHE:-/var/cache/doorbell-image}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 
-# Sizes in MiB. A root slot holds the whole system (about 600 MiB used); updates replace it.
-BOOT_MB=128 ROOT_MB=1024 DATA_MB=256
+# Sizes in MiB. A root slot holds the whole system (GStreamer's plugins-bad pulls in Mesa and
+# LLVM: about 1.1 GiB used) with room for updates to grow; updates replace it whole.
+BOOT_MB=128 ROOT_MB=2048 DATA_MB=256
 # Fixed MBR disk id: GRUB's kernel command line and RAUC's slots name partitions by PARTUUID.
 DISK_ID=deb1d00b
 COMPATIBLE=doorbell-$arch
@@ -158,6 +159,9 @@ else
 fi
 
 # --- file systems and the disk ------------------------------------------------------------
+used=$(du -sm --apparent-size "$root" | cut -f1)
+echo "root file system: $used MiB used of a $ROOT_MB MiB slot"
+((used * 100 / ROOT_MB < 90)) || { echo "the root file system does not fit its slot: raise ROOT_MB" >&2; exit 1; }
 rootfs=$out/rootfs.ext4
 rm -f "$rootfs"
 mkfs.ext4 -q -L rootfs -d "$root" -E root_owner=0:0 "$rootfs" "${ROOT_MB}M"
@@ -185,7 +189,6 @@ bmaptool -q create -o "$img.bmap" "$img"
 rm -f "$img.zst"
 zstd -q -T0 -10 "$img" -o "$img.zst"
 echo "$version" >"$out/version"
-used=$(du -sm --apparent-size "$root" | cut -f1)
 echo "== built $img.zst ($arch, $version)"
 echo "   raw $(du -m --apparent-size "$img" | cut -f1) MiB ($(du -m "$img" | cut -f1) MiB allocated), compressed $(du -m "$img.zst" | cut -f1) MiB, root file system $used MiB"
 echo "   build time $(($(date +%s) - started)) s"

@@ -21,6 +21,10 @@ APT_PACKAGES=(
   # and turnserver/turnutils_uclient are the reference tools of hub/tests/turn.rs and
   # hub/examples/turn_bench.rs (Debian does not start the service)
   iproute2 iptables python3 coturn
+  # the firmware image (image/build.sh) and its booted tests under QEMU: Debian bootstrap,
+  # file systems without mounting, GRUB EFI, RAUC bundles, bmap, OVMF firmware for the VM
+  mmdebstrap e2fsprogs dosfstools mtools fdisk grub-efi-amd64-bin grub-common rauc
+  squashfs-tools bmap-tools zstd qemu-system-x86 ovmf
 )
 
 missing=()

@@ -87,6 +87,8 @@ class Vm {
     this.shell = null;
     this.buffer = "";
     this.seq = 0;
+    /** Further raw disks (read-only), /dev/vdb onwards in the guest. */
+    this.extraDrives = [];
   }
 
   /** Starts QEMU (the guest boots; call waitForShell next). Returns the wall-clock start. */
@@ -100,6 +102,7 @@ class Vm {
       "-bios", "/usr/share/ovmf/OVMF.fd",
       "-drive", `file=${this.disk},format=raw,if=virtio,cache=unsafe`,
       "-netdev", `user,id=n0${hostfwd}`, "-device", "virtio-net-pci,netdev=n0",
+      ...this.extraDrives.flatMap((file) => ["-drive", `file=${file},format=raw,if=virtio,readonly=on`]),
       "-device", "virtio-rng-pci",
       "-display", "none", "-monitor", "none",
       "-serial", `file:${this.consoleLog}`,

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds the amd64 firmware image and runs its booted tests under QEMU (KVM if /dev/kvm works,
+# TCG otherwise): doorbelld under a real systemd, watchdog, a call from Chromium on the host,
+# reboot persistence, then a RAUC A/B update and a rollback. Needs root (mmdebstrap, ownership).
+#   bash scripts/test-image.sh            (scripts/test.sh runs it)
+# DOORBELL_IMAGE_SKIP_BUILD=1 reuses target/image/amd64 from an earlier run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[[ $(id -u) -eq 0 ]] || { echo "the image build needs root (mmdebstrap --mode=root): run as root" >&2; exit 1; }
+start=$(date +%s)
+if [[ ${DOORBELL_IMAGE_SKIP_BUILD:-0} != 1 ]]; then
+  cargo build --release --locked --bin doorbelld
+  bash image/build.sh --arch amd64
+fi
+built=$(date +%s)
+node --test --test-concurrency=1 image/test/
+echo "image: build $((built - start)) s, booted tests $(($(date +%s) - built)) s"
