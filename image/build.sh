@@ -129,7 +129,8 @@ chroot "$root" passwd -l root >/dev/null
 rm -f "$root"/etc/ssh/ssh_host_* "$root/var/lib/dbus/machine-id"
 : >"$root/etc/machine-id"
 ln -sf ../run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"
-mkdir -p "$root/data" "$root/boot/firmware"
+# Mount points: the root is read-only, so every bind-mount target must exist in it.
+mkdir -p "$root/data" "$root/boot/firmware" "$root/var/lib/doorbell"
 
 # --- data partition: the persistent state, first-boot defaults ---------------------------
 data=$work/data
@@ -145,9 +146,13 @@ boot=$work/boot
 mkdir -p "$boot"
 if [[ $arch == amd64 ]]; then
   mkdir -p "$boot/EFI/BOOT"
+  grub_modules=(part_msdos fat ext2 normal linux configfile loadenv test echo regexp sleep serial terminal gzio)
   grub-mkimage -O x86_64-efi -p /EFI/BOOT -o "$boot/EFI/BOOT/BOOTX64.EFI" \
-    part_msdos fat ext2 normal linux configfile loadenv test echo regexp sleep \
-    all_video efi_gop serial terminal gzio
+    "${grub_modules[@]}" all_video efi_gop
+  # Also BIOS boot (GRUB in the MBR and the gap before partition 1), same grub.cfg: the QEMU
+  # tests boot this way, because OVMF cannot run under nested KVM on the CI machines (see
+  # image/test/vm.mjs).
+  grub-mkimage -O i386-pc -p '(hd0,msdos1)/EFI/BOOT' -o "$work/core.img" biosdisk "${grub_modules[@]}"
   sed "s/@DISK_ID@/$DISK_ID/g" "$here/grub.cfg" >"$boot/EFI/BOOT/grub.cfg"
   # RAUC's GRUB protocol: ORDER, x_OK, x_TRY (rauc/contrib/grub.conf). Slot A ships good.
   grub-editenv "$boot/EFI/BOOT/grubenv" set ORDER="A B" A_OK=1 A_TRY=0 B_OK=0 B_TRY=0
@@ -180,6 +185,13 @@ label-id: 0x$DISK_ID
 ,${ROOT_MB}MiB,83
 ,${DATA_MB}MiB,83
 EOF
+if [[ $arch == amd64 ]]; then
+  # boot.img's code (not the partition table) in the MBR; core.img from sector 1, where boot.img
+  # looks for it (grub-mkimage writes core.img's own length into its first sector).
+  (($(stat -c %s "$work/core.img") < 1024 * 1024 - 512)) || { echo "core.img does not fit before partition 1" >&2; exit 1; }
+  dd if=/usr/lib/grub/i386-pc/boot.img of="$img" bs=440 count=1 conv=notrunc status=none
+  dd if="$work/core.img" of="$img" bs=512 seek=1 conv=notrunc status=none
+fi
 put() { dd if="$1" of="$img" bs=1M seek="$2" conv=notrunc,sparse status=none; }
 put "$work/boot.vfat" 1
 put "$rootfs" $((1 + BOOT_MB))

@@ -23,7 +23,7 @@ APT_PACKAGES=(
   iproute2 iptables python3 coturn
   # the firmware image (image/build.sh) and its booted tests under QEMU: Debian bootstrap,
   # file systems without mounting, GRUB EFI, RAUC bundles, bmap, OVMF firmware for the VM
-  mmdebstrap e2fsprogs dosfstools mtools fdisk grub-efi-amd64-bin grub-common rauc
+  mmdebstrap e2fsprogs dosfstools mtools fdisk grub-efi-amd64-bin grub-pc-bin grub-common rauc
   squashfs-tools bmap-tools zstd qemu-system-x86 ovmf
 )
 

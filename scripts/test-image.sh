@@ -13,5 +13,7 @@ if [[ ${DOORBELL_IMAGE_SKIP_BUILD:-0} != 1 ]]; then
   bash image/build.sh --arch amd64
 fi
 built=$(date +%s)
+# KVM does not run firmware on the CI machines (image/test/vm.mjs): TCG unless told otherwise.
+export DOORBELL_QEMU_ACCEL=${DOORBELL_QEMU_ACCEL:-tcg}
 node --test --test-concurrency=1 image/test/
 echo "image: build $((built - start)) s, booted tests $(($(date +%s) - built)) s"
