@@ -35,7 +35,8 @@ version=${version:-$(cat "$(dirname "$rootfs")/version" 2>/dev/null || date -u +
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/bundle"
-cp --sparse=always "$rootfs" "$work/bundle/rootfs.ext4"
+# A hard link where possible: the root file system is 2 GiB (sparse), build machines are tight.
+ln "$rootfs" "$work/bundle/rootfs.ext4" 2>/dev/null || cp --sparse=always "$rootfs" "$work/bundle/rootfs.ext4"
 cat >"$work/bundle/manifest.raucm" <<MANIFEST
 [update]
 compatible=doorbell-$arch

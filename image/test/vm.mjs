@@ -70,7 +70,7 @@ export function readGrubenv(image, dir) {
  * A VM on a private copy of `image` (decompressed from .zst if needed), with the debug shell on.
  * forwards: { name: guestTcpPort } -> host ports on 127.0.0.1, picked free (vm.ports[name]).
  */
-export async function createVm({ image, forwards = {} }) {
+export async function createVm({ image, forwards = {}, memoryMb = GUEST_MEMORY_MB }) {
   const dir = mkdtempSync(join(tmpdir(), "doorbell-vm-"));
   const disk = join(dir, "disk.img");
   if (image.endsWith(".zst")) execFileSync("zstd", ["-q", "-d", "--sparse", image, "-o", disk]);
@@ -78,11 +78,12 @@ export async function createVm({ image, forwards = {} }) {
   setGrubenv(disk, { doorbell_cmdline: "doorbell.debug_shell" }, dir);
   const ports = {};
   for (const name of Object.keys(forwards)) ports[name] = await freePort();
-  return new Vm({ dir, disk, forwards, ports });
+  return new Vm({ dir, disk, forwards, ports, memoryMb });
 }
 
 class Vm {
-  constructor({ dir, disk, forwards, ports }) {
+  constructor({ dir, disk, forwards, ports, memoryMb }) {
+    this.memoryMb = memoryMb;
     this.dir = dir;
     this.disk = disk;
     this.forwards = forwards;
@@ -106,9 +107,10 @@ class Vm {
     const args = [
       // -cpu host fails in nested KVM (ARCH_CAPABILITIES MSR): QEMU's default model is enough.
       ...(this.kvm ? ["-enable-kvm"] : ["-accel", "tcg,thread=multi", "-cpu", "max"]),
-      "-machine", "pc", "-m", String(GUEST_MEMORY_MB), "-smp", "2",
+      "-machine", "pc", "-m", String(this.memoryMb), "-smp", "2",
       // SeaBIOS (QEMU's default) and the image's BIOS GRUB: same grub.cfg and grubenv as EFI.
-      "-drive", `file=${this.disk},format=raw,if=virtio,cache=unsafe`,
+      // Zero writes (RAUC copies whole slot images) punch holes: the copy stays sparse.
+      "-drive", `file=${this.disk},format=raw,if=virtio,cache=unsafe,discard=unmap,detect-zeroes=unmap`,
       "-netdev", `user,id=n0${hostfwd}`, "-device", "virtio-net-pci,netdev=n0",
       ...this.extraDrives.flatMap((file) => ["-drive", `file=${file},format=raw,if=virtio,readonly=on`]),
       "-device", "virtio-rng-pci",
