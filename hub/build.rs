@@ -7,6 +7,13 @@ use std::path::PathBuf;
 
 /// Files the phone app cannot work without; missing ones get a build warning (and a 404).
 const REQUIRED: &[&str] = &["index.html", "app.js", "protocol.js", "style.css"];
+/// Development files in `web/` (npm, the type checker) that are not part of the app.
+const NOT_SERVED: &[&str] = &[
+    "package.json",
+    "package-lock.json",
+    "tsconfig.json",
+    "tsconfig.sw.json",
+];
 
 fn content_type(name: &str) -> Option<&'static str> {
     let ext = name.rsplit_once('.')?.1;
@@ -38,7 +45,11 @@ fn main() {
                 continue;
             };
             // Tests and dotfiles are part of the source tree, not of the app.
-            if !path.is_file() || name.starts_with('.') || name.contains(".test.") {
+            if !path.is_file()
+                || name.starts_with('.')
+                || name.contains(".test.")
+                || NOT_SERVED.contains(&name.as_str())
+            {
                 continue;
             }
             if let Some(ct) = content_type(&name) {

@@ -21,8 +21,10 @@ APT_PACKAGES=(
   # and turnserver/turnutils_uclient are the reference tools of hub/tests/turn.rs and
   # hub/examples/turn_bench.rs (Debian does not start the service)
   iproute2 iptables python3 coturn
+  # Let's Encrypt's ACME test server, which hub/tests/acme.rs runs on loopback
+  pebble
   # the firmware image (image/build.sh) and its booted tests under QEMU: Debian bootstrap,
-  # file systems without mounting, GRUB EFI, RAUC bundles, bmap, OVMF firmware for the VM
+  # file systems without mounting, GRUB (EFI and BIOS), RAUC bundles, bmap, QEMU and OVMF
   mmdebstrap e2fsprogs dosfstools mtools fdisk grub-efi-amd64-bin grub-pc-bin grub-common rauc
   squashfs-tools bmap-tools zstd qemu-system-x86 ovmf
 )
@@ -56,4 +58,8 @@ fi
 # playwright-core drives Debian's Chromium (it never downloads a browser of its own).
 if [[ ! -d tests/e2e/node_modules/playwright-core ]]; then
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# TypeScript checks the phone app's JSDoc types (`tsc --noEmit`); the app itself has no build.
+if [[ ! -x web/node_modules/.bin/tsc ]]; then
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
 fi

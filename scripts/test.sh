@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, then runs every check and test: formatting, lints, Rust unit and
 # integration tests (protocol goldens, state machine, hub over real WebSockets, GStreamer
-# sessions), the web app's protocol tests, end-to-end calls and resilience (hub restart mid-call,
+# sessions), the phone app's types (tsc), reducer and protocol tests, end-to-end calls, the
+# installable app and its notifications, and resilience (hub restart mid-call,
 # network cut) in headless Chromium, calls across NAT through TURN in network namespaces (needs
 # root), offline systemd/Yocto/RAUC checks, and the aarch64 build tested under qemu.
 set -euo pipefail
@@ -22,7 +23,8 @@ bash scripts/check-systemd.sh
 echo "== Yocto layer and RAUC update bundle (offline)"
 bash scripts/check-yocto.sh
 
-echo "== JavaScript: web app protocol against the golden fixtures, page smoke"
+echo "== JavaScript: the phone app's types, its reducer, its protocol against the golden fixtures"
+(cd web && node_modules/.bin/tsc --noEmit -p . && node_modules/.bin/tsc --noEmit -p tsconfig.sw.json)
 node --test web/
 
 echo "== end-to-end: real hub, real doorbelld, headless Chromium as the phone"

@@ -53,7 +53,7 @@ pub enum ControlCommand {
 /// What `doorbelld status` prints. Published by the call task after every change.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Status {
-    pub state: &'static str,
+    pub state: crate::core::CallPhase,
     pub call_id: Option<String>,
     pub hub_connected: bool,
     pub door_name: String,
@@ -68,7 +68,7 @@ pub struct Status {
     /// Unlocks from the answering phone that pulsed the door strike, since start-up.
     pub unlocks: u64,
     /// The door strike right now: `on` (energised, door open) or `off`.
-    pub relay: &'static str,
+    pub relay: crate::core::Relay,
     /// Times the strike has been energised since start-up (read from the relay driver).
     pub relay_pulses: u64,
     /// PIR motion events since start-up (always 0 without `gpio.pir_enabled`).
@@ -99,9 +99,9 @@ impl Status {
         if let Some(relay) = &self.live_relay {
             use std::sync::atomic::Ordering;
             status.relay = if relay.energised.load(Ordering::Acquire) {
-                "on"
+                crate::core::Relay::On
             } else {
-                "off"
+                crate::core::Relay::Off
             };
             status.relay_pulses = relay.pulses.load(Ordering::Relaxed);
         }
@@ -112,7 +112,7 @@ impl Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct CallSummary {
     pub call_id: String,
-    pub outcome: crate::call::Outcome,
+    pub outcome: crate::core::Outcome,
     pub stats: crate::media::SessionStats,
 }
 

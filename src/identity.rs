@@ -16,7 +16,7 @@
 //! hub's phones, pairings and history, its TLS certificate) and makes a new identity.
 
 use crate::media::DtlsCertificate;
-use doorbell_hub::secrets;
+use doorbell_common::secrets;
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -197,7 +197,7 @@ fn ensure_private_dir(dir: &Path) -> Result<(), IdentityError> {
 }
 
 fn write_private(path: &Path, data: &[u8]) -> Result<(), IdentityError> {
-    secrets::write_private_file(path, data, 0o600).map_err(|source| IdentityError::Write {
+    doorbell_common::write_private_file(path, data, 0o600).map_err(|source| IdentityError::Write {
         path: path.to_owned(),
         source,
     })

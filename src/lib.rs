@@ -4,37 +4,41 @@
 //!
 //! | module | job |
 //! |---|---|
+//! | [`core`] | every call decision, sans I/O: call states, the offer gate, the ring ledger, unlock, status |
+//! | [`daemon`] | the shell around the core: the `select!` loop, the ports its actions run on, their fakes |
+//! | [`app`] | what runs once the configuration is loaded: a subcommand, or the daemon (the one `LinkConfig`) |
 //! | [`config`] | layered configuration, validation with errors that name the key |
-//! | [`call`] | the call state machine: pure, no I/O, time is an input |
 //! | [`media`] | GStreamer: start-up checks, device/encoder probing, one `webrtcbin` session per call |
 //! | [`link`] | the WebSocket link to the hub: auth, message pump, reconnect with jittered backoff |
 //! | [`gpio`] | button, door strike, status LED and PIR behind small traits; rppal and simulated backends |
-//! | [`unlock`] | who may open the door: data-channel messages from the answering phone |
-//! | [`missed`] | presses while the hub was unreachable, kept (bounded, on disk) until reported |
+//! | [`chime`] | the door's own ding-dong when the hub is unreachable |
+//! | [`missed`] | the missed-rings file (the queue itself is [`core::ledger`]) |
 //! | [`identity`] | the door's id and secret, made on first start; factory reset |
 //! | [`control`] | the local Unix socket behind `doorbelld press` / `status` / `hangup` |
-//! | [`daemon`] | the one task that owns call state and executes the machine's actions |
 //! | [`service`] | systemd notifications: READY, STATUS, watchdog pings from the call loop, STOPPING |
-//! | [`demo`] | local-first mode: the hub (and its TURN server) embedded in this process |
+//! | `local_first` | feature `embedded-hub`: the hub (and its TURN server) inside this process |
 //! | [`cli`] | command-line definition |
+//!
+//! See `docs/ARCHITECTURE.md` for the path of one button press through these modules.
 //!
 //! Data flows one way into the call task: every thread (GStreamer, rppal interrupts, stdin, sockets) turns what
 //! it sees into a typed message on a bounded channel; nothing else holds call state.
 
-pub mod call;
+pub mod app;
 pub mod chime;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod core;
 pub mod daemon;
-pub mod demo;
 pub mod gpio;
 pub mod identity;
 pub mod link;
+#[cfg(feature = "embedded-hub")]
+pub mod local_first;
 pub mod media;
 pub mod missed;
 pub mod service;
-pub mod unlock;
 
 /// Reported to the hub in `hello`.
 pub const SOFTWARE: &str = concat!("doorbelld ", env!("CARGO_PKG_VERSION"));

@@ -10,6 +10,15 @@
 // ignored, as the protocol requires); anything else throws ProtocolError.
 //
 // No dependencies: this file runs in the browser (served by the hub) and in node (tests).
+// @ts-check
+
+/**
+ * A decoded message: "type" and the fields its schema knows (see SCHEMAS).
+ * @typedef {{type: string, [field: string]: any}} Message
+ * A field kind: validates the value at `path` and returns the value to keep.
+ * @typedef {(value: any, path: string) => any} KindFn
+ * @typedef {[string, string | KindFn, ({optional?: boolean, default?: any})?]} Field
+ */
 
 /** Version of this protocol, sent in every `hello`. */
 export const PROTOCOL_VERSION = 1;
@@ -50,6 +59,7 @@ export const CONTROL_ERROR_CODES = Object.freeze(["bad_message", "unsupported_ve
 
 /** A message that is not valid for this protocol version, or a value that cannot be encoded. */
 export class ProtocolError extends Error {
+  /** @param {string} message */
   constructor(message) {
     super(message);
     this.name = "ProtocolError";
@@ -61,17 +71,21 @@ export class ProtocolError extends Error {
 
 const U32_MAX = 0xffff_ffff;
 
+/** @param {unknown} value */
 function describe(value) {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
   return `a ${typeof value}`;
 }
 
+/** @type {Record<string, KindFn>} */
 const kinds = {
+  /** @type {KindFn} */
   string(value, path) {
     if (typeof value !== "string") throw new ProtocolError(`${path} must be a string, got ${describe(value)}`);
     return value;
   },
+  /** @type {KindFn} */
   u32(value, path) {
     if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > U32_MAX) {
       throw new ProtocolError(`${path} must be an integer from 0 to ${U32_MAX}, got ${JSON.stringify(value) ?? describe(value)}`);
@@ -79,12 +93,14 @@ const kinds = {
     return value;
   },
   // Unix milliseconds: a u64 on the wire; any real date fits a JS safe integer exactly.
+  /** @type {KindFn} */
   unixMs(value, path) {
     if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
       throw new ProtocolError(`${path} must be Unix milliseconds (a non-negative integer), got ${JSON.stringify(value) ?? describe(value)}`);
     }
     return value;
   },
+  /** @type {KindFn} */
   bool(value, path) {
     if (typeof value !== "boolean") throw new ProtocolError(`${path} must be true or false, got ${describe(value)}`);
     return value;
@@ -113,10 +129,12 @@ const kinds = {
   ),
 };
 
+/** @param {string | KindFn} kind @returns {KindFn} */
 function kindFn(kind) {
   return typeof kind === "function" ? kind : kinds[kind];
 }
 
+/** @param {readonly string[]} values @param {string} what @returns {KindFn} */
 function enumKind(values, what) {
   return (value, path) => {
     if (typeof value !== "string") throw new ProtocolError(`${path} must be a string, got ${describe(value)}`);
@@ -127,21 +145,24 @@ function enumKind(values, what) {
   };
 }
 
+/** @param {string | KindFn} item @returns {KindFn} */
 function arrayKind(item) {
   return (value, path) => {
     if (!Array.isArray(value)) throw new ProtocolError(`${path} must be an array, got ${describe(value)}`);
-    return value.map((v, i) => kindFn(item)(v, `${path}[${i}]`));
+    return value.map((/** @type {unknown} */ v, /** @type {number} */ i) => kindFn(item)(v, `${path}[${i}]`));
   };
 }
 
 // fields: [[name, kind, {optional, default}]]. Keeps only known fields, in declaration order;
 // optional fields that are absent (or null, as serde's Option accepts) are left out; fields
 // with a `default` (serde's `#[serde(default)]`) take a fresh copy of it when absent.
+/** @param {Field[]} fields @returns {KindFn} */
 function objectKind(fields) {
   return (value, path) => {
     if (value === null || typeof value !== "object" || Array.isArray(value)) {
       throw new ProtocolError(`${path} must be an object, got ${describe(value)}`);
     }
+    /** @type {Record<string, any>} */
     const out = {};
     for (const [name, kind, opts] of fields) {
       const v = value[name];
@@ -318,8 +339,9 @@ export const SCHEMAS = Object.freeze({
   },
 });
 
+/** @param {string} direction @param {unknown} type @returns {Field[]} */
 function schemaFor(direction, type) {
-  const table = SCHEMAS[direction];
+  const table = /** @type {Record<string, Record<string, Field[]>>} */ (/** @type {unknown} */ (SCHEMAS))[direction];
   if (!table) throw new ProtocolError(`unknown direction ${JSON.stringify(direction)}`);
   if (typeof type !== "string") throw new ProtocolError(`"type" must be a string, got ${describe(type)}`);
   if (!Object.hasOwn(table, type)) throw new ProtocolError(`unknown ${direction} message type ${JSON.stringify(type)}`);
@@ -329,6 +351,7 @@ function schemaFor(direction, type) {
 /**
  * Validates `message` (an object with `type` and the fields) as a message of `direction` and
  * returns a clean copy: "type" first, known fields in protocol order, unknown fields dropped.
+ * @param {string} direction @param {any} message @returns {Message}
  */
 export function validateMessage(direction, message) {
   if (message === null || typeof message !== "object" || Array.isArray(message)) {
@@ -338,19 +361,19 @@ export function validateMessage(direction, message) {
   return { type: message.type, ...objectKind(fields)(message, message.type) };
 }
 
-/** Validates and serializes a message of `direction` to the JSON text of one frame. */
+/** Validates and serializes a message of `direction` to the JSON text of one frame. @param {string} direction @param {any} message @returns {string} */
 export function encodeMessage(direction, message) {
   return JSON.stringify(validateMessage(direction, message));
 }
 
-/** Parses and validates the text of one frame as a message of `direction`. */
+/** Parses and validates the text of one frame as a message of `direction`. @param {string} direction @param {unknown} text @returns {Message} */
 export function decodeMessage(direction, text) {
   if (typeof text !== "string") throw new ProtocolError(`a message must be a text frame, got ${describe(text)}`);
   let value;
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new ProtocolError(`not JSON: ${e.message}`);
+    throw new ProtocolError(`not JSON: ${/** @type {Error} */ (e).message}`);
   }
   return validateMessage(direction, value);
 }
@@ -358,32 +381,32 @@ export function decodeMessage(direction, text) {
 // ---------------------------------------------------------------------------------------------
 // Phone -> hub encoders (what the phone app sends).
 
-/** `unlock` on the data channel: ask the door to pulse its strike. */
+/** `unlock` on the data channel: ask the door to pulse its strike. @param {number} requestId */
 export function unlock(requestId) {
   return encodeMessage("phone_to_door", { type: "unlock", version: CONTROL_VERSION, request_id: requestId });
 }
 
-/** Parses a data-channel message from the door (`unlocked` or `error`). */
+/** Parses a data-channel message from the door (`unlocked` or `error`). @param {unknown} text */
 export function decodeDoorToPhone(text) {
   return decodeMessage("door_to_phone", text);
 }
 
-/** `hello`: the first message, authenticating with the token received at pairing. */
+/** `hello`: the first message, authenticating with the token received at pairing. @param {string} token */
 export function hello(token) {
   return encodeMessage("phone_to_hub", { type: "hello", protocol_version: PROTOCOL_VERSION, token });
 }
 
-/** `answer`: pick up. */
+/** `answer`: pick up. @param {string} callId */
 export function answer(callId) {
   return encodeMessage("phone_to_hub", { type: "answer", call_id: callId });
 }
 
-/** `decline`: stop ringing on this phone. */
+/** `decline`: stop ringing on this phone. @param {string} callId */
 export function decline(callId) {
   return encodeMessage("phone_to_hub", { type: "decline", call_id: callId });
 }
 
-/** `sdp_answer`: the answer to the door's offer. */
+/** `sdp_answer`: the answer to the door's offer. @param {string} callId @param {string} sdp */
 export function sdpAnswer(callId, sdp) {
   return encodeMessage("phone_to_hub", { type: "sdp_answer", call_id: callId, sdp });
 }
@@ -391,6 +414,7 @@ export function sdpAnswer(callId, sdp) {
 /**
  * `ice`: one trickled candidate. Takes an RTCIceCandidate or RTCIceCandidateInit
  * (`{candidate, sdpMLineIndex}`); `sdpMLineIndex` becomes `sdp_m_line_index`.
+ * @param {string} callId @param {{candidate: string, sdpMLineIndex?: number | null}} candidate
  */
 export function ice(callId, { candidate, sdpMLineIndex }) {
   return encodeMessage("phone_to_hub", {
@@ -400,7 +424,7 @@ export function ice(callId, { candidate, sdpMLineIndex }) {
   });
 }
 
-/** `hang_up`: end the answered call; `reason` is one of HANG_UP_REASONS. */
+/** `hang_up`: end the answered call; `reason` is one of HANG_UP_REASONS. @param {string} callId */
 export function hangUp(callId, reason = "normal") {
   return encodeMessage("phone_to_hub", { type: "hang_up", call_id: callId, reason });
 }
@@ -408,27 +432,27 @@ export function hangUp(callId, reason = "normal") {
 // ---------------------------------------------------------------------------------------------
 // Decoders.
 
-/** Parses and validates one hub -> phone frame. Throws ProtocolError. */
+/** Parses and validates one hub -> phone frame. Throws ProtocolError. @param {unknown} text */
 export function decodeHubToPhone(text) {
   return decodeMessage("hub_to_phone", text);
 }
 
-/** Parses and validates one phone -> hub frame (for hubs and tests written in JS). */
+/** Parses and validates one phone -> hub frame (for hubs and tests written in JS). @param {unknown} text */
 export function decodePhoneToHub(text) {
   return decodeMessage("phone_to_hub", text);
 }
 
-/** Parses and validates one door -> hub frame. */
+/** Parses and validates one door -> hub frame. @param {unknown} text */
 export function decodeDoorToHub(text) {
   return decodeMessage("door_to_hub", text);
 }
 
-/** Parses and validates one hub -> door frame (for a door written in JS, e.g. a test double). */
+/** Parses and validates one hub -> door frame (for a door written in JS, e.g. a test double). @param {unknown} text */
 export function decodeHubToDoor(text) {
   return decodeMessage("hub_to_door", text);
 }
 
-/** The wire `candidate` object as an RTCIceCandidateInit for `addIceCandidate`. */
+/** The wire `candidate` object as an RTCIceCandidateInit for `addIceCandidate`. @param {{candidate: string, sdp_m_line_index: number}} candidate */
 export function toIceCandidateInit(candidate) {
   return { candidate: candidate.candidate, sdpMLineIndex: candidate.sdp_m_line_index };
 }
@@ -436,15 +460,21 @@ export function toIceCandidateInit(candidate) {
 /**
  * The servers for one call: `ring`'s per-call list (TURN credentials minted for this phone and
  * this call) when the hub sent one, else `welcome`'s.
+ * @param {any} ring @param {any} welcome @returns {any[]}
  */
 export function callIceServers(ring, welcome) {
   const perCall = ring?.ice_servers ?? [];
   return perCall.length > 0 ? perCall : (welcome?.ice_servers ?? []);
 }
 
-/** Wire `ice_servers` as RTCIceServer objects for `new RTCPeerConnection({iceServers})`. */
+/**
+ * Wire `ice_servers` as RTCIceServer objects for `new RTCPeerConnection({iceServers})`.
+ * @param {{urls: string[], username?: string, credential?: string}[]} iceServers
+ * @returns {RTCIceServer[]}
+ */
 export function toRtcIceServers(iceServers) {
   return iceServers.map((s) => {
+    /** @type {RTCIceServer} */
     const out = { urls: s.urls };
     if (s.username !== undefined) out.username = s.username;
     if (s.credential !== undefined) out.credential = s.credential;

@@ -231,7 +231,7 @@ fn setup_client(server: SocketAddr, peer: SocketAddr, i: usize) -> UdpSocket {
         .as_secs()
         + 600;
     let username = format!("{expiry}:bench-{i}");
-    let password = doorbell_hub::turn::credentials::password(SECRET.as_bytes(), &username);
+    let password = doorbell_hub::testing::password(SECRET.as_bytes(), &username);
     let integrity =
         MessageIntegrity::new_long_term_integrity(username.clone(), REALM.into(), password);
     // 1. Unauthenticated Allocate -> 401 with a nonce.
@@ -372,15 +372,15 @@ fn embedded_server() {
         let dir = tempfile::tempdir().expect("tempdir");
         let secret_file = dir.path().join("turn-secret");
         std::fs::write(&secret_file, SECRET).expect("secret");
-        let config: doorbell_hub::turn::TurnConfig = toml::from_str(&format!(
+        let config: doorbell_hub::TurnConfig = toml::from_str(&format!(
             "mode = \"embedded\"\nlisten = \"127.0.0.1:0\"\nallow_peers = [\"127.0.0.1/32\"]\nmax_allocations_per_credential = 8\nmax_relay_kbps = 1000000\nsecret_file = {:?}\n",
             secret_file.display().to_string()
         ))
         .expect("config");
         let resolved = config
-            .resolve(&doorbell_hub::turn::TurnDefaults::standalone(&dir.path().join("db")))
+            .resolve(&doorbell_hub::TurnDefaults::standalone(&dir.path().join("db")))
             .expect("resolve");
-        let turn = doorbell_hub::turn::start(&resolved).await.expect("start");
+        let turn = doorbell_hub::start_turn(&resolved).await.expect("start");
         let addr = turn.embedded.as_ref().expect("embedded").local_addr();
         println!("LISTENING {addr}");
         std::io::stdout().flush().expect("flush");

@@ -9,15 +9,16 @@ use doorbell_protocol::IceServer;
 /// Everything [`crate::Hub::open`] needs.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
-    /// The SQLite database (created if missing). A self-signed certificate is kept beside it.
+    /// The SQLite database (created if missing). A self-signed certificate, or the ACME
+    /// account and certificate (`acme/`), are kept beside it.
     pub db_path: PathBuf,
-    /// Base URL printed in pairing links, e.g. "https://doorbell.local:8443". None = derive from the bound address.
+    /// Base URL printed in pairing links, e.g. `https://doorbell.local:8443`. None = derive from the bound address.
     pub public_url: Option<String>,
     /// STUN/TURN servers handed to both sides in welcome (may be empty for LAN).
     pub ice_servers: Vec<IceServer>,
     /// How connections are secured.
     pub tls: TlsMode,
-    /// Mints per-call TURN credentials for `ring` and `answered` (see [`crate::turn`]);
+    /// Mints per-call TURN credentials for `ring` and `answered` (see [`crate::start_turn`]);
     /// `None`: no TURN.
     pub turn: Option<crate::turn::TurnIssuer>,
 }
@@ -31,6 +32,8 @@ pub enum TlsMode {
     Files { cert: PathBuf, key: PathBuf },
     /// generate (once, persisted next to the db) a self-signed cert; its SHA-256 fingerprint is logged/printed
     SelfSigned,
+    /// obtain and renew a certificate from an ACME CA (Let's Encrypt), kept next to the db
+    Acme(crate::acme::AcmeConfig),
 }
 
 /// Protocol timings. [`Timings::default`] is what `docs/PROTOCOL.md` promises.

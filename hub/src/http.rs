@@ -2,7 +2,6 @@
 //! and `GET /ws` (handed to [`crate::ws`]). Every response carries the security headers.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::rejection::JsonRejection;
@@ -12,38 +11,26 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::assets;
-use crate::hub::HubInner;
-use crate::store::{now_ms, CallEvent, StoreError};
+use crate::state::AppState;
+use crate::store::{now_ms, CallEvent, StoreCallError, StoreError};
 
 /// Largest `POST /api/pair` body: a code, a token and a name fit in a few hundred bytes.
-pub const PAIR_BODY_LIMIT: usize = 4 * 1024;
+pub(crate) const PAIR_BODY_LIMIT: usize = 4 * 1024;
 /// Longest pairing code or token accepted before even hashing it.
-pub const MAX_CREDENTIAL_CHARS: usize = 256;
+pub(crate) const MAX_CREDENTIAL_CHARS: usize = 256;
 /// Events returned by `GET /api/events`: a screenful of history.
-pub const EVENTS_LIMIT: u32 = 50;
+pub(crate) const EVENTS_LIMIT: u32 = 50;
 /// Missed rings this recent are always in `GET /api/events`, however many calls came after
 /// (the phone app lists a week's worth).
-pub const MISSED_RINGS_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
+pub(crate) const MISSED_RINGS_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// Content-Security-Policy for everything served: only our own scripts and styles, WebSocket
 /// to ourselves, and `blob:` media for the call video.
-pub const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob:; img-src 'self' data:; style-src 'self'; script-src 'self'";
+pub(crate) const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob:; img-src 'self' data:; style-src 'self'; script-src 'self'";
 
-/// Shared by all handlers of one `serve` call.
-#[derive(Clone)]
-pub struct AppState {
-    pub hub: Arc<HubInner>,
-    /// Cancelled when the hub starts draining.
-    pub shutdown: CancellationToken,
-    /// Tracks WebSocket connections so the drain can wait for them.
-    pub tracker: TaskTracker,
-}
-
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/ws", get(crate::ws::upgrade))
@@ -144,18 +131,20 @@ async fn pair(
     if req.code.trim().is_empty() || req.code.len() > MAX_CREDENTIAL_CHARS || too_long(&req.token) {
         return json_error(StatusCode::BAD_REQUEST, "missing or malformed pairing code");
     }
-    let store = app.hub.store.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        store.redeem_pairing_code(
-            &req.code,
-            req.token.as_deref(),
-            req.name.as_deref(),
-            now_ms(),
-        )
-    })
-    .await;
+    let result = app
+        .hub
+        .store
+        .call(move |store| {
+            store.redeem_pairing_code(
+                &req.code,
+                req.token.as_deref(),
+                req.name.as_deref(),
+                now_ms(),
+            )
+        })
+        .await;
     match result {
-        Ok(Ok(paired)) => {
+        Ok(paired) => {
             tracing::info!(phone = %paired.phone_id, door = %paired.door_id, new = paired.new_phone, "phone paired");
             app.hub
                 .switchboard
@@ -166,7 +155,7 @@ async fn pair(
             })
             .into_response()
         }
-        Ok(Err(
+        Err(StoreCallError::Store(
             e @ (StoreError::PairingCodeUnknown
             | StoreError::PairingCodeUsed
             | StoreError::PairingCodeExpired),
@@ -174,16 +163,9 @@ async fn pair(
             limiter.record_failure(peer.ip(), Instant::now());
             json_error(StatusCode::FORBIDDEN, e.to_string())
         }
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "pairing failed");
-            json_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "hub database error; retry",
-            )
-        }
         Err(e) => {
-            tracing::error!(error = %e, "pairing task failed");
-            json_error(StatusCode::INTERNAL_SERVER_ERROR, "hub fault; retry")
+            tracing::error!(error = %e, "pairing failed");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, e.client_message())
         }
     }
 }
@@ -210,33 +192,28 @@ async fn events(State(app): State<AppState>, headers: HeaderMap) -> Response {
     };
     // Make sure events recorded so far are visible.
     app.hub.switchboard.recorder().flush().await;
-    let store = app.hub.store.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let Some(phone) = store.authenticate_phone(&token)? else {
-            return Ok(None);
-        };
-        store
-            .events_for_phone(
-                &phone.phone_id,
-                EVENTS_LIMIT,
-                now_ms() - MISSED_RINGS_KEPT_MS,
-            )
-            .map(Some)
-    })
-    .await;
+    let result = app
+        .hub
+        .store
+        .call(move |store| {
+            let Some(phone) = store.authenticate_phone(&token)? else {
+                return Ok(None);
+            };
+            store
+                .events_for_phone(
+                    &phone.phone_id,
+                    EVENTS_LIMIT,
+                    now_ms() - MISSED_RINGS_KEPT_MS,
+                )
+                .map(Some)
+        })
+        .await;
     match result {
-        Ok(Ok(Some(events))) => Json(EventsResponse { events }).into_response(),
-        Ok(Ok(None)) => json_error(StatusCode::UNAUTHORIZED, "unknown phone token; pair again"),
-        Ok(Err::<_, StoreError>(e)) => {
-            tracing::error!(error = %e, "reading events failed");
-            json_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "hub database error; retry",
-            )
-        }
+        Ok(Some(events)) => Json(EventsResponse { events }).into_response(),
+        Ok(None) => json_error(StatusCode::UNAUTHORIZED, "unknown phone token; pair again"),
         Err(e) => {
-            tracing::error!(error = %e, "events task failed");
-            json_error(StatusCode::INTERNAL_SERVER_ERROR, "hub fault; retry")
+            tracing::error!(error = %e, "reading events failed");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, e.client_message())
         }
     }
 }

@@ -5,35 +5,20 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use crate::config::{HubConfig, Timings};
 use crate::error::HubError;
-use crate::ratelimit::FailureLimiter;
 use crate::recorder::Recorder;
 use crate::router::Router;
-use crate::store::{Store, SETTING_BASE_URL};
+use crate::state::HubState;
+use crate::store::{Store, StoreCallError, SETTING_BASE_URL};
 use crate::switchboard::Switchboard;
-use crate::tls::{self, TlsSetup};
-
-/// State shared by every connection of one hub.
-pub struct HubInner {
-    pub config: HubConfig,
-    pub timings: Timings,
-    pub store: Store,
-    pub switchboard: Switchboard,
-    /// `None` for plain HTTP.
-    pub tls: Option<TlsSetup>,
-    /// One permit per open WebSocket ([`crate::ws::MAX_CONNECTIONS`]).
-    pub ws_slots: Arc<Semaphore>,
-    /// Wrong pairing codes per client address.
-    pub pair_failures: FailureLimiter,
-}
+use crate::tls;
 
 /// The signaling hub. Cheap to clone (an `Arc` inside).
 #[derive(Clone)]
 pub struct Hub {
-    inner: Arc<HubInner>,
+    inner: Arc<HubState>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -97,15 +82,7 @@ impl Hub {
             recorder,
         );
         Ok(Hub {
-            inner: Arc::new(HubInner {
-                config,
-                timings,
-                store,
-                switchboard,
-                tls,
-                ws_slots: Arc::new(Semaphore::new(crate::ws::MAX_CONNECTIONS)),
-                pair_failures: FailureLimiter::default(),
-            }),
+            inner: Arc::new(HubState::new(config, timings, store, switchboard, tls)),
         })
     }
 
@@ -115,7 +92,16 @@ impl Hub {
 
     /// SHA-256 fingerprint ("AA:BB:…") of the TLS certificate, if TLS is on.
     pub fn tls_fingerprint(&self) -> Option<&str> {
-        self.inner.tls.as_ref().map(|t| t.fingerprint.as_str())
+        self.inner
+            .tls
+            .as_ref()
+            .and_then(|t| t.fingerprint.as_deref())
+    }
+
+    /// Under ACME ([`crate::TlsMode::Acme`]): follows the certificate's renewals and failures.
+    pub fn acme_status(&self) -> Option<tokio::sync::watch::Receiver<crate::acme::AcmeStatus>> {
+        let acme = self.inner.tls.as_ref()?.acme.as_ref()?;
+        Some(acme.status())
     }
 
     fn scheme(&self) -> &'static str {
@@ -139,6 +125,13 @@ impl Hub {
         }
         self.remember_base_url(local).await?;
         tracing::info!(address = %local, tls = self.inner.tls.is_some(), "hub serving");
+        // Under ACME the certificate is obtained and renewed while the hub serves (the CA's
+        // validation connects to this very listener); the task stops with the server.
+        let acme_stop = tokio_util::sync::CancellationToken::new();
+        if let Some(acme) = self.inner.tls.as_ref().and_then(|t| t.acme.clone()) {
+            tokio::spawn(acme.run(acme_stop.clone()));
+        }
+        let _stop_acme = acme_stop.drop_guard();
         crate::server::run(self.inner.clone(), listener, shutdown).await;
         Ok(())
     }
@@ -148,14 +141,15 @@ impl Hub {
     /// the listener, so a `pair` started on that announcement finds it.
     pub async fn remember_base_url(&self, local: SocketAddr) -> Result<(), HubError> {
         let base_url = self.base_url(local);
-        let store = self.inner.store.clone();
-        let saved =
-            tokio::task::spawn_blocking(move || store.set_setting(SETTING_BASE_URL, &base_url))
-                .await;
+        let saved = self
+            .inner
+            .store
+            .call(move |store| store.set_setting(SETTING_BASE_URL, &base_url))
+            .await;
         match saved {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.into()),
-            Err(e) => {
+            Ok(()) => Ok(()),
+            Err(StoreCallError::Store(e)) => Err(e.into()),
+            Err(e @ StoreCallError::Task(_)) => {
                 tracing::warn!(error = %e, "could not remember the base URL");
                 Ok(())
             }

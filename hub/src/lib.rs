@@ -9,6 +9,18 @@
 //! Run it standalone (`doorbell-hub serve`), or embed it: `doorbelld --demo` and local-first
 //! mode call [`Hub::open`] and [`Hub::serve`] in-process.
 //!
+//! # What an embedder uses
+//!
+//! Everything public is at the crate root; the modules are private.
+//! - [`Hub`] with [`HubConfig`], [`TlsMode`] and [`Timings`]: open, serve, the URLs to print.
+//! - [`Store`]: add doors ([`Store::add_door`], [`Store::ensure_door`]), make pairing codes
+//!   ([`Store::create_pairing_code`], valid [`PAIRING_CODE_TTL`]) and turn them into links with
+//!   [`pairing_url`]; list doors and phones for a CLI.
+//! - TURN: a [`TurnConfig`] (the `[turn]` table) resolves against [`TurnDefaults`] into a
+//!   [`ResolvedTurn`]; [`start_turn`] starts it and returns the [`TurnIssuer`] to put in
+//!   [`HubConfig::turn`] and the [`EmbeddedTurn`] server to keep alive.
+//! - [`outbound_ip`] and [`self_signed_paths`] for what a door that hosts the hub prints and trusts.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), doorbell_hub::HubError> {
 //! use doorbell_hub::{Hub, HubConfig, TlsMode};
@@ -32,39 +44,66 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`config`] | [`HubConfig`], [`TlsMode`], protocol [`Timings`] |
-//! | [`hub`] | [`Hub`]: open, serve, URLs; [`pairing_url`] |
-//! | [`store`] | SQLite: doors, phones, pairings, pairing codes, events, settings |
-//! | [`secrets`] | random ids/secrets from the OS, SHA-256 digests |
-//! | [`router`] | pure routing rules: who is online, each door's call state, what to send whom |
-//! | [`switchboard`] | owns the router and every peer's bounded outgoing queue; executes router output |
-//! | [`recorder`] | background thread writing call events and last-seen marks |
-//! | [`ws`] | one WebSocket connection: limits, `hello`, read/write loop, keepalive |
-//! | [`http`] | routes: phone app files, `/api/pair`, `/api/events`, `/healthz`, `/ws`; security headers |
-//! | [`assets`] | the phone app embedded from `web/` by `build.rs` |
-//! | [`server`] | accept loop (TCP, TLS), connection limits, graceful drain |
-//! | [`tls`] | rustls (ring) acceptor from PEM files or a persisted self-signed certificate |
-//! | [`ratelimit`] | message token bucket, pairing-failure limiter |
-//! | [`turn`] | embedded TURN/STUN server, coturn-compatible per-call credentials, peer policy |
-//! | [`error`] | [`HubError`] |
+//! | `config` | [`HubConfig`], [`TlsMode`], protocol [`Timings`] |
+//! | `hub` | [`Hub`]: open, serve, URLs; [`pairing_url`] |
+//! | `state` | the state every connection shares (a leaf: no module it serves is imported) |
+//! | `store` | SQLite: doors, phones and pairings, events, settings; [`Store::call`](Store) for async callers |
+//! | `secrets` | random ids/secrets from the OS, SHA-256 digests, private files |
+//! | `router` | pure routing rules: presence, each door's call, ICE servers, history, missed rings |
+//! | `switchboard` | owns the router and every peer's bounded outgoing queue; executes router output |
+//! | `recorder` | background thread writing call events and last-seen marks |
+//! | `server` | accept loop (TCP, TLS), connection limits, graceful drain |
+//! | `http` | routes: phone app files, `/api/pair`, `/api/events`, `/healthz`, `/ws`; security headers |
+//! | `ws` | one WebSocket connection: limits, `hello`, read/write loop, keepalive |
+//! | `assets` | the phone app embedded from `web/` by `build.rs` |
+//! | `tls` | rustls (ring) acceptor from PEM files or a persisted self-signed certificate |
+//! | `acme` | a trusted certificate from an ACME CA (TLS-ALPN-01): obtained, stored, served, renewed live |
+//! | `ratelimit` | message token bucket, pairing-failure limiter |
+//! | `turn` | embedded TURN/STUN server, coturn-compatible per-call credentials, peer policy |
+//! | `error` | [`HubError`] |
+//!
+//! Imports run one way: `hub` → `server` → `http` → `ws`, each using `state`, `switchboard`
+//! and `store`; `switchboard` → `router` → `turn`. `docs/ARCHITECTURE.md` follows a ring
+//! through them.
 
-pub mod assets;
-pub mod config;
-pub mod error;
-pub mod http;
-pub mod hub;
-pub mod ratelimit;
-pub mod recorder;
-pub mod router;
-pub mod secrets;
-pub mod server;
-pub mod store;
-pub mod switchboard;
-pub mod tls;
-pub mod turn;
-pub mod ws;
+mod acme;
+mod assets;
+mod config;
+mod error;
+mod http;
+mod hub;
+mod ratelimit;
+mod recorder;
+mod router;
+/// Random secrets, digests and private-file writes: `doorbell-common`, shared with the door.
+mod secrets;
+mod server;
+mod state;
+mod store;
+mod switchboard;
+mod tls;
+mod turn;
+mod ws;
 
+pub use acme::{AcmeConfig, AcmeError, AcmeStatus};
 pub use config::{HubConfig, Timings, TlsMode};
 pub use error::HubError;
-pub use hub::{pairing_url, Hub};
-pub use store::{Store, StoreError};
+pub use hub::{outbound_ip, pairing_url, Hub};
+pub use store::{now_ms, DoorRecord, PhoneRecord, Store, StoreError, PAIRING_CODE_TTL};
+pub use tls::{self_signed_paths, TlsError};
+pub use turn::{
+    start as start_turn, EmbeddedSettings, EmbeddedTurn, ExternalSettings, MintSettings,
+    ResolvedTurn, Turn, TurnConfig, TurnConfigError, TurnDefaults, TurnError, TurnIssuer, TurnMode,
+};
+
+/// Internals that the integration tests in `hub/tests` and the TURN benchmark drive
+/// directly. Not an API: it changes with the code.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::assets::{find as find_asset, ASSETS};
+    pub use crate::ratelimit::PAIR_FAILURES_PER_WINDOW;
+    pub use crate::turn::{
+        denied_class, parse_port_range, password, Cidr, CredentialError, DeniedClass, PeerPolicy,
+        TurnVerifier,
+    };
+}

@@ -7,9 +7,10 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use doorbell_hub::store::{now_ms, PAIRING_CODE_TTL, SETTING_BASE_URL};
-use doorbell_hub::turn::{TurnConfig, TurnDefaults};
-use doorbell_hub::{pairing_url, Hub, HubConfig, Store, TlsMode};
+use doorbell_hub::{
+    now_ms, pairing_url, AcmeConfig, Hub, HubConfig, Store, TlsMode, TurnConfig, TurnDefaults,
+    PAIRING_CODE_TTL,
+};
 use doorbell_protocol::IceServer;
 
 #[derive(Debug, Parser)]
@@ -29,7 +30,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the phone app and the signaling WebSocket.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Register a door; prints its id and secret (once).
     AddDoor {
         /// A name shown on phones, e.g. "Front door".
@@ -78,6 +79,22 @@ struct ServeArgs {
     /// Plain HTTP. Only on a loopback address (e.g. behind a TLS-terminating proxy).
     #[arg(long)]
     insecure_http: bool,
+    /// Get a certificate phones trust from an ACME CA (Let's Encrypt) for this DNS name, and
+    /// renew it while serving (repeatable). Port 443 of the name must reach this hub. See
+    /// README "A certificate phones trust".
+    #[arg(long = "acme-domain", value_name = "NAME", conflicts_with_all = ["tls_cert", "self_signed", "insecure_http"])]
+    acme_domain: Vec<String>,
+    /// Contact for the ACME account, a mailto: URL (repeatable).
+    #[arg(long = "acme-contact", value_name = "URL", requires = "acme_domain")]
+    acme_contact: Vec<String>,
+    /// ACME directory URL [default: Let's Encrypt production,
+    /// https://acme-v02.api.letsencrypt.org/directory].
+    #[arg(long, value_name = "URL", requires = "acme_domain")]
+    acme_directory: Option<String>,
+    /// PEM root certificate(s) to trust for the connection to the ACME directory, instead of
+    /// the built-in Mozilla roots (a test or private CA).
+    #[arg(long, value_name = "PEM", requires = "acme_domain")]
+    acme_ca_file: Option<PathBuf>,
     /// STUN server URL handed to doors and phones (repeatable), e.g. stun:stun.example.org:3478.
     #[arg(long = "stun", value_name = "URL")]
     stun: Vec<String>,
@@ -106,6 +123,34 @@ fn read_serve_file(path: &std::path::Path) -> Result<ServeFile> {
     })
 }
 
+/// The ACME settings of `serve`, checked; `None` without `--acme-domain`.
+fn acme_config(args: &ServeArgs) -> Result<Option<AcmeConfig>> {
+    if args.acme_domain.is_empty() {
+        return Ok(None);
+    }
+    // CAs compare names case-insensitively but issue them in lowercase.
+    let domains = args
+        .acme_domain
+        .iter()
+        .map(|d| d.to_ascii_lowercase())
+        .collect();
+    let defaults = AcmeConfig::new(domains);
+    let config = AcmeConfig {
+        contact: args.acme_contact.clone(),
+        directory: args
+            .acme_directory
+            .clone()
+            .unwrap_or(defaults.directory.clone()),
+        ca_file: args.acme_ca_file.clone(),
+        ..defaults
+    };
+    config.validate()?;
+    if config.contact.is_empty() {
+        tracing::warn!("no --acme-contact: the CA cannot reach you about your account");
+    }
+    Ok(Some(config))
+}
+
 fn default_db() -> PathBuf {
     // systemd's StateDirectory= may list several directories, separated by ':'.
     match std::env::var_os("STATE_DIRECTORY") {
@@ -123,7 +168,7 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     let db = cli.db.unwrap_or_else(default_db);
     match cli.command {
-        Command::Serve(args) => serve(db, args).await,
+        Command::Serve(args) => serve(db, *args).await,
         Command::AddDoor { name, json } => add_door(&open_store(&db)?, &name, json),
         Command::Pair { door, public_url } => pair(&open_store(&db)?, &door, public_url),
         Command::Doors { json } => doors(&open_store(&db)?, json),
@@ -144,9 +189,18 @@ async fn serve(db: PathBuf, args: ServeArgs) -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
-    let tls = match (args.tls_cert, args.tls_key, args.insecure_http) {
-        (Some(cert), Some(key), _) => TlsMode::Files { cert, key },
-        (_, _, true) => {
+    let acme = acme_config(&args)?;
+    // Under ACME phones use the certificate's name; port 443 of it reaches the hub (the CA's
+    // validation needs that too).
+    let public_url = args.public_url.clone().or_else(|| {
+        acme.as_ref()
+            .and_then(|a| a.domains.first())
+            .map(|d| format!("https://{d}"))
+    });
+    let tls = match (args.tls_cert, args.tls_key, args.insecure_http, acme) {
+        (_, _, _, Some(acme)) => TlsMode::Acme(acme),
+        (Some(cert), Some(key), _, _) => TlsMode::Files { cert, key },
+        (_, _, true, _) => {
             if !args.listen.ip().is_loopback() {
                 bail!(
                     "--insecure-http is only allowed on a loopback address (got {}); \
@@ -167,7 +221,7 @@ async fn serve(db: PathBuf, args: ServeArgs) -> Result<()> {
         .turn
         .resolve(&TurnDefaults::standalone(&db))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let turn = doorbell_hub::turn::start(&resolved)
+    let turn = doorbell_hub::start_turn(&resolved)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut ice_servers: Vec<IceServer> = args
@@ -182,7 +236,7 @@ async fn serve(db: PathBuf, args: ServeArgs) -> Result<()> {
     ice_servers.extend(turn.stun.iter().cloned());
     let hub = Hub::open(HubConfig {
         db_path: db.clone(),
-        public_url: args.public_url,
+        public_url,
         ice_servers,
         tls,
         turn: turn.issuer.clone(),
@@ -286,7 +340,7 @@ fn pair(store: &Store, door: &str, public_url: Option<String>) -> Result<()> {
     };
     let base = match public_url {
         Some(url) => url,
-        None => store.setting(SETTING_BASE_URL)?.context(
+        None => store.base_url()?.context(
             "no base URL known yet: start `doorbell-hub serve` once, or pass --public-url https://your-hub",
         )?,
     };

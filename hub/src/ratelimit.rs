@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 /// Classic token bucket: `capacity` tokens, refilled at `per_second`.
 #[derive(Debug)]
-pub struct TokenBucket {
+pub(crate) struct TokenBucket {
     capacity: f64,
     per_second: f64,
     tokens: f64,
@@ -16,7 +16,7 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
-    pub fn new(capacity: u32, per_second: u32, now: Instant) -> Self {
+    pub(crate) fn new(capacity: u32, per_second: u32, now: Instant) -> Self {
         TokenBucket {
             capacity: f64::from(capacity),
             per_second: f64::from(per_second),
@@ -26,12 +26,12 @@ impl TokenBucket {
     }
 
     /// Takes one token if there is one.
-    pub fn try_take(&mut self, now: Instant) -> bool {
+    pub(crate) fn try_take(&mut self, now: Instant) -> bool {
         self.try_take_n(1, now)
     }
 
     /// Takes `n` tokens if there are that many (e.g. bytes of a datagram).
-    pub fn try_take_n(&mut self, n: u32, now: Instant) -> bool {
+    pub(crate) fn try_take_n(&mut self, n: u32, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
         self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
@@ -48,20 +48,20 @@ impl TokenBucket {
 /// once or twice; a guesser needs ~2^95 tries.
 pub const PAIR_FAILURES_PER_WINDOW: u32 = 10;
 /// Length of the failure-counting window.
-pub const PAIR_FAILURE_WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const PAIR_FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Addresses tracked at once; beyond this, stale entries are pruned and, if none are stale,
 /// unknown addresses are refused until some are (bounds memory under a distributed attack).
-pub const MAX_TRACKED_ADDRESSES: usize = 4096;
+pub(crate) const MAX_TRACKED_ADDRESSES: usize = 4096;
 
 /// Counts failures per address in fixed windows.
 #[derive(Debug, Default)]
-pub struct FailureLimiter {
+pub(crate) struct FailureLimiter {
     windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
 }
 
 impl FailureLimiter {
     /// Whether `ip` has used up its failures for the current window.
-    pub fn is_blocked(&self, ip: IpAddr, now: Instant) -> bool {
+    pub(crate) fn is_blocked(&self, ip: IpAddr, now: Instant) -> bool {
         let mut map = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         match map.get(&ip) {
             Some((start, n)) if now.saturating_duration_since(*start) < PAIR_FAILURE_WINDOW => {
@@ -85,7 +85,7 @@ impl FailureLimiter {
     /// Whether `ip` itself has used up its failures for the current window. Unlike
     /// [`Self::is_blocked`], an address the table has no room for is not refused: for a
     /// check that runs only after the credentials failed, failing open costs nothing.
-    pub fn has_used_up(&self, ip: IpAddr, now: Instant) -> bool {
+    pub(crate) fn has_used_up(&self, ip: IpAddr, now: Instant) -> bool {
         let map = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         map.get(&ip).is_some_and(|(start, n)| {
             now.saturating_duration_since(*start) < PAIR_FAILURE_WINDOW
@@ -94,7 +94,7 @@ impl FailureLimiter {
     }
 
     /// Counts one failure for `ip`.
-    pub fn record_failure(&self, ip: IpAddr, now: Instant) {
+    pub(crate) fn record_failure(&self, ip: IpAddr, now: Instant) {
         let mut map = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_TRACKED_ADDRESSES && !map.contains_key(&ip) {
             return;

@@ -11,7 +11,7 @@ use crate::store::{CallEvent, Store};
 /// Writes waiting for the database. Events come at human speed (a few per call); 1024 absorbs
 /// a slow disk for minutes. When full, writes are dropped with a warning rather than stalling
 /// call routing.
-pub const RECORDER_QUEUE: usize = 1024;
+pub(crate) const RECORDER_QUEUE: usize = 1024;
 
 enum Job {
     Event(CallEvent),
@@ -30,13 +30,13 @@ enum Job {
 
 /// Sending side; the thread ends when the last `Recorder` is dropped.
 #[derive(Clone)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     tx: SyncSender<Job>,
 }
 
 impl Recorder {
     /// Starts the writer thread.
-    pub fn start(store: Store) -> std::io::Result<Recorder> {
+    pub(crate) fn start(store: Store) -> std::io::Result<Recorder> {
         let (tx, rx) = sync_channel::<Job>(RECORDER_QUEUE);
         std::thread::Builder::new()
             .name("hub-recorder".into())
@@ -75,11 +75,11 @@ impl Recorder {
         }
     }
 
-    pub fn event(&self, event: CallEvent) {
+    pub(crate) fn event(&self, event: CallEvent) {
         self.submit(Job::Event(event));
     }
 
-    pub fn door_seen(&self, door_id: DoorId, software: String, at: i64) {
+    pub(crate) fn door_seen(&self, door_id: DoorId, software: String, at: i64) {
         self.submit(Job::DoorSeen {
             door_id,
             software,
@@ -87,12 +87,12 @@ impl Recorder {
         });
     }
 
-    pub fn phone_seen(&self, phone_id: PhoneId, at: i64) {
+    pub(crate) fn phone_seen(&self, phone_id: PhoneId, at: i64) {
         self.submit(Job::PhoneSeen { phone_id, at });
     }
 
     /// Waits until everything recorded so far is in the database (for readers of the history).
-    pub async fn flush(&self) {
+    pub(crate) async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         // Blocking send is fine here: the queue drains at disk speed and this is a reader's
         // request, not the router.

@@ -17,23 +17,23 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use crate::http::{self, AppState};
-use crate::hub::HubInner;
+use crate::http;
+use crate::state::{AppState, HubState, MAX_WS_CONNECTIONS};
 use crate::tls::TlsSetup;
 
 /// Open TCP connections (HTTP and WebSocket together). WebSockets are limited separately
-/// ([`crate::ws::MAX_CONNECTIONS`]); the headroom is for page loads and pairing. Past this,
+/// ([`MAX_WS_CONNECTIONS`]); the headroom is for page loads and pairing. Past this,
 /// new sockets are closed at once so a flood cannot exhaust file descriptors.
-pub const MAX_TCP_CONNECTIONS: usize = crate::ws::MAX_CONNECTIONS + 256;
+pub(crate) const MAX_TCP_CONNECTIONS: usize = MAX_WS_CONNECTIONS + 256;
 /// A TLS handshake that takes longer is a stalled or malicious client.
-pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time for a client to send its request headers (slowloris protection).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
-pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+pub(crate) const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
-pub async fn run(
-    hub: Arc<HubInner>,
+pub(crate) async fn run(
+    hub: Arc<HubState>,
     listener: TcpListener,
     shutdown_signal: impl Future<Output = ()> + Send + 'static,
 ) {
@@ -102,6 +102,8 @@ async fn connection(
                 accepted = timeout(TLS_HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream)) => accepted,
             };
             match accepted {
+                // A CA's TLS-ALPN-01 validation: the handshake was the whole exchange.
+                Ok(Ok(stream)) if crate::acme::is_challenge_connection(stream.get_ref().1) => {}
                 Ok(Ok(stream)) => serve_http(stream, peer, app, shutdown).await,
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),

@@ -8,23 +8,22 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Instant;
 
 use doorbell_protocol::{DoorId, DoorToHub, PhoneId, PhoneToHub};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::recorder::Recorder;
-use crate::router::{CloseReason, ConnId, Out, Router, RouterEvent};
+use crate::router::{CloseReason, ConnId, Now, Out, Router, RouterEvent};
 use crate::store::{now_ms, CallEvent};
 
 /// Messages waiting to be written to one peer (protocol: 64). A healthy peer drains this in
 /// milliseconds; one that lets 64 pile up is not reading and is disconnected.
-pub const OUTBOUND_QUEUE: usize = 64;
+pub(crate) const OUTBOUND_QUEUE: usize = 64;
 
 /// What a connection task writes to its socket.
 #[derive(Debug)]
-pub enum Outbound {
+pub(crate) enum Outbound {
     /// A serialized `HubToDoor` / `HubToPhone`.
     Text(String),
     /// Send a close frame with this code and reason, then end the connection.
@@ -32,10 +31,10 @@ pub enum Outbound {
 }
 
 /// The switchboard's end of one connection.
-pub struct PeerHandle {
-    pub tx: mpsc::Sender<Outbound>,
+pub(crate) struct PeerHandle {
+    pub(crate) tx: mpsc::Sender<Outbound>,
     /// Cancelled to make the connection task hang up (slow consumer).
-    pub kick: CancellationToken,
+    pub(crate) kick: CancellationToken,
 }
 
 struct State {
@@ -43,14 +42,14 @@ struct State {
     peers: HashMap<ConnId, PeerHandle>,
 }
 
-pub struct Switchboard {
+pub(crate) struct Switchboard {
     state: Mutex<State>,
     recorder: Recorder,
     next_conn: AtomicU64,
 }
 
 impl Switchboard {
-    pub fn new(router: Router, recorder: Recorder) -> Self {
+    pub(crate) fn new(router: Router, recorder: Recorder) -> Self {
         Switchboard {
             state: Mutex::new(State {
                 router,
@@ -61,12 +60,12 @@ impl Switchboard {
         }
     }
 
-    pub fn recorder(&self) -> &Recorder {
+    pub(crate) fn recorder(&self) -> &Recorder {
         &self.recorder
     }
 
     /// A fresh id for a new connection.
-    pub fn next_conn_id(&self) -> ConnId {
+    pub(crate) fn next_conn_id(&self) -> ConnId {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
@@ -75,14 +74,20 @@ impl Switchboard {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn door_connected(&self, conn: ConnId, peer: PeerHandle, door_id: DoorId, name: String) {
+    pub(crate) fn door_connected(
+        &self,
+        conn: ConnId,
+        peer: PeerHandle,
+        door_id: DoorId,
+        name: String,
+    ) {
         let mut state = self.lock();
         state.peers.insert(conn, peer);
         let out = state.router.door_connected(conn, door_id, name);
         self.apply(&mut state, out);
     }
 
-    pub fn phone_connected(
+    pub(crate) fn phone_connected(
         &self,
         conn: ConnId,
         peer: PeerHandle,
@@ -91,34 +96,36 @@ impl Switchboard {
     ) {
         let mut state = self.lock();
         state.peers.insert(conn, peer);
-        let out = state.router.phone_connected(conn, phone_id, doors);
+        let out = state
+            .router
+            .phone_connected(Now::read(), conn, phone_id, doors);
         self.apply(&mut state, out);
     }
 
-    pub fn door_message(&self, conn: ConnId, msg: DoorToHub) {
+    pub(crate) fn door_message(&self, conn: ConnId, msg: DoorToHub) {
+        let mut state = self.lock();
+        let out = state.router.door_message(Now::read(), conn, msg);
+        self.apply(&mut state, out);
+    }
+
+    pub(crate) fn phone_message(&self, conn: ConnId, msg: PhoneToHub) {
+        let mut state = self.lock();
+        let out = state.router.phone_message(Now::read(), conn, msg);
+        self.apply(&mut state, out);
+    }
+
+    pub(crate) fn disconnected(&self, conn: ConnId) {
+        let mut state = self.lock();
+        state.peers.remove(&conn);
+        let out = state.router.disconnected(Now::read(), conn);
+        self.apply(&mut state, out);
+    }
+
+    pub(crate) fn pairing_added(&self, phone_id: &PhoneId, door_id: DoorId, door_name: String) {
         let mut state = self.lock();
         let out = state
             .router
-            .door_message(Instant::now(), now_ms(), conn, msg);
-        self.apply(&mut state, out);
-    }
-
-    pub fn phone_message(&self, conn: ConnId, msg: PhoneToHub) {
-        let mut state = self.lock();
-        let out = state.router.phone_message(Instant::now(), conn, msg);
-        self.apply(&mut state, out);
-    }
-
-    pub fn disconnected(&self, conn: ConnId) {
-        let mut state = self.lock();
-        state.peers.remove(&conn);
-        let out = state.router.disconnected(Instant::now(), conn);
-        self.apply(&mut state, out);
-    }
-
-    pub fn pairing_added(&self, phone_id: &PhoneId, door_id: DoorId, door_name: String) {
-        let mut state = self.lock();
-        let out = state.router.pairing_added(phone_id, door_id, door_name);
+            .pairing_added(Now::read(), phone_id, door_id, door_name);
         self.apply(&mut state, out);
     }
 

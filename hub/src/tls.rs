@@ -16,8 +16,8 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::TlsMode;
 
 /// File names of the generated certificate and key, in the database's directory.
-pub const SELF_SIGNED_CERT_FILE: &str = "cert.pem";
-pub const SELF_SIGNED_KEY_FILE: &str = "key.pem";
+pub(crate) const SELF_SIGNED_CERT_FILE: &str = "cert.pem";
+pub(crate) const SELF_SIGNED_KEY_FILE: &str = "key.pem";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -44,25 +44,33 @@ pub enum TlsError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Acme(#[from] crate::acme::AcmeError),
 }
 
 /// A ready TLS acceptor and what to tell the user about it.
 #[derive(Clone)]
-pub struct TlsSetup {
+pub(crate) struct TlsSetup {
     pub acceptor: TlsAcceptor,
-    /// SHA-256 of the leaf certificate, "AA:BB:…".
-    pub fingerprint: String,
+    /// SHA-256 of the leaf certificate, "AA:BB:…"; `None` under ACME, whose certificate
+    /// changes at every renewal (and is trusted, so nobody needs to compare fingerprints).
+    pub fingerprint: Option<String>,
+    /// Under ACME: the renewal task [`crate::Hub::serve`] runs.
+    pub acme: Option<Arc<crate::acme::AcmeService>>,
 }
+
+/// The only application protocol the hub speaks: WebSocket upgrades need HTTP/1.1.
+pub(crate) const ALPN_HTTP_1_1: &[u8] = b"http/1.1";
 
 /// Installs rustls' `ring` provider as the process default (for any rustls user that relies on
 /// it). Harmless if a provider is already installed.
-pub fn install_default_provider() {
+pub(crate) fn install_default_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Builds the acceptor for `mode`; `None` for plain HTTP. `db_path` locates the self-signed
 /// files; `hostname` (from the public URL) is added to the self-signed certificate's names.
-pub fn setup(
+pub(crate) fn setup(
     mode: &TlsMode,
     db_path: &Path,
     hostname: Option<&str>,
@@ -72,6 +80,7 @@ pub fn setup(
         TlsMode::Plain => return Ok(None),
         TlsMode::Files { cert, key } => (cert.clone(), key.clone()),
         TlsMode::SelfSigned => ensure_self_signed(db_path, hostname)?,
+        TlsMode::Acme(acme) => return Ok(Some(acme_setup(acme, db_path)?)),
     };
     let chain = CertificateDer::pem_file_iter(&cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
@@ -87,29 +96,45 @@ pub fn setup(
         path: key.clone(),
         source,
     })?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_no_client_auth()
-    .with_single_cert(chain, key)?;
-    // WebSocket upgrades need HTTP/1.1; the hub does not speak HTTP/2.
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let mut config = server_config_builder()?.with_single_cert(chain, key)?;
+    // The hub does not speak HTTP/2.
+    config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
     Ok(Some(TlsSetup {
         acceptor: TlsAcceptor::from(Arc::new(config)),
-        fingerprint,
+        fingerprint: Some(fingerprint),
+        acme: None,
     }))
 }
 
-/// SHA-256 of a DER certificate as colon-separated uppercase hex.
+/// Under ACME certificates come from the ACME resolver, and `acme-tls/1` is offered beside
+/// HTTP/1.1 for the CA's validation handshakes (server preference order: an ordinary client
+/// that offers HTTP/1.1 gets it).
+fn acme_setup(config: &crate::acme::AcmeConfig, db_path: &Path) -> Result<TlsSetup, TlsError> {
+    let service = Arc::new(crate::acme::AcmeService::open(config, db_path)?);
+    let mut server = server_config_builder()?.with_cert_resolver(service.resolver());
+    server.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec(), crate::acme::ACME_TLS_ALPN.to_vec()];
+    Ok(TlsSetup {
+        acceptor: TlsAcceptor::from(Arc::new(server)),
+        fingerprint: None,
+        acme: Some(service),
+    })
+}
+
+/// rustls with the `ring` provider, safe protocol versions, no client certificates; the caller
+/// adds the server certificate.
+pub(crate) fn server_config_builder(
+) -> Result<rustls::ConfigBuilder<rustls::ServerConfig, rustls::server::WantsServerCert>, TlsError>
+{
+    Ok(rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth())
+}
+
+/// SHA-256 of a DER certificate as colon-separated uppercase hex (shared with the door).
 pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
-    digest
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    doorbell_common::cert_fingerprint(cert.as_ref())
 }
 
 /// Paths of the self-signed certificate and key for a database at `db_path`.
@@ -179,7 +204,7 @@ mod tests {
             first.fingerprint, second.fingerprint,
             "persisted, not regenerated"
         );
-        assert_eq!(first.fingerprint.len(), 32 * 3 - 1);
+        assert_eq!(first.fingerprint.as_deref().map(str::len), Some(32 * 3 - 1));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

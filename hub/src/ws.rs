@@ -18,36 +18,31 @@ use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
-use crate::http::AppState;
-use crate::hub::HubInner;
 use crate::ratelimit::TokenBucket;
 use crate::router::ConnId;
-use crate::store::now_ms;
+use crate::state::{AppState, HubState};
+use crate::store::{now_ms, StoreCallError};
 use crate::switchboard::{Outbound, PeerHandle, OUTBOUND_QUEUE};
 
-/// Simultaneous WebSocket connections. Each costs a task, two small buffers and a queue
-/// (~30 KiB); 1024 is far beyond a household and keeps a flood from exhausting memory or
-/// file descriptors. Beyond it, upgrades get 503.
-pub const MAX_CONNECTIONS: usize = 1024;
 /// Initial read buffer per connection. Signaling messages are small (an SDP is 3-6 KiB);
 /// tungstenite's 128 KiB default would cost 128 MiB at the connection limit. The buffer still
 /// grows up to a full message when needed.
-pub const READ_BUFFER: usize = 8 * 1024;
+pub(crate) const READ_BUFFER: usize = 8 * 1024;
 /// Bytes buffered before a write goes to the socket. Every send flushes anyway, so this only
 /// batches within one message.
-pub const WRITE_BUFFER: usize = 8 * 1024;
+pub(crate) const WRITE_BUFFER: usize = 8 * 1024;
 /// Upper bound of the write buffer when the socket is not accepting data: one full message
 /// plus the batch above; past this the send fails and the connection ends.
-pub const MAX_WRITE_BUFFER: usize = WRITE_BUFFER + 2 * MAX_MESSAGE_BYTES;
+pub(crate) const MAX_WRITE_BUFFER: usize = WRITE_BUFFER + 2 * MAX_MESSAGE_BYTES;
 /// A single socket write that takes longer than this means the peer stopped reading; the
 /// connection is dropped instead of holding its task forever.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// After sending a close frame, how long to wait for the peer's close reply.
-pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Messages a peer may send in a burst, and the sustained rate. A call is a ring, an SDP and a
 /// few dozen ICE candidates; more than this is a bug or abuse, answered with `rate_limited`.
-pub const MESSAGE_BURST: u32 = 200;
-pub const MESSAGES_PER_SECOND: u32 = 50;
+pub(crate) const MESSAGE_BURST: u32 = 200;
+pub(crate) const MESSAGES_PER_SECOND: u32 = 50;
 
 /// Close codes (RFC 6455 section 7.4.1).
 const CLOSE_GOING_AWAY: u16 = 1001;
@@ -56,7 +51,7 @@ const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_INTERNAL: u16 = 1011;
 
 /// `GET /ws`.
-pub async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
+pub(crate) async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
     if app.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "the hub is shutting down").into_response();
     }
@@ -170,25 +165,24 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
 /// The result of a blocking authentication, or None after refusing the connection because
 /// the check could not run (database error, or the blocking task failed). Wrong credentials
 /// are not decided here: the caller refuses those with its own message.
-async fn auth_ran<T, E: std::fmt::Display>(
+async fn auth_ran<T>(
     socket: &mut WebSocket,
     conn: ConnId,
     who: &'static str,
-    outcome: Result<Result<T, E>, tokio::task::JoinError>,
+    outcome: Result<T, StoreCallError>,
 ) -> Option<T> {
-    let (log, message) = match outcome {
-        Ok(Ok(value)) => return Some(value),
-        Ok(Err(e)) => (
-            format!("{who} authentication failed: {e}"),
-            "hub database error; retry",
-        ),
-        Err(e) => (
-            format!("{who} authentication task failed: {e}"),
-            "hub fault; retry",
-        ),
+    let e = match outcome {
+        Ok(value) => return Some(value),
+        Err(e) => e,
     };
-    tracing::error!(conn, "{log}");
-    refuse(socket, ErrorCode::Internal, message, "internal error").await;
+    tracing::error!(conn, "{who} authentication failed: {e}");
+    refuse(
+        socket,
+        ErrorCode::Internal,
+        e.client_message(),
+        "internal error",
+    )
+    .await;
     None
 }
 
@@ -211,12 +205,15 @@ async fn refuse(
     }
 }
 
+/// How tungstenite's "message or frame too big" error (`Error::Capacity`) displays. axum wraps
+/// that error without re-exporting its type, so its text is what there is to recognise; the
+/// test `oversized_frame_closes_that_connection_only` in `hub/tests/signaling.rs` (close code
+/// 1009) fails if an upgrade changes it.
+const TOO_BIG_DISPLAY: &str = "Space limit exceeded";
+
 /// Whether a read error is tungstenite refusing an oversized message or frame.
-fn is_too_big(err: axum::Error) -> bool {
-    // axum boxes the tungstenite error; the workspace pins the same tungstenite version.
-    err.into_inner()
-        .downcast_ref::<tungstenite::Error>()
-        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
+fn is_too_big(err: &axum::Error) -> bool {
+    err.to_string().starts_with(TOO_BIG_DISPLAY)
 }
 
 /// The peer's role once authenticated.
@@ -225,7 +222,7 @@ enum Role {
     Phone,
 }
 
-async fn run(hub: Arc<HubInner>, mut socket: WebSocket, shutdown: CancellationToken) {
+async fn run(hub: Arc<HubState>, mut socket: WebSocket, shutdown: CancellationToken) {
     let conn = hub.switchboard.next_conn_id();
     // --- handshake ---
     let first = tokio::select! {
@@ -279,10 +276,11 @@ async fn run(hub: Arc<HubInner>, mut socket: WebSocket, shutdown: CancellationTo
             secret,
             software,
         } => {
-            let store = hub.store.clone();
             let id = door_id.clone();
-            let auth =
-                tokio::task::spawn_blocking(move || store.authenticate_door(&id, &secret)).await;
+            let auth = hub
+                .store
+                .call(move |store| store.authenticate_door(&id, &secret))
+                .await;
             let Some(auth) = auth_ran(&mut socket, conn, "door", auth).await else {
                 return;
             };
@@ -310,8 +308,10 @@ async fn run(hub: Arc<HubInner>, mut socket: WebSocket, shutdown: CancellationTo
             }
         }
         Hello::Phone { token } => {
-            let store = hub.store.clone();
-            let auth = tokio::task::spawn_blocking(move || store.authenticate_phone(&token)).await;
+            let auth = hub
+                .store
+                .call(move |store| store.authenticate_phone(&token))
+                .await;
             let Some(auth) = auth_ran(&mut socket, conn, "phone", auth).await else {
                 return;
             };
@@ -352,7 +352,7 @@ async fn run(hub: Arc<HubInner>, mut socket: WebSocket, shutdown: CancellationTo
 
 /// Tells the switchboard that a connection ended, on drop.
 struct Registered {
-    hub: Arc<HubInner>,
+    hub: Arc<HubState>,
     conn: ConnId,
 }
 
@@ -391,7 +391,7 @@ async fn first_frame(socket: &mut WebSocket) -> Option<String> {
 
 /// The authenticated connection's main loop.
 async fn pump(
-    hub: &HubInner,
+    hub: &HubState,
     conn: ConnId,
     role: Role,
     socket: &mut WebSocket,
@@ -451,7 +451,7 @@ async fn pump(
                 let text = match frame {
                     None => return,
                     Some(Err(e)) => {
-                        if is_too_big(e) {
+                        if is_too_big(&e) {
                             tracing::info!(conn, "peer sent a message over {MAX_MESSAGE_BYTES} bytes; closing");
                             close(socket, CLOSE_TOO_BIG, "message too big").await;
                         }
@@ -505,6 +505,19 @@ async fn pump(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pins the text `is_too_big` matches to the error axum hands back for an oversized
+    /// message (tungstenite through the dev-dependency, the version axum uses).
+    #[test]
+    fn an_oversized_message_is_recognised_from_axums_error() {
+        use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
+        let too_big = Error::Capacity(CapacityError::MessageTooLong {
+            size: MAX_MESSAGE_BYTES + 1,
+            max_size: MAX_MESSAGE_BYTES,
+        });
+        assert!(is_too_big(&axum::Error::new(too_big)));
+        assert!(!is_too_big(&axum::Error::new(Error::ConnectionClosed)));
+    }
 
     #[test]
     fn hello_classification() {

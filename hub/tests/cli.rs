@@ -147,3 +147,85 @@ fn serve_config_turn_mistakes_name_the_key() {
         assert!(err.contains(key), "{text:?}: expected {key} in {err}");
     }
 }
+
+#[test]
+fn serve_acme_mistakes_name_the_flag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("hub.sqlite3");
+    let domain = ["--acme-domain", "hub.example.net"];
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--acme-contact", "mailto:me@example.net"],
+            "--acme-domain",
+        ),
+        (&["--acme-domain", "192.168.1.20"], "--acme-domain"),
+        (
+            &[domain[0], domain[1], "--acme-contact", "me@example.net"],
+            "--acme-contact",
+        ),
+        (
+            &[
+                domain[0],
+                domain[1],
+                "--acme-directory",
+                "http://ca.example/dir",
+            ],
+            "--acme-directory",
+        ),
+        (
+            &[
+                domain[0],
+                domain[1],
+                "--acme-ca-file",
+                "/nonexistent/ca.pem",
+            ],
+            "--acme-ca-file",
+        ),
+        (&[domain[0], domain[1], "--self-signed"], "--self-signed"),
+    ];
+    for (args, flag) in cases {
+        let out = hub_cmd(&db)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(err.contains(flag), "{args:?}: expected {flag} in {err}");
+    }
+}
+
+#[test]
+fn serve_acme_links_use_the_domain_and_start_before_a_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("hub.sqlite3");
+    let line = run_ok(hub_cmd(&db).args(["add-door", "Front door", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(line.trim()).expect("one JSON line");
+    // No CA answers on port 1: the hub listens anyway and keeps retrying in the background.
+    let mut server = hub_cmd(&db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--acme-domain", "hub.example.net"])
+        .args(["--acme-directory", "https://127.0.0.1:1/directory"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let stdout = server.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let _ = tx.send(lines.next());
+    });
+    let listening = rx
+        .recv_timeout(WAIT)
+        .expect("serve printed nothing in time");
+    let listening = listening.expect("a line").expect("utf-8 line");
+    assert!(
+        listening.starts_with("Listening on https://127.0.0.1:"),
+        "{listening}"
+    );
+    let url = run_ok(hub_cmd(&db).args(["pair", v["door_id"].as_str().expect("id")]));
+    assert!(url.starts_with("https://hub.example.net/#pair="), "{url}");
+    let _ = server.kill();
+    let _ = server.wait();
+}

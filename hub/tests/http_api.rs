@@ -3,8 +3,7 @@
 mod common;
 
 use common::*;
-use doorbell_hub::store::now_ms;
-use doorbell_hub::{Timings, TlsMode};
+use doorbell_hub::{now_ms, Timings, TlsMode};
 use doorbell_protocol::{CallId, DoorToHub, HangUpReason, HubToDoor, HubToPhone, PhoneToHub};
 
 /// `GET /api/events` as the phone with `token`; must succeed.
@@ -185,7 +184,7 @@ async fn serves_app_and_health_with_security_headers() {
     assert!(head.contains("referrer-policy: no-referrer"), "{head}");
 
     // Whatever the web app consists of at build time is served with its type.
-    for asset in doorbell_hub::assets::ASSETS {
+    for asset in doorbell_hub::testing::ASSETS {
         let path = format!("/{}", asset.name);
         let stream = tokio::net::TcpStream::connect(hub.addr)
             .await
@@ -199,7 +198,7 @@ async fn serves_app_and_health_with_security_headers() {
         );
         assert!(head.contains("cache-control: no-cache"), "{path}: {head}");
     }
-    if doorbell_hub::assets::find("/").is_some() {
+    if doorbell_hub::testing::find_asset("/").is_some() {
         let (status, _) = http(hub.addr, "GET", "/", &[], None).await;
         assert_eq!(status, 200);
     }

@@ -51,8 +51,12 @@ async fn self_signed_tls_serves_https() {
     let hub = start_hub_with(Timings::default(), TlsMode::SelfSigned).await;
     let fingerprint = hub.hub.tls_fingerprint().expect("fingerprint").to_owned();
     let cert_pem = std::fs::read(hub.dir.path().join("cert.pem")).expect("cert.pem next to the db");
-    let cert = rustls::pki_types::pem::PemObject::from_pem_slice(&cert_pem).expect("parse cert");
-    assert_eq!(doorbell_hub::tls::fingerprint(&cert), fingerprint);
+    let cert: rustls::pki_types::CertificateDer =
+        rustls::pki_types::pem::PemObject::from_pem_slice(&cert_pem).expect("parse cert");
+    assert_eq!(
+        doorbell_common::cert_fingerprint(cert.as_ref()),
+        fingerprint
+    );
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).expect("add root");
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(

@@ -13,12 +13,11 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use doorbell_hub::turn::config::{parse_port_range, ResolvedTurn};
-use doorbell_hub::turn::credentials::{password, CredentialError};
-use doorbell_hub::turn::policy::{denied_class, DeniedClass};
-use doorbell_hub::turn::{
-    Cidr, EmbeddedTurn, PeerPolicy, TurnConfig, TurnDefaults, TurnIssuer, TurnMode, TurnVerifier,
+use doorbell_hub::testing::{
+    denied_class, parse_port_range, password, Cidr, CredentialError, DeniedClass, PeerPolicy,
+    TurnVerifier,
 };
+use doorbell_hub::{EmbeddedTurn, ResolvedTurn, TurnConfig, TurnDefaults, TurnIssuer, TurnMode};
 use tempfile::TempDir;
 use tokio::net::UdpSocket;
 use turn::client::{Client, ClientConfig};
@@ -297,7 +296,7 @@ fn config_errors_name_the_key_and_defaults_fill_in() {
 
 struct Embedded {
     _dir: TempDir,
-    turn: doorbell_hub::turn::Turn,
+    turn: doorbell_hub::Turn,
     secret: String,
 }
 
@@ -320,7 +319,7 @@ async fn embedded(extra: &str) -> Embedded {
         "[turn]\nmode = \"embedded\"\nlisten = \"127.0.0.1:0\"\nrelay_ports = \"40000-60999\"\n{extra}\n"
     );
     let resolved = parse(&text).resolve(&defaults(dir.path())).expect("config");
-    let turn = doorbell_hub::turn::start(&resolved)
+    let turn = doorbell_hub::start_turn(&resolved)
         .await
         .expect("TURN starts");
     let secret_path = dir.path().join("turn-secret");
@@ -506,8 +505,8 @@ async fn bad_credentials_are_refused_then_rate_limited() {
         ),
         ("1767225600".into(), "x".into()),
     ];
-    // doorbell_hub::ratelimit::PAIR_FAILURES_PER_WINDOW failures per window are allowed.
-    let limit = doorbell_hub::ratelimit::PAIR_FAILURES_PER_WINDOW as usize;
+    // doorbell_hub::testing::PAIR_FAILURES_PER_WINDOW failures per window are allowed.
+    let limit = doorbell_hub::testing::PAIR_FAILURES_PER_WINDOW as usize;
     for i in 0..limit {
         let (u, p) = &attempts[i % attempts.len()];
         let c = client(server.addr(), u, p).await;
@@ -785,9 +784,7 @@ async fn hub_credentials_work_on_coturn_with_the_hardened_example_config() {
         secret_file.display().to_string()
     );
     let resolved = parse(&text).resolve(&defaults(dir.path())).expect("config");
-    let turn = doorbell_hub::turn::start(&resolved)
-        .await
-        .expect("external");
+    let turn = doorbell_hub::start_turn(&resolved).await.expect("external");
     assert!(turn.embedded.is_none());
     let ice = turn.issuer.as_ref().expect("issuer").ice_server("p-coturn");
     let c = client_for(coturn.addr, &ice).await;

@@ -13,7 +13,7 @@
 
 use super::line::{ActiveLine, OutputLine, Polarity};
 use super::StatusLed;
-use crate::call::LedState;
+use crate::core::LedState;
 use std::time::Duration;
 use tokio::sync::watch;
 

@@ -33,8 +33,8 @@ pub use line::{OutputLine, Polarity};
 pub use simulated::{LoggedLed, SimulatedLine, StdinButton};
 pub use strike::{DoorStrike, PulseOutcome, RelayState, MAX_PULSE};
 
-use crate::call::LedState;
 use crate::config::{GpioBackend, GpioConfig};
+use crate::core::LedState;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 

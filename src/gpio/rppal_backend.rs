@@ -7,8 +7,8 @@ use super::{
     ms, DoorStrike, GpioError, Hardware, Motion, OutputLine, PatternLed, Polarity, Press,
     PressSource, MOTION_MIN_INTERVAL,
 };
-use crate::call::LedState;
 use crate::config::{ButtonEdge, GpioConfig};
+use crate::core::LedState;
 use rppal::gpio::{Event, Gpio, InputPin, OutputPin, Trigger};
 use tokio::sync::mpsc;
 

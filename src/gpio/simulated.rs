@@ -1,7 +1,7 @@
 //! Simulated hardware: the keyboard is the button, the log is the LED and the relay.
 
 use super::{Button, GpioError, OutputLine, Press, PressSource, StatusLed};
-use crate::call::LedState;
+use crate::core::LedState;
 use std::io::BufRead;
 use std::time::Instant;
 use tokio::sync::mpsc;

@@ -10,7 +10,7 @@
 //!   task that owns it): its `Drop`.
 //!
 //! Only the call task owns a `DoorStrike`, and it pulses it only for an authorised unlock
-//! (`crate::unlock`).
+//! (`crate::core::unlock`).
 
 use super::line::{ActiveLine, OutputLine, Polarity};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -11,8 +11,10 @@
 //! (a message, a ping or a pong) has arrived for [`DEAD_AFTER_KEEPALIVES`] of those.
 
 mod backoff;
+mod error;
 
 pub use backoff::Backoff;
+pub use error::LinkError;
 
 use doorbell_protocol::{DoorToHub, HubToDoor, IceServer, MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
 use futures_util::{SinkExt, StreamExt};
@@ -36,6 +38,15 @@ pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(20);
 pub const OUTBOUND_QUEUE: usize = 64;
 /// Our read buffer: signaling frames are small; tungstenite's 128 KiB default is for bulk data.
 const READ_BUFFER_BYTES: usize = 16 * 1024;
+
+/// Where a hub is.
+#[derive(Debug, Clone)]
+pub struct HubAddress {
+    /// `wss://host/ws` (or `ws://` on loopback).
+    pub url: String,
+    /// Extra PEM certificate(s) to trust, for a hub with a self-signed certificate.
+    pub ca_file: Option<std::path::PathBuf>,
+}
 
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
@@ -65,10 +76,11 @@ pub enum LinkEvent {
     Down {
         reason: String,
     },
-    /// The hub refused our credentials or version: retrying will not help until the config
-    /// is fixed, but we keep retrying slowly in case the hub's database is being restored.
+    /// The hub refused our credentials or version, or `hub.ca_file` is unusable: retrying
+    /// will not help until the config is fixed, but we keep retrying slowly in case the hub's
+    /// database is being restored.
     Refused {
-        reason: String,
+        reason: LinkError,
     },
 }
 
@@ -101,7 +113,7 @@ pub fn spawn(
 enum Ended {
     Shutdown,
     Lost(String),
-    Refused(String),
+    Refused(LinkError),
 }
 
 async fn run(
@@ -199,10 +211,10 @@ async fn session(
             }
         }
         Ok(Ok(HubToDoor::Error(body))) => {
-            return Ended::Refused(format!(
-                "hub refused the door: {:?}: {}",
-                body.code, body.message
-            ))
+            return Ended::Refused(LinkError::Refused {
+                code: body.code,
+                message: body.message,
+            })
         }
         Ok(Ok(other)) => return Ended::Lost(format!("expected welcome, got {other:?}")),
         Ok(Err(e)) => return Ended::Lost(e),
@@ -264,30 +276,29 @@ async fn session(
 
 /// TLS settings for `wss://`: the public web roots, plus the hub's own certificate when it is
 /// self-signed (`hub.ca_file`).
-fn tls_connector(config: &LinkConfig) -> Result<tokio_tungstenite::Connector, String> {
+fn tls_connector(config: &LinkConfig) -> Result<tokio_tungstenite::Connector, LinkError> {
     use rustls::pki_types::{pem::PemObject, CertificateDer};
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = &config.ca_file {
+        let ca_file = |problem: String| LinkError::CaFile {
+            path: path.clone(),
+            problem,
+        };
         let certs = CertificateDer::pem_file_iter(path)
             .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| format!("hub.ca_file {}: {e}", path.display()))?;
+            .map_err(|e| ca_file(e.to_string()))?;
         if certs.is_empty() {
-            return Err(format!(
-                "hub.ca_file {}: no PEM certificate in it",
-                path.display()
-            ));
+            return Err(ca_file("no PEM certificate in it".into()));
         }
         for cert in certs {
-            roots
-                .add(cert)
-                .map_err(|e| format!("hub.ca_file {}: {e}", path.display()))?;
+            roots.add(cert).map_err(|e| ca_file(e.to_string()))?;
         }
     }
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| LinkError::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(

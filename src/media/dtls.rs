@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
+use gstreamer_sdp as gst_sdp;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -50,7 +51,7 @@ impl DtlsCertificate {
         }
         Ok(Self {
             pem: pem.into(),
-            sha256: doorbell_hub::tls::fingerprint(&cert).into(),
+            sha256: doorbell_common::cert_fingerprint(cert.as_ref()).into(),
         })
     }
 
@@ -77,20 +78,26 @@ pub fn use_certificate(webrtc: &gst::Element, certificate: &DtlsCertificate) {
     });
 }
 
-/// `sdp` with every `a=fingerprint:` line naming `certificate`'s SHA-256 fingerprint.
-pub fn fix_fingerprints(sdp: &str, certificate: &DtlsCertificate) -> String {
-    let mut fixed = String::with_capacity(sdp.len());
-    for line in sdp.split_inclusive('\n') {
-        if line.starts_with("a=fingerprint:") {
-            let ending = if line.ends_with("\r\n") { "\r\n" } else { "\n" };
-            fixed.push_str("a=fingerprint:sha-256 ");
-            fixed.push_str(&certificate.sha256);
-            fixed.push_str(ending);
-        } else {
-            fixed.push_str(line);
+/// Make every `a=fingerprint:` attribute of `sdp` (session or media level) name
+/// `certificate`'s SHA-256 fingerprint.
+pub fn fix_fingerprints(sdp: &mut gst_sdp::SDPMessageRef, certificate: &DtlsCertificate) {
+    let value = format!("sha-256 {}", certificate.sha256);
+    let fingerprint = || gst_sdp::SDPAttribute::new("fingerprint", Some(&value));
+    let at_session: Vec<u32> = (0..sdp.attributes_len())
+        .filter(|&i| sdp.attribute(i).is_some_and(|a| a.key() == "fingerprint"))
+        .collect();
+    for i in at_session {
+        // In range: the index was just read from this message.
+        let _ = sdp.replace_attribute(i, fingerprint());
+    }
+    for media in sdp.medias_mut() {
+        let in_media: Vec<u32> = (0..media.attributes_len())
+            .filter(|&i| media.attribute(i).is_some_and(|a| a.key() == "fingerprint"))
+            .collect();
+        for i in in_media {
+            let _ = media.replace_attribute(i, fingerprint());
         }
     }
-    fixed
 }
 
 #[cfg(test)]
@@ -104,7 +111,7 @@ mod tests {
             .self_signed(&key)
             .unwrap();
         let pem = format!("{}{}", cert.pem(), key.serialize_pem());
-        let expected = doorbell_hub::tls::fingerprint(cert.der());
+        let expected = doorbell_common::cert_fingerprint(cert.der());
         (DtlsCertificate::from_pem(&pem).unwrap(), expected)
     }
 
@@ -118,12 +125,16 @@ mod tests {
     #[test]
     fn every_fingerprint_line_is_rewritten_and_nothing_else() {
         let (certificate, expected) = certificate();
-        let sdp = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=fingerprint:sha-256 AA:BB\r\na=setup:actpass\r\nm=audio 9 UDP/TLS/RTP/SAVPF 97\r\na=fingerprint:sha-256 CC:DD\r\n";
-        let fixed = fix_fingerprints(sdp, &certificate);
+        let sdp = "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=fingerprint:sha-256 00:11\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=fingerprint:sha-256 AA:BB\r\na=setup:actpass\r\nm=audio 9 UDP/TLS/RTP/SAVPF 97\r\nc=IN IP4 0.0.0.0\r\na=fingerprint:sha-256 CC:DD\r\n";
+        gst::init().unwrap();
+        let mut message = gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).unwrap();
+        fix_fingerprints(&mut message, &certificate);
+        let fixed = message.as_text().unwrap();
         let want = format!("a=fingerprint:sha-256 {expected}\r\n");
-        assert_eq!(fixed.matches(&want).count(), 2, "{fixed}");
-        assert_eq!(fixed.len(), sdp.len() + 2 * (expected.len() - 5));
+        assert_eq!(fixed.matches(&want).count(), 3, "{fixed}");
+        assert_eq!(fixed.matches("a=fingerprint:").count(), 3, "{fixed}");
         assert!(fixed.contains("a=setup:actpass\r\n"));
+        assert!(fixed.contains("m=audio 9 UDP/TLS/RTP/SAVPF 97\r\n"));
     }
 
     #[test]

@@ -37,28 +37,28 @@ pub enum TurnMode {
 }
 
 /// Default UDP listen address of a standalone embedded TURN server (IANA STUN/TURN port).
-pub const DEFAULT_LISTEN: &str = "0.0.0.0:3478";
+pub(crate) const DEFAULT_LISTEN: &str = "0.0.0.0:3478";
 /// Default relay port range: the IANA dynamic range, as coturn uses.
-pub const DEFAULT_RELAY_PORTS: &str = "49152-65535";
+pub(crate) const DEFAULT_RELAY_PORTS: &str = "49152-65535";
 /// Default realm (coturn's `realm`): any fixed string both sides agree on.
-pub const DEFAULT_REALM: &str = "doorbell";
+pub(crate) const DEFAULT_REALM: &str = "doorbell";
 /// Minted credentials live 15 minutes. Short, so a leaked credential is soon useless; but a
 /// TURN client re-authenticates every Refresh, CreatePermission (every 5 min) and ChannelBind
 /// with the same username, and both coturn and the embedded server refuse an expired one, so
 /// the lifetime must cover ringing (`call.ring_timeout_secs`, 30 s), connecting (20 s) and the
 /// longest call (`call.max_call_secs`, 600 s) or a relayed call drops mid-way.
-pub const DEFAULT_CREDENTIAL_TTL_SECS: u64 = 900;
+pub(crate) const DEFAULT_CREDENTIAL_TTL_SECS: u64 = 900;
 /// The embedded server refuses usernames whose expiry is further ahead than this: a minted
 /// credential is never longer-lived than `credential_ttl_secs`, so anything far in the future
 /// was not minted by us for a call (or the secret leaked).
-pub const DEFAULT_MAX_TTL_SECS: u64 = 3600;
+pub(crate) const DEFAULT_MAX_TTL_SECS: u64 = 3600;
 /// A browser makes one allocation per local interface and address family it gathers on;
 /// 8 covers a dual-stack phone with Wi-Fi and mobile data while bounding relay ports per call.
-pub const DEFAULT_MAX_ALLOCATIONS_PER_CREDENTIAL: u32 = 8;
+pub(crate) const DEFAULT_MAX_ALLOCATIONS_PER_CREDENTIAL: u32 = 8;
 /// Relayed kbit/s per allocation and direction: the door's highest video bitrate
 /// (`media.video_bitrate_kbps` <= 10000) plus Opus and packet overhead fits; anything beyond is
 /// not a doorbell call. With the allocation quota this bounds what one credential can relay.
-pub const DEFAULT_MAX_RELAY_KBPS: u32 = 12_000;
+pub(crate) const DEFAULT_MAX_RELAY_KBPS: u32 = 12_000;
 
 /// The `[turn]` table. Unknown keys are errors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -133,7 +133,7 @@ impl TurnDefaults {
 }
 
 /// `turn-secret` in the directory of `db_path`.
-pub fn secret_beside(db_path: &Path) -> PathBuf {
+pub(crate) fn secret_beside(db_path: &Path) -> PathBuf {
     db_path
         .parent()
         .map(Path::to_path_buf)

@@ -11,7 +11,7 @@ use doorbell_protocol::IceServer;
 
 /// Longest id part accepted in a username. Ours are "d-1a2b3c4d"-like; the bound keeps a
 /// hostile username from costing more than a fixed amount of HMAC work and log space.
-pub const MAX_ID_LEN: usize = 64;
+pub(crate) const MAX_ID_LEN: usize = 64;
 
 /// Why a username was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,7 +81,12 @@ impl TurnIssuer {
 
     /// The ICE server entry for `id`, minted now (wall clock).
     pub fn ice_server(&self, id: &str) -> IceServer {
-        let (username, credential) = self.mint_at(id, SystemTime::now());
+        self.ice_server_at(id, SystemTime::now())
+    }
+
+    /// The ICE server entry for `id`, minted at `now` (the router passes its time in).
+    pub fn ice_server_at(&self, id: &str, now: SystemTime) -> IceServer {
+        let (username, credential) = self.mint_at(id, now);
         IceServer {
             urls: self.turn_urls.clone(),
             username: Some(username),

@@ -44,14 +44,14 @@ use crate::ratelimit::{FailureLimiter, TokenBucket};
 
 /// Not in RFC 8656: "too many requests", sent while a client address is blocked after
 /// repeated bad credentials. Any 4xx makes a TURN client give up the transaction.
-pub const CODE_RATE_LIMITED: ErrorCode = ErrorCode(429);
+pub(crate) const CODE_RATE_LIMITED: ErrorCode = ErrorCode(429);
 
 /// STUN magic cookie (RFC 5389), the XOR key of XOR-PEER-ADDRESS.
 const MAGIC_COOKIE: u32 = 0x2112_A442;
 
 /// The decoded XOR-PEER-ADDRESS values of `m` (every one: a CreatePermission may carry
 /// several, and the `turn` crate itself only reads the first).
-pub fn peer_addresses(m: &Message) -> Vec<IpAddr> {
+pub(crate) fn peer_addresses(m: &Message) -> Vec<IpAddr> {
     let mut out = Vec::new();
     for attr in m
         .attributes
@@ -153,7 +153,7 @@ macro_rules! conn_wrapper {
 }
 
 /// The listening socket of the embedded server, with the checks described in the module docs.
-pub struct GateConn {
+pub(crate) struct GateConn {
     inner: Arc<dyn Conn + Send + Sync>,
     local: SocketAddr,
     verifier: TurnVerifier,
@@ -165,7 +165,7 @@ pub struct GateConn {
 }
 
 impl GateConn {
-    pub fn new(
+    pub(crate) fn new(
         inner: Arc<dyn Conn + Send + Sync>,
         verifier: TurnVerifier,
         policy: PeerPolicy,
@@ -183,7 +183,7 @@ impl GateConn {
     }
 
     /// Lets the gate ask the server how many allocations a username holds.
-    pub fn attach(&self, server: &Arc<Server>) {
+    pub(crate) fn attach(&self, server: &Arc<Server>) {
         let _ = self.server.set(Arc::downgrade(server));
     }
 
@@ -359,11 +359,11 @@ conn_wrapper!(PolicedConn, {
 });
 
 /// A relay address generator whose sockets are [`PolicedConn`]s.
-pub struct PolicedRelays {
-    pub inner: Box<dyn RelayAddressGenerator + Send + Sync>,
-    pub policy: PeerPolicy,
+pub(crate) struct PolicedRelays {
+    pub(crate) inner: Box<dyn RelayAddressGenerator + Send + Sync>,
+    pub(crate) policy: PeerPolicy,
     /// Relayed kbit/s per allocation and direction (`turn.max_relay_kbps`).
-    pub max_relay_kbps: u32,
+    pub(crate) max_relay_kbps: u32,
 }
 
 impl PolicedRelays {

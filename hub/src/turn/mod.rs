@@ -3,20 +3,20 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`config`] | the `[turn]` table ([`TurnConfig`]), validation and defaults |
-//! | [`credentials`] | TURN REST API credentials: mint ([`TurnIssuer`]) and verify ([`TurnVerifier`]) |
-//! | [`policy`] | which peers may be relayed to ([`PeerPolicy`]) |
-//! | [`gate`] | the wrappers that add peer policy, quotas and rate limiting to the `turn` crate |
+//! | `config` | the `[turn]` table ([`TurnConfig`]), validation and defaults |
+//! | `credentials` | TURN REST API credentials: mint ([`TurnIssuer`]) and verify ([`TurnVerifier`]) |
+//! | `policy` | which peers may be relayed to ([`PeerPolicy`]) |
+//! | `gate` | the wrappers that add peer policy, quotas and rate limiting to the `turn` crate |
 //!
 //! [`start`] turns a resolved `[turn]` table into a [`Turn`]: in `embedded` mode it binds the
 //! UDP listener and starts the server; in both `embedded` and `external` modes it yields the
 //! [`TurnIssuer`] the hub uses to give each side of each call its own short-lived credentials
 //! (`ring` to phones, `answered` to the door), plus the `stun:` URL for `welcome`.
 
-pub mod config;
-pub mod credentials;
-pub mod gate;
-pub mod policy;
+mod config;
+mod credentials;
+mod gate;
+mod policy;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -30,15 +30,16 @@ use turn::server::config::{ConnConfig, ServerConfig};
 use turn::server::Server;
 use webrtc_util::vnet::net::Net;
 
-pub use config::{ResolvedTurn, TurnConfig, TurnConfigError, TurnDefaults, TurnMode};
-pub use credentials::{TurnIssuer, TurnVerifier};
-pub use policy::{Cidr, PeerPolicy};
-
-use config::{EmbeddedSettings, MintSettings};
+pub use config::{
+    parse_port_range, EmbeddedSettings, ExternalSettings, MintSettings, ResolvedTurn, TurnConfig,
+    TurnConfigError, TurnDefaults, TurnMode,
+};
+pub use credentials::{password, CredentialError, TurnIssuer, TurnVerifier};
+pub use policy::{denied_class, Cidr, DeniedClass, PeerPolicy};
 
 /// Bytes of randomness in a generated shared secret: 256 bits, hex encoded (coturn reads the
 /// secret as a string, so hex keeps it one token on one line).
-pub const SECRET_BYTES: usize = 32;
+pub(crate) const SECRET_BYTES: usize = 32;
 
 /// Starting TURN failed.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +66,7 @@ pub enum TurnError {
 }
 
 /// Reads the shared secret, or (when `create`) makes one, 0600, when the file is missing.
-pub fn load_secret(path: &Path, create: bool) -> Result<Vec<u8>, TurnError> {
+pub(crate) fn load_secret(path: &Path, create: bool) -> Result<Vec<u8>, TurnError> {
     let err = |source, fix| TurnError::Secret {
         path: path.display().to_string(),
         source,
@@ -154,7 +155,7 @@ impl Drop for EmbeddedTurn {
 }
 
 /// Starts the embedded server with `secret`.
-pub async fn start_embedded(
+pub(crate) async fn start_embedded(
     s: &EmbeddedSettings,
     secret: Vec<u8>,
 ) -> Result<EmbeddedTurn, TurnError> {

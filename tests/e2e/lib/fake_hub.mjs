@@ -1,5 +1,5 @@
-// A stand-in for doorbell-hub, for testing the phone page on its own: serves the four web/
-// files with the hub's CSP, a scripted POST /api/pair, and a minimal WebSocket endpoint /ws
+// A stand-in for doorbell-hub, for testing the phone page on its own: serves the web/ files
+// (as hub/build.rs picks them) with the hub's CSP, a scripted POST /api/pair, and a minimal WebSocket endpoint /ws
 // (RFC 6455 text frames only; node 20 has no WebSocket server and we want no dependencies).
 // The test script plays the hub's part: it sees what the page sends and sends what it wants.
 //
@@ -16,13 +16,25 @@ export const WEB_DIR = fileURLToPath(new URL("../../../web/", import.meta.url));
 export const CSP =
   "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob:; img-src 'self' data:; style-src 'self'; script-src 'self'";
 
-const FILES = {
-  "/": ["index.html", "text/html; charset=utf-8"],
-  "/index.html": ["index.html", "text/html; charset=utf-8"],
-  "/app.js": ["app.js", "text/javascript; charset=utf-8"],
-  "/protocol.js": ["protocol.js", "text/javascript; charset=utf-8"],
-  "/style.css": ["style.css", "text/css; charset=utf-8"],
+// Content types by extension, as hub/build.rs serves them.
+const TYPES = {
+  html: "text/html; charset=utf-8",
+  js: "text/javascript; charset=utf-8",
+  css: "text/css; charset=utf-8",
+  webmanifest: "application/manifest+json",
+  png: "image/png",
+  svg: "image/svg+xml",
 };
+// Files in web/ that are not part of the app (hub/build.rs NOT_SERVED, tests).
+const NOT_SERVED = /^(package(-lock)?\.json|tsconfig(\.sw)?\.json|.*\.test\..*)$/;
+
+/** [file, content type] for a request path, or undefined: top-level web/ files only. */
+function webFile(path) {
+  const name = path === "/" ? "index.html" : path.slice(1);
+  if (!/^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/.test(name) || NOT_SERVED.test(name)) return undefined;
+  const type = TYPES[name.split(".").pop()];
+  return type ? [name, type] : undefined;
+}
 
 const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -72,13 +84,13 @@ export async function startFakeHub(options = {}) {
       res.end(options.extraRoutes[path]);
       return;
     }
-    const file = FILES[path];
-    if (req.method !== "GET" || !file) {
+    const file = webFile(path);
+    const body = req.method === "GET" && file ? await readFile(WEB_DIR + file[0]).catch(() => null) : null;
+    if (!file || !body) {
       res.writeHead(404, { "content-type": "text/plain", "content-security-policy": CSP });
       res.end("not found");
       return;
     }
-    const body = await readFile(WEB_DIR + file[0]);
     res.writeHead(200, {
       "content-type": file[1],
       "content-security-policy": CSP,

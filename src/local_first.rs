@@ -6,17 +6,40 @@
 use crate::config::Config;
 use crate::control::PairingLinks;
 use crate::identity::Identity;
-use crate::link::LinkConfig;
-use anyhow::Context;
-use doorbell_hub::{Hub, HubConfig, TlsMode};
+use crate::link::HubAddress;
+use doorbell_hub::{Hub, HubConfig, HubError, StoreError, TlsMode};
 use doorbell_protocol::DoorId;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+/// Why the embedded hub did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalFirstError {
+    #[error("configuration key `{key}`: {problem}\n  fix: {fix}")]
+    Turn {
+        key: &'static str,
+        problem: String,
+        fix: String,
+    },
+    #[error(transparent)]
+    TurnStart(#[from] doorbell_hub::TurnError),
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr} (--listen): {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot make a pairing link: {0}")]
+    Pairing(String),
+}
+
 pub struct EmbeddedHub {
     /// How this door reaches its own embedded hub.
-    pub link: LinkConfig,
+    pub hub: HubAddress,
     /// The one-time pairing link to open on a phone.
     pub phone_url: String,
     /// Makes further one-time pairing links (`doorbelld pair`).
@@ -27,7 +50,7 @@ pub struct EmbeddedHub {
     pub task: tokio::task::JoinHandle<()>,
     /// The embedded TURN server (`[turn] mode = "embedded"`, the default here); it stops
     /// when this is dropped.
-    pub turn: Option<doorbell_hub::turn::EmbeddedTurn>,
+    pub turn: Option<doorbell_hub::EmbeddedTurn>,
 }
 
 /// Start the hub on `listen` and register this door with it.
@@ -36,7 +59,7 @@ pub async fn start(
     identity: &Identity,
     listen: SocketAddr,
     shutdown: CancellationToken,
-) -> anyhow::Result<EmbeddedHub> {
+) -> Result<EmbeddedHub, LocalFirstError> {
     let state_dir = &config.state_dir;
 
     // Phone browsers only grant the microphone on secure origins: loopback is one, a LAN
@@ -52,7 +75,7 @@ pub async fn start(
     let relay_fallback = listen
         .ip()
         .is_unspecified()
-        .then(|| doorbell_hub::hub::outbound_ip(listen.is_ipv6()))
+        .then(|| doorbell_hub::outbound_ip(listen.is_ipv6()))
         .flatten();
     let resolved = match config
         .turn
@@ -63,13 +86,17 @@ pub async fn start(
         // its address from (calls on one LAN need no relay); an explicit mode still must work.
         Err(e) if e.key == "turn.relay_address" && config.turn.mode.is_none() => {
             tracing::warn!("TURN is off: {e}");
-            doorbell_hub::turn::ResolvedTurn::Off
+            doorbell_hub::ResolvedTurn::Off
         }
-        Err(e) => return Err(anyhow::anyhow!("{e}")),
+        Err(e) => {
+            return Err(LocalFirstError::Turn {
+                key: e.key,
+                problem: e.problem,
+                fix: e.fix,
+            })
+        }
     };
-    let turn = doorbell_hub::turn::start(&resolved)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let turn = doorbell_hub::start_turn(&resolved).await?;
     if let Some(embedded) = &turn.embedded {
         tracing::info!(address = %embedded.local_addr(), "TURN/STUN for calls");
     }
@@ -88,8 +115,16 @@ pub async fn start(
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen on {listen} (--listen)"))?;
-    let local = listener.local_addr()?;
+        .map_err(|source| LocalFirstError::Listen {
+            addr: listen,
+            source,
+        })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| LocalFirstError::Listen {
+            addr: listen,
+            source,
+        })?;
     let base_url = hub.base_url(local);
     let pairing: PairingLinks = {
         let store = hub.store().clone();
@@ -101,7 +136,7 @@ pub async fn start(
                 .map_err(|e| e.to_string())
         })
     };
-    let phone_url = pairing().map_err(anyhow::Error::msg)?;
+    let phone_url = pairing().map_err(LocalFirstError::Pairing)?;
 
     let fingerprint = hub.tls_fingerprint().map(str::to_owned);
     let serving = hub.clone();
@@ -116,18 +151,13 @@ pub async fn start(
 
     // The door reaches its own hub over loopback, whatever address the phones use.
     let scheme = if secure { "wss" } else { "ws" };
-    let link = LinkConfig {
+    let hub = HubAddress {
         url: format!("{scheme}://127.0.0.1:{}/ws", local.port()),
-        door_id: identity.door_id.clone(),
-        secret: identity.secret.clone(),
-        software: crate::SOFTWARE.into(),
         // The self-signed certificate names 127.0.0.1; trusting exactly it is enough.
-        ca_file: secure.then(|| doorbell_hub::tls::self_signed_paths(&hub_db).0),
-        keepalive: std::time::Duration::from_secs(config.hub.keepalive_secs),
-        backoff: Default::default(),
+        ca_file: secure.then(|| doorbell_hub::self_signed_paths(&hub_db).0),
     };
     Ok(EmbeddedHub {
-        link,
+        hub,
         phone_url,
         pairing,
         fingerprint,

@@ -8,7 +8,7 @@
 //!    └──────────────────────────┴───────────────────────────┴─────────────────────────────┘
 //! ```
 //!
-//! The daemon feeds [`Input`]s with [`CallMachine::handle`], fires deadlines with
+//! [`crate::core::Door`] feeds [`Input`]s with [`CallMachine::handle`], fires deadlines with
 //! [`CallMachine::handle_timeout`] when [`CallMachine::next_deadline`] passes, and executes the
 //! [`Action`]s it drains with [`CallMachine::poll_action`]. Nothing here sleeps or touches a
 //! socket, a pad or a pin, so every transition is unit-tested with virtual time.
@@ -151,6 +151,7 @@ pub enum CallError {
     Busy,
 }
 
+#[derive(Debug)]
 pub struct CallMachine {
     timings: Timings,
     state: State,

@@ -8,7 +8,7 @@
 //! or arrives while ringing, connecting, after hang-up or on an old call's channel gets a
 //! typed error reply and never touches the relay.
 
-use crate::call::State;
+use super::call::State;
 use doorbell_protocol::control::{
     ControlErrorCode, DoorToPhone, PhoneToDoor, CONTROL_VERSION, MAX_CONTROL_MESSAGE_BYTES,
 };

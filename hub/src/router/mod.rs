@@ -1,0 +1,154 @@
+//! Who is online and what each call is doing: the rules of `docs/PROTOCOL.md` ("Rules the hub
+//! enforces"), with no I/O.
+//!
+//! The router is told about connections coming and going and about decoded messages, and
+//! answers with a list of [`Out`]s: messages to queue for a connection, connections to close,
+//! events to record. Time is an input ([`Now`]: the monotonic clock for call durations, the
+//! wall clock for TURN credentials and `missed_ring` checks), so the unit tests drive it
+//! directly. [`crate::switchboard`] owns the router and executes its outputs.
+//!
+//! | module | concern |
+//! |---|---|
+//! | [`presence`] | who is online: door and phone connections, pairings, `door_status` |
+//! | [`call`] | the per-door call machine (diagram there): ring, answer, relay, hang up |
+//! | [`ice`] | the one assembly of ICE servers for `welcome` and for each side of a call |
+//! | [`history`] | [`RouterEvent`]s for the call history |
+//! | [`missed`] | `missed_ring`: the clock check, the phones told, the history entry |
+//!
+//! Connections, not phone ids, are the unit of ringing: a phone may have the app open in more
+//! than one tab (or a stale tab and a fresh one), and every tab rings. The first tab to answer
+//! owns the call and the others get `answered_elsewhere` like any other phone.
+//! A door has one connection: a newer `hello` for the same door replaces (and closes) the older
+//! one, which ends the call that the old connection was in.
+
+mod call;
+mod history;
+mod ice;
+mod missed;
+mod presence;
+#[cfg(test)]
+mod test_support;
+
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime};
+
+use doorbell_protocol::{DoorId, DoorToHub, ErrorCode, HubToDoor, HubToPhone, IceServer};
+
+use crate::turn::TurnIssuer;
+
+pub(crate) use history::RouterEvent;
+use ice::IceServers;
+use presence::{DoorSlot, PhonePeer};
+
+/// Identifies one WebSocket connection for the lifetime of the process.
+pub(crate) type ConnId = u64;
+
+/// The time of one input: both clocks, read once by the caller.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Now {
+    /// For call durations.
+    pub(crate) mono: Instant,
+    /// For TURN credential expiry and for checking the times doors report.
+    pub(crate) wall: SystemTime,
+}
+
+impl Now {
+    /// Both clocks, now.
+    pub(crate) fn read() -> Now {
+        Now {
+            mono: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+
+    /// The wall clock in Unix milliseconds.
+    pub(crate) fn wall_ms(&self) -> i64 {
+        crate::store::unix_ms(self.wall)
+    }
+}
+
+/// Why the router asks for a connection to be closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CloseReason {
+    /// The same door connected again; the older connection is stale.
+    Replaced,
+}
+
+/// What the router wants done.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Out {
+    Door(ConnId, HubToDoor),
+    Phone(ConnId, HubToPhone),
+    Close(ConnId, CloseReason),
+    Event(RouterEvent),
+    /// An event that happened earlier than now (a ring reported after an outage), at this
+    /// Unix millisecond time.
+    PastEvent(RouterEvent, i64),
+}
+
+/// The routing state. See the module docs.
+#[derive(Debug)]
+pub(crate) struct Router {
+    ice: IceServers,
+    /// Every door seen since start, online or not (see [`DoorSlot`]).
+    doors: HashMap<DoorId, DoorSlot>,
+    /// Which door each door connection belongs to.
+    door_conns: HashMap<ConnId, DoorId>,
+    phones: HashMap<ConnId, PhonePeer>,
+}
+
+impl Router {
+    pub(crate) fn new(ice_servers: Vec<IceServer>) -> Self {
+        Router {
+            ice: IceServers::new(ice_servers, None),
+            doors: HashMap::new(),
+            door_conns: HashMap::new(),
+            phones: HashMap::new(),
+        }
+    }
+
+    /// Gives every `ring`, `ringing` and `answered` TURN credentials minted by `issuer`.
+    pub(crate) fn with_turn(mut self, issuer: Option<TurnIssuer>) -> Self {
+        self.ice = IceServers::new(self.ice.welcome(), issuer);
+        self
+    }
+
+    /// A message from the door on `conn`.
+    pub(crate) fn door_message(&mut self, now: Now, conn: ConnId, msg: DoorToHub) -> Vec<Out> {
+        let mut out = Vec::new();
+        let Some(door_id) = self.door_conns.get(&conn).cloned() else {
+            return out;
+        };
+        match msg {
+            DoorToHub::Hello { .. } => out.push(Out::Door(
+                conn,
+                HubToDoor::error(
+                    ErrorCode::AlreadyAuthenticated,
+                    "already authenticated",
+                    None,
+                ),
+            )),
+            DoorToHub::Ring { call_id } => self.ring(now, conn, &door_id, call_id, &mut out),
+            DoorToHub::CancelRing { call_id, reason } => {
+                self.end_ringing(conn, &door_id, &call_id, reason, &mut out)
+            }
+            DoorToHub::SdpOffer { call_id, sdp } => {
+                self.door_relay(conn, &door_id, &call_id, &mut out, |call_id| {
+                    HubToPhone::SdpOffer { call_id, sdp }
+                })
+            }
+            DoorToHub::Ice { call_id, candidate } => {
+                self.door_relay(conn, &door_id, &call_id, &mut out, |call_id| {
+                    HubToPhone::Ice { call_id, candidate }
+                })
+            }
+            DoorToHub::HangUp { call_id, reason } => {
+                self.door_hang_up(now, conn, &door_id, &call_id, reason, &mut out)
+            }
+            DoorToHub::MissedRing { at_ms } => {
+                self.missed_ring(conn, &door_id, at_ms, now.wall_ms(), &mut out)
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,64 @@
+//! State shared by every connection of one hub. A leaf: [`crate::hub`], [`crate::server`],
+//! [`crate::http`] and [`crate::ws`] all use it, and it uses none of them, so the connection
+//! modules depend on one another in one direction only (hub → server → http → ws).
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{HubConfig, Timings};
+use crate::ratelimit::FailureLimiter;
+use crate::store::Store;
+use crate::switchboard::Switchboard;
+use crate::tls::TlsSetup;
+
+/// Simultaneous WebSocket connections. Each costs a task, two small buffers and a queue
+/// (~30 KiB); 1024 is far beyond a household and keeps a flood from exhausting memory or
+/// file descriptors. Beyond it, upgrades get 503.
+pub(crate) const MAX_WS_CONNECTIONS: usize = 1024;
+
+/// Everything one hub's connections share, for as long as the hub exists.
+pub(crate) struct HubState {
+    pub(crate) config: HubConfig,
+    pub(crate) timings: Timings,
+    pub(crate) store: Store,
+    pub(crate) switchboard: Switchboard,
+    /// `None` for plain HTTP.
+    pub(crate) tls: Option<TlsSetup>,
+    /// One permit per open WebSocket ([`MAX_WS_CONNECTIONS`]).
+    pub(crate) ws_slots: Arc<Semaphore>,
+    /// Wrong pairing codes per client address.
+    pub(crate) pair_failures: FailureLimiter,
+}
+
+impl HubState {
+    pub(crate) fn new(
+        config: HubConfig,
+        timings: Timings,
+        store: Store,
+        switchboard: Switchboard,
+        tls: Option<TlsSetup>,
+    ) -> Self {
+        HubState {
+            config,
+            timings,
+            store,
+            switchboard,
+            tls,
+            ws_slots: Arc::new(Semaphore::new(MAX_WS_CONNECTIONS)),
+            pair_failures: FailureLimiter::default(),
+        }
+    }
+}
+
+/// Shared by all handlers of one `serve` call.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) hub: Arc<HubState>,
+    /// Cancelled when the hub starts draining.
+    pub(crate) shutdown: CancellationToken,
+    /// Tracks WebSocket connections so the drain can wait for them.
+    pub(crate) tracker: TaskTracker,
+}

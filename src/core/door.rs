@@ -1,0 +1,451 @@
+//! [`Door`]: the call machine, the negotiation gate, the ring ledger, the unlock decision and
+//! the status, behind one `handle(now, Event)`.
+
+use super::call::{self, CallError, CallMachine, Input, LedState, Timings};
+use super::ledger::Ledger;
+use super::negotiation::Negotiation;
+use super::unlock::{self, Decision};
+use super::{Action, DoorStatus, Event, MediaEvent, MediaEventKind, StrikeOutcome};
+use doorbell_protocol::{CallId, DoorToHub, ErrorCode, HubToDoor, IceCandidate, IceServer};
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// What a door starts with.
+#[derive(Debug, Clone)]
+pub struct DoorSetup {
+    pub timings: Timings,
+    /// Call ids are `<prefix>-<n>`; a random prefix per start keeps them unique across restarts.
+    pub id_prefix: String,
+    pub door_name: String,
+    /// Missed rings saved by an earlier run (Unix ms, oldest first).
+    pub missed_rings: Vec<u64>,
+}
+
+#[derive(Debug)]
+pub struct Door {
+    machine: CallMachine,
+    /// The current call's gate; present exactly while the shell holds its media session.
+    media: Option<Negotiation>,
+    ledger: Ledger,
+    /// The hub's STUN servers from `welcome`, for the next media session.
+    hub_ice_servers: Vec<IceServer>,
+    /// The last media session failed to start (camera or pipeline broken): the LED shows
+    /// `Fault` instead of `Idle` until a session starts again.
+    fault: bool,
+    /// Wall-clock time of the press being handled (a ring's or a missed ring's time).
+    press_unix_ms: u64,
+    status: DoorStatus,
+    actions: VecDeque<Action>,
+}
+
+impl Door {
+    pub fn new(setup: DoorSetup) -> Self {
+        let mut door = Door {
+            machine: CallMachine::new(setup.timings, setup.id_prefix),
+            media: None,
+            ledger: Ledger::new(setup.missed_rings),
+            hub_ice_servers: Vec::new(),
+            fault: false,
+            press_unix_ms: 0,
+            status: DoorStatus {
+                door_name: setup.door_name,
+                ..DoorStatus::default()
+            },
+            actions: VecDeque::new(),
+        };
+        door.run_machine();
+        door
+    }
+
+    /// The next action for the shell, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When to send [`Event::Deadline`] (ring, connect or call-length timeout).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.machine.next_deadline()
+    }
+
+    pub fn state(&self) -> &call::State {
+        self.machine.state()
+    }
+
+    pub fn status(&self) -> DoorStatus {
+        let state = self.machine.state();
+        DoorStatus {
+            phase: state.into(),
+            call_id: state.call_id().cloned(),
+            missed_rings_pending: self.ledger.missed_len(),
+            ..self.status.clone()
+        }
+    }
+
+    /// Handle one event. An event that makes no sense now (a stale call, a press while busy,
+    /// an illegal transition) is a typed error and changes nothing.
+    pub fn handle(&mut self, now: Instant, event: Event) -> Result<(), CallError> {
+        match event {
+            Event::ButtonPressed { unix_ms } => {
+                self.press_unix_ms = unix_ms;
+                self.input(now, Input::ButtonPressed)
+            }
+            Event::LocalHangUp => self.input(now, Input::LocalHangUp),
+            Event::Deadline => {
+                self.machine.handle_timeout(now);
+                self.run_machine();
+                Ok(())
+            }
+            Event::HubUp {
+                door_name,
+                ice_servers,
+            } => {
+                self.status.door_name = door_name;
+                self.status.hub_connected = true;
+                self.hub_ice_servers = ice_servers;
+                self.report_missed_rings();
+                self.input(now, Input::HubUp)
+            }
+            Event::HubLost => {
+                if let Some(media) = self.media.as_mut() {
+                    media.hub_lost = true;
+                }
+                self.status.hub_connected = false;
+                self.input(now, Input::HubDown)
+            }
+            Event::Hub(message) => self.on_hub_message(now, message),
+            Event::Media(event) => self.on_media_event(now, event),
+            Event::MediaStartFailed(call_id) => {
+                self.media = None;
+                self.fault = true;
+                // The caller logged why; the machine ends the call (it is the current one).
+                if let Err(e) = self.machine.handle(now, Input::MediaFailed(call_id)) {
+                    tracing::debug!("{e}");
+                }
+                self.run_machine();
+                Ok(())
+            }
+            Event::AnswerRejected(call_id) => self.input(now, Input::MediaFailed(call_id)),
+            Event::StrikePulsed {
+                call_id,
+                request_id,
+                outcome,
+            } => {
+                let pulse = match outcome {
+                    StrikeOutcome::Started(pulse) => {
+                        self.status.unlocks += 1;
+                        tracing::info!(
+                            %call_id,
+                            request_id,
+                            pulse_ms = pulse.as_millis() as u64,
+                            unlocks = self.status.unlocks,
+                            "door unlocked by the answering phone"
+                        );
+                        pulse
+                    }
+                    StrikeOutcome::AlreadyOpen(asked) => {
+                        tracing::info!(%call_id, request_id, "unlock while the strike is already energised; not extended");
+                        asked
+                    }
+                };
+                self.reply(call_id, unlock::unlocked(request_id, pulse));
+                Ok(())
+            }
+            Event::Motion => {
+                self.status.motion_events += 1;
+                Ok(())
+            }
+        }
+    }
+
+    fn input(&mut self, now: Instant, input: Input) -> Result<(), CallError> {
+        let result = self.machine.handle(now, input);
+        self.run_machine();
+        result
+    }
+
+    /// The hub accepted us again: report every press it missed, oldest first.
+    fn report_missed_rings(&mut self) {
+        let rings = self.ledger.take_missed();
+        if rings.is_empty() {
+            return;
+        }
+        tracing::info!(
+            count = rings.len(),
+            "reporting rings missed while the hub was unreachable"
+        );
+        self.actions.push_back(Action::SaveMissedRings(Vec::new()));
+        for at_ms in rings {
+            self.send(DoorToHub::MissedRing { at_ms });
+            self.status.missed_rings_reported += 1;
+        }
+    }
+
+    fn on_hub_message(&mut self, now: Instant, message: HubToDoor) -> Result<(), CallError> {
+        match message {
+            HubToDoor::Welcome { .. } => tracing::warn!("unexpected second welcome from the hub"),
+            HubToDoor::Ringing {
+                call_id,
+                phones,
+                ice_servers,
+            } => {
+                if let (Some(media), Some(servers)) = (self.media_for(&call_id), ice_servers) {
+                    media.ice_servers(servers);
+                    self.start_ice();
+                }
+                if self.is_current(&call_id) {
+                    self.ledger.confirm(&call_id);
+                    tracing::info!(%call_id, phones, "phones ringing");
+                    self.status.phones_ringing = phones;
+                }
+            }
+            HubToDoor::Answered {
+                call_id,
+                phone_id,
+                ice_servers,
+            } => {
+                tracing::info!(%call_id, %phone_id, "answered");
+                if let Some(media) = self.media_for(&call_id) {
+                    media.ice_servers(ice_servers);
+                }
+                return self.input(now, Input::Answered(call_id));
+            }
+            HubToDoor::RingEnded { call_id, reason } => {
+                return self.input(now, Input::RingEnded(call_id, reason))
+            }
+            HubToDoor::SdpAnswer { call_id, sdp } => {
+                if self.media_for(&call_id).is_some() {
+                    self.actions.push_back(Action::SetAnswer { call_id, sdp });
+                }
+            }
+            HubToDoor::Ice { call_id, candidate } => {
+                if self.media_for(&call_id).is_some() {
+                    self.actions
+                        .push_back(Action::AddRemoteCandidate { call_id, candidate });
+                }
+            }
+            HubToDoor::HangUp { call_id, reason } => {
+                tracing::info!(%call_id, ?reason, "phone hung up");
+                return self.input(now, Input::RemoteHangUp(call_id));
+            }
+            HubToDoor::Error(body) => {
+                tracing::warn!(code = ?body.code, call_id = ?body.call_id, "hub error: {}", body.message);
+                // A refused ring leaves nothing to wait for.
+                let refused_ring = matches!(
+                    body.code,
+                    ErrorCode::Busy | ErrorCode::UnknownCall | ErrorCode::InvalidState
+                );
+                if let (true, Some(call_id)) = (refused_ring, body.call_id) {
+                    if matches!(self.machine.state(), call::State::Ringing { call_id: c, .. } if *c == call_id)
+                    {
+                        return self.input(now, Input::RingRefused(call_id));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_media_event(&mut self, now: Instant, event: MediaEvent) -> Result<(), CallError> {
+        let MediaEvent { call_id, kind } = event;
+        match kind {
+            MediaEventKind::OfferReady(sdp) => {
+                let Some(media) = self.media_for(&call_id) else {
+                    return Ok(());
+                };
+                tracing::debug!(%call_id, "offer ready");
+                media.offer_ready(sdp);
+                self.start_ice();
+                self.release_offer();
+            }
+            MediaEventKind::LocalCandidate { mline, candidate } => {
+                let Some(media) = self.media_for(&call_id) else {
+                    return Ok(());
+                };
+                let candidate = IceCandidate {
+                    candidate,
+                    sdp_m_line_index: mline,
+                };
+                if let Some(candidate) = media.local_candidate(candidate) {
+                    self.send(DoorToHub::Ice { call_id, candidate });
+                }
+            }
+            MediaEventKind::Connected => {
+                tracing::info!(%call_id, "media connected");
+                return self.input(now, Input::MediaConnected(call_id));
+            }
+            MediaEventKind::ControlMessage(text) => self.on_control_message(call_id, &text),
+            MediaEventKind::ControlClosed => {
+                // With a hub that followed the call, its `hang_up` ends the call (and races
+                // this event). Without one, nothing else would tell us the phone left.
+                if self.media_for(&call_id).is_some_and(|m| m.hub_lost) {
+                    tracing::info!(%call_id, "the phone closed the call while the hub did not know it: ending it");
+                    return self.input(now, Input::RemoteHangUp(call_id));
+                }
+            }
+            MediaEventKind::Failed(why) => {
+                if self.is_current(&call_id) {
+                    tracing::warn!(%call_id, "media failed: {why}");
+                    return self.input(now, Input::MediaFailed(call_id));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A message on a call's `control` data channel: maybe an unlock. Every decision is
+    /// logged, and every message gets a reply.
+    fn on_control_message(&mut self, call_id: CallId, text: &str) {
+        if self.media_for(&call_id).is_none() {
+            tracing::warn!(%call_id, "data-channel message for a call that is over; ignored");
+            return;
+        }
+        match unlock::decide(self.machine.state(), &call_id, text) {
+            Decision::Unlock { request_id } => {
+                self.actions.push_back(Action::PulseStrike {
+                    call_id,
+                    request_id,
+                });
+            }
+            Decision::Refuse(reply) => {
+                tracing::warn!(%call_id, ?reply, "unlock request refused");
+                self.reply(call_id, reply);
+            }
+        }
+    }
+
+    fn reply(&mut self, call_id: CallId, message: doorbell_protocol::control::DoorToPhone) {
+        if self.media_for(&call_id).is_some() {
+            self.actions.push_back(Action::Reply { call_id, message });
+        }
+    }
+
+    /// Start ICE once both the offer and this call's ICE servers exist.
+    fn start_ice(&mut self) {
+        let Some(media) = self.media.as_mut() else {
+            return;
+        };
+        if let Some((offer, servers)) = media.start_ice() {
+            let call_id = media.call_id.clone();
+            self.actions.push_back(Action::StartIce {
+                call_id,
+                offer,
+                servers,
+            });
+        }
+    }
+
+    /// Send the offer and the candidates gathered so far, once a phone answered and ICE started.
+    fn release_offer(&mut self) {
+        self.start_ice();
+        let Some(media) = self.media.as_mut() else {
+            return;
+        };
+        let Some(release) = media.release() else {
+            return;
+        };
+        let call_id = media.call_id.clone();
+        self.send(DoorToHub::SdpOffer {
+            call_id: call_id.clone(),
+            sdp: release.offer,
+        });
+        for candidate in release.candidates {
+            self.send(DoorToHub::Ice {
+                call_id: call_id.clone(),
+                candidate,
+            });
+        }
+    }
+
+    /// Turn the machine's actions into the door's, in order.
+    fn run_machine(&mut self) {
+        while let Some(action) = self.machine.poll_action() {
+            self.on_machine_action(action);
+        }
+    }
+
+    fn on_machine_action(&mut self, action: call::Action) {
+        match action {
+            call::Action::SendRing(call_id) => {
+                self.ledger.ring_sent(call_id.clone(), self.press_unix_ms);
+                self.send(DoorToHub::Ring { call_id });
+            }
+            call::Action::SendCancelRing(call_id, reason) => {
+                self.send(DoorToHub::CancelRing { call_id, reason })
+            }
+            call::Action::SendHangUp(call_id, reason) => {
+                self.send(DoorToHub::HangUp { call_id, reason })
+            }
+            call::Action::PrepareMedia(call_id) => {
+                // A session that failed to start reports `MediaStartFailed` and sets it again.
+                self.fault = false;
+                self.media = Some(Negotiation::new(call_id.clone()));
+                self.actions.push_back(Action::StartMedia {
+                    call_id,
+                    ice_servers: self.hub_ice_servers.clone(),
+                });
+            }
+            call::Action::StartOffer(call_id) => {
+                if let Some(media) = self.media_for(&call_id) {
+                    media.answered();
+                }
+                self.release_offer();
+            }
+            call::Action::RequestKeyframe(call_id) => {
+                if self.media_for(&call_id).is_some() {
+                    self.actions.push_back(Action::RequestKeyframe(call_id));
+                }
+            }
+            call::Action::TearDownMedia(call_id) => {
+                self.media = None;
+                self.actions.push_back(Action::TearDownMedia(call_id));
+            }
+            call::Action::SetLed(state) => {
+                let state = match state {
+                    LedState::Idle if self.fault => LedState::Fault,
+                    other => other,
+                };
+                self.actions.push_back(Action::SetLed(state));
+            }
+            call::Action::ChimeLocally => {
+                let at_ms = self.press_unix_ms;
+                self.keep_missed_ring(at_ms);
+                tracing::warn!(
+                    at_ms,
+                    pending = self.ledger.missed_len(),
+                    "button pressed but the hub is unreachable: chiming at the door only; \
+                     the ring is reported once the hub is back"
+                );
+                self.actions.push_back(Action::Chime);
+            }
+            call::Action::CallEnded { call_id, outcome } => {
+                if let Some(at_ms) = self.ledger.call_ended(&call_id, outcome) {
+                    tracing::warn!(%call_id, at_ms, "the hub never confirmed this ring; keeping it as a missed ring");
+                    self.keep_missed_ring(at_ms);
+                }
+                self.status.calls_ended += 1;
+                self.status.last_call = Some((call_id.clone(), outcome));
+                self.status.phones_ringing = 0;
+                self.actions
+                    .push_back(Action::CallEnded { call_id, outcome });
+            }
+        }
+    }
+
+    fn keep_missed_ring(&mut self, at_ms: u64) {
+        self.ledger.push_missed(at_ms);
+        self.actions
+            .push_back(Action::SaveMissedRings(self.ledger.missed()));
+    }
+
+    fn send(&mut self, message: DoorToHub) {
+        self.actions.push_back(Action::Send(message));
+    }
+
+    fn is_current(&self, call_id: &CallId) -> bool {
+        self.machine.state().call_id() == Some(call_id)
+    }
+
+    fn media_for(&mut self, call_id: &CallId) -> Option<&mut Negotiation> {
+        self.media.as_mut().filter(|m| m.call_id == *call_id)
+    }
+}

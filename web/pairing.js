@@ -1,0 +1,116 @@
+// @ts-check
+// Pairing: the phone token in localStorage, pairing codes from links, and `POST /api/pair`.
+
+const TOKEN_KEY = "doorbell.token";
+const PHONE_ID_KEY = "doorbell.phone_id";
+/** The hub keeps at most this many characters of a phone's name. */
+const DEVICE_NAME_MAX = 64;
+
+/** @returns {string | null} */
+export function readToken() {
+  try {
+    return localStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+/** @param {string | null} value @param {string | null} [phoneId] */
+export function storeToken(value, phoneId) {
+  try {
+    if (value) localStorage.setItem(TOKEN_KEY, value);
+    else localStorage.removeItem(TOKEN_KEY);
+    if (phoneId) localStorage.setItem(PHONE_ID_KEY, phoneId);
+    else if (!value) localStorage.removeItem(PHONE_ID_KEY);
+  } catch {
+    // Private mode without storage: the token lives for this page only.
+  }
+}
+
+/** @param {string} phoneId */
+export function storePhoneId(phoneId) {
+  try {
+    localStorage.setItem(PHONE_ID_KEY, phoneId);
+  } catch {}
+}
+
+/** "Chrome on Android": how the hub lists this phone. @param {string} ua */
+export function shortDeviceName(ua) {
+  const os = /Android/.test(ua)
+    ? "Android"
+    : /iPhone/.test(ua)
+      ? "iPhone"
+      : /iPad/.test(ua)
+        ? "iPad"
+        : /Mac OS X|Macintosh/.test(ua)
+          ? "Mac"
+          : /Windows/.test(ua)
+            ? "Windows"
+            : /CrOS/.test(ua)
+              ? "ChromeOS"
+              : /Linux/.test(ua)
+                ? "Linux"
+                : "";
+  const browser = /Firefox\//.test(ua)
+    ? "Firefox"
+    : /Edg\//.test(ua)
+      ? "Edge"
+      : /SamsungBrowser\//.test(ua)
+        ? "Samsung Internet"
+        : /Chrom(e|ium)\//.test(ua)
+          ? "Chrome"
+          : /Safari\//.test(ua)
+            ? "Safari"
+            : "Browser";
+  return (os ? `${browser} on ${os}` : browser).slice(0, DEVICE_NAME_MAX);
+}
+
+/** The pairing code in a link (`…#pair=CODE`) or a bare code; null if neither. @param {unknown} text */
+export function pairCodeFrom(text) {
+  const s = String(text || "").trim();
+  const m = /[#&?]pair=([^&\s]+)/.exec(s);
+  if (m) return decodeURIComponent(m[1]);
+  if (/^[A-Za-z0-9_.~-]+$/.test(s)) return s; // a bare code
+  return null;
+}
+
+/**
+ * Redeems a pairing code; stores and returns the token. Throws an Error whose message is for
+ * the user.
+ * @param {string} code
+ * @param {string | null} token this phone's token if it has one (pairs one more door)
+ * @returns {Promise<string>}
+ */
+export async function pair(code, token) {
+  /** @type {{code: string, name: string, token?: string}} */
+  const body = { code, name: shortDeviceName(navigator.userAgent || "") };
+  if (token) body.token = token;
+  let res;
+  try {
+    res = await fetch("/api/pair", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      cache: "no-store",
+    });
+  } catch {
+    throw new Error("Couldn't reach the hub to pair. Check the connection and open the link again.");
+  }
+  if (!res.ok) {
+    if (res.status >= 400 && res.status < 500 && res.status !== 429) {
+      throw new Error("This pairing link was already used or expired. Ask for a new one.");
+    }
+    throw new Error(`The hub couldn't pair this phone (HTTP ${res.status}). Try again in a moment.`);
+  }
+  let data;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  if (!data || typeof data.token !== "string" || !data.token) {
+    throw new Error("The hub sent an unexpected pairing reply. Ask for a new link.");
+  }
+  storeToken(data.token, typeof data.phone_id === "string" ? data.phone_id : null);
+  return data.token;
+}
