@@ -12,7 +12,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, statfsSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -66,8 +66,12 @@ before(async () => {
   const keys = join(IMAGE_DIR, "keys");
   const sign = (name, fs, version) => {
     const out = join(work, `${name}.raucb`);
-    execFileSync("bash", [join(REPO, "image/bundle.sh"), "--rootfs", fs, "--out", out, "--version", version,
-      "--key", join(keys, "development-1.key.pem"), "--cert", join(keys, "development-1.cert.pem")], { stdio: "inherit" });
+    try {
+      execFileSync("bash", [join(REPO, "image/bundle.sh"), "--rootfs", fs, "--out", out, "--version", version,
+      "--key", join(keys, "development-1.key.pem"), "--cert", join(keys, "development-1.cert.pem")], { stdio: "pipe" });
+    } catch (e) {
+      throw new Error(`bundle.sh failed (${statfsSync(work).bavail * statfsSync(work).bsize} bytes free): ${e.stderr}`);
+    }
     return out;
   };
   const t0 = Date.now();
