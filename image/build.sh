@@ -72,9 +72,10 @@ mkdir -p "$cache/apt-$arch"
 # doorbelld's run-time dependencies (Cargo.toml's package.metadata.deb) come from the archive;
 # the rest is what an appliance needs: systemd with networkd/resolved (mDNS), RAUC, SSH (off by
 # default), and the kernel. rauc-service is the D-Bus service that `rauc install` and
-# `rauc status mark-good` talk to (Debian ships it apart from the command).
+# `rauc status mark-good` talk to (Debian ships it apart from the command); RAUC's GRUB backend
+# runs grub-editenv (grub-common) to switch slots.
 packages=(systemd systemd-sysv udev dbus systemd-resolved systemd-timesyncd iproute2 kmod
-  e2fsprogs dosfstools ca-certificates openssh-server rauc rauc-service initramfs-tools
+  e2fsprogs dosfstools ca-certificates openssh-server rauc rauc-service grub-common initramfs-tools
   libgstreamer1.0-0 libgstreamer-plugins-base1.0-0 libgstreamer-plugins-bad1.0-0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-nice gstreamer1.0-alsa)
