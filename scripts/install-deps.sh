@@ -23,6 +23,10 @@ APT_PACKAGES=(
   iproute2 iptables python3 coturn
   # Let's Encrypt's ACME test server, which hub/tests/acme.rs runs on loopback
   pebble
+  # the firmware image (image/build.sh) and its booted tests under QEMU: Debian bootstrap,
+  # file systems without mounting, GRUB (EFI and BIOS), RAUC bundles, bmap, QEMU and OVMF
+  mmdebstrap e2fsprogs dosfstools mtools fdisk grub-efi-amd64-bin grub-pc-bin grub-common rauc
+  squashfs-tools bmap-tools zstd qemu-system-x86 ovmf
 )
 
 missing=()

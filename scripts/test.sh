@@ -39,6 +39,11 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 node --test --test-concurrency=1 tests/nat/
 
+echo "== firmware image: amd64 build, booted under QEMU, a call (A/B update test: DOORBELL_IMAGE_UPDATE_TEST=1)"
+# The release binary goes into the image's .deb. Debian downloads are cached in
+# /var/cache/doorbell-image (keep that directory between CI runs).
+bash scripts/test-image.sh
+
 echo "== Rust tests"
 cargo test --workspace --locked
 
