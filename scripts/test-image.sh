@@ -2,7 +2,7 @@
 # Builds the amd64 firmware image and runs its booted tests under QEMU (KVM if /dev/kvm works,
 # TCG otherwise): doorbelld under a real systemd, watchdog, a call from Chromium on the host,
 # reboot persistence, then a RAUC A/B update and a rollback. Needs root (mmdebstrap, ownership).
-#   bash scripts/test-image.sh            (scripts/test.sh runs it)
+#   bash scripts/test-image.sh            (scripts/test.sh runs it with DOORBELL_IMAGE_TEST=1)
 # DOORBELL_IMAGE_SKIP_BUILD=1 reuses target/image/amd64 from an earlier run.
 # The A/B update test (two 400 MB bundles, three reboots: about 25 min under TCG on the 2-core
 # CI machines) would push CI past its hour, so it runs only with DOORBELL_IMAGE_UPDATE_TEST=1

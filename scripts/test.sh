@@ -39,10 +39,15 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 node --test --test-concurrency=1 tests/nat/
 
-echo "== firmware image: amd64 build, booted under QEMU, a call (A/B update test: DOORBELL_IMAGE_UPDATE_TEST=1)"
-# The release binary goes into the image's .deb. Debian downloads are cached in
-# /var/cache/doorbell-image (keep that directory between CI runs).
-bash scripts/test-image.sh
+# The firmware image: amd64 build, booted under QEMU, a call (A/B update test:
+# DOORBELL_IMAGE_UPDATE_TEST=1). Opt-in for now (DOORBELL_IMAGE_TEST=1): under TCG it adds about
+# 25 minutes (release build, mmdebstrap, boot) and has not yet run inside a whole CI run within
+# the hour. The release binary goes into the image's .deb; Debian downloads are cached in
+# /var/cache/doorbell-image (keep that directory between runs).
+if [[ ${DOORBELL_IMAGE_TEST:-0} == 1 ]]; then
+  echo "== firmware image: amd64 build, booted under QEMU, a call"
+  bash scripts/test-image.sh
+fi
 
 echo "== Rust tests"
 cargo test --workspace --locked
