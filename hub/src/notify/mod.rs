@@ -79,18 +79,7 @@ impl Notice {
     }
 }
 
-/// A ring as notifications describe it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RingInfo {
-    pub door_id: DoorId,
-    pub door_name: String,
-    pub call_id: CallId,
-    /// When the hub saw the ring (Unix ms).
-    pub at_ms: i64,
-    /// Capability URL of the visitor's snapshot (absolute; minted at ring time, served once
-    /// the door's upload arrives).
-    pub snapshot: Option<String>,
-}
+pub use crate::push::RingInfo;
 
 /// The switchboard's end of the notice queue. Cheap to clone.
 #[derive(Clone, Debug, Default)]

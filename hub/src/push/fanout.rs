@@ -12,7 +12,7 @@ use doorbell_protocol::DoorId;
 use tokio::sync::{watch, Semaphore};
 
 use super::send::{self, Message, Outcome, PushContext};
-use crate::notify::RingInfo;
+use super::RingInfo;
 use crate::store::PushTarget;
 use crate::store::Store;
 

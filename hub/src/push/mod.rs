@@ -7,14 +7,13 @@
 //! | [`vapid`] | the hub's VAPID key pair (made at first start, 0600) and signed tokens |
 //! | [`subscription`] | checking what phones send to the API; typed, per-field errors |
 //! | [`endpoint`] | which endpoints the hub will send to (public `https://` hosts only) |
-//! | [`api`] | `GET /api/push/key`, `POST`/`DELETE /api/push/subscription` |
 //! | [`client`] | outgoing HTTP over rustls; a resolver that refuses non-public addresses |
 //! | [`send`] | one message to one subscription, with retries and backoff |
 //! | [`fanout`] | a ring to every subscription of a door, then its `ring_ended` |
 //!
-//! The payloads and the API are specified in `docs/PROTOCOL.md` ("Web Push").
+//! The HTTP API (`GET /api/push/key`, `POST`/`DELETE /api/push/subscription`) is in
+//! `crate::http::push`. The payloads and the API are specified in `docs/PROTOCOL.md` ("Web Push").
 
-pub(crate) mod api;
 pub(crate) mod client;
 pub(crate) mod config;
 pub(crate) mod endpoint;
@@ -24,3 +23,18 @@ pub(crate) mod subscription;
 pub(crate) mod vapid;
 
 pub use config::{NotifyConfigError, PushConfig};
+
+use doorbell_protocol::{CallId, DoorId};
+
+/// A ring as notifications describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RingInfo {
+    pub door_id: DoorId,
+    pub door_name: String,
+    pub call_id: CallId,
+    /// When the hub saw the ring (Unix ms).
+    pub at_ms: i64,
+    /// Capability URL of the visitor's snapshot (absolute; minted at ring time, served once
+    /// the door's upload arrives).
+    pub snapshot: Option<String>,
+}

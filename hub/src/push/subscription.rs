@@ -70,15 +70,8 @@ fn refuse(field: &'static str, code: ApiErrorCode, message: impl Into<String>) -
     }
 }
 
-/// A subscription that passed every check, keys in canonical unpadded base64url.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewSubscription {
-    pub endpoint: String,
-    pub p256dh: String,
-    pub auth: String,
-    /// `expirationTime` (Unix ms), when the browser gave one.
-    pub expires_at: Option<i64>,
-}
+/// What passed every check (defined by the store, which keeps it).
+pub(crate) use crate::store::NewSubscription;
 
 fn object(body: &[u8]) -> Result<Map<String, Value>, FieldError> {
     match serde_json::from_slice::<Value>(body) {

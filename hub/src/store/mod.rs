@@ -34,7 +34,7 @@ use serde::Serialize;
 use crate::secrets::RandomError;
 
 pub(crate) use events::{CallEvent, EventKind, HistoryEvent, HistoryPage};
-pub(crate) use push_subscriptions::PushTarget;
+pub(crate) use push_subscriptions::{NewSubscription, PushTarget};
 pub(crate) use snapshots::StoredSnapshot;
 
 /// How long `doorbell-hub pair` links stay valid. Long enough to walk to the phone and scan,

@@ -8,7 +8,16 @@ use doorbell_protocol::{DoorId, PhoneId};
 use rusqlite::{params, TransactionBehavior};
 
 use super::{Store, StoreError};
-use crate::push::subscription::NewSubscription;
+
+/// A Web Push subscription that passed every check of `push::subscription`, keys in canonical unpadded base64url.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubscription {
+    pub endpoint: String,
+    pub p256dh: String,
+    pub auth: String,
+    /// `expirationTime` (Unix ms), when the browser gave one.
+    pub expires_at: Option<i64>,
+}
 
 /// Subscriptions kept per phone: one per browser the person uses with the same token (a
 /// phone's browser plus its installed app, a tablet sharing the pairing...). More would only

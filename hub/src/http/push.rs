@@ -11,9 +11,9 @@ use axum::{Json, Router};
 use doorbell_protocol::PhoneId;
 use serde::Serialize;
 
-use super::endpoint::ip_is_public;
-use super::subscription::{self, ApiErrorCode, FieldError, NewSubscription};
-use crate::http::bearer_token;
+use super::bearer_token;
+use crate::push::endpoint::ip_is_public;
+use crate::push::subscription::{self, ApiErrorCode, FieldError, NewSubscription};
 use crate::state::AppState;
 use crate::store::{now_ms, Store, StoreError};
 
