@@ -33,6 +33,16 @@ const ISSUE_WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn obtains_renews_and_restarts_with_a_certificate_from_pebble() {
+    // Under qemu-user (scripts/test-aarch64.sh) the hub's TLS and ring's crypto run about ten
+    // times slower while pebble runs natively, and this test's certificate lives 7 s: it would
+    // time the emulator, not the code. The ACME code is the same Rust on both targets; its unit
+    // tests (schedule, backoff, storage, challenge certificate) still run under qemu.
+    if std::env::var_os("DOORBELL_TEST_RUNNER").is_some() {
+        eprintln!(
+            "skipped under DOORBELL_TEST_RUNNER: a 7 s certificate cannot be timed under emulation"
+        );
+        return;
+    }
     let started = std::time::Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
     let ca = TestCa::create(dir.path());
