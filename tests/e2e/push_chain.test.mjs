@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { launchPhone, waitForState } from "./lib/browser.mjs";
 import { PushSubscriptionKeys, startPushService, verifyVapid } from "./lib/push_service.mjs";
 import { startSystem } from "./lib/system.mjs";
+import { appWorker, deliverPush, shownNotifications, until } from "./lib/worker.mjs";
 
 const HUB_CONFIG = '[push]\nvapid_subject = "mailto:test@doorbell.invalid"\nallow_insecure_endpoints = ["127.0.0.1"]\n';
 
@@ -67,17 +68,6 @@ function stubSubscription({ endpoint, keys }) {
   PushManager.prototype.getSubscription = async () => (localStorage.getItem(FLAG) ? subscription : null);
 }
 
-/** Polls `fn` until it returns a truthy value; throws `what` after `ms`. */
-async function until(fn, what, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** Checks a push request as a push service and its receiving browser would; returns the payload. */
 function openPush(req, subscriptionKeys = keys) {
   assert.equal(req.method, "POST");
@@ -120,45 +110,10 @@ function openPushSafe(r, subscriptionKeys) {
   }
 }
 
-/** The app's service worker (Playwright's handle, to run code inside it). */
-async function worker() {
-  return until(() => phone.browserContext.serviceWorkers().find((w) => w.url().endsWith("/sw.js")), "the service worker");
-}
-
-/** Notifications the worker shows now. */
-async function notifications() {
-  return (await worker()).evaluate(async () =>
-    (await self.registration.getNotifications()).map((n) => ({
-      title: n.title,
-      body: n.body,
-      tag: n.tag,
-      image: n.image,
-      actions: n.actions.map((a) => ({ action: a.action, title: a.title })),
-      data: n.data,
-    })),
-  );
-}
-
-/** Delivers `data` (the decrypted push text) to the app's worker through CDP. */
-async function deliver(data) {
-  const cdp = await phone.browserContext.newCDPSession(phone.page);
-  try {
-    const registration = new Promise((resolve) =>
-      cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }) => {
-        const r = registrations.find((x) => x.scopeURL === `${system.baseUrl}/` && !x.isDeleted);
-        if (r) resolve(r.registrationId);
-      }),
-    );
-    await cdp.send("ServiceWorker.enable");
-    const registrationId = await Promise.race([
-      registration,
-      new Promise((_, reject) => setTimeout(() => reject(new Error("no service worker registration over CDP")), 10_000)),
-    ]);
-    await cdp.send("ServiceWorker.deliverPushMessage", { origin: system.baseUrl, registrationId, data });
-  } finally {
-    await cdp.detach().catch(() => {});
-  }
-}
+const worker = () => appWorker(phone);
+const notifications = () => shownNotifications(phone);
+/** Delivers `data` (the decrypted push text) to the app's worker. */
+const deliver = (data) => deliverPush(phone, system.baseUrl, data);
 
 /** Per delivery: how long a shown notification may take to be listed. */
 const SHOW_WAIT_MS = 3_000;

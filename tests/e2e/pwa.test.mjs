@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { launchPhone, waitForState } from "./lib/browser.mjs";
 import { waitForStats } from "./lib/stats.mjs";
 import { startSystem } from "./lib/system.mjs";
+import { appWorker, deliverPush, shownNotifications, until } from "./lib/worker.mjs";
 
 let system;
 let phone;
@@ -34,59 +35,10 @@ after(async () => {
   assert.deepEqual(exit, { code: 0, signal: null }, system?.logs());
 });
 
-/** Polls `fn` until it returns a truthy value; throws `what` after `ms`. */
-async function until(fn, what, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** The app's service worker (Playwright's handle, to run code inside it). */
-async function worker() {
-  return until(() => phone.browserContext.serviceWorkers().find((w) => w.url().endsWith("/sw.js")), "the service worker");
-}
-
-/** Notifications the worker shows now. */
-async function notifications() {
-  return (await worker()).evaluate(async () =>
-    (await self.registration.getNotifications()).map((n) => ({
-      title: n.title,
-      body: n.body,
-      tag: n.tag,
-      image: n.image,
-      requireInteraction: n.requireInteraction,
-      renotify: n.renotify,
-      actions: n.actions.map((a) => ({ action: a.action, title: a.title })),
-      data: n.data,
-    })),
-  );
-}
-
-/** Delivers a push message with `payload` (JSON) to the app's worker through CDP. */
-async function push(payload) {
-  const cdp = await phone.browserContext.newCDPSession(phone.page);
-  try {
-    const registration = new Promise((resolve) =>
-      cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }) => {
-        const r = registrations.find((x) => x.scopeURL === `${system.baseUrl}/` && !x.isDeleted);
-        if (r) resolve(r.registrationId);
-      }),
-    );
-    await cdp.send("ServiceWorker.enable");
-    const registrationId = await registration;
-    await cdp.send("ServiceWorker.deliverPushMessage", {
-      origin: system.baseUrl,
-      registrationId,
-      data: JSON.stringify(payload),
-    });
-  } finally {
-    await cdp.detach().catch(() => {});
-  }
-}
+const worker = () => appWorker(phone);
+const notifications = () => shownNotifications(phone);
+/** Delivers a push message with `payload` (JSON) to the app's worker. */
+const push = (payload) => deliverPush(phone, system.baseUrl, JSON.stringify(payload));
 
 /** The door rings; returns the call id the open app sees. */
 async function ringAndRead(page) {
