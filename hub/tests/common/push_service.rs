@@ -316,6 +316,8 @@ pub fn verify_vapid(
 }
 
 /// Waits (bounded) until `check` holds, re-evaluating on each tick of a short interval.
+/// A poll, not an event: what it waits for is a row the hub deletes in its own task after a
+/// push service's reply, and the hub has no hook a test could wait on for that.
 pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + WAIT;
     loop {
