@@ -36,6 +36,7 @@ const CLOCK_TICK_MS = 1000;
 /** @type {Record<string, string>} */
 const UNLOCK_ERRORS = {
   not_in_call: "The door can only be unlocked during a call.",
+  not_allowed: "This phone may not unlock this door.",
   unsupported_version: "This page is out of date for the door. Reload the page.",
 };
 
