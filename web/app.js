@@ -26,6 +26,7 @@ import {
 } from "./push.js";
 import * as proto from "./protocol.js";
 import { HistoryView } from "./history.js";
+import { HouseholdView } from "./household.js";
 
 /** Terminal screens return to idle after this long. */
 const NOTICE_MS = 4000;
@@ -49,6 +50,8 @@ let replyPending = null;
 const ringer = new Ringer();
 /** @type {HistoryView | null} the history screen's list, while it shows */
 let historyView = null;
+/** @type {HouseholdView | null} the household screen, while it shows */
+let householdView = null;
 
 const link = new HubLink({
   token: () => token,
@@ -90,6 +93,9 @@ window.doorbell = Object.freeze({
   get hubConnected() {
     return link.ready;
   },
+  get doors() {
+    return model.doors.map((d) => ({ ...d }));
+  },
   get missedRings() {
     return model.missed.map((r) => ({ ...r }));
   },
@@ -119,6 +125,7 @@ function dispatch(action) {
   }
   render(next, prev, performance.now());
   syncHistoryView(next);
+  syncHouseholdView(next);
   if (replyPending && next.call?.id === replyPending.callId && canAnswer(next)) {
     const { reply, until } = replyPending;
     replyPending = null;
@@ -233,6 +240,7 @@ function runEffect(fx) {
 /** @param {any} msg */
 function onHubMessage(msg) {
   if (msg.type === "welcome") storePhoneId(msg.phone_id);
+  if ((msg.type === "phone_joined" || msg.type === "phone_removed") && householdView) householdView.refresh();
   if (msg.type === "sdp_offer" || msg.type === "ice") {
     if (!call || !model.call || model.call.id !== msg.call_id || call.id !== msg.call_id) {
       console.warn(`doorbell: ${msg.type} for a call that is not ours; ignored`);
@@ -262,6 +270,23 @@ function syncHistoryView(m) {
   } else if (!showing && historyView) {
     historyView.dispose();
     historyView = null;
+  }
+}
+
+/** The household screen's view exists exactly while the screen shows. @param {Model} m */
+function syncHouseholdView(m) {
+  const showing = m.screen === Screen.Household && !!m.householdDoor;
+  if (showing && !householdView) {
+    const doorId = /** @type {string} */ (m.householdDoor);
+    householdView = new HouseholdView({
+      token: () => token,
+      doorId,
+      doorName: m.doors.find((d) => d.door_id === doorId)?.name ?? doorId,
+      phoneId: () => model.welcome?.phone_id ?? "",
+    });
+  } else if (!showing && householdView) {
+    householdView.dispose();
+    householdView = null;
   }
 }
 
@@ -314,6 +339,11 @@ function init() {
   $("notice-dismiss").addEventListener("click", () => dispatch({ type: Action.Home }));
   $("btn-history").addEventListener("click", () => dispatch({ type: Action.ShowHistory }));
   $("btn-history-back").addEventListener("click", () => dispatch({ type: Action.Home }));
+  $("btn-household-back").addEventListener("click", () => dispatch({ type: Action.Home }));
+  $("door-list").addEventListener("click", (ev) => {
+    const button = /** @type {HTMLElement} */ (ev.target).closest("button[data-household]");
+    if (button instanceof HTMLElement) dispatch({ type: Action.ShowHousehold, doorId: button.dataset.household });
+  });
   $("pair-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const input = /** @type {HTMLInputElement} */ ($("pair-input"));
