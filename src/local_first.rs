@@ -131,13 +131,19 @@ pub async fn start(
     let pairing: HubCommands = {
         let store = hub.store().clone();
         let door_id = DoorId::new(&identity.door_id);
+        // The door's own links carry its DTLS certificate's fingerprint, which the phone pins
+        // and checks on every call (docs/SECURITY-MODEL.md).
+        let fingerprint = identity.dtls.sha256().to_owned();
         // The running hub follows the store's household journal, so a removal here closes
         // the phone's connections within a fraction of a second.
         Arc::new(move |command| {
             let reply = match command {
-                HubCommand::Pair => store
-                    .create_pairing_code(&door_id)
-                    .map(|code| doorbell_hub::pairing_url(&base_url, &code)),
+                HubCommand::Pair => store.create_pairing_code(&door_id).map(|code| {
+                    format!(
+                        "{}&fp={fingerprint}",
+                        doorbell_hub::pairing_url(&base_url, &code)
+                    )
+                }),
                 HubCommand::Phones => store.list_phones().map(|phones| {
                     serde_json::to_string(&phones).unwrap_or_else(|e| format!("error: {e}"))
                 }),

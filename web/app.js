@@ -13,6 +13,7 @@ import { Action, Effect, PushState, Screen, canAnswer, canUnlock, initialModel, 
 import { Call } from "./call.js";
 import { HubLink } from "./hub-link.js";
 import { pair, pairCodeFrom, readToken, storePhoneId, storeToken } from "./pairing.js";
+import { pinFrom, readPins } from "./pin.js";
 import { $, render, renderTimer } from "./render.js";
 import { Ringer } from "./ringer.js";
 import {
@@ -212,6 +213,7 @@ function runEffect(fx) {
         doorName: c.doorName,
         iceServers: c.iceServers,
         muted: model.muted,
+        pinned: readPins()[c.doorId] ?? null,
         send: (text) => link.send(text),
         dispatch,
         onTick: () => renderTimer(model.call?.startedAt ?? null, performance.now()),
@@ -302,11 +304,11 @@ async function loadHistory() {
   }
 }
 
-/** @param {string} code */
-async function pairAndConnect(code) {
+/** @param {string} code @param {string | null} pin the door's fingerprint from its link */
+async function pairAndConnect(code, pin) {
   dispatch({ type: Action.PairStarted });
   try {
-    token = await pair(code, token);
+    token = await pair(code, token, pin);
     shareTokenWithWorker(token);
     dispatch({ type: Action.PairDone });
   } catch (e) {
@@ -322,8 +324,9 @@ async function pairAndConnect(code) {
 function pairFromAddress() {
   const code = pairCodeFrom(location.hash);
   if (!code) return false;
+  const pin = pinFrom(location.hash);
   history.replaceState(null, "", location.pathname + location.search);
-  pairAndConnect(code);
+  pairAndConnect(code, pin);
   return true;
 }
 
@@ -352,8 +355,9 @@ function init() {
       dispatch({ type: Action.PairLinkInvalid });
       return;
     }
+    const pin = pinFrom(input.value);
     input.value = "";
-    pairAndConnect(code);
+    pairAndConnect(code, pin);
   });
   const unlockAudio = () => ringer.unlockAudio();
   document.addEventListener("pointerdown", unlockAudio, { capture: true });

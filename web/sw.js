@@ -29,6 +29,7 @@ const SHELL = [
   "/protocol.js",
   "/history.js",
   "/household.js",
+  "/pin.js",
   "/qr.js",
   "/qrcode-generator.mjs",
   "/manifest.webmanifest",

@@ -162,6 +162,9 @@ struct PairRequest {
 struct PairResponse {
     token: String,
     phone_id: String,
+    /// The door the code was for, so a phone can keep what the link said about that door
+    /// (its pinned DTLS fingerprint).
+    door_id: String,
 }
 
 /// `POST /api/pair`: redeem a one-time code for a phone token.
@@ -207,6 +210,7 @@ async fn pair(
                     &paired.phone_name,
                 );
             }
+            let door_id = paired.door_id.clone();
             app.hub.switchboard.pairing_added(
                 &paired.phone_id,
                 paired.door_id,
@@ -216,6 +220,7 @@ async fn pair(
             Json(PairResponse {
                 token: paired.token,
                 phone_id: paired.phone_id.0,
+                door_id: door_id.0,
             })
             .into_response()
         }
