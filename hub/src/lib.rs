@@ -104,7 +104,7 @@ pub use error::HubError;
 pub use hub::{outbound_ip, pairing_url, Hub};
 pub use notify::{NotifyConfig, NotifyError, NtfyConfig};
 pub use push::{NotifyConfigError, PushConfig};
-pub use snapshots::{HistoryConfig, SnapshotError};
+pub use snapshots::{remove_snapshot_files, HistoryConfig, SnapshotError};
 pub use store::{now_ms, DoorRecord, PhoneRecord, Store, StoreError, PAIRING_CODE_TTL};
 pub use tls::{self_signed_paths, TlsError};
 pub use turn::{

@@ -231,7 +231,7 @@ async fn main() -> Result<()> {
             match action {
                 None => doors(&store, json),
                 Some(DoorsAction::List { json }) => doors(&store, json),
-                Some(DoorsAction::Remove { door }) => remove_door(&store, &door),
+                Some(DoorsAction::Remove { door }) => remove_door(&store, &db, &door),
                 Some(DoorsAction::RotateSecret { door, json }) => {
                     rotate_secret(&store, &door, json)
                 }
@@ -441,9 +441,10 @@ fn known_door(store: &Store, door: &str) -> Result<(doorbell_protocol::DoorId, S
     })
 }
 
-fn remove_door(store: &Store, door: &str) -> Result<()> {
+fn remove_door(store: &Store, db: &std::path::Path, door: &str) -> Result<()> {
     let (door_id, name) = known_door(store, door)?;
-    store.remove_door(&door_id)?;
+    let files = store.remove_door(&door_id)?;
+    doorbell_hub::remove_snapshot_files(db, &files)?;
     println!("Removed door {name:?} ({door_id}), its pairings and its history.");
     Ok(())
 }

@@ -143,23 +143,8 @@ async fn an_owner_removes_a_connected_phone_which_is_cut_off_at_once() {
 #[tokio::test]
 async fn phones_remove_on_the_command_line_cuts_off_a_phone_of_a_running_hub() {
     let mut h = household().await;
-    let db = h.hub.dir.path().join("hub.sqlite3");
     let ben = h.ben.1.to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_doorbell-hub"))
-            .arg("--db")
-            .arg(db)
-            .args(["phones", "remove", &ben])
-            .output()
-            .expect("run doorbell-hub")
-    })
-    .await
-    .expect("join");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    hub_cli(&h.hub, &["phones", "remove", &ben]).await;
     assert_eq!(closed_within_a_second(&mut h.ben.2).await, 4001);
     assert!(matches!(
         h.anna.2.recv().await,
@@ -283,16 +268,41 @@ async fn a_guest_past_its_end_is_refused_and_not_rung() {
     assert_gone(&mut h, &token, 2).await;
 }
 
+/// Runs `doorbell-hub --db <the test hub's database> args...` in its own process, as an
+/// administrator would beside the running hub; returns its stdout.
+async fn hub_cli(hub: &TestHub, args: &[&str]) -> String {
+    let db = hub.dir.path().join("hub.sqlite3");
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_doorbell-hub"))
+            .arg("--db")
+            .arg(db)
+            .args(&args)
+            .output()
+            .expect("run doorbell-hub")
+    })
+    .await
+    .expect("join");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
 #[tokio::test]
 async fn a_rotated_door_secret_closes_the_door_and_the_old_one_is_refused() {
     let mut h = household().await;
     let door_id = h.door_id.clone();
-    let secret = h
-        .hub
-        .hub
-        .store()
-        .rotate_door_secret(&door_id)
-        .expect("rotate");
+    let line = hub_cli(
+        &h.hub,
+        &["doors", "rotate-secret", door_id.as_str(), "--json"],
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(line.trim()).expect("one JSON line");
+    assert_eq!(v["door_id"], door_id.as_str());
+    let secret = v["secret"].as_str().expect("secret").to_owned();
     let frame = h.door.expect_closed().await;
     assert_eq!(frame.map(|f| u16::from(f.code)), Some(4001));
     assert!(matches!(
@@ -300,7 +310,7 @@ async fn a_rotated_door_secret_closes_the_door_and_the_old_one_is_refused() {
         HubToPhone::DoorStatus { online: false, .. }
     ));
     connect_door(&h.hub, &door_id, &secret).await;
-    h.hub.hub.store().remove_door(&door_id).expect("remove");
+    hub_cli(&h.hub, &["doors", "remove", "Front door"]).await;
     assert_eq!(closed_within_a_second(&mut h.anna.2).await, 4001);
     let (status, _) = api(&h.hub, "GET", "/api/events", &h.anna.0, None).await;
     assert_eq!(status, 401, "a phone of no door is gone");

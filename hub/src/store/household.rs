@@ -383,9 +383,10 @@ impl Store {
         Ok(doors.into_iter().map(DoorId::new).collect())
     }
 
-    /// `doorbell-hub doors remove`: deletes the door, its pairings, codes and history; phones
-    /// left with no door are deleted too.
-    pub fn remove_door(&self, door_id: &DoorId) -> Result<(), StoreError> {
+    /// `doorbell-hub doors remove`: deletes the door, its pairings, codes, history and snapshot
+    /// rows; phones left with no door are deleted too. Returns the snapshot files to delete
+    /// ([`crate::remove_snapshot_files`]).
+    pub fn remove_door(&self, door_id: &DoorId) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let phones: Vec<(String, String)> = {
@@ -406,9 +407,16 @@ impl Store {
             return Err(StoreError::UnknownDoor(door_id.to_string()));
         }
         tx.execute("DELETE FROM events WHERE door_id = ?1", [door_id.as_str()])?;
+        let files = {
+            let mut stmt = tx.prepare("DELETE FROM snapshots WHERE door_id = ?1 RETURNING file")?;
+            let files = stmt
+                .query_map([door_id.as_str()], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            files
+        };
         journal(&tx, "door_revoked", door_id.as_str(), None, None)?;
         tx.commit()?;
-        Ok(())
+        Ok(files)
     }
 
     /// `doorbell-hub doors rotate-secret`: a new secret for the door (returned, stored only as
@@ -495,8 +503,18 @@ mod tests {
         };
         let access = s.update_member(&door, &ben, &no_unlock).expect("patch");
         assert!(!access.may_unlock);
+        let sub = crate::store::NewSubscription {
+            endpoint: "https://push.example/ben".into(),
+            p256dh: "k".into(),
+            auth: "a".into(),
+            expires_at: None,
+        };
+        s.save_push_subscription(&ben, &sub, now_ms())
+            .expect("subscribe");
         s.remove_member(&door, &ben).expect("remove");
         assert_eq!(s.authenticate_phone(&ben_token).unwrap(), None);
+        let (_, targets) = s.push_targets(&door, now_ms()).unwrap().unwrap();
+        assert!(targets.is_empty(), "its push subscriptions went with it");
         let changes = s.access_changes_since(before).unwrap();
         assert_eq!(changes.len(), 2, "{changes:?}");
         assert_eq!(
