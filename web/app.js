@@ -275,6 +275,22 @@ function syncHistoryView(m) {
   }
 }
 
+/**
+ * Leaves a door (after asking): the hub closes this phone's connection, which reconnects to a
+ * welcome without the door, or to "pair again" if it was the last one.
+ * @param {string} doorId
+ */
+async function leaveDoor(doorId) {
+  const name = model.doors.find((d) => d.door_id === doorId)?.name ?? doorId;
+  const me = model.welcome?.phone_id;
+  if (!me || !confirm(`Leave ${name}? This phone stops ringing for it.`)) return;
+  const res = await fetch(`/api/doors/${encodeURIComponent(doorId)}/phones/${encodeURIComponent(me)}`, {
+    method: "DELETE",
+    headers: { Authorization: `Bearer ${token}` },
+  }).catch(() => null);
+  if (!res?.ok) console.warn("doorbell: leaving the door failed:", res?.status);
+}
+
 /** The household screen's view exists exactly while the screen shows. @param {Model} m */
 function syncHouseholdView(m) {
   const showing = m.screen === Screen.Household && !!m.householdDoor;
@@ -346,6 +362,8 @@ function init() {
   $("door-list").addEventListener("click", (ev) => {
     const button = /** @type {HTMLElement} */ (ev.target).closest("button[data-household]");
     if (button instanceof HTMLElement) dispatch({ type: Action.ShowHousehold, doorId: button.dataset.household });
+    const leave = /** @type {HTMLElement} */ (ev.target).closest("button[data-leave]");
+    if (leave instanceof HTMLElement && leave.dataset.leave) leaveDoor(leave.dataset.leave);
   });
   $("pair-form").addEventListener("submit", (ev) => {
     ev.preventDefault();

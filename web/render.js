@@ -135,6 +135,14 @@ function renderDoors(doors) {
       manage.dataset.household = d.door_id;
       manage.textContent = "Household";
       li.append(manage);
+    } else if (d.access) {
+      // Members and guests can leave a door themselves (owners do it on the household screen).
+      const leave = document.createElement("button");
+      leave.type = "button";
+      leave.className = "btn secondary small";
+      leave.dataset.leave = d.door_id;
+      leave.textContent = "Leave";
+      li.append(leave);
     }
     list.append(li);
   }

@@ -63,6 +63,7 @@ test("an owner restricts and removes a member; the door refuses the member's unl
   // Only the owner manages the household; it hears that the member joined.
   await owner.page.getByText(/joined Front door/).waitFor({ timeout: 10_000 });
   assert.equal(await member.page.locator("button[data-household]").count(), 0);
+  assert.equal(await member.page.locator("button[data-leave]").count(), 1, "a member can leave");
   await owner.page.locator("button[data-household]").click();
   await waitForState(owner.page, "household");
   await memberRow(owner).waitFor();
