@@ -275,6 +275,9 @@ mod tests {
             let (door, _) = s.add_door("Front").expect("add");
             ring(&s, &door, "c1", 1);
             s.conn()
+                .execute_batch(super::super::household::UNDO_MIGRATION)
+                .expect("undo later migrations");
+            s.conn()
                 .execute_batch(
                     "DROP TABLE snapshots; DROP INDEX events_by_time; PRAGMA user_version = 2;",
                 )
