@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 
 import { launchPhone, waitForState } from "./lib/browser.mjs";
 import { startSystem } from "./lib/system.mjs";
+import { until } from "./lib/worker.mjs";
 
 let system;
 let phone;
@@ -82,22 +83,23 @@ test("a press while the hub is down keeps its snapshot and uploads it with the m
   await system.restartHub();
   await system.waitForStatus((s) => s.hub_connected && s.missed_rings_pending === 0, "the missed ring reported");
   // The history (as the phone reads it) gets the missed ring with its snapshot.
-  const event = await page
-    .waitForFunction(
-      async () => {
+  // Polled from here rather than with waitForFunction: the history is a hub query with no event
+  // to wait on, and one evaluation may be cut short while the page reconnects to the restarted hub.
+  const missedRingWithSnapshot = () =>
+    page
+      .evaluate(async () => {
         const token = localStorage.getItem("doorbell.token");
         const res = await fetch("/api/events?limit=20", { headers: { Authorization: `Bearer ${token}` } });
         if (!res.ok) return null;
         const body = await res.json();
         return body.events.find((e) => e.kind === "missed_ring" && e.snapshot) ?? null;
-      },
-      null,
-      { timeout: 20_000, polling: 200 },
-    )
-    .then((h) => h.jsonValue())
-    .catch((e) => {
-      throw new Error(`no missed ring with a snapshot in the history: ${e.message}\n${system.logs()}`);
-    });
+      })
+      .catch(() => null);
+  const event = await until(missedRingWithSnapshot, "a missed ring with a snapshot in the history", 20_000).catch(
+    (e) => {
+      throw new Error(`${e.message}\n${system.logs()}`);
+    },
+  );
   const jpeg = await page.evaluate(async (url) => {
     const res = await fetch(url);
     return { status: res.status, type: res.headers.get("content-type"), size: (await res.arrayBuffer()).byteLength };
