@@ -10,7 +10,7 @@ use crate::media::{Counters, IceSettings, MediaPlan, Session, SessionStats, Snap
 use crate::missed::MissedRingFile;
 use crate::missed_snapshots::MissedSnapshots;
 use crate::snapshot_upload::SnapshotUploader;
-use doorbell_protocol::{CallId, DoorToHub, IceCandidate, IceServer};
+use doorbell_protocol::{CallId, DoorToHub, IceCandidate, IceServer, SessionId};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -38,6 +38,20 @@ pub trait MediaPort: Send {
     fn snapshot(&self, _call_id: &CallId) -> Option<SnapshotGrab> {
         None
     }
+    /// A preview session of `call_id`'s pipeline (see [`crate::core::preview`]). A media
+    /// port without previews refuses, and the phone keeps its plain ringing screen.
+    fn open_preview(&mut self, _call_id: &CallId, _session_id: &SessionId) -> Result<(), String> {
+        Err("this door's media has no preview sessions".into())
+    }
+    fn start_preview_ice(&mut self, _session_id: &SessionId, _offer: &str, _servers: &[IceServer]) {
+    }
+    fn set_preview_answer(&mut self, _session_id: &SessionId, _sdp: &str) -> Result<(), String> {
+        Err("no such preview session".into())
+    }
+    fn add_preview_candidate(&mut self, _session_id: &SessionId, _candidate: &IceCandidate) {}
+    /// Let the session's audio through both ways: the phone answered in it.
+    fn open_talk(&mut self, _session_id: &SessionId) {}
+    fn close_preview(&mut self, _session_id: &SessionId) {}
 }
 
 /// The visitor's snapshots ([`crate::snapshots`]): each runs in a task of its own.
