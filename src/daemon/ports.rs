@@ -6,11 +6,15 @@ use crate::chime;
 use crate::core::{MediaEvent, MediaEventKind};
 use crate::gpio::{DoorStrike, PulseOutcome};
 use crate::link::LinkHandle;
-use crate::media::{Counters, IceSettings, MediaPlan, Session, SessionStats, SnapshotGrab};
+use crate::media::preview::PreviewSetup;
+use crate::media::{
+    Counters, IceSettings, MediaPlan, PreviewBranch, Session, SessionStats, SnapshotGrab,
+};
 use crate::missed::MissedRingFile;
 use crate::missed_snapshots::MissedSnapshots;
 use crate::snapshot_upload::SnapshotUploader;
 use doorbell_protocol::{CallId, DoorToHub, IceCandidate, IceServer, SessionId};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -138,6 +142,8 @@ pub struct GstMedia {
     /// Where the sessions' threads report; also how a failed `start_ice` is reported.
     pub events: mpsc::Sender<MediaEvent>,
     pub session: Option<Session>,
+    /// The phones' previews of `session` (branches of its pipeline); dropped before it.
+    pub previews: HashMap<SessionId, PreviewBranch>,
 }
 
 impl GstMedia {
@@ -149,6 +155,7 @@ impl GstMedia {
 impl MediaPort for GstMedia {
     fn start(&mut self, call_id: &CallId, ice_servers: Vec<IceServer>) -> Result<(), String> {
         // A previous session still here would be a bug in the core; the guard cleans it.
+        self.previews.clear();
         self.session = None;
         let ice = IceSettings {
             servers: ice_servers,
@@ -199,8 +206,62 @@ impl MediaPort for GstMedia {
         }
     }
 
+    fn open_preview(&mut self, call_id: &CallId, session_id: &SessionId) -> Result<(), String> {
+        let session = self
+            .session(call_id)
+            .ok_or("the call has no media session")?;
+        let ice = IceSettings {
+            servers: Vec::new(),
+            local_addresses: self.local_addresses.clone(),
+        };
+        let setup = PreviewSetup {
+            ice: &ice,
+            dtls: self.plan.dtls.as_ref(),
+            audio_sink: &self.plan.audio_sink,
+            counters: session.counters(),
+            events: self.events.clone(),
+        };
+        let branch = PreviewBranch::open(session.pipeline(), call_id, session_id, setup)
+            .map_err(|e| e.to_string())?;
+        self.previews.insert(session_id.clone(), branch);
+        Ok(())
+    }
+
+    fn start_preview_ice(&mut self, session_id: &SessionId, offer: &str, servers: &[IceServer]) {
+        if let Some(branch) = self.previews.get(session_id) {
+            if let Err(e) = branch.start_ice(offer, servers) {
+                tracing::warn!(%session_id, "cannot start the preview's ICE: {e}");
+            }
+        }
+    }
+
+    fn set_preview_answer(&mut self, session_id: &SessionId, sdp: &str) -> Result<(), String> {
+        match self.previews.get(session_id) {
+            Some(branch) => branch.set_answer(sdp).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    fn add_preview_candidate(&mut self, session_id: &SessionId, candidate: &IceCandidate) {
+        if let Some(branch) = self.previews.get(session_id) {
+            branch.add_remote_candidate(candidate.sdp_m_line_index, &candidate.candidate);
+        }
+    }
+
+    fn open_talk(&mut self, session_id: &SessionId) {
+        if let Some(branch) = self.previews.get(session_id) {
+            branch.open_talk();
+        }
+    }
+
+    fn close_preview(&mut self, session_id: &SessionId) {
+        self.previews.remove(session_id);
+    }
+
     fn tear_down(&mut self, call_id: &CallId) -> Option<SessionStats> {
-        // Dropping the session is the guard: the pipeline goes to NULL here.
+        // Previews are branches of the session's pipeline: they go first. Dropping the
+        // session is the guard: the pipeline goes to NULL here.
+        self.previews.clear();
         let session = self.session.take()?;
         (session.call_id() == call_id).then(|| session.stats())
     }

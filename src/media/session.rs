@@ -23,10 +23,8 @@
 //! GStreamer callbacks never touch call state: they `try_send` a [`MediaEvent`] to the daemon's
 //! one owner task. Dropping the [`Session`] sets the pipeline to NULL (the guard), on every path.
 
-use super::pipeline::{
-    configure_ice, configure_servers, count_buffers, describe, next_probe_name, set_directions,
-    AEC_CAPS,
-};
+use super::pipeline::{configure_ice, configure_servers, count_buffers, describe};
+use super::pipeline::{next_probe_name, set_directions, AEC_CAPS};
 use super::probe::MediaPlan;
 use doorbell_protocol::{CallId, IceServer};
 use gstreamer as gst;
@@ -60,6 +58,8 @@ pub struct Counters {
     pub video_frames_sent: AtomicU64,
     /// Decoded audio buffers of the phone's voice that reached the speaker.
     pub audio_buffers_received: AtomicU64,
+    /// Door audio RTP packets that passed a preview's valve (0 until someone answers in one).
+    pub audio_rtp_sent: AtomicU64,
 }
 
 impl Counters {
@@ -67,6 +67,7 @@ impl Counters {
         SessionStats {
             video_frames_sent: self.video_frames_sent.load(Ordering::Relaxed),
             audio_buffers_received: self.audio_buffers_received.load(Ordering::Relaxed),
+            audio_rtp_sent: self.audio_rtp_sent.load(Ordering::Relaxed),
         }
     }
 }
@@ -75,6 +76,7 @@ impl Counters {
 pub struct SessionStats {
     pub video_frames_sent: u64,
     pub audio_buffers_received: u64,
+    pub audio_rtp_sent: u64,
 }
 
 /// Network settings for one session.
