@@ -6,7 +6,7 @@
 //!                                      connected ──► keyframe (at most one per KEYFRAME_MIN_INTERVAL,
 //!                                                    a join inside it gets one when it ends)
 //!   answered_in_session(s) ──► OpenTalk(s): s becomes the call (audio both ways, unlock);
-//!                              every other session: ClosePreview + close_session{answered_elsewhere}
+//!                              every other session: ClosePreview (the hub told those phones)
 //!   answered (plain) ──► every session closes (the call gets its own offer, as before)
 //!   call over / session_closed ──► ClosePreview (the hub forgot them with the call)
 //! ```
@@ -196,23 +196,18 @@ impl Previews {
     /// `None` when the door has no such session (the caller falls back to a fresh offer).
     pub(crate) fn answered_in(&mut self, session_id: &SessionId) -> Option<Vec<Action>> {
         self.sessions.get(session_id)?;
-        let mut actions =
-            self.close_all_but(Some(session_id), |_| SessionEndReason::AnsweredElsewhere);
+        let mut actions = self.close_all_but(Some(session_id), |_| None);
         tracing::info!(%session_id, "answered in the preview: opening its audio");
         self.talking = Some(session_id.clone());
         actions.push(Action::OpenTalk(session_id.clone()));
         Some(actions)
     }
 
-    /// A plain `answered` by `phone_id`: every session closes (that phone's is superseded by
-    /// the call's own session).
+    /// A plain `answered` by `phone_id`: every session closes. The hub keeps only the
+    /// answering phone's (superseded by the call's own session), so that one is closed there.
     pub(crate) fn answered_plain(&mut self, phone_id: &PhoneId) -> Vec<Action> {
         self.close_all_but(None, |p| {
-            if p.phone_id == *phone_id {
-                SessionEndReason::Closed
-            } else {
-                SessionEndReason::AnsweredElsewhere
-            }
+            (p.phone_id == *phone_id).then_some(SessionEndReason::Closed)
         })
     }
 
@@ -238,10 +233,12 @@ impl Previews {
             .collect()
     }
 
+    /// Close every session but `keep`. The hub has already told the other phones why
+    /// (`answered_elsewhere`); `tell_hub` says which closings it must still hear about.
     fn close_all_but(
         &mut self,
         keep: Option<&SessionId>,
-        reason: impl Fn(&Preview) -> SessionEndReason,
+        tell_hub: impl Fn(&Preview) -> Option<SessionEndReason>,
     ) -> Vec<Action> {
         let ended: Vec<SessionId> = self
             .sessions
@@ -253,7 +250,9 @@ impl Previews {
         for session_id in ended {
             if let Some(preview) = self.sessions.remove(&session_id) {
                 actions.push(Action::ClosePreview(session_id.clone()));
-                actions.push(close_at_hub(session_id, reason(&preview)));
+                if let Some(reason) = tell_hub(&preview) {
+                    actions.push(close_at_hub(session_id, reason));
+                }
             }
         }
         actions

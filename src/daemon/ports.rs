@@ -150,6 +150,18 @@ impl GstMedia {
     fn session(&self, call_id: &CallId) -> Option<&Session> {
         self.session.as_ref().filter(|s| s.call_id() == call_id)
     }
+
+    /// Count the session's video encoders again (for `doorbelld status`: one, however many
+    /// phones watch).
+    fn count_encoders(&self) {
+        if let Some(session) = &self.session {
+            let encoders = crate::media::video_encoders(session.pipeline()) as u64;
+            session
+                .counters()
+                .video_encoders
+                .store(encoders, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 impl MediaPort for GstMedia {
@@ -164,6 +176,7 @@ impl MediaPort for GstMedia {
         let session = Session::start(call_id.clone(), &self.plan, &ice, self.events.clone())
             .map_err(|e| e.to_string())?;
         self.session = Some(session);
+        self.count_encoders();
         Ok(())
     }
 
@@ -224,6 +237,7 @@ impl MediaPort for GstMedia {
         let branch = PreviewBranch::open(session.pipeline(), call_id, session_id, setup)
             .map_err(|e| e.to_string())?;
         self.previews.insert(session_id.clone(), branch);
+        self.count_encoders();
         Ok(())
     }
 
@@ -256,6 +270,7 @@ impl MediaPort for GstMedia {
 
     fn close_preview(&mut self, session_id: &SessionId) {
         self.previews.remove(session_id);
+        self.count_encoders();
     }
 
     fn tear_down(&mut self, call_id: &CallId) -> Option<SessionStats> {

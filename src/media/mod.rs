@@ -5,9 +5,11 @@
 //! - [`session`]: the per-call pipeline, its events and its teardown guard.
 //! - [`pipeline`]: the session's launch string and ICE (STUN/TURN) configuration.
 //! - [`preview`]: a ringing phone's preview session, a branch fed by the call's one encoder.
+//! - [`counters`]: what a session counts (frames, audio both ways, encoders) for status and tests.
 //! - [`dtls`]: the door's own DTLS certificate in webrtcbin.
 //! - [`snapshot`]: the visitor's JPEG from the session's video (a tee branch).
 
+pub mod counters;
 pub mod dtls;
 pub mod pipeline;
 pub mod preview;

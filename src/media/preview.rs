@@ -26,7 +26,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_sdp as gst_sdp;
 use gstreamer_webrtc as gst_webrtc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -52,6 +52,10 @@ pub struct PreviewBranch {
     bin: gst::Bin,
     webrtc: gst::Element,
     tee_pads: Vec<gst::Pad>,
+    /// Set by [`PreviewBranch::open_talk`]. The phone's audio pad usually appears only after
+    /// Answer (the phone adds its microphone then), so its valve is created open or closed
+    /// by this flag.
+    talking: Arc<AtomicBool>,
 }
 
 fn build_error(e: impl std::fmt::Display) -> SessionError {
@@ -103,7 +107,15 @@ impl PreviewBranch {
             bin.add_pad(&ghost).map_err(build_error)?;
         }
         let send = sender(call_id, session_id, events);
-        connect_signals(&webrtc, &bin, audio_sink, counters, send.clone());
+        let talking = Arc::new(AtomicBool::new(false));
+        connect_signals(
+            &webrtc,
+            &bin,
+            audio_sink,
+            counters,
+            talking.clone(),
+            send.clone(),
+        );
         create_offer_once_negotiated(&webrtc, dtls.cloned(), send);
 
         pipeline.add(&bin).map_err(build_error)?;
@@ -113,6 +125,7 @@ impl PreviewBranch {
             bin,
             webrtc,
             tee_pads: Vec::new(),
+            talking,
         };
         branch.bin.sync_state_with_parent().map_err(build_error)?;
         for (tee, input) in [(VIDEO_TEE, "video"), (AUDIO_TEE, "audio")] {
@@ -168,6 +181,8 @@ impl PreviewBranch {
 
     /// The phone answered in this session: let its audio through both ways.
     pub fn open_talk(&self) {
+        // The flag first: a valve created from now on starts open (see `connect_signals`).
+        self.talking.store(true, Ordering::SeqCst);
         for valve in self.valves() {
             valve.set_property("drop", false);
         }
@@ -229,6 +244,7 @@ fn connect_signals(
     bin: &gst::Bin,
     audio_sink: &str,
     counters: Arc<Counters>,
+    talking: Arc<AtomicBool>,
     send: Send,
 ) {
     let on_candidate = send.clone();
@@ -267,7 +283,7 @@ fn connect_signals(
             .is_some_and(|media| media == "audio");
         let description = if is_audio {
             format!(
-                "valve drop=true ! rtpopusdepay ! opusdec name=adec plc=true ! audioconvert \
+                "valve name=arx drop=true ! rtpopusdepay ! opusdec name=adec plc=true ! audioconvert \
                  ! audioresample ! queue max-size-time=200000000 leaky=downstream ! {sink_description}"
             )
         } else {
@@ -279,6 +295,11 @@ fn connect_signals(
             bin.add(&play).map_err(|e| e.to_string())?;
             if is_audio {
                 count_buffers(&play, "adec", counters.clone(), |c| &c.audio_buffers_received);
+            }
+            // Checked after the valve is in the bin: `open_talk` sets the flag before it looks
+            // for valves, so one of the two opens it.
+            if let Some(valve) = play.by_name("arx") {
+                valve.set_property("drop", !talking.load(Ordering::SeqCst));
             }
             play.sync_state_with_parent().map_err(|e| e.to_string())?;
             let sink = play.static_pad("sink").ok_or("no sink pad")?;
