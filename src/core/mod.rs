@@ -246,4 +246,7 @@ pub enum SessionMediaEvent {
     /// ICE + DTLS are up: the phone sees the door.
     Connected,
     Failed(String),
+    /// A text message on the session's `control` data channel: an unlock counts only from
+    /// the session the phone answered in.
+    ControlMessage(String),
 }

@@ -145,6 +145,8 @@ impl Previews {
                 tracing::warn!(%session_id, "preview failed: {why}");
                 self.failed(session_id)
             }
+            // The door handles these (they may unlock); see `Door::on_session_media`.
+            SessionMediaEvent::ControlMessage(_) => Vec::new(),
         }
     }
 

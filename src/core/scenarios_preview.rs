@@ -247,3 +247,33 @@ fn the_ring_timeout_tears_every_preview_down() {
     assert_eq!(ended(&actions), Some(Outcome::Missed));
     assert_eq!(sim.door.next_deadline(), None);
 }
+
+#[test]
+fn only_the_session_answered_in_may_unlock() {
+    let (mut sim, _) = ringing_with_previews(2);
+    let unlock = r#"{"version":1,"type":"unlock","request_id":7}"#;
+    sim.hub(HubToDoor::AnsweredInSession {
+        call_id: id(1),
+        session_id: session(2),
+        phone_id: PhoneId::new("p-2"),
+    });
+    // A message phone 1 sent before it was closed, still in the queue: not the caller's.
+    let actions = session_media(
+        &mut sim,
+        1,
+        SessionMediaEvent::ControlMessage(unlock.into()),
+    );
+    assert!(actions.is_empty(), "{actions:?}");
+    let actions = session_media(
+        &mut sim,
+        2,
+        SessionMediaEvent::ControlMessage(unlock.into()),
+    );
+    assert_eq!(
+        actions,
+        vec![Action::PulseStrike {
+            call_id: id(1),
+            request_id: 7
+        }]
+    );
+}

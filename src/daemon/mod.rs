@@ -110,6 +110,7 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
             events: media_tx,
             session: None,
             previews: Default::default(),
+            talking: None,
         }),
         led: hw.led,
         strike: Box::new(hw.strike),

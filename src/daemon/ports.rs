@@ -144,6 +144,8 @@ pub struct GstMedia {
     pub session: Option<Session>,
     /// The phones' previews of `session` (branches of its pipeline); dropped before it.
     pub previews: HashMap<SessionId, PreviewBranch>,
+    /// The preview the phone answered in: the call's data channel replies go there.
+    pub talking: Option<SessionId>,
 }
 
 impl GstMedia {
@@ -167,6 +169,7 @@ impl GstMedia {
 impl MediaPort for GstMedia {
     fn start(&mut self, call_id: &CallId, ice_servers: Vec<IceServer>) -> Result<(), String> {
         // A previous session still here would be a bug in the core; the guard cleans it.
+        self.talking = None;
         self.previews.clear();
         self.session = None;
         let ice = IceSettings {
@@ -213,6 +216,10 @@ impl MediaPort for GstMedia {
     }
 
     fn send_control(&mut self, call_id: &CallId, text: &str) -> Result<(), String> {
+        let talking = self.talking.as_ref().and_then(|s| self.previews.get(s));
+        if let (Some(branch), Some(_)) = (talking, self.session(call_id)) {
+            return branch.send_control(text).map_err(|e| e.to_string());
+        }
         match self.session(call_id) {
             Some(session) => session.send_control(text).map_err(|e| e.to_string()),
             None => Ok(()),
@@ -265,6 +272,7 @@ impl MediaPort for GstMedia {
     fn open_talk(&mut self, session_id: &SessionId) {
         if let Some(branch) = self.previews.get(session_id) {
             branch.open_talk();
+            self.talking = Some(session_id.clone());
         }
     }
 
@@ -276,6 +284,7 @@ impl MediaPort for GstMedia {
     fn tear_down(&mut self, call_id: &CallId) -> Option<SessionStats> {
         // Previews are branches of the session's pipeline: they go first. Dropping the
         // session is the guard: the pipeline goes to NULL here.
+        self.talking = None;
         self.previews.clear();
         let session = self.session.take()?;
         (session.call_id() == call_id).then(|| session.stats())

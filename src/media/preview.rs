@@ -56,6 +56,8 @@ pub struct PreviewBranch {
     /// Answer (the phone adds its microphone then), so its valve is created open or closed
     /// by this flag.
     talking: Arc<AtomicBool>,
+    /// The session's `control` data channel: the answering phone's unlocks, once it talks.
+    control: gst_webrtc::WebRTCDataChannel,
 }
 
 fn build_error(e: impl std::fmt::Display) -> SessionError {
@@ -116,9 +118,27 @@ impl PreviewBranch {
             talking.clone(),
             send.clone(),
         );
-        create_offer_once_negotiated(&webrtc, dtls.cloned(), send);
+        create_offer_once_negotiated(&webrtc, dtls.cloned(), send.clone());
 
         pipeline.add(&bin).map_err(build_error)?;
+        // webrtcbin makes data channels only out of NULL, and the channel must exist before
+        // the offer (which waits for the caps that linking the tees brings).
+        if let Err(e) = bin.sync_state_with_parent() {
+            let _ = pipeline.remove(&bin);
+            return Err(build_error(e));
+        }
+        let forward = send.clone();
+        let control = super::session::create_control_channel(&webrtc, move |text| {
+            forward(SessionMediaEvent::ControlMessage(text))
+        });
+        let control = match control {
+            Ok(control) => control,
+            Err(e) => {
+                let _ = bin.set_state(gst::State::Null);
+                let _ = pipeline.remove(&bin);
+                return Err(e);
+            }
+        };
         let mut branch = PreviewBranch {
             session_id: session_id.clone(),
             pipeline: pipeline.clone(),
@@ -126,8 +146,8 @@ impl PreviewBranch {
             webrtc,
             tee_pads: Vec::new(),
             talking,
+            control,
         };
-        branch.bin.sync_state_with_parent().map_err(build_error)?;
         for (tee, input) in [(VIDEO_TEE, "video"), (AUDIO_TEE, "audio")] {
             let tee = pipeline
                 .by_name(tee)
@@ -198,6 +218,13 @@ impl PreviewBranch {
             .flatten()
             .filter(|e| e.factory().is_some_and(|f| f.name() == "valve"))
             .collect()
+    }
+
+    /// Send on the session's `control` data channel (replies to the answering phone).
+    pub fn send_control(&self, text: &str) -> Result<(), SessionError> {
+        self.control
+            .send_string_full(Some(text))
+            .map_err(|e| SessionError::Control(e.to_string()))
     }
 
     pub fn session_id(&self) -> &SessionId {

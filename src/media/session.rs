@@ -130,11 +130,20 @@ impl Session {
             .pipeline
             .set_state(gst::State::Ready)
             .map_err(|e| SessionError::Start(e.to_string()))?;
-        session.control = Some(create_control_channel(
-            &session.webrtc,
-            &session.call_id,
-            &events,
-        )?);
+        let forward = {
+            let (events, call_id) = (events.clone(), call_id.clone());
+            move |text: String| {
+                let kind = MediaEventKind::ControlMessage(text);
+                let event = MediaEvent {
+                    call_id: call_id.clone(),
+                    kind,
+                };
+                if events.try_send(event).is_err() {
+                    tracing::warn!("media event queue full; data-channel message dropped");
+                }
+            }
+        };
+        session.control = Some(create_control_channel(&session.webrtc, forward)?);
         // Watch for caps before anything flows, so no CAPS event can slip past the probes.
         session.create_offer_once_negotiated(events, plan.dtls.clone());
         session
@@ -332,11 +341,10 @@ impl Session {
 }
 
 /// Create the `control` data channel (ordered, reliable: an unlock must arrive once) and
-/// forward what the phone sends on it to the call task.
-fn create_control_channel(
+/// `forward` what the phone sends on it (to the call task). Also used by previews.
+pub(super) fn create_control_channel(
     webrtc: &gst::Element,
-    call_id: &CallId,
-    events: &mpsc::Sender<MediaEvent>,
+    forward: impl Fn(String) + Clone + Send + Sync + 'static,
 ) -> Result<gst_webrtc::WebRTCDataChannel, SessionError> {
     use doorbell_protocol::control::{CONTROL_LABEL, MAX_CONTROL_MESSAGE_BYTES};
     let channel = webrtc
@@ -350,19 +358,6 @@ fn create_control_channel(
                     .into(),
             )
         })?;
-    let forward = {
-        let events = events.clone();
-        let call_id = call_id.clone();
-        move |text: String| {
-            let event = MediaEvent {
-                call_id: call_id.clone(),
-                kind: MediaEventKind::ControlMessage(text),
-            };
-            if events.try_send(event).is_err() {
-                tracing::warn!("media event queue full; data-channel message dropped");
-            }
-        }
-    };
     let on_text = forward.clone();
     channel.connect_on_message_string(move |_, text| {
         // An oversized message is passed on truncated past the limit so the decision still

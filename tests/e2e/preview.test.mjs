@@ -78,6 +78,12 @@ test("three phones preview the door, one answers in its session, the others end 
   const after = await system.status();
   assert.equal(after.current_call.video_encoders, 1, "one encoder after the others left");
 
+  // The answered session carries the call's unlocks (its data channel, no new handshake).
+  await b.page.evaluate(() => window.previewClient.control.send(JSON.stringify({ version: 1, type: "unlock", request_id: 1 })));
+  const unlocked = await waitForPreview(b.page, (_, st) => st.replies.some((r) => r.type === "unlocked"), "the door's unlocked reply");
+  assert.equal(unlocked.replies[0].request_id, 1);
+  await system.waitForStatus((s) => s.unlocks === 1, "one unlock");
+
   assert.equal(await system.hangup(), "ok");
   await system.waitForStatus((s) => s.state === "idle", "idle after hang-up");
 });

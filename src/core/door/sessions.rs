@@ -91,6 +91,16 @@ impl Door {
         session_id: SessionId,
         event: SessionMediaEvent,
     ) -> Result<(), CallError> {
+        if let SessionMediaEvent::ControlMessage(text) = &event {
+            // Only the session the phone answered in may unlock; a preview's message (even one
+            // queued before another phone answered) is not the answering phone's.
+            if self.previews.talking() == Some(&session_id) {
+                self.on_control_message(call_id, text);
+            } else {
+                tracing::warn!(%session_id, "data-channel message from a preview that is not the call; ignored");
+            }
+            return Ok(());
+        }
         let connected = event == SessionMediaEvent::Connected;
         let actions = self.previews.on_media(now, session_id.clone(), event);
         self.actions.extend(actions);

@@ -30,6 +30,10 @@ export async function startPreviewClient(page) {
       micRequested: false,
       welcome: false,
       errors: [],
+      /** @type {RTCDataChannel | null} the door's "control" channel */
+      control: null,
+      /** Data-channel replies from the door. */
+      replies: [],
       async answer() {
         // The microphone only now: the door must not hear this phone before Answer.
         c.micRequested = true;
@@ -68,6 +72,10 @@ export async function startPreviewClient(page) {
           const pc = (c.pc = new RTCPeerConnection({ iceServers: c.iceServers ?? [] }));
           pc.onicecandidate = (e) => {
             if (e.candidate && e.candidate.candidate) ws.send(proto.sessionIce(c.sessionId, e.candidate));
+          };
+          pc.ondatachannel = (e) => {
+            c.control = e.channel;
+            e.channel.onmessage = (m) => c.replies.push(JSON.parse(m.data));
           };
           pc.ontrack = (e) => {
             const stream = e.streams[0] ?? new MediaStream([e.track]);
@@ -117,6 +125,7 @@ export async function waitForPreview(page, predicate, what, timeout = 20_000) {
         answeredElsewhere: c.answeredElsewhere,
         micRequested: c.micRequested,
         errors: c.errors,
+        replies: c.replies,
       };
     });
     if (predicate(state.stats, state)) return state;
