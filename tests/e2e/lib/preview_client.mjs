@@ -34,6 +34,9 @@ export async function startPreviewClient(page) {
       control: null,
       /** Data-channel replies from the door. */
       replies: [],
+      /** Wall-clock ms (timeOrigin-based) of the ring, the first preview frame. */
+      ringAt: null,
+      firstFrameAt: null,
       async answer() {
         // The microphone only now: the door must not hear this phone before Answer.
         c.micRequested = true;
@@ -64,6 +67,11 @@ export async function startPreviewClient(page) {
       try {
         if (msg.type === "welcome") c.welcome = true;
         else if (msg.type === "ring") {
+          c.ringAt = performance.timeOrigin + performance.now();
+          c.firstFrameAt = null;
+          c.closedReason = null;
+          c.answeredElsewhere = false;
+          c.replies = [];
           c.callId = msg.call_id;
           c.iceServers = proto.toRtcIceServers(msg.ice_servers);
           ws.send(proto.preview(msg.call_id));
@@ -79,8 +87,12 @@ export async function startPreviewClient(page) {
           };
           pc.ontrack = (e) => {
             const stream = e.streams[0] ?? new MediaStream([e.track]);
-            if (e.track.kind === "video") video.srcObject = stream;
-            else audio.srcObject = stream;
+            if (e.track.kind === "video") {
+              video.srcObject = stream;
+              video.requestVideoFrameCallback(() => {
+                c.firstFrameAt ??= performance.timeOrigin + performance.now();
+              });
+            } else audio.srcObject = stream;
           };
           await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
           // Audio is negotiated now (sendrecv, with no track: nothing is captured or sent),
@@ -99,6 +111,7 @@ export async function startPreviewClient(page) {
           c.closedReason = msg.reason;
           c.pc?.close();
         } else if (msg.type === "answered_elsewhere") c.answeredElsewhere = true;
+        else if (msg.type === "hang_up" || msg.type === "ringing_cancelled") c.pc?.close();
         else if (msg.type === "error") c.errors.push(`${msg.code}: ${msg.message}`);
       } catch (e) {
         c.errors.push(String(e));
