@@ -34,7 +34,12 @@ function cpuTicks(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
   return Number(fields[11]) + Number(fields[12]); // utime + stime
 }
-const rssMiB = (pid) => Number(readFileSync(`/proc/${pid}/status`, "utf8").match(/^VmRSS:\s+(\d+) kB/m)[1]) / 1024;
+const memMiB = (pid, field) => Number(readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"))[1]) / 1024;
+const rssMiB = (pid) => memMiB(pid, "VmRSS");
+// Anonymous memory (heap: growth or fragmentation) apart from file-backed pages (the shared
+// libraries of the GStreamer plugins a first call loads: not a leak).
+const memory = (pid) =>
+  ["VmRSS", "RssAnon", "RssFile"].map((f) => `${f} ${memMiB(pid, f).toFixed(1)}`).join(", ") + " MiB";
 const fmt = (values) => `p50 ${percentile(values, 50).toFixed(1)} ms, p95 ${percentile(values, 95).toFixed(1)} ms (n=${values.length})`;
 
 const system = await startSystem({ doorEnv: { RUST_LOG: "warn" } });
@@ -48,6 +53,7 @@ try {
     await startPreviewClient(phone.page);
   }
   const pid = system.doorProc.pid;
+  console.log(`door idle before any call: ${memory(pid)}`);
   const firstFrame = [];
   const talk = [];
   for (let i = 0; i < rings; i++) {
@@ -83,6 +89,7 @@ try {
     if ((await system.hangup()) !== "ok") throw new Error("hangup refused");
     await system.waitForStatus((s) => s.state === "idle", "idle after the call");
   }
+  console.log(`door idle after ${rings} calls: ${memory(pid)}`);
   console.log(`press -> first preview frame (each of ${phones.length} phones): ${fmt(firstFrame)}`);
   console.log(`Answer -> audio both ways: ${fmt(talk)}`);
 

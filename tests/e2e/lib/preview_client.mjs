@@ -38,11 +38,12 @@ export async function startPreviewClient(page) {
       ringAt: null,
       firstFrameAt: null,
       async answer() {
-        // The microphone only now: the door must not hear this phone before Answer.
+        // Answer first (the door opens its audio at once), then the microphone: the door
+        // must not hear this phone before Answer, and the call must not wait for the mic.
+        ws.send(proto.answerInSession(c.callId, c.sessionId));
         c.micRequested = true;
         const mic = await navigator.mediaDevices.getUserMedia({ audio: true });
         await c.audioTransceiver.sender.replaceTrack(mic.getAudioTracks()[0]);
-        ws.send(proto.answerInSession(c.callId, c.sessionId));
       },
       async stats() {
         if (!c.pc) return null;
