@@ -287,7 +287,10 @@ impl MediaPort for GstMedia {
         self.talking = None;
         self.previews.clear();
         let session = self.session.take()?;
-        (session.call_id() == call_id).then(|| session.stats())
+        let stats = (session.call_id() == call_id).then(|| session.stats());
+        drop(session);
+        crate::release_freed_memory();
+        stats
     }
 
     fn stats(&self) -> Option<(SessionStats, Arc<Counters>)> {
