@@ -56,6 +56,8 @@ try {
   console.log(`door idle before any call: ${memory(pid)}`);
   const firstFrame = [];
   const talk = [];
+  const phoneHears = [];
+  const doorHears = [];
   for (let i = 0; i < rings; i++) {
     const pressedAt = now();
     if ((await system.press()) !== "ok") throw new Error("press refused");
@@ -85,13 +87,17 @@ try {
       if (now() - answeredAt > 20_000) throw new Error(`the door never heard the phone: ${JSON.stringify(s)}`);
       await new Promise((r) => setTimeout(r, 5));
     }
-    talk.push(Math.max(await heard, doorHeardAt) - answeredAt);
+    const phoneHeardAt = await heard;
+    phoneHears.push(phoneHeardAt - answeredAt);
+    doorHears.push(doorHeardAt - answeredAt);
+    talk.push(Math.max(phoneHeardAt, doorHeardAt) - answeredAt);
     if ((await system.hangup()) !== "ok") throw new Error("hangup refused");
     await system.waitForStatus((s) => s.state === "idle", "idle after the call");
   }
   console.log(`door idle after ${rings} calls: ${memory(pid)}`);
   console.log(`press -> first preview frame (each of ${phones.length} phones): ${fmt(firstFrame)}`);
   console.log(`Answer -> audio both ways: ${fmt(talk)}`);
+  console.log(`  of which: the phone plays door audio ${fmt(phoneHears)}; the door decodes phone audio ${fmt(doorHears)}`);
 
   // CPU with 1, 2 and 4 viewers: the other phones' clients stop asking for previews.
   const cpu = {};
