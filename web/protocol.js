@@ -35,6 +35,9 @@ export const ROLES = Object.freeze(["owner", "member", "guest"]);
 /** Why an answered call ended. */
 export const HANG_UP_REASONS = Object.freeze(["normal", "failed", "timeout", "peer_gone"]);
 
+/** Why a preview session ended (`close_session`, `session_closed`). */
+export const SESSION_END_REASONS = Object.freeze(["answered_elsewhere", "call_ended", "closed", "limit", "failed", "peer_gone"]);
+
 /** Machine-readable error codes carried by `error` messages. */
 export const ERROR_CODES = Object.freeze([
   "bad_message",
@@ -110,6 +113,7 @@ const kinds = {
   },
   ringEndReason: enumKind(RING_END_REASONS, "reason"),
   hangUpReason: enumKind(HANG_UP_REASONS, "reason"),
+  sessionEndReason: enumKind(SESSION_END_REASONS, "reason"),
   errorCode: enumKind(ERROR_CODES, "error code"),
   controlErrorCode: enumKind(CONTROL_ERROR_CODES, "error code"),
   candidate: objectKind([
@@ -205,6 +209,20 @@ const errorFields = [
   ["call_id", "string", opt],
 ];
 
+// Preview sessions (docs/PROTOCOL.md "Preview while ringing"): the same shapes both ways.
+const sessionSdpFields = [
+  ["session_id", "string"],
+  ["sdp", "string"],
+];
+const sessionIceFields = [
+  ["session_id", "string"],
+  ["candidate", "candidate"],
+];
+const sessionEndFields = [
+  ["session_id", "string"],
+  ["reason", "sessionEndReason"],
+];
+
 /** Message schemas per direction. Keys match the fixture file names `<direction>.<type>.json`. */
 export const SCHEMAS = Object.freeze({
   door_to_hub: {
@@ -233,6 +251,9 @@ export const SCHEMAS = Object.freeze({
     ],
     missed_ring: [["at_ms", "unixMs"]],
     unlocked: [["call_id", "string"]],
+    session_offer: sessionSdpFields,
+    session_ice: sessionIceFields,
+    close_session: sessionEndFields,
   },
   hub_to_door: {
     welcome: [
@@ -270,6 +291,20 @@ export const SCHEMAS = Object.freeze({
       ["reason", "hangUpReason"],
     ],
     error: errorFields,
+    open_session: [
+      ["call_id", "string"],
+      ["session_id", "string"],
+      ["phone_id", "string"],
+      ["ice_servers", "iceServers"],
+    ],
+    session_answer: sessionSdpFields,
+    session_ice: sessionIceFields,
+    session_closed: sessionEndFields,
+    answered_in_session: [
+      ["call_id", "string"],
+      ["session_id", "string"],
+      ["phone_id", "string"],
+    ],
   },
   phone_to_hub: {
     hello: [
@@ -289,6 +324,14 @@ export const SCHEMAS = Object.freeze({
     hang_up: [
       ["call_id", "string"],
       ["reason", "hangUpReason"],
+    ],
+    preview: [["call_id", "string"]],
+    session_answer: sessionSdpFields,
+    session_ice: sessionIceFields,
+    close_session: [["session_id", "string"]],
+    answer_in_session: [
+      ["call_id", "string"],
+      ["session_id", "string"],
     ],
   },
   hub_to_phone: {
@@ -349,6 +392,13 @@ export const SCHEMAS = Object.freeze({
       ["access", "access"],
     ],
     error: errorFields,
+    session_offer: [
+      ["call_id", "string"],
+      ["session_id", "string"],
+      ["sdp", "string"],
+    ],
+    session_ice: sessionIceFields,
+    session_closed: sessionEndFields,
   },
   // The call's `control` data channel: never through the hub (docs/PROTOCOL.md "Data channel").
   phone_to_door: {
@@ -460,6 +510,35 @@ export function ice(callId, { candidate, sdpMLineIndex }) {
 /** `hang_up`: end the answered call; `reason` is one of HANG_UP_REASONS. @param {string} callId */
 export function hangUp(callId, reason = "normal") {
   return encodeMessage("phone_to_hub", { type: "hang_up", call_id: callId, reason });
+}
+
+/** `preview`: while ringing, ask for the door's live video (a preview session). @param {string} callId */
+export function preview(callId) {
+  return encodeMessage("phone_to_hub", { type: "preview", call_id: callId });
+}
+
+/** `session_answer`: the answer to a preview session's offer. @param {string} sessionId @param {string} sdp */
+export function sessionAnswer(sessionId, sdp) {
+  return encodeMessage("phone_to_hub", { type: "session_answer", session_id: sessionId, sdp });
+}
+
+/** `session_ice`: one trickled candidate of a preview session (as `ice`). @param {string} sessionId @param {{candidate: string, sdpMLineIndex?: number | null}} candidate */
+export function sessionIce(sessionId, { candidate, sdpMLineIndex }) {
+  return encodeMessage("phone_to_hub", {
+    type: "session_ice",
+    session_id: sessionId,
+    candidate: { candidate, sdp_m_line_index: sdpMLineIndex },
+  });
+}
+
+/** `close_session`: stop this phone's preview session. @param {string} sessionId */
+export function closeSession(sessionId) {
+  return encodeMessage("phone_to_hub", { type: "close_session", session_id: sessionId });
+}
+
+/** `answer_in_session`: pick up in the preview session already showing the door. @param {string} callId @param {string} sessionId */
+export function answerInSession(callId, sessionId) {
+  return encodeMessage("phone_to_hub", { type: "answer_in_session", call_id: callId, session_id: sessionId });
 }
 
 // ---------------------------------------------------------------------------------------------

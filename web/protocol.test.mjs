@@ -32,6 +32,11 @@ import {
   unlock,
   decodeDoorToPhone,
   CONTROL_VERSION,
+  preview,
+  sessionAnswer,
+  sessionIce,
+  closeSession,
+  answerInSession,
 } from "./protocol.js";
 
 const FIXTURES = fileURLToPath(new URL("../tests/fixtures/protocol/", import.meta.url));
@@ -58,6 +63,11 @@ const PHONE_ENCODERS = {
   sdp_answer: (f) => sdpAnswer(f.call_id, f.sdp),
   ice: (f) => ice(f.call_id, toIceCandidateInit(f.candidate)),
   hang_up: (f) => hangUp(f.call_id, f.reason),
+  preview: (f) => preview(f.call_id),
+  session_answer: (f) => sessionAnswer(f.session_id, f.sdp),
+  session_ice: (f) => sessionIce(f.session_id, toIceCandidateInit(f.candidate)),
+  close_session: (f) => closeSession(f.session_id),
+  answer_in_session: (f) => answerInSession(f.call_id, f.session_id),
 };
 
 test("fixture directory is not empty and every file is named <direction>.<type>.json", () => {

@@ -58,6 +58,12 @@ id_type!(
     PhoneId
 );
 id_type!(
+    /// Identifies one media session between the door and one phone: a live preview while
+    /// ringing, which becomes the call when that phone answers in it. Chosen by the hub when
+    /// the phone asks for one (`preview`), unique per hub run; the door keys its sessions by it.
+    SessionId
+);
+id_type!(
     /// Identifies one call attempt, from button press to hang-up. Chosen by the door; the hub
     /// refuses an id it has already seen for that door.
     CallId
@@ -154,6 +160,24 @@ pub enum HangUpReason {
     PeerGone,
 }
 
+/// Why a preview session ended (`close_session`, `session_closed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionEndReason {
+    /// Another phone answered the call: this phone shows "Answered on another phone".
+    AnsweredElsewhere,
+    /// The call ended (ring timeout, every phone declined, the door cancelled, hang-up).
+    CallEnded,
+    /// The phone closed it (Decline, page closed).
+    Closed,
+    /// The door already streams to its most viewers at once.
+    Limit,
+    /// The media could not be set up or was lost.
+    Failed,
+    /// The door's or the phone's connection to the hub went away.
+    PeerGone,
+}
+
 /// Machine-readable error codes. The `message` next to a code is for humans and may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -238,6 +262,19 @@ pub enum DoorToHub {
     /// the call's data channel, which the hub never sees), for the history. The hub knows
     /// which phone answered the call, so the door does not name it.
     Unlocked { call_id: CallId },
+    /// The door's SDP offer for a preview session: video sendonly, audio negotiated but held
+    /// inactive at the door until the phone answers in this session.
+    SessionOffer { session_id: SessionId, sdp: String },
+    /// A trickled ICE candidate for a preview session.
+    SessionIce {
+        session_id: SessionId,
+        candidate: IceCandidate,
+    },
+    /// The door ended (or refused) a preview session.
+    CloseSession {
+        session_id: SessionId,
+        reason: SessionEndReason,
+    },
 }
 
 /// Messages the hub sends to a door.
@@ -298,6 +335,40 @@ pub enum HubToDoor {
         reason: HangUpReason,
     },
     Error(ErrorBody),
+    /// A ringing phone asked to see the door: open a preview session for it (send
+    /// `session_offer`). `ice_servers`: STUN/TURN with credentials minted for the door.
+    OpenSession {
+        call_id: CallId,
+        session_id: SessionId,
+        phone_id: PhoneId,
+        ice_servers: Vec<IceServer>,
+    },
+    /// The phone's SDP answer for a preview session.
+    SessionAnswer {
+        session_id: SessionId,
+        sdp: String,
+    },
+    /// A trickled ICE candidate from the phone of a preview session.
+    SessionIce {
+        session_id: SessionId,
+        candidate: IceCandidate,
+    },
+    /// The phone closed its preview session, or it went away.
+    SessionClosed {
+        session_id: SessionId,
+        reason: SessionEndReason,
+    },
+    /// A phone answered in its preview session (instead of `answered`): that session becomes
+    /// the call (open its audio both ways, accept its unlocks); close every other session.
+    /// No new offer, no new ICE/DTLS handshake.
+    AnsweredInSession {
+        call_id: CallId,
+        session_id: SessionId,
+        phone_id: PhoneId,
+        /// As in `answered`: whether the answering phone may unlock. Absent: it may.
+        #[serde(default = "yes", skip_serializing_if = "is_true")]
+        may_unlock: bool,
+    },
 }
 
 /// Messages a phone sends to the hub.
@@ -324,6 +395,24 @@ pub enum PhoneToHub {
     HangUp {
         call_id: CallId,
         reason: HangUpReason,
+    },
+    /// While this phone rings: ask for the door's live video (a preview session).
+    Preview { call_id: CallId },
+    /// The phone's SDP answer to a preview session's offer (audio `recvonly`/`inactive` is
+    /// fine: the door holds audio until Answer anyway).
+    SessionAnswer { session_id: SessionId, sdp: String },
+    /// A trickled ICE candidate for a preview session.
+    SessionIce {
+        session_id: SessionId,
+        candidate: IceCandidate,
+    },
+    /// Stop this preview session (the phone keeps ringing unless it also declines).
+    CloseSession { session_id: SessionId },
+    /// Answer in this preview session (instead of `answer`): the first answer wins as usual,
+    /// and the session gains two-way audio and unlock without a new handshake.
+    AnswerInSession {
+        call_id: CallId,
+        session_id: SessionId,
     },
 }
 
@@ -413,6 +502,22 @@ pub enum HubToPhone {
         access: Access,
     },
     Error(ErrorBody),
+    /// The door's offer for this phone's preview session of `call_id`.
+    SessionOffer {
+        call_id: CallId,
+        session_id: SessionId,
+        sdp: String,
+    },
+    /// A trickled ICE candidate from the door for a preview session.
+    SessionIce {
+        session_id: SessionId,
+        candidate: IceCandidate,
+    },
+    /// A preview session ended; `answered_elsewhere` means another phone took the call.
+    SessionClosed {
+        session_id: SessionId,
+        reason: SessionEndReason,
+    },
 }
 
 fn yes() -> bool {

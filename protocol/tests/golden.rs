@@ -448,3 +448,126 @@ fn ring_and_answered_without_ice_servers_decode() {
         }
     ));
 }
+
+fn session() -> SessionId {
+    SessionId::new("s-7")
+}
+
+/// Preview sessions: the door's live video on a ringing phone, upgraded in place at Answer.
+#[test]
+fn preview_sessions() {
+    let sdp = "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n".to_string();
+    check(
+        "phone_to_hub.preview",
+        PhoneToHub::Preview { call_id: call() },
+    );
+    check(
+        "hub_to_door.open_session",
+        HubToDoor::OpenSession {
+            call_id: call(),
+            session_id: session(),
+            phone_id: PhoneId::new("p-7c1b"),
+            ice_servers: call_ice_servers("1767225600:d-front", "kYAi10zHQnehf/DYQzBMoMb3kHw="),
+        },
+    );
+    check(
+        "door_to_hub.session_offer",
+        DoorToHub::SessionOffer {
+            session_id: session(),
+            sdp: sdp.clone(),
+        },
+    );
+    check(
+        "hub_to_phone.session_offer",
+        HubToPhone::SessionOffer {
+            call_id: call(),
+            session_id: session(),
+            sdp: sdp.clone(),
+        },
+    );
+    check(
+        "phone_to_hub.session_answer",
+        PhoneToHub::SessionAnswer {
+            session_id: session(),
+            sdp: sdp.clone(),
+        },
+    );
+    check(
+        "hub_to_door.session_answer",
+        HubToDoor::SessionAnswer {
+            session_id: session(),
+            sdp,
+        },
+    );
+    check(
+        "door_to_hub.session_ice",
+        DoorToHub::SessionIce {
+            session_id: session(),
+            candidate: candidate(),
+        },
+    );
+    check(
+        "hub_to_phone.session_ice",
+        HubToPhone::SessionIce {
+            session_id: session(),
+            candidate: candidate(),
+        },
+    );
+    check(
+        "phone_to_hub.session_ice",
+        PhoneToHub::SessionIce {
+            session_id: session(),
+            candidate: candidate(),
+        },
+    );
+    check(
+        "hub_to_door.session_ice",
+        HubToDoor::SessionIce {
+            session_id: session(),
+            candidate: candidate(),
+        },
+    );
+    check(
+        "phone_to_hub.answer_in_session",
+        PhoneToHub::AnswerInSession {
+            call_id: call(),
+            session_id: session(),
+        },
+    );
+    check(
+        "hub_to_door.answered_in_session",
+        HubToDoor::AnsweredInSession {
+            call_id: call(),
+            session_id: session(),
+            phone_id: PhoneId::new("p-7c1b"),
+            may_unlock: true,
+        },
+    );
+    check(
+        "hub_to_phone.session_closed",
+        HubToPhone::SessionClosed {
+            session_id: session(),
+            reason: SessionEndReason::AnsweredElsewhere,
+        },
+    );
+    check(
+        "phone_to_hub.close_session",
+        PhoneToHub::CloseSession {
+            session_id: session(),
+        },
+    );
+    check(
+        "hub_to_door.session_closed",
+        HubToDoor::SessionClosed {
+            session_id: session(),
+            reason: SessionEndReason::Closed,
+        },
+    );
+    check(
+        "door_to_hub.close_session",
+        DoorToHub::CloseSession {
+            session_id: session(),
+            reason: SessionEndReason::Limit,
+        },
+    );
+}

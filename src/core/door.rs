@@ -4,10 +4,11 @@
 use super::call::{self, CallError, CallMachine, Input, LedState, Timings};
 use super::ledger::Ledger;
 use super::negotiation::Negotiation;
+use super::preview::Previews;
 use super::unlock::{self, Decision};
 use super::{Action, DoorStatus, Event, MediaEvent, MediaEventKind, SnapshotOf, StrikeOutcome};
 use doorbell_protocol::{
-    CallId, DoorToHub, ErrorCode, HubToDoor, IceCandidate, IceServer, PhoneId,
+    CallId, DoorToHub, ErrorCode, HubToDoor, IceCandidate, IceServer, PhoneId, SessionId,
 };
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -41,6 +42,13 @@ pub struct Door {
     /// log of every unlock, and the permission [`unlock::decide`] checks.
     answerer: Option<Answerer>,
     actions: VecDeque<Action>,
+    /// The phones' preview sessions of the current call.
+    previews: Previews,
+    /// `answered_in_session` named this session: the machine's `StartOffer` upgrades it.
+    answered_in: Option<SessionId>,
+    /// The upgraded session was already connected: the machine hears `MediaConnected` once
+    /// it has finished the `Answered` transition.
+    pending_connected: Option<CallId>,
 }
 
 /// The phone that answered a call, from the hub's `answered`.
@@ -50,6 +58,7 @@ struct Answerer {
     phone_id: PhoneId,
     may_unlock: bool,
 }
+mod sessions;
 
 impl Door {
     pub fn new(setup: DoorSetup) -> Self {
@@ -66,6 +75,9 @@ impl Door {
             },
             answerer: None,
             actions: VecDeque::new(),
+            previews: Previews::default(),
+            answered_in: None,
+            pending_connected: None,
         };
         door.run_machine();
         door
@@ -78,7 +90,10 @@ impl Door {
 
     /// When to send [`Event::Deadline`] (ring, connect or call-length timeout).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.machine.next_deadline()
+        match (self.machine.next_deadline(), self.previews.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     pub fn state(&self) -> &call::State {
@@ -105,6 +120,8 @@ impl Door {
             }
             Event::LocalHangUp => self.input(now, Input::LocalHangUp),
             Event::Deadline => {
+                let keyframe = self.previews.on_deadline(now);
+                self.actions.extend(keyframe);
                 self.machine.handle_timeout(now);
                 self.run_machine();
                 Ok(())
@@ -139,6 +156,11 @@ impl Door {
                 Ok(())
             }
             Event::AnswerRejected(call_id) => self.input(now, Input::MediaFailed(call_id)),
+            Event::PreviewFailed(session_id) => {
+                let actions = self.previews.failed(session_id);
+                self.actions.extend(actions);
+                Ok(())
+            }
             Event::StrikePulsed {
                 call_id,
                 request_id,
@@ -182,6 +204,13 @@ impl Door {
     fn input(&mut self, now: Instant, input: Input) -> Result<(), CallError> {
         let result = self.machine.handle(now, input);
         self.run_machine();
+        // An upgraded preview that was connected already: the call is up at once.
+        if let Some(call_id) = self.pending_connected.take() {
+            if let Err(e) = self.machine.handle(now, Input::MediaConnected(call_id)) {
+                tracing::debug!("{e}");
+            }
+            self.run_machine();
+        }
         result
     }
 
@@ -232,11 +261,15 @@ impl Door {
                 tracing::info!(%call_id, %phone_id, may_unlock, "answered");
                 self.answerer = Some(Answerer {
                     call_id: call_id.clone(),
-                    phone_id,
+                    phone_id: phone_id.clone(),
                     may_unlock,
                 });
                 if let Some(media) = self.media_for(&call_id) {
                     media.ice_servers(ice_servers);
+                }
+                if self.is_current(&call_id) {
+                    let closed = self.previews.answered_plain(&phone_id);
+                    self.actions.extend(closed);
                 }
                 return self.input(now, Input::Answered(call_id));
             }
@@ -258,6 +291,11 @@ impl Door {
                 tracing::info!(%call_id, ?reason, "phone hung up");
                 return self.input(now, Input::RemoteHangUp(call_id));
             }
+            message @ (HubToDoor::OpenSession { .. }
+            | HubToDoor::SessionAnswer { .. }
+            | HubToDoor::SessionIce { .. }
+            | HubToDoor::SessionClosed { .. }
+            | HubToDoor::AnsweredInSession { .. }) => return self.on_session_message(now, message),
             HubToDoor::Error(body) => {
                 tracing::warn!(code = ?body.code, call_id = ?body.call_id, "hub error: {}", body.message);
                 // A refused ring leaves nothing to wait for.
@@ -312,6 +350,9 @@ impl Door {
                     tracing::info!(%call_id, "the phone closed the call while the hub did not know it: ending it");
                     return self.input(now, Input::RemoteHangUp(call_id));
                 }
+            }
+            MediaEventKind::Session(session_id, event) => {
+                return self.on_session_media(now, call_id, session_id, event)
             }
             MediaEventKind::Failed(why) => {
                 if self.is_current(&call_id) {
@@ -424,6 +465,9 @@ impl Door {
                     .push_back(Action::TakeSnapshot(SnapshotOf::Call(call_id)));
             }
             call::Action::StartOffer(call_id) => {
+                if self.upgrade_session(&call_id) {
+                    return;
+                }
                 if let Some(media) = self.media_for(&call_id) {
                     media.answered();
                 }
@@ -435,6 +479,8 @@ impl Door {
                 }
             }
             call::Action::TearDownMedia(call_id) => {
+                let closed = self.previews.call_over();
+                self.actions.extend(closed);
                 self.media = None;
                 self.actions.push_back(Action::TearDownMedia(call_id));
             }

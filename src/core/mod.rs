@@ -32,6 +32,8 @@
 //! - [`call`]: the call states and their timers (Idle, Ringing, Connecting, InCall).
 //! - `negotiation`: the gate in front of the offer (per-call ICE servers, candidate buffer,
 //!   the hub-lost rule).
+//! - [`preview`]: the phones' preview sessions while ringing, the keyframe rate limit, the
+//!   instant answer (which session may talk).
 //! - [`ledger`]: the ring in progress and the presses the hub never heard (missed rings).
 //! - [`unlock`]: who may open the door.
 //! - [`status`]: what `doorbelld status` reports, as enums.
@@ -40,6 +42,7 @@ pub mod call;
 mod door;
 pub mod ledger;
 mod negotiation;
+pub mod preview;
 pub mod status;
 pub mod unlock;
 
@@ -47,13 +50,15 @@ pub mod unlock;
 mod scenarios;
 #[cfg(test)]
 mod scenarios_edges;
+#[cfg(test)]
+mod scenarios_preview;
 
 pub use call::{CallError, LedState, Outcome, State, Timings};
 pub use door::{Door, DoorSetup};
 pub use status::{CallPhase, DoorStatus, Relay};
 
 use doorbell_protocol::control::DoorToPhone;
-use doorbell_protocol::{CallId, DoorToHub, HubToDoor, IceCandidate, IceServer};
+use doorbell_protocol::{CallId, DoorToHub, HubToDoor, IceCandidate, IceServer, SessionId};
 use std::time::Duration;
 
 /// Something that happened, as the core sees it.
@@ -82,6 +87,8 @@ pub enum Event {
     MediaStartFailed(CallId),
     /// [`Action::SetAnswer`] failed: the phone's answer is not valid SDP.
     AnswerRejected(CallId),
+    /// [`Action::OpenPreview`] failed, or a preview's SDP or candidate was refused.
+    PreviewFailed(SessionId),
     /// [`Action::PulseStrike`] ran.
     StrikePulsed {
         call_id: CallId,
@@ -159,6 +166,33 @@ pub enum Action {
     TakeSnapshot(SnapshotOf),
     /// The hub is back and has the `missed_ring`s: upload the snapshots kept with them.
     UploadMissedSnapshots,
+    /// Give this phone a preview session of the call: a `webrtcbin` fed by the call's one
+    /// encoder, video sendonly, audio negotiated but blocked both ways; create its offer and
+    /// report it as [`SessionMediaEvent::OfferReady`]. A failure: [`Event::PreviewFailed`].
+    OpenPreview {
+        call_id: CallId,
+        session_id: SessionId,
+    },
+    /// Make `offer` the session's local description with these ICE servers.
+    StartPreviewIce {
+        session_id: SessionId,
+        offer: String,
+        servers: Vec<IceServer>,
+    },
+    /// Apply the phone's answer to a preview session.
+    SetPreviewAnswer {
+        session_id: SessionId,
+        sdp: String,
+    },
+    AddPreviewCandidate {
+        session_id: SessionId,
+        candidate: IceCandidate,
+    },
+    /// The phone answered in this session: let audio through both ways (the only action
+    /// that does), and route its data channel's unlocks to the call.
+    OpenTalk(SessionId),
+    /// Tear the preview session down (its branch leaves the pipeline).
+    ClosePreview(SessionId),
 }
 
 /// Which press a snapshot belongs to.
@@ -196,4 +230,23 @@ pub enum MediaEventKind {
     /// The data channel's SCTP association ended: the phone closed its peer connection (or
     /// the association broke). Normally the hub's `hang_up` says the same thing first.
     ControlClosed,
+    /// Something a preview session of this call reported.
+    Session(SessionId, SessionMediaEvent),
+}
+
+/// What a preview session's media reports (see [`preview`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionMediaEvent {
+    /// The session's offer is created; ICE starts once it is set.
+    OfferReady(String),
+    LocalCandidate {
+        mline: u32,
+        candidate: String,
+    },
+    /// ICE + DTLS are up: the phone sees the door.
+    Connected,
+    Failed(String),
+    /// A text message on the session's `control` data channel: an unlock counts only from
+    /// the session the phone answered in.
+    ControlMessage(String),
 }

@@ -109,6 +109,8 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
             local_addresses: config.media.ice_local_addresses.clone(),
             events: media_tx,
             session: None,
+            previews: Default::default(),
+            talking: None,
         }),
         led: hw.led,
         strike: Box::new(hw.strike),

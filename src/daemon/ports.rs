@@ -6,11 +6,15 @@ use crate::chime;
 use crate::core::{MediaEvent, MediaEventKind};
 use crate::gpio::{DoorStrike, PulseOutcome};
 use crate::link::LinkHandle;
-use crate::media::{Counters, IceSettings, MediaPlan, Session, SessionStats, SnapshotGrab};
+use crate::media::preview::PreviewSetup;
+use crate::media::{
+    Counters, IceSettings, MediaPlan, PreviewBranch, Session, SessionStats, SnapshotGrab,
+};
 use crate::missed::MissedRingFile;
 use crate::missed_snapshots::MissedSnapshots;
 use crate::snapshot_upload::SnapshotUploader;
-use doorbell_protocol::{CallId, DoorToHub, IceCandidate, IceServer};
+use doorbell_protocol::{CallId, DoorToHub, IceCandidate, IceServer, SessionId};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -38,6 +42,20 @@ pub trait MediaPort: Send {
     fn snapshot(&self, _call_id: &CallId) -> Option<SnapshotGrab> {
         None
     }
+    /// A preview session of `call_id`'s pipeline (see [`crate::core::preview`]). A media
+    /// port without previews refuses, and the phone keeps its plain ringing screen.
+    fn open_preview(&mut self, _call_id: &CallId, _session_id: &SessionId) -> Result<(), String> {
+        Err("this door's media has no preview sessions".into())
+    }
+    fn start_preview_ice(&mut self, _session_id: &SessionId, _offer: &str, _servers: &[IceServer]) {
+    }
+    fn set_preview_answer(&mut self, _session_id: &SessionId, _sdp: &str) -> Result<(), String> {
+        Err("no such preview session".into())
+    }
+    fn add_preview_candidate(&mut self, _session_id: &SessionId, _candidate: &IceCandidate) {}
+    /// Let the session's audio through both ways: the phone answered in it.
+    fn open_talk(&mut self, _session_id: &SessionId) {}
+    fn close_preview(&mut self, _session_id: &SessionId) {}
 }
 
 /// The visitor's snapshots ([`crate::snapshots`]): each runs in a task of its own.
@@ -124,17 +142,35 @@ pub struct GstMedia {
     /// Where the sessions' threads report; also how a failed `start_ice` is reported.
     pub events: mpsc::Sender<MediaEvent>,
     pub session: Option<Session>,
+    /// The phones' previews of `session` (branches of its pipeline); dropped before it.
+    pub previews: HashMap<SessionId, PreviewBranch>,
+    /// The preview the phone answered in: the call's data channel replies go there.
+    pub talking: Option<SessionId>,
 }
 
 impl GstMedia {
     fn session(&self, call_id: &CallId) -> Option<&Session> {
         self.session.as_ref().filter(|s| s.call_id() == call_id)
     }
+
+    /// Count the session's video encoders again (for `doorbelld status`: one, however many
+    /// phones watch).
+    fn count_encoders(&self) {
+        if let Some(session) = &self.session {
+            let encoders = crate::media::video_encoders(session.pipeline()) as u64;
+            session
+                .counters()
+                .video_encoders
+                .store(encoders, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 impl MediaPort for GstMedia {
     fn start(&mut self, call_id: &CallId, ice_servers: Vec<IceServer>) -> Result<(), String> {
         // A previous session still here would be a bug in the core; the guard cleans it.
+        self.talking = None;
+        self.previews.clear();
         self.session = None;
         let ice = IceSettings {
             servers: ice_servers,
@@ -143,6 +179,7 @@ impl MediaPort for GstMedia {
         let session = Session::start(call_id.clone(), &self.plan, &ice, self.events.clone())
             .map_err(|e| e.to_string())?;
         self.session = Some(session);
+        self.count_encoders();
         Ok(())
     }
 
@@ -179,16 +216,81 @@ impl MediaPort for GstMedia {
     }
 
     fn send_control(&mut self, call_id: &CallId, text: &str) -> Result<(), String> {
+        let talking = self.talking.as_ref().and_then(|s| self.previews.get(s));
+        if let (Some(branch), Some(_)) = (talking, self.session(call_id)) {
+            return branch.send_control(text).map_err(|e| e.to_string());
+        }
         match self.session(call_id) {
             Some(session) => session.send_control(text).map_err(|e| e.to_string()),
             None => Ok(()),
         }
     }
 
+    fn open_preview(&mut self, call_id: &CallId, session_id: &SessionId) -> Result<(), String> {
+        let session = self
+            .session(call_id)
+            .ok_or("the call has no media session")?;
+        let ice = IceSettings {
+            servers: Vec::new(),
+            local_addresses: self.local_addresses.clone(),
+        };
+        let setup = PreviewSetup {
+            ice: &ice,
+            dtls: self.plan.dtls.as_ref(),
+            audio_sink: &self.plan.audio_sink,
+            counters: session.counters(),
+            events: self.events.clone(),
+        };
+        let branch = PreviewBranch::open(session.pipeline(), call_id, session_id, setup)
+            .map_err(|e| e.to_string())?;
+        self.previews.insert(session_id.clone(), branch);
+        self.count_encoders();
+        Ok(())
+    }
+
+    fn start_preview_ice(&mut self, session_id: &SessionId, offer: &str, servers: &[IceServer]) {
+        if let Some(branch) = self.previews.get(session_id) {
+            if let Err(e) = branch.start_ice(offer, servers) {
+                tracing::warn!(%session_id, "cannot start the preview's ICE: {e}");
+            }
+        }
+    }
+
+    fn set_preview_answer(&mut self, session_id: &SessionId, sdp: &str) -> Result<(), String> {
+        match self.previews.get(session_id) {
+            Some(branch) => branch.set_answer(sdp).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    fn add_preview_candidate(&mut self, session_id: &SessionId, candidate: &IceCandidate) {
+        if let Some(branch) = self.previews.get(session_id) {
+            branch.add_remote_candidate(candidate.sdp_m_line_index, &candidate.candidate);
+        }
+    }
+
+    fn open_talk(&mut self, session_id: &SessionId) {
+        if let Some(branch) = self.previews.get(session_id) {
+            branch.open_talk();
+            self.talking = Some(session_id.clone());
+        }
+    }
+
+    fn close_preview(&mut self, session_id: &SessionId) {
+        self.previews.remove(session_id);
+        self.count_encoders();
+    }
+
     fn tear_down(&mut self, call_id: &CallId) -> Option<SessionStats> {
-        // Dropping the session is the guard: the pipeline goes to NULL here.
+        // Previews are branches of the session's pipeline: they go first. Dropping the
+        // session is the guard: the pipeline goes to NULL here.
+        self.talking = None;
+        self.previews.clear();
         let session = self.session.take()?;
-        (session.call_id() == call_id).then(|| session.stats())
+        let stats = (session.call_id() == call_id).then(|| session.stats());
+        drop(session);
+        crate::release_freed_memory();
+        stats
     }
 
     fn stats(&self) -> Option<(SessionStats, Arc<Counters>)> {

@@ -167,6 +167,38 @@ impl Shell {
                 self.ports.snapshots.for_missed_ring(at_ms)
             }
             Action::UploadMissedSnapshots => self.ports.snapshots.upload_missed(),
+            Action::OpenPreview {
+                call_id,
+                session_id,
+            } => {
+                if let Err(e) = self.ports.media.open_preview(&call_id, &session_id) {
+                    tracing::info!(%session_id, "no preview: {e}");
+                    self.feed(now, Event::PreviewFailed(session_id));
+                }
+            }
+            Action::StartPreviewIce {
+                session_id,
+                offer,
+                servers,
+            } => self
+                .ports
+                .media
+                .start_preview_ice(&session_id, &offer, &servers),
+            Action::SetPreviewAnswer { session_id, sdp } => {
+                if let Err(e) = self.ports.media.set_preview_answer(&session_id, &sdp) {
+                    tracing::warn!(%session_id, "{e}");
+                    self.feed(now, Event::PreviewFailed(session_id));
+                }
+            }
+            Action::AddPreviewCandidate {
+                session_id,
+                candidate,
+            } => self
+                .ports
+                .media
+                .add_preview_candidate(&session_id, &candidate),
+            Action::OpenTalk(session_id) => self.ports.media.open_talk(&session_id),
+            Action::ClosePreview(session_id) => self.ports.media.close_preview(&session_id),
         }
     }
 

@@ -58,6 +58,7 @@ impl MediaPort for FakeMedia {
         self.session.take().map(|_| SessionStats {
             video_frames_sent: 42,
             audio_buffers_received: 7,
+            ..SessionStats::default()
         })
     }
     fn stats(&self) -> Option<(SessionStats, Arc<Counters>)> {

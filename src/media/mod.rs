@@ -4,17 +4,22 @@
 //! - [`probe`]: which elements exist, which camera/microphone/speaker/encoder to use.
 //! - [`session`]: the per-call pipeline, its events and its teardown guard.
 //! - [`pipeline`]: the session's launch string and ICE (STUN/TURN) configuration.
+//! - [`preview`]: a ringing phone's preview session, a branch fed by the call's one encoder.
+//! - [`counters`]: what a session counts (frames, audio both ways, encoders) for status and tests.
 //! - [`dtls`]: the door's own DTLS certificate in webrtcbin.
 //! - [`snapshot`]: the visitor's JPEG from the session's video (a tee branch).
 
+pub mod counters;
 pub mod dtls;
 pub mod pipeline;
+pub mod preview;
 pub mod probe;
 pub mod session;
 pub mod snapshot;
 
 pub use dtls::DtlsCertificate;
 pub use pipeline::{aec_fragment, AEC_CAPS};
+pub use preview::{video_encoders, PreviewBranch};
 pub use probe::{check_installation, plan, MediaPlan, ProbeError};
 pub use session::{
     Counters, IceSettings, MediaEvent, MediaEventKind, Session, SessionError, SessionStats,

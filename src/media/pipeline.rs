@@ -48,6 +48,11 @@ pub(super) fn next_probe_name() -> String {
 /// joined to the speaker chain when the phone's audio arrives: webrtcdsp looks its probe up
 /// once, when it starts, and fails the pipeline ("No echo probe with name ... found") if the
 /// probe does not exist yet. An unlinked probe simply reports silence until then.
+///
+/// The RTP tees after the payloaders feed the call's `webrtcbin` and every preview
+/// (`super::preview`). Each branch's queue is leaky: a `webrtcbin` that does not take its
+/// input yet (the call's, before its ICE starts) must not stall the one encoder, and with it
+/// every phone's preview.
 pub(super) fn describe(plan: &MediaPlan, probe: Option<&str>) -> String {
     // Mic chain: `{audio} ! audioconvert ! audioresample ! {dsp} ! audioconvert ! ...`; the
     // probe is a separate, unlinked element in the same pipeline.
@@ -66,10 +71,14 @@ pub(super) fn describe(plan: &MediaPlan, probe: Option<&str>) -> String {
          {video} ! tee name={tee} ! queue max-size-buffers=2 leaky=downstream ! {encoder} \
          ! video/x-h264,profile=constrained-baseline ! h264parse \
          ! rtph264pay config-interval=-1 aggregate-mode=zero-latency pt=96 \
-         ! application/x-rtp,media=video,encoding-name=H264,payload=96 ! queue name=vcaps ! webrtc. \
+         ! application/x-rtp,media=video,encoding-name=H264,payload=96 ! tee name={vtee} allow-not-linked=true \
+         ! queue name=vcaps leaky=downstream ! webrtc. \
          {audio} ! audioconvert ! audioresample ! {dsp}queue max-size-time=100000000 leaky=downstream \
          ! opusenc bitrate=32000 frame-size=20 ! rtpopuspay pt=111 \
-         ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! queue name=acaps ! webrtc.{probe}{snapshot}",
+         ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! tee name={atee} allow-not-linked=true \
+         ! queue name=acaps leaky=downstream ! webrtc.{probe}{snapshot}",
+        vtee = super::preview::VIDEO_TEE,
+        atee = super::preview::AUDIO_TEE,
         tee = super::snapshot::TEE,
         snapshot = super::snapshot::branch(plan.width, plan.height),
         video = plan.video_source,

@@ -23,10 +23,8 @@
 //! GStreamer callbacks never touch call state: they `try_send` a [`MediaEvent`] to the daemon's
 //! one owner task. Dropping the [`Session`] sets the pipeline to NULL (the guard), on every path.
 
-use super::pipeline::{
-    configure_ice, configure_servers, count_buffers, describe, next_probe_name, set_directions,
-    AEC_CAPS,
-};
+use super::pipeline::{configure_ice, configure_servers, count_buffers, describe};
+use super::pipeline::{next_probe_name, set_directions, AEC_CAPS};
 use super::probe::MediaPlan;
 use doorbell_protocol::{CallId, IceServer};
 use gstreamer as gst;
@@ -53,29 +51,7 @@ pub enum SessionError {
     Control(String),
 }
 
-/// Counters a test or `doorbelld status` can read while the call runs.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Encoded H.264 frames sent towards the phone.
-    pub video_frames_sent: AtomicU64,
-    /// Decoded audio buffers of the phone's voice that reached the speaker.
-    pub audio_buffers_received: AtomicU64,
-}
-
-impl Counters {
-    pub fn snapshot(&self) -> SessionStats {
-        SessionStats {
-            video_frames_sent: self.video_frames_sent.load(Ordering::Relaxed),
-            audio_buffers_received: self.audio_buffers_received.load(Ordering::Relaxed),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
-pub struct SessionStats {
-    pub video_frames_sent: u64,
-    pub audio_buffers_received: u64,
-}
+pub use super::counters::{Counters, SessionStats};
 
 /// Network settings for one session.
 #[derive(Debug, Clone, Default)]
@@ -154,11 +130,20 @@ impl Session {
             .pipeline
             .set_state(gst::State::Ready)
             .map_err(|e| SessionError::Start(e.to_string()))?;
-        session.control = Some(create_control_channel(
-            &session.webrtc,
-            &session.call_id,
-            &events,
-        )?);
+        let forward = {
+            let (events, call_id) = (events.clone(), call_id.clone());
+            move |text: String| {
+                let kind = MediaEventKind::ControlMessage(text);
+                let event = MediaEvent {
+                    call_id: call_id.clone(),
+                    kind,
+                };
+                if events.try_send(event).is_err() {
+                    tracing::warn!("media event queue full; data-channel message dropped");
+                }
+            }
+        };
+        session.control = Some(create_control_channel(&session.webrtc, forward)?);
         // Watch for caps before anything flows, so no CAPS event can slip past the probes.
         session.create_offer_once_negotiated(events, plan.dtls.clone());
         session
@@ -356,11 +341,10 @@ impl Session {
 }
 
 /// Create the `control` data channel (ordered, reliable: an unlock must arrive once) and
-/// forward what the phone sends on it to the call task.
-fn create_control_channel(
+/// `forward` what the phone sends on it (to the call task). Also used by previews.
+pub(super) fn create_control_channel(
     webrtc: &gst::Element,
-    call_id: &CallId,
-    events: &mpsc::Sender<MediaEvent>,
+    forward: impl Fn(String) + Clone + Send + Sync + 'static,
 ) -> Result<gst_webrtc::WebRTCDataChannel, SessionError> {
     use doorbell_protocol::control::{CONTROL_LABEL, MAX_CONTROL_MESSAGE_BYTES};
     let channel = webrtc
@@ -374,19 +358,6 @@ fn create_control_channel(
                     .into(),
             )
         })?;
-    let forward = {
-        let events = events.clone();
-        let call_id = call_id.clone();
-        move |text: String| {
-            let event = MediaEvent {
-                call_id: call_id.clone(),
-                kind: MediaEventKind::ControlMessage(text),
-            };
-            if events.try_send(event).is_err() {
-                tracing::warn!("media event queue full; data-channel message dropped");
-            }
-        }
-    };
     let on_text = forward.clone();
     channel.connect_on_message_string(move |_, text| {
         // An oversized message is passed on truncated past the limit so the decision still

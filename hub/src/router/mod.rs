@@ -176,6 +176,11 @@ impl Router {
             DoorToHub::MissedRing { at_ms } => {
                 self.missed_ring(conn, &door_id, at_ms, now.wall_ms(), &mut out)
             }
+            msg @ (DoorToHub::SessionOffer { .. }
+            | DoorToHub::SessionIce { .. }
+            | DoorToHub::CloseSession { .. }) => {
+                self.door_session_message(conn, &door_id, msg, &mut out)
+            }
         }
         out
     }

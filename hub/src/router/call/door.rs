@@ -83,6 +83,7 @@ impl Router {
         slot.call = Some(Call {
             id: call_id,
             phase: Phase::Ringing { ringing },
+            sessions: Default::default(),
         });
     }
 

@@ -13,12 +13,14 @@
 
 mod door;
 mod phone;
+mod session;
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::time::Instant;
 
 use doorbell_protocol::{
     CallId, DoorId, ErrorCode, HangUpReason, HubToDoor, HubToPhone, PhoneId, RingEndReason,
+    SessionEndReason,
 };
 
 use super::{ConnId, Now, Out, Router, RouterEvent};
@@ -43,6 +45,8 @@ pub(super) enum Phase {
 pub(crate) struct Call {
     id: CallId,
     phase: Phase,
+    /// The phones' preview sessions of this call (they end with it).
+    sessions: session::Sessions,
 }
 
 /// Remembers the last [`RECENT_CALL_IDS`] call ids of one door.
@@ -93,6 +97,7 @@ impl Router {
         if let Some(Call {
             id,
             phase: Phase::Ringing { ringing },
+            ..
         }) = &mut slot.call
         {
             ringing.insert(conn);
@@ -163,6 +168,8 @@ impl Router {
             return;
         };
         let Some(call) = &mut slot.call else { return };
+        call.sessions
+            .end_for_phone(conn, slot.conn, SessionEndReason::PeerGone, out);
         match &mut call.phase {
             // A ringing phone that goes away just stops ringing; the door's ring
             // timeout still ends the call if nobody else answers.

@@ -30,6 +30,10 @@ impl Router {
         let Some(phone_id) = self.phones.get(&conn).map(|p| p.phone_id.clone()) else {
             return out;
         };
+        let msg = match self.phone_session_message(now, conn, msg) {
+            Ok(out) => return out,
+            Err(msg) => msg,
+        };
         let call_id = match &msg {
             PhoneToHub::Hello { .. } => {
                 out.push(Out::Phone(
@@ -47,6 +51,12 @@ impl Router {
             | PhoneToHub::SdpAnswer { call_id, .. }
             | PhoneToHub::Ice { call_id, .. }
             | PhoneToHub::HangUp { call_id, .. } => call_id.clone(),
+            // Answered by `phone_session_message` above.
+            PhoneToHub::Preview { .. }
+            | PhoneToHub::SessionAnswer { .. }
+            | PhoneToHub::SessionIce { .. }
+            | PhoneToHub::CloseSession { .. }
+            | PhoneToHub::AnswerInSession { .. } => return out,
         };
         let Some(door_id) = self.phone_call_door(conn, &call_id) else {
             out.push(phone_error(
@@ -89,6 +99,7 @@ impl Router {
                         },
                     ));
                 }
+                call.sessions.answered(conn, &mut out);
                 if let Some(door_conn) = door_conn {
                     out.push(Out::Door(
                         door_conn,
@@ -119,6 +130,12 @@ impl Router {
                 out.push(phone_error(conn, code, text, &call_id));
             }
             (PhoneToHub::Decline { .. }, Phase::Ringing { ringing }) => {
+                call.sessions.end_for_phone(
+                    conn,
+                    door_conn,
+                    doorbell_protocol::SessionEndReason::Closed,
+                    &mut out,
+                );
                 if !ringing.remove(&conn) {
                     out.push(phone_error(
                         conn,
