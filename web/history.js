@@ -72,7 +72,13 @@ export function groupHistory(events, myPhoneId) {
         break;
       case "missed":
         row.outcome =
-          e.reason === "declined" ? "Declined" : e.reason === "door_offline" ? "Missed (the door went offline)" : "Missed";
+          e.reason === "declined"
+            ? "Declined"
+            : e.reason === "door_offline"
+              ? "Missed (the door went offline)"
+              : e.reason === "quiet"
+                ? "Not rung (quiet hours)"
+                : "Missed";
         break;
       case "unlocked":
         row.unlocks.push(`Unlocked by ${who(e, myPhoneId)}`);

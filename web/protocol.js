@@ -27,7 +27,7 @@ export const PROTOCOL_VERSION = 1;
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 
 /** Why ringing stopped before anyone answered. */
-export const RING_END_REASONS = Object.freeze(["timeout", "declined", "cancelled", "door_offline"]);
+export const RING_END_REASONS = Object.freeze(["timeout", "declined", "cancelled", "door_offline", "quiet"]);
 
 /** Why an answered call ended. */
 export const HANG_UP_REASONS = Object.freeze(["normal", "failed", "timeout", "peer_gone"]);

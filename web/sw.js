@@ -233,7 +233,7 @@ function readToken() {
 /**
  * Declines `callId` the way the app does: over the hub's WebSocket (hello, welcome, decline).
  * The hub rings every phone connection that joins during a ring, so this one is rung and then
- * declines; the door stops ringing when every ringing connection declined.
+ * declines; the door stops ringing when every phone rung (open page or push) has declined.
  * @param {string} callId
  */
 async function declineCall(callId) {

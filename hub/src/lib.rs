@@ -82,6 +82,7 @@ mod http;
 mod hub;
 mod notify;
 mod push;
+mod quiet;
 mod ratelimit;
 mod recorder;
 mod router;

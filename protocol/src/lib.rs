@@ -107,6 +107,9 @@ pub enum RingEndReason {
     Cancelled,
     /// The door lost its connection to the hub while ringing.
     DoorOffline,
+    /// Every phone of the door is in quiet hours or do-not-disturb: nobody was rung. Sent to
+    /// the door right after `ringing`, so it can offer the visitor a voice message.
+    Quiet,
 }
 
 /// Why a call that was answered ended.

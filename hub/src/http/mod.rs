@@ -1,10 +1,11 @@
 //! HTTP routes: the phone app's files, `POST /api/pair`, Web Push subscriptions (in [`push`]),
-//! the history (`/api/events`, in [`history`]), the snapshots (`/api/snapshots`, in
+//! quiet hours (`/api/quiet`, in [`quiet`]), the history (`/api/events`, in [`history`]), the snapshots (`/api/snapshots`, in
 //! [`snapshots`]), `GET /healthz`, and `GET /ws` (handed to [`crate::ws`]). Every response
 //! carries the security headers.
 
 mod history;
 mod push;
+mod quiet;
 mod snapshots;
 
 use std::net::SocketAddr;
@@ -52,6 +53,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/snapshots/cap/{token}", get(snapshots::by_capability))
         .route("/api/snapshots/{id}", get(snapshots::by_id))
         .merge(push::routes())
+        .merge(quiet::routes())
         .fallback(static_file)
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

@@ -9,12 +9,12 @@
 
 pub mod ntfy;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use doorbell_protocol::{CallId, DoorId};
+use doorbell_protocol::{CallId, DoorId, PhoneId};
 use tokio::sync::{mpsc, watch, Semaphore};
 
 pub use ntfy::{NotifyConfig, NtfyConfig};
@@ -43,6 +43,8 @@ pub(crate) enum Notice {
         door_id: DoorId,
         call_id: CallId,
         at_ms: i64,
+        /// Phones in quiet hours: no push for them.
+        quiet: BTreeSet<PhoneId>,
     },
     /// The ring ended (`reason` in wire spelling: answered, declined, timeout, cancelled,
     /// door_offline).
@@ -63,6 +65,7 @@ impl Notice {
                 door_id,
                 call_id,
                 at_ms,
+                quiet: e.quiet.clone(),
             }),
             EventKind::Answered => Some(Notice::RingEnded {
                 door_id,
@@ -231,6 +234,7 @@ impl Dispatcher {
                     door_id,
                     call_id,
                     at_ms,
+                    quiet,
                 } => {
                     let now = Instant::now();
                     // Rings whose end never came (cannot happen unless a bug): let them go.
@@ -241,7 +245,7 @@ impl Dispatcher {
                         (door_id.clone(), call_id.clone()),
                         ActiveRing { started: now, end },
                     );
-                    tokio::spawn(self.ring(door_id, call_id, at_ms, end_rx));
+                    tokio::spawn(self.ring(door_id, call_id, at_ms, quiet, end_rx));
                 }
                 Notice::RingEnded {
                     door_id,
@@ -262,6 +266,7 @@ impl Dispatcher {
         door_id: DoorId,
         call_id: CallId,
         at_ms: i64,
+        quiet: BTreeSet<PhoneId>,
         end: fanout::EndSignal,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let (push, ntfy, permits, store) = (
@@ -279,7 +284,7 @@ impl Dispatcher {
                     .call(move |s| s.push_targets(&door_id, now_ms()))
                     .await
             };
-            let (door_name, targets) = match lookup {
+            let (door_name, mut targets) = match lookup {
                 Ok(Some(found)) => found,
                 Ok(None) => return,
                 Err(e) => {
@@ -287,6 +292,7 @@ impl Dispatcher {
                     return;
                 }
             };
+            targets.retain(|t| !quiet.contains(&t.phone_id));
             let (capabilities, ttl) = &*snapshots;
             let expires =
                 now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
@@ -360,6 +366,7 @@ mod tests {
             phone_id: None,
             reason,
             duration: None,
+            quiet: Default::default(),
         }
     }
 

@@ -21,6 +21,7 @@ mod doors;
 mod events;
 mod phones;
 mod push_subscriptions;
+mod quiet;
 mod snapshots;
 
 use std::path::Path;
@@ -35,6 +36,7 @@ use crate::secrets::RandomError;
 
 pub(crate) use events::{CallEvent, EventKind, HistoryEvent, HistoryPage};
 pub(crate) use push_subscriptions::{NewSubscription, PushTarget};
+pub(crate) use quiet::RingPhone;
 pub(crate) use snapshots::StoredSnapshot;
 
 /// How long `doorbell-hub pair` links stay valid. Long enough to walk to the phone and scan,
@@ -112,6 +114,8 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX events_by_time ON events(at);
 "#,
+    // Quiet hours per phone.
+    quiet::MIGRATION,
 ];
 
 /// Settings key: the base URL the last `serve` used, so `pair` can print matching links.

@@ -261,6 +261,7 @@ mod migration_tests {
                 .execute_batch(
                     "DROP TABLE push_subscriptions;
                      DROP TABLE snapshots;
+                     DROP TABLE quiet_hours;
                      DROP INDEX events_by_time;
                      PRAGMA user_version = 1;",
                 )

@@ -13,6 +13,8 @@
 
 mod door;
 mod phone;
+#[cfg(test)]
+mod quiet_tests;
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::time::Instant;
@@ -29,8 +31,16 @@ pub(crate) const RECENT_CALL_IDS: usize = 256;
 
 #[derive(Debug)]
 pub(super) enum Phase {
-    /// Connections whose phone is ringing (not yet declined).
-    Ringing { ringing: BTreeSet<ConnId> },
+    /// Ringing. A ring ends as declined when `waiting` is empty after a decline: every
+    /// phone that was rung (open page or push) said no, not merely every open page.
+    Ringing {
+        /// Connections whose page is ringing (not yet declined).
+        ringing: BTreeSet<ConnId>,
+        /// Phones rung (an open page, or a push subscription) that have not declined.
+        waiting: BTreeSet<PhoneId>,
+        /// Phones in quiet hours at the ring: a page of theirs that connects does not ring.
+        quiet: BTreeSet<PhoneId>,
+    },
     /// `conn` answered; the door and that connection now exchange SDP and ICE.
     Answered {
         conn: ConnId,
@@ -92,10 +102,20 @@ impl Router {
         };
         if let Some(Call {
             id,
-            phase: Phase::Ringing { ringing },
+            phase:
+                Phase::Ringing {
+                    ringing,
+                    waiting,
+                    quiet,
+                },
         }) = &mut slot.call
         {
+            if quiet.contains(phone_id) {
+                return;
+            }
             ringing.insert(conn);
+            // A phone paired during the ring (or with no push subscription) is waited for now.
+            waiting.insert(phone_id.clone());
             out.push(Out::Phone(
                 conn,
                 HubToPhone::Ring {
@@ -115,7 +135,7 @@ impl Router {
         };
         let Some(call) = slot.call.take() else { return };
         match call.phase {
-            Phase::Ringing { ringing } => {
+            Phase::Ringing { ringing, .. } => {
                 for phone in ringing {
                     out.push(Out::Phone(
                         phone,
@@ -166,7 +186,7 @@ impl Router {
         match &mut call.phase {
             // A ringing phone that goes away just stops ringing; the door's ring
             // timeout still ends the call if nobody else answers.
-            Phase::Ringing { ringing } => {
+            Phase::Ringing { ringing, .. } => {
                 ringing.remove(&conn);
             }
             Phase::Answered {

@@ -65,7 +65,7 @@ impl Router {
         };
         let door_conn = slot.conn;
         match (msg, &mut call.phase) {
-            (PhoneToHub::Answer { .. }, Phase::Ringing { ringing }) => {
+            (PhoneToHub::Answer { .. }, Phase::Ringing { ringing, .. }) => {
                 if !ringing.remove(&conn) {
                     out.push(phone_error(
                         conn,
@@ -111,7 +111,12 @@ impl Router {
                 };
                 out.push(phone_error(conn, code, text, &call_id));
             }
-            (PhoneToHub::Decline { .. }, Phase::Ringing { ringing }) => {
+            (
+                PhoneToHub::Decline { .. },
+                Phase::Ringing {
+                    ringing, waiting, ..
+                },
+            ) => {
                 if !ringing.remove(&conn) {
                     out.push(phone_error(
                         conn,
@@ -119,22 +124,35 @@ impl Router {
                         "this call is not ringing here",
                         &call_id,
                     ));
-                } else if ringing.is_empty() {
-                    if let Some(door_conn) = door_conn {
-                        out.push(Out::Door(
-                            door_conn,
-                            HubToDoor::RingEnded {
-                                call_id: call_id.clone(),
-                                reason: RingEndReason::Declined,
-                            },
-                        ));
+                } else {
+                    waiting.remove(&phone_id);
+                    if waiting.is_empty() {
+                        // Pages of phones that declined elsewhere (another tab) stop too.
+                        for other in ringing.iter() {
+                            out.push(Out::Phone(
+                                *other,
+                                HubToPhone::RingingCancelled {
+                                    call_id: call_id.clone(),
+                                    reason: RingEndReason::Declined,
+                                },
+                            ));
+                        }
+                        if let Some(door_conn) = door_conn {
+                            out.push(Out::Door(
+                                door_conn,
+                                HubToDoor::RingEnded {
+                                    call_id: call_id.clone(),
+                                    reason: RingEndReason::Declined,
+                                },
+                            ));
+                        }
+                        out.push(Out::Event(RouterEvent::missed(
+                            &door_id,
+                            &call_id,
+                            RingEndReason::Declined,
+                        )));
+                        slot.call = None;
                     }
-                    out.push(Out::Event(RouterEvent::missed(
-                        &door_id,
-                        &call_id,
-                        RingEndReason::Declined,
-                    )));
-                    slot.call = None;
                 }
             }
             (PhoneToHub::Decline { .. }, Phase::Answered { conn: answerer, .. }) => {
