@@ -26,6 +26,7 @@ import {
 } from "./push.js";
 import * as proto from "./protocol.js";
 import { HistoryView } from "./history.js";
+import { QuietPanel } from "./quiet.js";
 
 /** Terminal screens return to idle after this long. */
 const NOTICE_MS = 4000;
@@ -47,13 +48,17 @@ let noticeTimer;
 /** @type {{callId: string, reply: "answer" | "decline", until: number} | null} reply to this call when it rings (notification tap, ntfy link) */
 let replyPending = null;
 const ringer = new Ringer();
+const quietPanel = new QuietPanel(() => token);
 /** @type {HistoryView | null} the history screen's list, while it shows */
 let historyView = null;
 
 const link = new HubLink({
   token: () => token,
   onConnecting: (firstAttempt) => dispatch({ type: Action.HubConnecting, firstAttempt }),
-  onOpen: () => dispatch({ type: Action.HubOpen }),
+  onOpen: () => {
+    dispatch({ type: Action.HubOpen });
+    quietPanel.load();
+  },
   onMessage: onHubMessage,
   onLost: (delayMs) => {
     if (call && model.screen === Screen.InCall) {

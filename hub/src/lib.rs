@@ -68,6 +68,8 @@
 //! | `turn` | embedded TURN/STUN server, coturn-compatible per-call credentials, peer policy |
 //! | `push` | Web Push: VAPID key, the subscriptions API and table, encrypted sends with retries |
 //! | `notify` | rings outside the page: the queue from the switchboard, Web Push fan-out, ntfy |
+//! | `quiet` | quiet hours per phone: settings, validation, "quiet now?", each ring's roster |
+//! | `voice` | the visitor's voice messages: the Ogg Opus check and the limits (stored like snapshots) |
 //! | `error` | [`HubError`] |
 //!
 //! Imports run one way: `hub` → `server` → `http` → `ws`, each using `state`, `switchboard`
@@ -95,6 +97,7 @@ mod store;
 mod switchboard;
 mod tls;
 mod turn;
+mod voice;
 mod ws;
 
 pub use acme::{AcmeConfig, AcmeError, AcmeStatus};

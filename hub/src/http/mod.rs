@@ -52,6 +52,16 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/api/snapshots/cap/{token}", get(snapshots::by_capability))
         .route("/api/snapshots/{id}", get(snapshots::by_id))
+        .route(
+            "/api/voice",
+            post(snapshots::upload_voice)
+                .layer(DefaultBodyLimit::max(crate::voice::MAX_VOICE_BYTES)),
+        )
+        .route(
+            "/api/voice/cap/{token}",
+            get(snapshots::voice_by_capability),
+        )
+        .route("/api/voice/{id}", get(snapshots::voice_by_id))
         .merge(push::routes())
         .merge(quiet::routes())
         .fallback(static_file)

@@ -53,6 +53,12 @@ pub(crate) enum Notice {
         call_id: CallId,
         reason: &'static str,
     },
+    /// A visitor's voice message of the press `key` arrived; `path` is its capability path.
+    VoiceMessage {
+        door_id: DoorId,
+        key: SnapshotKey,
+        path: String,
+    },
 }
 
 impl Notice {
@@ -103,6 +109,19 @@ impl Notifier {
         };
         if tx.try_send(notice).is_err() {
             tracing::warn!(door = %e.door_id, call = ?e.call_id, "push queue full or closed; this ring's pushes are skipped");
+        }
+    }
+
+    /// A voice message was stored; every phone of the door is told by push. Never blocks.
+    pub(crate) fn voice_message(&self, door_id: &DoorId, key: &SnapshotKey, path: String) {
+        let Some(tx) = &self.tx else { return };
+        let notice = Notice::VoiceMessage {
+            door_id: door_id.clone(),
+            key: key.clone(),
+            path,
+        };
+        if tx.try_send(notice).is_err() {
+            tracing::warn!(door = %door_id, "push queue full or closed; a voice message's pushes are skipped");
         }
     }
 }
@@ -256,6 +275,9 @@ impl Dispatcher {
                         let _ = ring.end.send(Some(reason));
                     }
                 }
+                Notice::VoiceMessage { door_id, key, path } => {
+                    tokio::spawn(self.voice_message(door_id, key, path));
+                }
             }
         }
     }
@@ -314,6 +336,41 @@ impl Dispatcher {
                 });
             }
             fanout::ring_all(&push, &permits, &store, &ring, targets, &end);
+        }
+    }
+}
+
+impl Dispatcher {
+    /// The task for one voice message: look up the door's subscriptions, push to each.
+    fn voice_message(
+        &self,
+        door_id: DoorId,
+        key: SnapshotKey,
+        path: String,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (push, permits, store) = (self.push.clone(), self.permits.clone(), self.store.clone());
+        let url = format!("{}{path}", self.app_url);
+        async move {
+            let lookup = {
+                let door_id = door_id.clone();
+                store
+                    .call(move |s| s.push_targets(&door_id, now_ms()))
+                    .await
+            };
+            let (door_name, targets) = match lookup {
+                Ok(Some(found)) => found,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading push subscriptions failed");
+                    return;
+                }
+            };
+            let (call_id, at_ms) = match &key {
+                SnapshotKey::Call(call) => (Some(call.as_str()), now_ms()),
+                SnapshotKey::MissedRing(at) => (None, *at),
+            };
+            let payload = fanout::voice_payload(&door_id, &door_name, call_id, at_ms, &url);
+            fanout::voice_all(&push, &permits, &store, payload, &door_id, targets);
         }
     }
 }
