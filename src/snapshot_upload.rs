@@ -19,6 +19,13 @@ pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest error body read back from the hub (it sends a short JSON error).
 const MAX_ERROR_BODY: usize = 4096;
 
+/// What is uploaded: the press's picture or the visitor's voice message.
+#[derive(Debug, Clone, Copy)]
+enum Upload {
+    Snapshot,
+    Voice,
+}
+
 /// Which press a snapshot belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnapshotTarget {
@@ -146,13 +153,32 @@ impl SnapshotUploader {
 
     /// Uploads `jpeg` for `target`, bounded by [`UPLOAD_TIMEOUT`].
     pub async fn upload(&self, target: &SnapshotTarget, jpeg: Vec<u8>) -> Result<(), UploadError> {
-        tokio::time::timeout(UPLOAD_TIMEOUT, self.upload_unbounded(target, jpeg))
+        self.upload_to(Upload::Snapshot, target, jpeg).await
+    }
+
+    /// Uploads the visitor's voice message (Opus in Ogg) of `target` (`POST /api/voice`).
+    pub async fn upload_voice(
+        &self,
+        target: &SnapshotTarget,
+        ogg: Vec<u8>,
+    ) -> Result<(), UploadError> {
+        self.upload_to(Upload::Voice, target, ogg).await
+    }
+
+    async fn upload_to(
+        &self,
+        kind: Upload,
+        target: &SnapshotTarget,
+        body: Vec<u8>,
+    ) -> Result<(), UploadError> {
+        tokio::time::timeout(UPLOAD_TIMEOUT, self.upload_unbounded(kind, target, body))
             .await
             .map_err(|_| UploadError::Timeout)?
     }
 
     async fn upload_unbounded(
         &self,
+        kind: Upload,
         target: &SnapshotTarget,
         jpeg: Vec<u8>,
     ) -> Result<(), UploadError> {
@@ -161,7 +187,7 @@ impl SnapshotUploader {
             .map_err(|e| UploadError::Connect(e.to_string()))?;
         let _ = tcp.set_nodelay(true);
         if !self.tls {
-            return self.send(tcp, target, jpeg).await;
+            return self.send(tcp, kind, target, jpeg).await;
         }
         let name = rustls::pki_types::ServerName::try_from(self.host.clone())
             .map_err(|_| UploadError::BadUrl(self.host.clone()))?;
@@ -169,12 +195,13 @@ impl SnapshotUploader {
             .connect(name, tcp)
             .await
             .map_err(|e| UploadError::Connect(format!("TLS: {e}")))?;
-        self.send(stream, target, jpeg).await
+        self.send(stream, kind, target, jpeg).await
     }
 
     async fn send<S>(
         &self,
         stream: S,
+        kind: Upload,
         target: &SnapshotTarget,
         jpeg: Vec<u8>,
     ) -> Result<(), UploadError>
@@ -190,13 +217,17 @@ impl SnapshotUploader {
         } else {
             format!("{}:{}", self.host, self.port)
         };
-        let request = hyper::Request::post(format!("/api/snapshots?{}", target.query()))
+        let (path, content_type) = match kind {
+            Upload::Snapshot => ("/api/snapshots", "image/jpeg"),
+            Upload::Voice => ("/api/voice", "audio/ogg"),
+        };
+        let request = hyper::Request::post(format!("{path}?{}", target.query()))
             .header(hyper::header::HOST, authority)
             .header(
                 hyper::header::AUTHORIZATION,
                 format!("Bearer {}:{}", self.door_id, self.secret),
             )
-            .header(hyper::header::CONTENT_TYPE, "image/jpeg")
+            .header(hyper::header::CONTENT_TYPE, content_type)
             .body(Full::new(Bytes::from(jpeg)))
             .map_err(|e| UploadError::Transient(e.to_string()))?;
         let response = sender

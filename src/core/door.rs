@@ -19,6 +19,8 @@ pub struct DoorSetup {
     pub door_name: String,
     /// Missed rings saved by an earlier run (Unix ms, oldest first).
     pub missed_rings: Vec<u64>,
+    /// `call.voice_message_secs`: how long a visitor nobody answers may speak (0: off).
+    pub voice_message_secs: u32,
 }
 
 #[derive(Debug)]
@@ -34,6 +36,8 @@ pub struct Door {
     fault: bool,
     /// Wall-clock time of the press being handled (a ring's or a missed ring's time).
     press_unix_ms: u64,
+    /// Longest voice message (0: none are offered).
+    voice_message_secs: u32,
     status: DoorStatus,
     actions: VecDeque<Action>,
 }
@@ -47,6 +51,7 @@ impl Door {
             hub_ice_servers: Vec::new(),
             fault: false,
             press_unix_ms: 0,
+            voice_message_secs: setup.voice_message_secs,
             status: DoorStatus {
                 door_name: setup.door_name,
                 ..DoorStatus::default()
@@ -427,6 +432,12 @@ impl Door {
                 self.actions.push_back(Action::Chime);
                 self.actions
                     .push_back(Action::TakeSnapshot(SnapshotOf::MissedRing(at_ms)));
+                // No phone can hear this press: the visitor may leave a message, kept on the
+                // door until the hub is back.
+                self.offer_voice_message(SnapshotOf::MissedRing(at_ms));
+            }
+            call::Action::OfferVoiceMessage(call_id) => {
+                self.offer_voice_message(SnapshotOf::Call(call_id))
             }
             call::Action::CallEnded { call_id, outcome } => {
                 if let Some(at_ms) = self.ledger.call_ended(&call_id, outcome) {
@@ -439,6 +450,15 @@ impl Door {
                 self.actions
                     .push_back(Action::CallEnded { call_id, outcome });
             }
+        }
+    }
+
+    fn offer_voice_message(&mut self, of: SnapshotOf) {
+        if self.voice_message_secs > 0 {
+            self.actions.push_back(Action::RecordVoiceMessage {
+                of,
+                secs: self.voice_message_secs,
+            });
         }
     }
 

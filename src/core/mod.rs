@@ -47,6 +47,8 @@ pub mod unlock;
 mod scenarios;
 #[cfg(test)]
 mod scenarios_edges;
+#[cfg(test)]
+mod scenarios_voice;
 
 pub use call::{CallError, LedState, Outcome, State, Timings};
 pub use door::{Door, DoorSetup};
@@ -157,8 +159,16 @@ pub enum Action {
     /// just-started media session, uploaded at once; for a missed ring, kept on disk with it.
     /// Runs beside the call: the ring has gone out already and never waits for it.
     TakeSnapshot(SnapshotOf),
-    /// The hub is back and has the `missed_ring`s: upload the snapshots kept with them.
+    /// The hub is back and has the `missed_ring`s: upload the snapshots kept with them (and
+    /// the voice messages kept while it was away).
     UploadMissedSnapshots,
+    /// Nobody can come to the door: play the prompt, record the visitor for up to `secs`,
+    /// and upload it for this press (kept on the door while the hub is unreachable). Runs
+    /// beside the call loop; a new press's media session stops it.
+    RecordVoiceMessage {
+        of: SnapshotOf,
+        secs: u32,
+    },
 }
 
 /// Which press a snapshot belongs to.
