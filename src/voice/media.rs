@@ -31,22 +31,26 @@ pub enum VoiceMediaError {
     Empty,
 }
 
-/// The bus messages of `pipeline` until EOS (`Ok`) or an error, waiting at most `limit`.
-fn wait_eos(pipeline: &gst::Pipeline, limit: Duration) -> Result<(), VoiceMediaError> {
+/// The bus messages of `pipeline` until EOS (`Ok`) or an error, waiting at most `limit`;
+/// `stop` ends the wait early (`Ok`: the caller asked for it).
+fn wait_eos(
+    pipeline: &gst::Pipeline,
+    limit: Duration,
+    stop: &AtomicBool,
+) -> Result<(), VoiceMediaError> {
     let bus = pipeline
         .bus()
         .ok_or_else(|| VoiceMediaError::Build("pipeline without a bus".into()))?;
     let deadline = Instant::now() + limit;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+    while !stop.load(Ordering::Relaxed) {
+        if Instant::now() >= deadline {
             return Err(VoiceMediaError::TooSlow(limit));
         }
         let Some(message) = bus.timed_pop_filtered(
-            gst::ClockTime::from_nseconds(left.as_nanos() as u64),
+            gst::ClockTime::from_nseconds(STOP_POLL.as_nanos() as u64),
             &[gst::MessageType::Eos, gst::MessageType::Error],
         ) else {
-            return Err(VoiceMediaError::TooSlow(limit));
+            continue;
         };
         match message.view() {
             gst::MessageView::Eos(_) => return Ok(()),
@@ -56,6 +60,7 @@ fn wait_eos(pipeline: &gst::Pipeline, limit: Duration) -> Result<(), VoiceMediaE
             _ => {}
         }
     }
+    Ok(())
 }
 
 fn launch(description: &str) -> Result<gst::Pipeline, VoiceMediaError> {
@@ -75,9 +80,9 @@ impl Drop for Stopped {
 }
 
 /// Plays `clip` (Opus in Ogg) on `sink` (a `gst-launch` fragment, the plan's speaker) and
-/// returns how many decoded samples (counted at 48 kHz) reached it. Blocking: run it on a
-/// blocking thread.
-pub fn play_ogg_opus(clip: &[u8], sink: &str) -> Result<u64, VoiceMediaError> {
+/// returns how many decoded samples (counted at 48 kHz) reached it; `stop` cuts it short.
+/// Blocking: run it on a blocking thread.
+pub fn play_ogg_opus(clip: &[u8], sink: &str, stop: &AtomicBool) -> Result<u64, VoiceMediaError> {
     let pipeline = launch(&format!(
         "appsrc name=clip caps=application/ogg format=bytes ! oggdemux ! opusdec \
          ! audioconvert ! audioresample ! {sink}"
@@ -114,7 +119,7 @@ pub fn play_ogg_opus(clip: &[u8], sink: &str) -> Result<u64, VoiceMediaError> {
         .map_err(|e| VoiceMediaError::Failed(e.to_string()))?;
     src.end_of_stream()
         .map_err(|e| VoiceMediaError::Failed(e.to_string()))?;
-    wait_eos(&pipeline.0, PLAY_LIMIT)?;
+    wait_eos(&pipeline.0, PLAY_LIMIT, stop)?;
     Ok(samples.load(Ordering::Relaxed) * 48_000 / 1_000_000_000)
 }
 
@@ -181,7 +186,12 @@ mod tests {
     #[test]
     fn the_prompt_decodes_and_reaches_the_speaker() {
         gst::init().unwrap();
-        let samples = play_ogg_opus(super::super::PROMPT, "fakesink sync=false").unwrap();
+        let samples = play_ogg_opus(
+            super::super::PROMPT,
+            "fakesink sync=false",
+            &AtomicBool::new(false),
+        )
+        .unwrap();
         // The spoken sentence and the tone: several seconds at 48 kHz.
         assert!(samples > 48_000 * 3, "{samples} samples");
     }
@@ -198,7 +208,7 @@ mod tests {
         .unwrap();
         assert!(ogg.starts_with(b"OggS"), "an Ogg stream");
         assert!(ogg.windows(8).any(|w| w == b"OpusHead"), "of Opus");
-        let samples = play_ogg_opus(&ogg, "fakesink sync=false").unwrap();
+        let samples = play_ogg_opus(&ogg, "fakesink sync=false", &stop).unwrap();
         assert!(
             (48_000 * 4 / 10..=48_000 * 12 / 10).contains(&samples),
             "about 0.6 s decoded: {samples}"
@@ -206,9 +216,31 @@ mod tests {
     }
 
     #[test]
+    fn a_stop_ends_a_recording_and_a_playback_at_once() {
+        gst::init().unwrap();
+        let stop = AtomicBool::new(true);
+        let started = Instant::now();
+        let recorded = record_ogg_opus("audiotestsrc is-live=true", Duration::from_secs(30), &stop);
+        // Stopped before any audio: nothing, or a header-only stream; either way, no 30 s wait.
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        drop(recorded);
+        let played = play_ogg_opus(super::super::PROMPT, "fakesink sync=true", &stop);
+        assert!(started.elapsed() < Duration::from_secs(5), "{played:?}");
+    }
+
+    #[test]
     fn a_clip_that_is_not_ogg_opus_is_an_error_not_a_hang() {
         gst::init().unwrap();
-        let err = play_ogg_opus(b"not a clip at all", "fakesink sync=false").unwrap_err();
+        let err = play_ogg_opus(
+            b"not a clip at all",
+            "fakesink sync=false",
+            &AtomicBool::new(false),
+        )
+        .unwrap_err();
         assert!(matches!(err, VoiceMediaError::Failed(_)), "{err}");
     }
 }

@@ -45,6 +45,13 @@ pub struct DoorVoice {
     pub stop: Option<Arc<AtomicBool>>,
 }
 
+/// A stopping daemon must not wait for a recording (the runtime joins blocking threads).
+impl Drop for DoorVoice {
+    fn drop(&mut self) {
+        self.stop_recording();
+    }
+}
+
 fn target(of: &SnapshotOf) -> SnapshotTarget {
     match of {
         SnapshotOf::Call(call) => SnapshotTarget::Call(call.clone()),
@@ -67,7 +74,7 @@ impl DoorVoice {
             let recorded = {
                 let counters = counters.clone();
                 tokio::task::spawn_blocking(move || {
-                    match media::play_ogg_opus(PROMPT, &speaker) {
+                    match media::play_ogg_opus(PROMPT, &speaker, &stop) {
                         Ok(samples) => {
                             counters
                                 .prompt_samples
