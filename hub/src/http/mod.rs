@@ -6,6 +6,7 @@
 mod history;
 mod push;
 mod quiet;
+mod replies;
 mod snapshots;
 
 use std::net::SocketAddr;
@@ -64,6 +65,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/voice/{id}", get(snapshots::voice_by_id))
         .merge(push::routes())
         .merge(quiet::routes())
+        .merge(replies::routes())
         .fallback(static_file)
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

@@ -132,7 +132,7 @@ impl MediaKind {
 }
 
 /// The door's id and secret from `Authorization: Bearer <door_id>:<secret>`.
-fn door_credentials(headers: &HeaderMap) -> Option<(DoorId, String)> {
+pub(super) fn door_credentials(headers: &HeaderMap) -> Option<(DoorId, String)> {
     let credential = bearer_token(headers)?;
     let (door, secret) = credential.split_once(':')?;
     Some((DoorId::new(door), secret.to_owned()))

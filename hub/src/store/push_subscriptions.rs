@@ -262,6 +262,7 @@ mod migration_tests {
                     "DROP TABLE push_subscriptions;
                      DROP TABLE snapshots;
                      DROP TABLE quiet_hours;
+                     DROP TABLE quick_replies;
                      DROP INDEX events_by_time;
                      PRAGMA user_version = 1;",
                 )

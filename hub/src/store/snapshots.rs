@@ -314,7 +314,8 @@ mod tests {
             ring(&s, &door, "c1", 1);
             s.conn()
                 .execute_batch(
-                    "DROP TABLE snapshots; DROP TABLE quiet_hours; DROP INDEX events_by_time;
+                    "DROP TABLE snapshots; DROP TABLE quiet_hours; DROP TABLE quick_replies;
+                     DROP INDEX events_by_time;
                      PRAGMA user_version = 2;",
                 )
                 .expect("downgrade");

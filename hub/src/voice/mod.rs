@@ -1,6 +1,9 @@
-//! The visitor's voice messages: what the hub accepts as one (Ogg Opus, bounded in bytes and
-//! in length) without decoding it. The files, rows, capability URLs and retention are the
-//! snapshots' ([`crate::snapshots::MediaKind::Voice`]).
+//! Voice clips: the visitor's voice messages (Ogg Opus from the door) and the household's
+//! quick replies (Ogg or WebM Opus from a phone's MediaRecorder), checked and measured without
+//! decoding, with their limits. Voice messages' files, rows, capability URLs and retention are
+//! the snapshots' ([`crate::snapshots::MediaKind::Voice`]).
+
+pub(crate) mod webm;
 
 /// Largest upload. The door records at most `call.voice_message_secs` (≤ 60 s) of Opus at
 /// 24 kbit/s, about 180 KiB; 512 KiB leaves room for a higher bitrate and Ogg framing while
@@ -18,7 +21,7 @@ const OGG_HEADER_BYTES: usize = 27;
 /// Why bytes are not an acceptable voice message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum VoiceError {
-    #[error("the body is not Ogg Opus (it must be Ogg pages whose first packet is OpusHead)")]
+    #[error("the body is not Opus in Ogg (Ogg pages whose first packet is OpusHead) or, for a quick reply, in WebM (CodecID A_OPUS)")]
     NotOggOpus,
     #[error("the message is {0} ms long; at most {MAX_VOICE_MS} ms are kept")]
     TooLong(u64),
