@@ -93,6 +93,10 @@ pub struct Status {
     pub voice_messages_uploaded: u64,
     /// Decoded samples (48 kHz) of voice-message prompts that reached the speaker.
     pub voice_prompt_samples: u64,
+    /// Quick replies from phones played on the speaker since start-up.
+    pub quick_replies_played: u64,
+    /// Decoded samples (48 kHz) of quick replies that reached the speaker.
+    pub quick_reply_samples: u64,
     /// The voice-message tasks' counters, read when `status` is asked.
     #[serde(skip)]
     pub live_voice: Option<std::sync::Arc<crate::voice::VoiceCounters>>,
@@ -119,6 +123,8 @@ impl Status {
             status.voice_messages_recorded = voice.recorded.load(Ordering::Relaxed);
             status.voice_messages_uploaded = voice.uploaded.load(Ordering::Relaxed);
             status.voice_prompt_samples = voice.prompt_samples.load(Ordering::Relaxed);
+            status.quick_replies_played = voice.replies_played.load(Ordering::Relaxed);
+            status.quick_reply_samples = voice.reply_samples.load(Ordering::Relaxed);
         }
         status
     }

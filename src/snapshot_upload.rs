@@ -19,12 +19,17 @@ pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest error body read back from the hub (it sends a short JSON error).
 const MAX_ERROR_BODY: usize = 4096;
 
-/// What is uploaded: the press's picture or the visitor's voice message.
+/// What is sent: the press's picture or the visitor's voice message (uploads), or a phone's
+/// quick reply (fetched: `GET /api/replies/<id>`).
 #[derive(Debug, Clone, Copy)]
 enum Upload {
     Snapshot,
     Voice,
+    FetchReply(u64),
 }
+
+/// Largest quick reply read back (the hub stores at most 256 KiB).
+const MAX_REPLY_BODY: usize = 512 * 1024;
 
 /// Which press a snapshot belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +170,18 @@ impl SnapshotUploader {
         self.upload_to(Upload::Voice, target, ogg).await
     }
 
+    /// Fetches quick reply `reply_id` (a phone sent it in this door's call) with the door's
+    /// credentials.
+    pub async fn fetch_reply(&self, reply_id: u64) -> Result<Vec<u8>, UploadError> {
+        let target = SnapshotTarget::MissedRing(0); // unused by a fetch
+        tokio::time::timeout(
+            UPLOAD_TIMEOUT,
+            self.upload_unbounded(Upload::FetchReply(reply_id), &target, Vec::new()),
+        )
+        .await
+        .map_err(|_| UploadError::Timeout)?
+    }
+
     async fn upload_to(
         &self,
         kind: Upload,
@@ -174,6 +191,7 @@ impl SnapshotUploader {
         tokio::time::timeout(UPLOAD_TIMEOUT, self.upload_unbounded(kind, target, body))
             .await
             .map_err(|_| UploadError::Timeout)?
+            .map(drop)
     }
 
     async fn upload_unbounded(
@@ -181,7 +199,7 @@ impl SnapshotUploader {
         kind: Upload,
         target: &SnapshotTarget,
         jpeg: Vec<u8>,
-    ) -> Result<(), UploadError> {
+    ) -> Result<Vec<u8>, UploadError> {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|e| UploadError::Connect(e.to_string()))?;
@@ -204,7 +222,7 @@ impl SnapshotUploader {
         kind: Upload,
         target: &SnapshotTarget,
         jpeg: Vec<u8>,
-    ) -> Result<(), UploadError>
+    ) -> Result<Vec<u8>, UploadError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -217,11 +235,26 @@ impl SnapshotUploader {
         } else {
             format!("{}:{}", self.host, self.port)
         };
-        let (path, content_type) = match kind {
-            Upload::Snapshot => ("/api/snapshots", "image/jpeg"),
-            Upload::Voice => ("/api/voice", "audio/ogg"),
+        let (method, uri, content_type) = match kind {
+            Upload::Snapshot => (
+                hyper::Method::POST,
+                format!("/api/snapshots?{}", target.query()),
+                "image/jpeg",
+            ),
+            Upload::Voice => (
+                hyper::Method::POST,
+                format!("/api/voice?{}", target.query()),
+                "audio/ogg",
+            ),
+            Upload::FetchReply(id) => (
+                hyper::Method::GET,
+                format!("/api/replies/{id}"),
+                "application/octet-stream",
+            ),
         };
-        let request = hyper::Request::post(format!("{path}?{}", target.query()))
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(uri)
             .header(hyper::header::HOST, authority)
             .header(
                 hyper::header::AUTHORIZATION,
@@ -238,7 +271,11 @@ impl SnapshotUploader {
             Ok(response) => {
                 let status = response.status();
                 if status.is_success() {
-                    Ok(())
+                    let body = http_body_util::Limited::new(response.into_body(), MAX_REPLY_BODY)
+                        .collect()
+                        .await
+                        .map_err(|e| UploadError::Transient(e.to_string()))?;
+                    Ok(body.to_bytes().to_vec())
                 } else {
                     let body = response
                         .into_body()

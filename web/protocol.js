@@ -92,6 +92,14 @@ const kinds = {
     }
     return value;
   },
+  // An id the hub numbers (a quick reply's): a u64 on the wire, a safe integer in practice.
+  /** @type {KindFn} */
+  u64(value, path) {
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+      throw new ProtocolError(`${path} must be a non-negative integer, got ${JSON.stringify(value) ?? describe(value)}`);
+    }
+    return value;
+  },
   // Unix milliseconds: a u64 on the wire; any real date fits a JS safe integer exactly.
   /** @type {KindFn} */
   unixMs(value, path) {
@@ -255,6 +263,10 @@ export const SCHEMAS = Object.freeze({
       ["call_id", "string"],
       ["reason", "hangUpReason"],
     ],
+    quick_reply: [
+      ["call_id", "string"],
+      ["reply_id", "u64"],
+    ],
     error: errorFields,
   },
   phone_to_hub: {
@@ -264,6 +276,10 @@ export const SCHEMAS = Object.freeze({
     ],
     answer: [["call_id", "string"]],
     decline: [["call_id", "string"]],
+    quick_reply: [
+      ["call_id", "string"],
+      ["reply_id", "u64"],
+    ],
     sdp_answer: [
       ["call_id", "string"],
       ["sdp", "string"],
@@ -409,6 +425,11 @@ export function answer(callId) {
 /** `decline`: stop ringing on this phone. @param {string} callId */
 export function decline(callId) {
   return encodeMessage("phone_to_hub", { type: "decline", call_id: callId });
+}
+
+/** `quick_reply`: have the door play clip `replyId` to the visitor. @param {string} callId @param {number} replyId */
+export function quickReply(callId, replyId) {
+  return encodeMessage("phone_to_hub", { type: "quick_reply", call_id: callId, reply_id: replyId });
 }
 
 /** `sdp_answer`: the answer to the door's offer. @param {string} callId @param {string} sdp */

@@ -265,6 +265,13 @@ pub enum HubToDoor {
         call_id: CallId,
         reason: HangUpReason,
     },
+    /// A phone ringing for (or answering) this call sent a quick reply: fetch clip
+    /// `reply_id` (`GET /api/replies/<reply_id>` with the door's credentials) and play it on
+    /// the speaker.
+    QuickReply {
+        call_id: CallId,
+        reply_id: u64,
+    },
     Error(ErrorBody),
 }
 
@@ -293,6 +300,9 @@ pub enum PhoneToHub {
         call_id: CallId,
         reason: HangUpReason,
     },
+    /// Have the door play quick reply `reply_id` (a clip stored with `POST /api/replies`) to
+    /// the visitor: from a phone that is ringing for this call or answered it.
+    QuickReply { call_id: CallId, reply_id: u64 },
 }
 
 /// Messages the hub sends to a phone.

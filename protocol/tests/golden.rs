@@ -162,6 +162,13 @@ fn hub_to_door() {
         },
     );
     check(
+        "hub_to_door.quick_reply",
+        HubToDoor::QuickReply {
+            call_id: call(),
+            reply_id: 7,
+        },
+    );
+    check(
         "hub_to_door.ring_ended",
         HubToDoor::RingEnded {
             call_id: call(),
@@ -216,6 +223,13 @@ fn phone_to_hub() {
     check(
         "phone_to_hub.decline",
         PhoneToHub::Decline { call_id: call() },
+    );
+    check(
+        "phone_to_hub.quick_reply",
+        PhoneToHub::QuickReply {
+            call_id: call(),
+            reply_id: 7,
+        },
     );
     check(
         "phone_to_hub.sdp_answer",

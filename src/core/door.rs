@@ -239,6 +239,15 @@ impl Door {
                 tracing::info!(%call_id, ?reason, "phone hung up");
                 return self.input(now, Input::RemoteHangUp(call_id));
             }
+            HubToDoor::QuickReply { call_id, reply_id } => {
+                // Only to the visitor of the call it was sent in, while it lasts.
+                if !self.is_current(&call_id) {
+                    return Err(CallError::StaleCall(call_id));
+                }
+                tracing::info!(%call_id, reply_id, "a phone sent a quick reply");
+                self.actions
+                    .push_back(Action::PlayQuickReply { call_id, reply_id });
+            }
             HubToDoor::Error(body) => {
                 tracing::warn!(code = ?body.code, call_id = ?body.call_id, "hub error: {}", body.message);
                 // A refused ring leaves nothing to wait for.

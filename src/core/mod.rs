@@ -169,6 +169,12 @@ pub enum Action {
         of: SnapshotOf,
         secs: u32,
     },
+    /// A phone of this call sent quick reply `reply_id`: fetch it from the hub and play it on
+    /// the speaker (beside the call's own audio).
+    PlayQuickReply {
+        call_id: CallId,
+        reply_id: u64,
+    },
 }
 
 /// Which press a snapshot belongs to.

@@ -89,3 +89,31 @@ fn a_press_the_hub_cannot_hear_offers_one_kept_for_that_press() {
         Some((SnapshotOf::MissedRing(PRESSED_AT), 20))
     );
 }
+
+#[test]
+fn a_quick_reply_is_played_only_in_its_own_call() {
+    let mut sim = online_with_voice(20);
+    sim.press();
+    let actions = sim.hub(HubToDoor::QuickReply {
+        call_id: id(1),
+        reply_id: 4,
+    });
+    assert_eq!(
+        actions,
+        vec![Action::PlayQuickReply {
+            call_id: id(1),
+            reply_id: 4
+        }]
+    );
+    assert_eq!(
+        sim.door.handle(
+            sim.now,
+            Event::Hub(HubToDoor::QuickReply {
+                call_id: id(9),
+                reply_id: 4,
+            })
+        ),
+        Err(CallError::StaleCall(id(9)))
+    );
+    assert!(sim.drain().is_empty());
+}

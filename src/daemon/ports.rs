@@ -92,6 +92,8 @@ pub trait VoicePort: Send {
     fn stop(&mut self);
     /// The hub is back: upload the kept messages.
     fn upload_kept(&mut self);
+    /// A phone of the current call sent quick reply `reply_id`: fetch and play it.
+    fn play_reply(&mut self, reply_id: u64);
 }
 
 impl VoicePort for crate::voice::DoorVoice {
@@ -105,6 +107,10 @@ impl VoicePort for crate::voice::DoorVoice {
 
     fn upload_kept(&mut self) {
         crate::voice::DoorVoice::upload_kept(self)
+    }
+
+    fn play_reply(&mut self, reply_id: u64) {
+        crate::voice::DoorVoice::play_reply(self, reply_id)
     }
 }
 

@@ -178,6 +178,10 @@ impl Shell {
                 self.ports.voice.upload_kept();
             }
             Action::RecordVoiceMessage { of, secs } => self.ports.voice.record(&of, secs),
+            Action::PlayQuickReply { call_id, reply_id } => {
+                tracing::info!(%call_id, reply_id, "playing a quick reply");
+                self.ports.voice.play_reply(reply_id)
+            }
         }
     }
 

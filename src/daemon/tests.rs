@@ -116,6 +116,9 @@ impl super::ports::VoicePort for FakeVoice {
     fn upload_kept(&mut self) {
         note(&self.0, "voice upload kept");
     }
+    fn play_reply(&mut self, reply_id: u64) {
+        note(&self.0, format!("play reply {reply_id}"));
+    }
 }
 
 struct FakeStore(Log);

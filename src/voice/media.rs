@@ -79,12 +79,17 @@ impl Drop for Stopped {
     }
 }
 
-/// Plays `clip` (Opus in Ogg) on `sink` (a `gst-launch` fragment, the plan's speaker) and
-/// returns how many decoded samples (counted at 48 kHz) reached it; `stop` cuts it short.
-/// Blocking: run it on a blocking thread.
-pub fn play_ogg_opus(clip: &[u8], sink: &str, stop: &AtomicBool) -> Result<u64, VoiceMediaError> {
+/// Plays `clip` (Opus in Ogg, or in WebM as a phone's MediaRecorder makes it) on `sink` (a
+/// `gst-launch` fragment, the plan's speaker) and returns how many decoded samples (counted at
+/// 48 kHz) reached it; `stop` cuts it short. Blocking: run it on a blocking thread.
+pub fn play_opus(clip: &[u8], sink: &str, stop: &AtomicBool) -> Result<u64, VoiceMediaError> {
+    let (caps, demux) = if clip.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
+        ("video/webm", "matroskademux")
+    } else {
+        ("application/ogg", "oggdemux")
+    };
     let pipeline = launch(&format!(
-        "appsrc name=clip caps=application/ogg format=bytes ! oggdemux ! opusdec \
+        "appsrc name=clip caps={caps} format=bytes ! {demux} ! opusdec \
          ! audioconvert ! audioresample ! {sink}"
     ))?;
     let pipeline = Stopped(pipeline);
@@ -186,7 +191,7 @@ mod tests {
     #[test]
     fn the_prompt_decodes_and_reaches_the_speaker() {
         gst::init().unwrap();
-        let samples = play_ogg_opus(
+        let samples = play_opus(
             super::super::PROMPT,
             "fakesink sync=false",
             &AtomicBool::new(false),
@@ -208,11 +213,19 @@ mod tests {
         .unwrap();
         assert!(ogg.starts_with(b"OggS"), "an Ogg stream");
         assert!(ogg.windows(8).any(|w| w == b"OpusHead"), "of Opus");
-        let samples = play_ogg_opus(&ogg, "fakesink sync=false", &stop).unwrap();
+        let samples = play_opus(&ogg, "fakesink sync=false", &stop).unwrap();
         assert!(
             (48_000 * 4 / 10..=48_000 * 12 / 10).contains(&samples),
             "about 0.6 s decoded: {samples}"
         );
+    }
+
+    #[test]
+    fn a_webm_clip_from_a_browser_plays_too() {
+        gst::init().unwrap();
+        let webm = include_bytes!("../../tests/fixtures/voice/tone-1s.webm");
+        let samples = play_opus(webm, "fakesink sync=false", &AtomicBool::new(false)).unwrap();
+        assert!((40_000..=52_000).contains(&samples), "about 1 s: {samples}");
     }
 
     #[test]
@@ -228,14 +241,14 @@ mod tests {
             started.elapsed()
         );
         drop(recorded);
-        let played = play_ogg_opus(super::super::PROMPT, "fakesink sync=true", &stop);
+        let played = play_opus(super::super::PROMPT, "fakesink sync=true", &stop);
         assert!(started.elapsed() < Duration::from_secs(5), "{played:?}");
     }
 
     #[test]
     fn a_clip_that_is_not_ogg_opus_is_an_error_not_a_hang() {
         gst::init().unwrap();
-        let err = play_ogg_opus(
+        let err = play_opus(
             b"not a clip at all",
             "fakesink sync=false",
             &AtomicBool::new(false),

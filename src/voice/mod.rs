@@ -32,6 +32,10 @@ pub struct VoiceCounters {
     pub recorded: AtomicU64,
     /// Messages the hub took.
     pub uploaded: AtomicU64,
+    /// Quick replies played.
+    pub replies_played: AtomicU64,
+    /// Decoded samples (48 kHz) of quick replies that reached the speaker.
+    pub reply_samples: AtomicU64,
 }
 
 /// The real voice messages: the plan's speaker and microphone, the hub of the link.
@@ -74,7 +78,7 @@ impl DoorVoice {
             let recorded = {
                 let counters = counters.clone();
                 tokio::task::spawn_blocking(move || {
-                    match media::play_ogg_opus(PROMPT, &speaker, &stop) {
+                    match media::play_opus(PROMPT, &speaker, &stop) {
                         Ok(samples) => {
                             counters
                                 .prompt_samples
@@ -116,6 +120,33 @@ impl DoorVoice {
         if let Some(stop) = self.stop.take() {
             stop.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// A phone sent quick reply `reply_id` in this call: fetch it and play it on the speaker.
+    pub fn play_reply(&mut self, reply_id: u64) {
+        let Some(uploader) = self.uploader.clone() else {
+            return;
+        };
+        let (speaker, counters) = (self.plan.audio_sink.clone(), self.counters.clone());
+        tokio::spawn(async move {
+            let clip = match uploader.fetch_reply(reply_id).await {
+                Ok(clip) => clip,
+                Err(e) => return tracing::warn!(reply_id, "cannot fetch the quick reply: {e}"),
+            };
+            let played = tokio::task::spawn_blocking(move || {
+                media::play_opus(&clip, &speaker, &AtomicBool::new(false))
+            })
+            .await;
+            match played {
+                Ok(Ok(samples)) => {
+                    counters.replies_played.fetch_add(1, Ordering::Relaxed);
+                    counters.reply_samples.fetch_add(samples, Ordering::Relaxed);
+                    tracing::info!(reply_id, samples, "quick reply played");
+                }
+                Ok(Err(e)) => tracing::warn!(reply_id, "the quick reply did not play: {e}"),
+                Err(e) => tracing::warn!(reply_id, "quick reply task failed: {e}"),
+            }
+        });
     }
 
     /// The hub is back: upload the kept messages, oldest first.

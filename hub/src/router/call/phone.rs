@@ -43,6 +43,7 @@ impl Router {
                 return out;
             }
             PhoneToHub::Answer { call_id }
+            | PhoneToHub::QuickReply { call_id, .. }
             | PhoneToHub::Decline { call_id }
             | PhoneToHub::SdpAnswer { call_id, .. }
             | PhoneToHub::Ice { call_id, .. }
@@ -168,6 +169,31 @@ impl Router {
                     )
                 };
                 out.push(phone_error(conn, code, text, &call_id));
+            }
+            // A quick reply from a phone that is ringing for the call or answered it: the door
+            // fetches the clip and plays it (whether the clip is this door's, the door's own
+            // credentials decide when it fetches).
+            (PhoneToHub::QuickReply { reply_id, .. }, phase) => {
+                let allowed = match phase {
+                    Phase::Ringing { ringing, .. } => ringing.contains(&conn),
+                    Phase::Answered { conn: answerer, .. } => *answerer == conn,
+                };
+                match (allowed, door_conn) {
+                    (true, Some(door_conn)) => out.push(Out::Door(
+                        door_conn,
+                        HubToDoor::QuickReply {
+                            call_id: call_id.clone(),
+                            reply_id,
+                        },
+                    )),
+                    (true, None) => {}
+                    (false, _) => out.push(phone_error(
+                        conn,
+                        ErrorCode::InvalidState,
+                        "this phone is not ringing for or in this call",
+                        &call_id,
+                    )),
+                }
             }
             (
                 msg @ (PhoneToHub::SdpAnswer { .. } | PhoneToHub::Ice { .. }),
@@ -315,6 +341,36 @@ mod tests {
             },
         );
         assert_eq!(error_code(&out), Some(ErrorCode::UnknownCall));
+    }
+
+    #[test]
+    fn a_quick_reply_reaches_the_door_only_from_a_ringing_or_answering_phone() {
+        let mut r = setup();
+        ring(&mut r);
+        let reply = PhoneToHub::QuickReply {
+            call_id: call(),
+            reply_id: 3,
+        };
+        let out = r.phone_message(now(), A, reply.clone());
+        assert_eq!(
+            out,
+            vec![Out::Door(
+                DOOR,
+                HubToDoor::QuickReply {
+                    call_id: call(),
+                    reply_id: 3
+                }
+            )]
+        );
+        r.phone_message(now(), B, PhoneToHub::Answer { call_id: call() });
+        let out = r.phone_message(now(), A, reply.clone());
+        assert_eq!(
+            error_code(&out),
+            Some(ErrorCode::InvalidState),
+            "A no longer rings"
+        );
+        let out = r.phone_message(now(), B, reply);
+        assert_eq!(to(&out, DOOR).len(), 1, "the answering phone may");
     }
 
     #[test]
