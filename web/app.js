@@ -27,6 +27,7 @@ import {
 import * as proto from "./protocol.js";
 import { HistoryView } from "./history.js";
 import { QuietPanel } from "./quiet.js";
+import { QuickReplies } from "./replies.js";
 
 /** Terminal screens return to idle after this long. */
 const NOTICE_MS = 4000;
@@ -49,6 +50,8 @@ let noticeTimer;
 let replyPending = null;
 const ringer = new Ringer();
 const quietPanel = new QuietPanel(() => token);
+/** @type {QuickReplies | null} made at init, once `link` exists */
+let quickReplies = null;
 /** @type {HistoryView | null} the history screen's list, while it shows */
 let historyView = null;
 
@@ -124,6 +127,7 @@ function dispatch(action) {
   }
   render(next, prev, performance.now());
   syncHistoryView(next);
+  syncQuickReplies(next);
   if (replyPending && next.call?.id === replyPending.callId && canAnswer(next)) {
     const { reply, until } = replyPending;
     replyPending = null;
@@ -270,6 +274,13 @@ function syncHistoryView(m) {
   }
 }
 
+/** The quick-reply panel shows on the ringing and call screens. @param {Model} m */
+function syncQuickReplies(m) {
+  const screen =
+    m.screen === Screen.Ringing ? $("screen-ringing") : m.screen === Screen.InCall ? $("screen-call") : null;
+  quickReplies?.show(m.call && screen ? { callId: m.call.id, doorId: m.call.doorId } : null, screen);
+}
+
 // The history holds the missed rings this phone was not online for.
 async function loadHistory() {
   try {
@@ -308,6 +319,8 @@ function pairFromAddress() {
 }
 
 function init() {
+  quickReplies = new QuickReplies({ token: () => token, send: (text) => link.send(text), quickReply: proto.quickReply });
+  quickReplies.doors = () => model.doors.map((d) => d.door_id);
   render(model, null, performance.now());
   $("btn-answer").addEventListener("click", answer);
   $("btn-decline").addEventListener("click", () => dispatch({ type: Action.DeclineClicked }));

@@ -29,6 +29,7 @@ const SHELL = [
   "/protocol.js",
   "/history.js",
   "/quiet.js",
+  "/replies.js",
   "/manifest.webmanifest",
   "/icon-192.png",
   "/icon-512.png",
