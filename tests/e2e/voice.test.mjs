@@ -95,3 +95,30 @@ test("with every phone quiet the door prompts, records and uploads; the phone pl
   assert.ok(played.samples > 0, `decoded ${played.samples} samples`);
   assert.ok(played.duration <= VOICE_SECS + 1, `at most call.voice_message_secs: ${played.duration} s`);
 });
+
+test("a message left while the hub is down is kept on the door and uploaded once it is back", async () => {
+  const before = await system.status();
+  await system.killHub("SIGKILL");
+  await system.waitForStatus((s) => !s.hub_connected, "the door noticing the hub is gone", 30_000);
+  // The door chimes, prompts and records; the upload cannot reach the hub, so it is kept.
+  assert.equal(await system.press(), "ok");
+  const kept = await system.waitForStatus(
+    (s) => s.voice_messages_recorded === before.voice_messages_recorded + 1,
+    "the message recorded while the hub is down",
+    20_000 + VOICE_SECS * 1000,
+  );
+  assert.equal(kept.voice_messages_uploaded, before.voice_messages_uploaded, "nothing uploaded yet");
+  await system.restartHub();
+  await system.waitForStatus(
+    (s) => s.hub_connected && s.voice_messages_uploaded === before.voice_messages_uploaded + 1,
+    "the kept message uploaded after the hub came back",
+    40_000,
+  );
+  // The phone's history shows it with the missed ring.
+  const { page } = phone;
+  await page.goto(page.url().split("#")[0]);
+  await waitForState(page, "idle", 30_000);
+  await page.click("#btn-history");
+  await waitForState(page, "history");
+  await page.waitForFunction(() => document.querySelectorAll("audio.history-voice").length >= 2, null, { timeout: 15_000 });
+});
