@@ -85,13 +85,27 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
             Some(listen) => {
                 let embedded =
                     local_first::start(&config, &identity, listen, shutdown.clone()).await?;
+                // A pairing link admits a phone: it goes only to the terminal of `--demo`,
+                // never into a service's output, which the journal keeps and others may read.
+                // `doorbelld pair` makes one on demand.
+                let phone_url = if cli.demo {
+                    Some(
+                        (embedded.pairing)(crate::control::HubCommand::Pair)
+                            .map_err(LocalFirstError::Pairing)?,
+                    )
+                } else {
+                    None
+                };
                 if let Some(fingerprint) = &embedded.fingerprint {
                     println!("Hub certificate SHA-256: {fingerprint}");
                     println!(
                         "  (self-signed: compare it with what the phone shows before accepting)"
                     );
                 }
-                println!("Phone: {}", embedded.phone_url);
+                match &phone_url {
+                    Some(url) => println!("Phone: {url}"),
+                    None => println!("Pair a phone: run `doorbelld pair` on this machine and open its link on the phone."),
+                }
                 if config.button.stdin {
                     println!("Press Enter here (or run `doorbelld press`) to ring the door.");
                 }
@@ -148,6 +162,17 @@ async fn run_command(command: Command, config: &Config) -> Result<(), AppError> 
         Command::Status => "status",
         Command::Hangup => "hangup",
         Command::Pair => "pair",
+        Command::Phones { action: None } => "phones",
+        Command::Phones {
+            action: Some(crate::cli::PhonesAction::Remove { phone_id }),
+        } => {
+            let line = format!("phones remove {}", phone_id.trim());
+            println!(
+                "{}",
+                control::request(&config.control_socket(), &line).await?
+            );
+            return Ok(());
+        }
         Command::FactoryReset { yes: false } => {
             return Err(AppError::ResetNotConfirmed(
                 config.state_dir.display().to_string(),

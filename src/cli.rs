@@ -1,5 +1,5 @@
 //! Command line: `doorbelld [--demo] [--listen ADDR] [--config FILE] [--set KEY=VALUE]...
-//! [--check-config] [press|status|hangup|pair|factory-reset --yes]`.
+//! [--check-config] [press|status|hangup|pair|phones [remove ID]|factory-reset --yes]`.
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -53,11 +53,26 @@ pub enum Command {
     Hangup,
     /// Print a one-time link that pairs a phone with this door (hub embedded in doorbelld).
     Pair,
+    /// List the phones paired with the embedded hub (one JSON line), or remove one.
+    Phones {
+        #[command(subcommand)]
+        action: Option<PhonesAction>,
+    },
     /// Forget everything: identity, paired phones, call history; make a new identity.
     /// The daemon must be stopped.
     FactoryReset {
         /// Confirm: without it nothing is wiped.
         #[arg(long)]
         yes: bool,
+    },
+}
+
+/// `doorbelld phones ...`.
+#[derive(Debug, Subcommand)]
+pub enum PhonesAction {
+    /// Remove a phone: its connections close, its token stops working, it never rings again.
+    Remove {
+        /// The phone's id (`doorbelld phones` lists them).
+        phone_id: String,
     },
 }

@@ -1,9 +1,10 @@
 //! The local control socket: `doorbelld press`, `doorbelld status`, `doorbelld hangup` talk to
 //! the running daemon through a Unix socket that only the daemon's user can open (mode 0600).
 //!
-//! Protocol: the client writes one command line (`press`, `status`, `hangup`, `pair`), the
-//! daemon answers one line: `ok`, `error: <why>`, for `status` one JSON object, for `pair` a
-//! one-time pairing link.
+//! Protocol: the client writes one command line (`press`, `status`, `hangup`, `pair`,
+//! `phones`, `phones remove <phone_id>`), the daemon answers one line: `ok`, `error: <why>`, for
+//! `status` one JSON object, for `pair` a one-time pairing link, for `phones` a JSON array of
+//! the embedded hub's phones.
 
 use crate::gpio::{Press, PressSource};
 use serde::Serialize;
@@ -41,8 +42,19 @@ pub enum ControlError {
     Refused(String),
 }
 
-/// Makes a one-time pairing link for a phone; only a door with an embedded hub has one.
-pub type PairingLinks = std::sync::Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
+/// What the control socket asks of the embedded hub (only a door with one has them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubCommand {
+    /// A one-time pairing link for a phone.
+    Pair,
+    /// The paired phones, as one JSON line.
+    Phones,
+    /// Remove this phone from the door (its connections close, its token stops working).
+    RemovePhone(String),
+}
+
+/// Runs a [`HubCommand`] against the embedded hub; the answer is the reply line.
+pub type HubCommands = std::sync::Arc<dyn Fn(HubCommand) -> Result<String, String> + Send + Sync>;
 
 /// Commands that need the call task (presses go straight into the button channel).
 #[derive(Debug)]
@@ -176,7 +188,7 @@ impl ControlServer {
         presses: mpsc::Sender<Press>,
         commands: mpsc::Sender<ControlCommand>,
         status: watch::Receiver<Status>,
-        pairing: Option<PairingLinks>,
+        pairing: Option<HubCommands>,
         shutdown: CancellationToken,
     ) {
         loop {
@@ -212,7 +224,7 @@ async fn handle_client(
     presses: mpsc::Sender<Press>,
     commands: mpsc::Sender<ControlCommand>,
     status: watch::Receiver<Status>,
-    pairing: Option<PairingLinks>,
+    pairing: Option<HubCommands>,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
@@ -237,22 +249,32 @@ async fn handle_client(
         },
         "status" => serde_json::to_string(&status.borrow().now())
             .unwrap_or_else(|e| format!("error: cannot encode status: {e}")),
-        "pair" => match pairing {
-            // A small SQLite write: off the async threads.
-            Some(make_link) => match tokio::task::spawn_blocking(move || make_link()).await {
-                Ok(Ok(link)) => link,
-                Ok(Err(e)) => format!("error: cannot make a pairing link: {e}"),
-                Err(e) => format!("error: cannot make a pairing link: {e}"),
-            },
-            None => "error: this door uses a remote hub; pair phones there with `doorbell-hub pair <door>`".to_owned(),
+        line @ ("pair" | "phones") => hub_command(pairing, if line == "pair" { HubCommand::Pair } else { HubCommand::Phones }).await,
+        other => match other.strip_prefix("phones remove ") {
+            Some(id) if !id.trim().is_empty() => {
+                hub_command(pairing, HubCommand::RemovePhone(id.trim().to_owned())).await
+            }
+            _ => format!(
+                "error: unknown command {other:?} (expected press, status, hangup, pair, phones or phones remove <phone_id>)"
+            ),
         },
-        other => format!(
-            "error: unknown command {other:?} (expected press, status, hangup or pair)"
-        ),
     };
     write.write_all(reply.as_bytes()).await?;
     write.write_all(b"\n").await?;
     write.shutdown().await
+}
+
+/// Runs `command` on the embedded hub, if this door has one.
+async fn hub_command(hub: Option<HubCommands>, command: HubCommand) -> String {
+    let Some(run) = hub else {
+        return "error: this door uses a remote hub; manage phones there (`doorbell-hub pair <door>`, `doorbell-hub phones`)".to_owned();
+    };
+    // Small SQLite reads and writes: off the async threads.
+    match tokio::task::spawn_blocking(move || run(command)).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(e)) => format!("error: {e}"),
+        Err(e) => format!("error: {e}"),
+    }
 }
 
 /// Client side: send one command and return the daemon's answer.

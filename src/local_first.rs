@@ -1,10 +1,11 @@
 //! Local-first mode (`doorbelld --demo`, or `hub.listen` in the configuration): the hub runs
 //! inside this process, the door registers itself with the identity it made on first start
-//! ([`crate::identity`]), and a one-time pairing link is printed (more with `doorbelld pair`).
+//! ([`crate::identity`]); `doorbelld pair` makes one-time pairing links (and `--demo` prints
+//! one to its terminal).
 //! One binary on one Pi is then a complete intercom for the home network, with no cloud.
 
 use crate::config::Config;
-use crate::control::PairingLinks;
+use crate::control::{HubCommand, HubCommands};
 use crate::identity::Identity;
 use crate::link::HubAddress;
 use doorbell_hub::{Hub, HubConfig, HubError, StoreError, TlsMode};
@@ -40,10 +41,8 @@ pub enum LocalFirstError {
 pub struct EmbeddedHub {
     /// How this door reaches its own embedded hub.
     pub hub: HubAddress,
-    /// The one-time pairing link to open on a phone.
-    pub phone_url: String,
-    /// Makes further one-time pairing links (`doorbelld pair`).
-    pub pairing: PairingLinks,
+    /// `doorbelld pair` (one-time pairing links) and `doorbelld phones [remove <id>]`.
+    pub pairing: HubCommands,
     /// SHA-256 fingerprint of the hub's self-signed certificate (None on plain loopback HTTP).
     pub fingerprint: Option<String>,
     /// The hub's serve task; it ends after `shutdown` once connections drained.
@@ -129,17 +128,30 @@ pub async fn start(
             source,
         })?;
     let base_url = hub.base_url(local);
-    let pairing: PairingLinks = {
+    let pairing: HubCommands = {
         let store = hub.store().clone();
         let door_id = DoorId::new(&identity.door_id);
-        Arc::new(move || {
-            store
-                .create_pairing_code(&door_id)
-                .map(|code| doorbell_hub::pairing_url(&base_url, &code))
-                .map_err(|e| e.to_string())
+        // The door's own links carry its DTLS certificate's fingerprint, which the phone pins
+        // and checks on every call (docs/SECURITY-MODEL.md).
+        let fingerprint = identity.dtls.sha256().to_owned();
+        // The running hub follows the store's household journal, so a removal here closes
+        // the phone's connections within a fraction of a second.
+        Arc::new(move |command| {
+            let reply = match command {
+                HubCommand::Pair => store.create_pairing_code(&door_id).map(|code| {
+                    format!(
+                        "{}&fp={fingerprint}",
+                        doorbell_hub::pairing_url(&base_url, &code)
+                    )
+                }),
+                HubCommand::Phones => store.list_phones().map(|phones| {
+                    serde_json::to_string(&phones).unwrap_or_else(|e| format!("error: {e}"))
+                }),
+                HubCommand::RemovePhone(id) => store.remove_phone(&id).map(|_| "ok".to_owned()),
+            };
+            reply.map_err(|e| e.to_string())
         })
     };
-    let phone_url = pairing().map_err(LocalFirstError::Pairing)?;
 
     let fingerprint = hub.tls_fingerprint().map(str::to_owned);
     let serving = hub.clone();
@@ -161,7 +173,6 @@ pub async fn start(
     };
     Ok(EmbeddedHub {
         hub,
-        phone_url,
         pairing,
         fingerprint,
         task,

@@ -1,7 +1,7 @@
 //! The door's side of the visitor's snapshot: what the daemon runs, each in a task of its own
 //! so the call loop never waits (the ring has gone out before any of this starts).
 //!
-//! The shell's [`SnapshotPort`](crate::daemon::ports::SnapshotPort) runs these for the core's
+//! The shell's `SnapshotPort` (`daemon::ports`) runs these for the core's
 //! `TakeSnapshot` and `UploadMissedSnapshots` actions.
 //!
 //! - a ring: [`upload_for_call`] takes the picture from the call's just-started session

@@ -13,6 +13,7 @@ import { Action, Effect, PushState, Screen, canAnswer, canUnlock, initialModel, 
 import { Call } from "./call.js";
 import { HubLink } from "./hub-link.js";
 import { pair, pairCodeFrom, readToken, storePhoneId, storeToken } from "./pairing.js";
+import { pinFrom, readPins } from "./pin.js";
 import { $, render, renderTimer } from "./render.js";
 import { Ringer } from "./ringer.js";
 import {
@@ -28,6 +29,7 @@ import * as proto from "./protocol.js";
 import { HistoryView } from "./history.js";
 import { QuietPanel } from "./quiet.js";
 import { QuickReplies } from "./replies.js";
+import { HouseholdView } from "./household.js";
 
 /** Terminal screens return to idle after this long. */
 const NOTICE_MS = 4000;
@@ -54,6 +56,8 @@ const quietPanel = new QuietPanel(() => token);
 let quickReplies = null;
 /** @type {HistoryView | null} the history screen's list, while it shows */
 let historyView = null;
+/** @type {HouseholdView | null} the household screen, while it shows */
+let householdView = null;
 
 const link = new HubLink({
   token: () => token,
@@ -98,6 +102,9 @@ window.doorbell = Object.freeze({
   get hubConnected() {
     return link.ready;
   },
+  get doors() {
+    return model.doors.map((d) => ({ ...d }));
+  },
   get missedRings() {
     return model.missed.map((r) => ({ ...r }));
   },
@@ -128,6 +135,7 @@ function dispatch(action) {
   render(next, prev, performance.now());
   syncHistoryView(next);
   syncQuickReplies(next);
+  syncHouseholdView(next);
   if (replyPending && next.call?.id === replyPending.callId && canAnswer(next)) {
     const { reply, until } = replyPending;
     replyPending = null;
@@ -214,6 +222,7 @@ function runEffect(fx) {
         doorName: c.doorName,
         iceServers: c.iceServers,
         muted: model.muted,
+        pinned: readPins()[c.doorId] ?? null,
         send: (text) => link.send(text),
         dispatch,
         onTick: () => renderTimer(model.call?.startedAt ?? null, performance.now()),
@@ -242,6 +251,7 @@ function runEffect(fx) {
 /** @param {any} msg */
 function onHubMessage(msg) {
   if (msg.type === "welcome") storePhoneId(msg.phone_id);
+  if ((msg.type === "phone_joined" || msg.type === "phone_removed") && householdView) householdView.refresh();
   if (msg.type === "sdp_offer" || msg.type === "ice") {
     if (!call || !model.call || model.call.id !== msg.call_id || call.id !== msg.call_id) {
       console.warn(`doorbell: ${msg.type} for a call that is not ours; ignored`);
@@ -281,6 +291,39 @@ function syncQuickReplies(m) {
   quickReplies?.show(m.call && screen ? { callId: m.call.id, doorId: m.call.doorId } : null, screen);
 }
 
+/**
+ * Leaves a door (after asking): the hub closes this phone's connection, which reconnects to a
+ * welcome without the door, or to "pair again" if it was the last one.
+ * @param {string} doorId
+ */
+async function leaveDoor(doorId) {
+  const name = model.doors.find((d) => d.door_id === doorId)?.name ?? doorId;
+  const me = model.welcome?.phone_id;
+  if (!me || !confirm(`Leave ${name}? This phone stops ringing for it.`)) return;
+  const res = await fetch(`/api/doors/${encodeURIComponent(doorId)}/phones/${encodeURIComponent(me)}`, {
+    method: "DELETE",
+    headers: { Authorization: `Bearer ${token}` },
+  }).catch(() => null);
+  if (!res?.ok) console.warn("doorbell: leaving the door failed:", res?.status);
+}
+
+/** The household screen's view exists exactly while the screen shows. @param {Model} m */
+function syncHouseholdView(m) {
+  const showing = m.screen === Screen.Household && !!m.householdDoor;
+  if (showing && !householdView) {
+    const doorId = /** @type {string} */ (m.householdDoor);
+    householdView = new HouseholdView({
+      token: () => token,
+      doorId,
+      doorName: m.doors.find((d) => d.door_id === doorId)?.name ?? doorId,
+      phoneId: () => model.welcome?.phone_id ?? "",
+    });
+  } else if (!showing && householdView) {
+    householdView.dispose();
+    householdView = null;
+  }
+}
+
 // The history holds the missed rings this phone was not online for.
 async function loadHistory() {
   try {
@@ -293,11 +336,11 @@ async function loadHistory() {
   }
 }
 
-/** @param {string} code */
-async function pairAndConnect(code) {
+/** @param {string} code @param {string | null} pin the door's fingerprint from its link */
+async function pairAndConnect(code, pin) {
   dispatch({ type: Action.PairStarted });
   try {
-    token = await pair(code, token);
+    token = await pair(code, token, pin);
     shareTokenWithWorker(token);
     dispatch({ type: Action.PairDone });
   } catch (e) {
@@ -313,8 +356,9 @@ async function pairAndConnect(code) {
 function pairFromAddress() {
   const code = pairCodeFrom(location.hash);
   if (!code) return false;
+  const pin = pinFrom(location.hash);
   history.replaceState(null, "", location.pathname + location.search);
-  pairAndConnect(code);
+  pairAndConnect(code, pin);
   return true;
 }
 
@@ -332,6 +376,13 @@ function init() {
   $("notice-dismiss").addEventListener("click", () => dispatch({ type: Action.Home }));
   $("btn-history").addEventListener("click", () => dispatch({ type: Action.ShowHistory }));
   $("btn-history-back").addEventListener("click", () => dispatch({ type: Action.Home }));
+  $("btn-household-back").addEventListener("click", () => dispatch({ type: Action.Home }));
+  $("door-list").addEventListener("click", (ev) => {
+    const button = /** @type {HTMLElement} */ (ev.target).closest("button[data-household]");
+    if (button instanceof HTMLElement) dispatch({ type: Action.ShowHousehold, doorId: button.dataset.household });
+    const leave = /** @type {HTMLElement} */ (ev.target).closest("button[data-leave]");
+    if (leave instanceof HTMLElement && leave.dataset.leave) leaveDoor(leave.dataset.leave);
+  });
   $("pair-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const input = /** @type {HTMLInputElement} */ ($("pair-input"));
@@ -340,8 +391,9 @@ function init() {
       dispatch({ type: Action.PairLinkInvalid });
       return;
     }
+    const pin = pinFrom(input.value);
     input.value = "";
-    pairAndConnect(code);
+    pairAndConnect(code, pin);
   });
   const unlockAudio = () => ringer.unlockAudio();
   document.addEventListener("pointerdown", unlockAudio, { capture: true });

@@ -4,6 +4,7 @@
 // (state.js `Action`) through `dispatch`; `dispose()` releases all of it at once, after which
 // nothing it owned can dispatch again.
 
+import { IDENTITY_CHANGED, offerMatchesPin } from "./pin.js";
 import * as proto from "./protocol.js";
 import { Action } from "./state.js";
 
@@ -27,7 +28,7 @@ const CLOCK_TICK_MS = 1000;
  * }} Metrics
  * @typedef {{type: string, [key: string]: any}} Act
  * @typedef {{
- *   id: string, doorName: string, iceServers: any[], muted: boolean,
+ *   id: string, doorName: string, iceServers: any[], muted: boolean, pinned: string | null,
  *   send: (text: string) => boolean, dispatch: (action: Act) => void, onTick: () => void,
  *   video: HTMLVideoElement, audio: HTMLAudioElement, metrics: Metrics,
  * }} CallOptions
@@ -36,6 +37,7 @@ const CLOCK_TICK_MS = 1000;
 /** @type {Record<string, string>} */
 const UNLOCK_ERRORS = {
   not_in_call: "The door can only be unlocked during a call.",
+  not_allowed: "This phone may not unlock this door.",
   unsupported_version: "This page is out of date for the door. Reload the page.",
 };
 
@@ -92,7 +94,9 @@ export class Call {
       .then(() => (this.#disposed ? undefined : work()))
       .catch((e) => {
         console.error(`doorbell: ${msg.type} failed:`, e);
-        if (msg.type === "sdp_offer") this.#emit({ type: Action.SetupFailed, text: "Couldn't set up the call with the door." });
+        if (msg.type !== "sdp_offer") return;
+        const text = e instanceof IdentityChanged ? IDENTITY_CHANGED : "Couldn't set up the call with the door.";
+        this.#emit({ type: Action.SetupFailed, text });
       });
   }
 
@@ -240,6 +244,8 @@ export class Call {
   async #applyOffer(sdp) {
     const pc = /** @type {RTCPeerConnection} */ (this.pc);
     this.#o.metrics.offerAt = performance.now();
+    // Before anything of the offer is used: is it from the door this phone paired with?
+    if (!offerMatchesPin(sdp, this.#o.pinned)) throw new IdentityChanged();
     await pc.setRemoteDescription({ type: "offer", sdp });
     for (const cand of this.#queue.splice(0)) await addCandidateSafely(pc, cand);
 
@@ -356,5 +362,13 @@ async function addCandidateSafely(pc, init) {
     await pc.addIceCandidate(init);
   } catch (e) {
     console.warn("doorbell: bad remote candidate ignored:", /** @type {any} */ (e)?.message || e, init.candidate);
+  }
+}
+
+/** The offer's DTLS certificate is not the door's pinned one (pin.js). */
+class IdentityChanged extends Error {
+  constructor() {
+    super("the offer's DTLS fingerprint differs from the door's pinned one");
+    this.name = "IdentityChanged";
   }
 }

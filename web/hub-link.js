@@ -6,6 +6,8 @@ import * as proto from "./protocol.js";
 
 export const BACKOFF_MIN_MS = 500;
 export const BACKOFF_MAX_MS = 10000;
+/** Close code of a connection whose phone was removed from a door (docs/PROTOCOL.md "Close codes"). */
+export const CLOSE_REVOKED = 4001;
 
 /** "Equal jitter": half the capped exponential delay, plus a random half. @param {number} attempt @param {number} [random] */
 export function backoffDelay(attempt, random = Math.random()) {
@@ -100,6 +102,13 @@ export class HubLink {
       this.#ready = false;
       if (unauthorized) {
         this.#on.onUnauthorized();
+        return;
+      }
+      if (ev.code === CLOSE_REVOKED) {
+        // Removed from a door: ask again at once whether this phone still has any (a welcome
+        // without that door) or none (unauthorized: pair again).
+        console.info("doorbell: hub closed the connection:", ev.code, ev.reason);
+        this.connect(true);
         return;
       }
       if (ev.code && ev.code !== 1006 && ev.reason) console.info("doorbell: hub closed the connection:", ev.code, ev.reason);

@@ -1,6 +1,8 @@
 // @ts-check
 // Pairing: the phone token in localStorage, pairing codes from links, and `POST /api/pair`.
 
+import { savePin } from "./pin.js";
+
 const TOKEN_KEY = "doorbell.token";
 const PHONE_ID_KEY = "doorbell.phone_id";
 /** The hub keeps at most this many characters of a phone's name. */
@@ -79,9 +81,11 @@ export function pairCodeFrom(text) {
  * the user.
  * @param {string} code
  * @param {string | null} token this phone's token if it has one (pairs one more door)
+ * @param {string | null} [pin] the door's DTLS fingerprint from a link the door made: kept
+ *   for the door the hub says the code was for, and checked on every call (pin.js)
  * @returns {Promise<string>}
  */
-export async function pair(code, token) {
+export async function pair(code, token, pin = null) {
   /** @type {{code: string, name: string, token?: string}} */
   const body = { code, name: shortDeviceName(navigator.userAgent || "") };
   if (token) body.token = token;
@@ -112,5 +116,6 @@ export async function pair(code, token) {
     throw new Error("The hub sent an unexpected pairing reply. Ask for a new link.");
   }
   storeToken(data.token, typeof data.phone_id === "string" ? data.phone_id : null);
+  if (pin && typeof data.door_id === "string") savePin(data.door_id, pin);
   return data.token;
 }

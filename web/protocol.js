@@ -29,6 +29,9 @@ export const MAX_MESSAGE_BYTES = 64 * 1024;
 /** Why ringing stopped before anyone answered. */
 export const RING_END_REASONS = Object.freeze(["timeout", "declined", "cancelled", "door_offline", "quiet"]);
 
+/** A phone's role in a door's household. */
+export const ROLES = Object.freeze(["owner", "member", "guest"]);
+
 /** Why an answered call ended. */
 export const HANG_UP_REASONS = Object.freeze(["normal", "failed", "timeout", "peer_gone"]);
 
@@ -55,7 +58,7 @@ export const CONTROL_VERSION = 1;
 export const CONTROL_LABEL = "control";
 
 /** Error codes the door sends on the data channel. */
-export const CONTROL_ERROR_CODES = Object.freeze(["bad_message", "unsupported_version", "not_in_call"]);
+export const CONTROL_ERROR_CODES = Object.freeze(["bad_message", "unsupported_version", "not_in_call", "not_allowed"]);
 
 /** A message that is not valid for this protocol version, or a value that cannot be encoded. */
 export class ProtocolError extends Error {
@@ -128,11 +131,20 @@ const kinds = {
       ["credential", "string", { optional: true }],
     ]),
   ),
+  role: enumKind(ROLES, "role"),
+  // A phone's role and permissions at one door (absent from older hubs: a member who may do all).
+  access: objectKind([
+    ["role", "role"],
+    ["may_unlock", "bool"],
+    ["may_view", "bool"],
+    ["until_ms", "unixMs", { optional: true }],
+  ]),
   doors: arrayKind(
     objectKind([
       ["door_id", "string"],
       ["name", "string"],
       ["online", "bool"],
+      ["access", "access", { optional: true }],
     ]),
   ),
 };
@@ -246,6 +258,8 @@ export const SCHEMAS = Object.freeze({
       ["call_id", "string"],
       ["phone_id", "string"],
       ["ice_servers", "iceServers", noServers],
+      // Absent (older hubs, or a phone that may): true.
+      ["may_unlock", "bool", { optional: true }],
     ],
     ring_ended: [
       ["call_id", "string"],
@@ -335,6 +349,20 @@ export const SCHEMAS = Object.freeze({
     snapshot: [
       ["call_id", "string"],
       ["url", "string"],
+    ],
+    phone_joined: [
+      ["door_id", "string"],
+      ["phone_id", "string"],
+      ["name", "string"],
+    ],
+    phone_removed: [
+      ["door_id", "string"],
+      ["phone_id", "string"],
+      ["name", "string"],
+    ],
+    access_changed: [
+      ["door_id", "string"],
+      ["access", "access"],
     ],
     error: errorFields,
   },

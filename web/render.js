@@ -2,7 +2,7 @@
 // Draws the model (state.js) into index.html. The only module that writes the page; it reads
 // nothing back from it. Lists are rebuilt only when their part of the model changed.
 
-import { PushState, Screen, canUnlock } from "./state.js";
+import { PushState, Screen, canUnlock, mayUnlock } from "./state.js";
 
 /** @typedef {import("./state.js").Model} Model */
 
@@ -28,6 +28,7 @@ export function render(m, prev, now) {
   showError($("hub-error"), m.hubError);
   showError($("pair-error"), m.pairError);
   showError($("idle-error"), m.idleError);
+  showError($("household-note"), m.householdNote);
   if (!prev || prev.doors !== m.doors) renderDoors(m.doors);
   if (!prev || prev.missed !== m.missed) renderMissedRings(m.missed);
   if (m.notice) {
@@ -56,6 +57,8 @@ function renderCall(m, now) {
   const unlock = $("btn-unlock");
   const unlockStatus = $("unlock-status");
   /** @type {HTMLButtonElement} */ (unlock).disabled = !canUnlock(m);
+  // A phone that may not unlock this door sees no Unlock button at all.
+  unlock.hidden = !!c && !mayUnlock(m);
   const mute = /** @type {HTMLButtonElement} */ ($("btn-mute"));
   mute.setAttribute("aria-pressed", String(m.muted));
   mute.classList.toggle("active", m.muted);
@@ -125,6 +128,22 @@ function renderDoors(doors) {
     status.className = "door-status";
     status.textContent = d.online ? "Online" : "Offline";
     li.append(dot, name, status);
+    if (d.access?.role === "owner") {
+      const manage = document.createElement("button");
+      manage.type = "button";
+      manage.className = "btn secondary small";
+      manage.dataset.household = d.door_id;
+      manage.textContent = "Household";
+      li.append(manage);
+    } else if (d.access) {
+      // Members and guests can leave a door themselves (owners do it on the household screen).
+      const leave = document.createElement("button");
+      leave.type = "button";
+      leave.className = "btn secondary small";
+      leave.dataset.leave = d.door_id;
+      leave.textContent = "Leave";
+      li.append(leave);
+    }
     list.append(li);
   }
 }

@@ -21,6 +21,7 @@ export const Screen = Object.freeze({
   Ended: "ended",
   DoorOffline: "door-offline",
   History: "history",
+  Household: "household",
 });
 /** @typedef {typeof Screen[keyof typeof Screen]} ScreenName */
 
@@ -82,6 +83,7 @@ export const Action = Object.freeze({
   UnlockStatus: "unlock-status", // {status: {kind, text} | null, pending}
   Push: "push", // {push: PushView}
   ShowHistory: "show-history", // the History button on the idle screen
+  ShowHousehold: "show-household", // {doorId}: the Household button of a door this phone owns
 });
 
 /** What the shell must do after a transition. */
@@ -95,7 +97,8 @@ export const Effect = Object.freeze({
 });
 
 /**
- * @typedef {{door_id: string, name: string, online: boolean}} Door
+ * @typedef {{role: "owner" | "member" | "guest", may_unlock: boolean, may_view: boolean, until_ms?: number}} Access
+ * @typedef {{door_id: string, name: string, online: boolean, access?: Access}} Door
  * @typedef {{door_id: string, door_name: string, at_ms: number}} MissedRing
  * @typedef {{kind: ScreenName, title: string, detail: string}} Notice
  * @typedef {{kind: "pending" | "ok" | "error", text: string}} UnlockNote
@@ -112,6 +115,7 @@ export const Effect = Object.freeze({
  *   hubTitle: string, hubDetail: string, hubError: string, pairError: string, idleError: string,
  *   welcome: any, doors: Door[], missed: MissedRing[], call: CallView | null,
  *   notice: Notice | null, muted: boolean, push: PushView,
+ *   householdNote: string, householdDoor: string | null,
  * }} Model
  * @typedef {{type: string, [key: string]: any}} Act
  * @typedef {{type: string, [key: string]: any}} Eff
@@ -137,6 +141,8 @@ export function initialModel(paired) {
     notice: null,
     muted: false,
     push: { state: PushState.Unknown, text: "" },
+    householdNote: "",
+    householdDoor: null,
   };
 }
 
@@ -147,9 +153,18 @@ export const isNoticeScreen = (s) => NOTICE_SCREENS.has(s);
 
 /** Whether Answer may be pressed now. @param {Model} m */
 export const canAnswer = (m) => !!m.call && !m.call.answered && m.screen === Screen.Ringing;
+/**
+ * Whether this phone may unlock the door of the current call: an owner can turn it off per
+ * phone (the door refuses it anyway); a hub without roles sends no access, meaning yes.
+ * @param {Model} m
+ */
+export const mayUnlock = (m) =>
+  m.doors.find((d) => d.door_id === m.call?.doorId)?.access?.may_unlock !== false;
 /** Whether Unlock may be pressed now. @param {Model} m */
 export const canUnlock = (m) =>
-  !!m.call && m.screen === Screen.InCall && m.call.controlOpen && !m.call.unlockPending;
+  !!m.call && m.screen === Screen.InCall && m.call.controlOpen && !m.call.unlockPending && mayUnlock(m);
+/** Doors this phone owns (it may manage their household). @param {Model} m */
+export const ownedDoors = (m) => m.doors.filter((d) => d.access?.role === "owner");
 
 /** "14:02" in the phone's locale, 24-hour. @param {number} atMs */
 export function clockTime(atMs) {
@@ -251,6 +266,9 @@ function step(m, a, fx) {
       return { ...m, push: a.push };
     case Action.ShowHistory:
       return m.screen === Screen.Idle ? { ...m, screen: Screen.History } : m;
+    case Action.ShowHousehold:
+      if (m.screen !== Screen.Idle || !ownedDoors(m).some((d) => d.door_id === a.doorId)) return m;
+      return { ...m, screen: Screen.Household, householdDoor: a.doorId };
     default:
       return m.call ? onCallEvent(m, m.call, a, fx) : m;
   }
@@ -320,6 +338,17 @@ function onHubMessage(m, msg, at, fx) {
       return ours ? withCall(m, { snapshot: msg.url }) : m;
     case "missed_ring":
       return addMissed(m, [{ door_id: msg.door_id, door_name: msg.door_name, at_ms: msg.at_ms }], at);
+    case "access_changed":
+      return {
+        ...m,
+        doors: m.doors.map((d) => (d.door_id === msg.door_id ? { ...d, access: msg.access } : d)),
+      };
+    case "phone_joined":
+    case "phone_removed": {
+      const door = m.doors.find((d) => d.door_id === msg.door_id)?.name ?? msg.door_id;
+      const what = msg.type === "phone_joined" ? "joined" : "left";
+      return { ...m, householdNote: `${msg.name} ${what} ${door} (${clockTime(at)}).` };
+    }
     case "error":
       switch (msg.code) {
         case "unsupported_version":

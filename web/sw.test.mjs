@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 
 const dir = fileURLToPath(new URL(".", import.meta.url));
 // As hub/build.rs embeds them (tests, dotfiles, npm and tsc files are not served).
-const NOT_SERVED = /^(\..*|.*\.test\..*|package(-lock)?\.json|tsconfig(\.sw)?\.json|.*\.d\.ts)$/;
+const NOT_SERVED = /^(\..*|.*\.test\..*|package(-lock)?\.json|tsconfig(\.sw)?\.json|.*\.d\.m?ts)$/;
 
 test("sw.js caches every file of the app but itself", () => {
   const source = readFileSync(new URL("sw.js", import.meta.url), "utf8");

@@ -6,6 +6,7 @@ interface Window {
     metrics: object;
     callId: string | null;
     hubConnected: boolean;
+    doors: { door_id: string; name: string; online: boolean; access?: object }[];
     missedRings: { door_id: string; door_name: string; at_ms: number }[];
   }>;
 }

@@ -172,6 +172,12 @@ impl Hub {
             tokio::spawn(acme.run(acme_stop.clone()));
         }
         let _stop_acme = acme_stop.drop_guard();
+        let household_stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(crate::household::follow(
+            self.inner.clone(),
+            household_stop.clone(),
+        ));
+        let _stop_household = household_stop.drop_guard();
         crate::server::run(self.inner.clone(), listener, shutdown).await;
         Ok(())
     }

@@ -64,6 +64,7 @@
 //! | `tls` | rustls (ring) acceptor from PEM files or a persisted self-signed certificate |
 //! | `snapshots` | the visitor's snapshots: files, capability URLs, `[history]` limits ([`HistoryConfig`]) |
 //! | `acme` | a trusted certificate from an ACME CA (TLS-ALPN-01): obtained, stored, served, renewed live |
+//! | `household` | follows the household journal: removed phones and revoked doors cut off, guests' ends |
 //! | `ratelimit` | message token bucket, pairing-failure limiter |
 //! | `turn` | embedded TURN/STUN server, coturn-compatible per-call credentials, peer policy |
 //! | `push` | Web Push: VAPID key, the subscriptions API and table, encrypted sends with retries |
@@ -80,6 +81,7 @@ mod acme;
 mod assets;
 mod config;
 mod error;
+mod household;
 mod http;
 mod hub;
 mod notify;
@@ -106,7 +108,7 @@ pub use error::HubError;
 pub use hub::{outbound_ip, pairing_url, Hub};
 pub use notify::{NotifyConfig, NotifyError, NtfyConfig};
 pub use push::{NotifyConfigError, PushConfig};
-pub use snapshots::{HistoryConfig, SnapshotError};
+pub use snapshots::{remove_snapshot_files, HistoryConfig, SnapshotError};
 pub use store::{now_ms, DoorRecord, PhoneRecord, Store, StoreError, PAIRING_CODE_TTL};
 pub use tls::{self_signed_paths, TlsError};
 pub use turn::{

@@ -47,15 +47,60 @@ enum Command {
         #[arg(long, value_name = "URL")]
         public_url: Option<String>,
     },
-    /// List registered doors.
+    /// List registered doors (or remove one, or replace its secret).
     Doors {
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<DoorsAction>,
     },
-    /// List paired phones.
+    /// List paired phones (or remove one).
     Phones {
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<PhonesAction>,
+    },
+}
+
+/// `doorbell-hub doors ...`. Each acts on a running hub too: it follows the database's
+/// household journal and closes the door's connection within a second.
+#[derive(Debug, Subcommand)]
+enum DoorsAction {
+    /// List registered doors (the default).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a door: its pairings, pairing codes and history. Phones paired with no other
+    /// door are deleted too.
+    Remove {
+        /// Door id or name.
+        door: String,
+    },
+    /// Give a door a new secret (printed once); the old one stops working at once.
+    RotateSecret {
+        /// Door id or name.
+        door: String,
+        /// Print {"door_id","secret"} as one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `doorbell-hub phones ...`.
+#[derive(Debug, Subcommand)]
+enum PhonesAction {
+    /// List paired phones (the default).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a lost phone from every door: its token stops working, its push subscriptions
+    /// are deleted, and a running hub closes its connections within a second.
+    Remove {
+        /// The phone's id (`doorbell-hub phones` lists them).
+        phone_id: String,
     },
 }
 
@@ -181,8 +226,32 @@ async fn main() -> Result<()> {
         Command::Serve(args) => serve(db, *args).await,
         Command::AddDoor { name, json } => add_door(&open_store(&db)?, &name, json),
         Command::Pair { door, public_url } => pair(&open_store(&db)?, &door, public_url),
-        Command::Doors { json } => doors(&open_store(&db)?, json),
-        Command::Phones { json } => phones(&open_store(&db)?, json),
+        Command::Doors { json, action } => {
+            let store = open_store(&db)?;
+            match action {
+                None => doors(&store, json),
+                Some(DoorsAction::List { json }) => doors(&store, json),
+                Some(DoorsAction::Remove { door }) => remove_door(&store, &db, &door),
+                Some(DoorsAction::RotateSecret { door, json }) => {
+                    rotate_secret(&store, &door, json)
+                }
+            }
+        }
+        Command::Phones { json, action } => {
+            let store = open_store(&db)?;
+            match action {
+                None => phones(&store, json),
+                Some(PhonesAction::List { json }) => phones(&store, json),
+                Some(PhonesAction::Remove { phone_id }) => {
+                    let doors = store.remove_phone(phone_id.trim())?;
+                    println!(
+                        "Removed phone {phone_id} from {} door(s); a running hub disconnects it within a second.",
+                        doors.len()
+                    );
+                    Ok(())
+                }
+            }
+        }
     }
 }
 
@@ -363,6 +432,36 @@ fn pair(store: &Store, door: &str, public_url: Option<String>) -> Result<()> {
         "Open this link on the phone to pair it with {name:?}. It works once, for {} minutes.",
         PAIRING_CODE_TTL.as_secs() / 60
     );
+    Ok(())
+}
+
+fn known_door(store: &Store, door: &str) -> Result<(doorbell_protocol::DoorId, String)> {
+    store.find_door(door)?.with_context(|| {
+        format!("no door with id or name {door:?}; `doorbell-hub doors` lists them")
+    })
+}
+
+fn remove_door(store: &Store, db: &std::path::Path, door: &str) -> Result<()> {
+    let (door_id, name) = known_door(store, door)?;
+    let files = store.remove_door(&door_id)?;
+    doorbell_hub::remove_snapshot_files(db, &files)?;
+    println!("Removed door {name:?} ({door_id}), its pairings and its history.");
+    Ok(())
+}
+
+fn rotate_secret(store: &Store, door: &str, json: bool) -> Result<()> {
+    let (door_id, name) = known_door(store, door)?;
+    let secret = store.rotate_door_secret(&door_id)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"door_id": door_id, "secret": secret})
+        );
+    } else {
+        println!("New secret for {name:?} ({door_id}): {secret}");
+        println!("The old secret no longer works. Put the new one into the door's");
+        println!("/etc/doorbell/doorbell.toml ([hub] secret) and restart doorbelld.");
+    }
     Ok(())
 }
 

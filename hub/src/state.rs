@@ -36,6 +36,9 @@ pub(crate) struct HubState {
     pub(crate) snapshots: Snapshots,
     /// Web Push and ntfy: the VAPID key, the queue from the switchboard, the senders.
     pub(crate) notify: crate::notify::Notify,
+    /// Wakes the household journal's follower (`crate::household`) after this process
+    /// changed a household, so the change does not wait for its next poll.
+    pub(crate) household_wake: tokio::sync::Notify,
 }
 
 impl HubState {
@@ -58,6 +61,7 @@ impl HubState {
             pair_failures: FailureLimiter::default(),
             snapshots,
             notify,
+            household_wake: tokio::sync::Notify::new(),
         }
     }
 }

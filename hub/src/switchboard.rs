@@ -5,17 +5,18 @@
 //! them and no peer can slow down another: a peer whose queue is full is kicked (its
 //! connection task notices and closes) instead of being waited for.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use doorbell_protocol::{CallId, DoorId, DoorToHub, PhoneId, PhoneToHub};
+use doorbell_protocol::{Access, CallId, DoorId, DoorToHub, PhoneId, PhoneToHub};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::notify::Notifier;
 use crate::recorder::Recorder;
-use crate::router::{CloseReason, ConnId, Now, Out, Roster, Router, RouterEvent};
+use crate::router::{ConnId, Now, Out, Roster, Router, RouterEvent};
+use crate::store::AccessChange;
 use crate::store::{now_ms, CallEvent};
 
 /// Messages waiting to be written to one peer (protocol: 64). A healthy peer drains this in
@@ -103,12 +104,13 @@ impl Switchboard {
         peer: PeerHandle,
         phone_id: PhoneId,
         doors: Vec<(DoorId, String)>,
+        access: BTreeMap<DoorId, Access>,
     ) {
         let mut state = self.lock();
         state.peers.insert(conn, peer);
         let out = state
             .router
-            .phone_connected(Now::read(), conn, phone_id, doors);
+            .phone_connected(Now::read(), conn, phone_id, doors, access);
         self.apply(&mut state, out);
     }
 
@@ -138,11 +140,51 @@ impl Switchboard {
         self.apply(&mut state, out);
     }
 
-    pub(crate) fn pairing_added(&self, phone_id: &PhoneId, door_id: DoorId, door_name: String) {
+    pub(crate) fn pairing_added(
+        &self,
+        phone_id: &PhoneId,
+        door_id: DoorId,
+        door_name: String,
+        access: Access,
+    ) {
         let mut state = self.lock();
         let out = state
             .router
-            .pairing_added(Now::read(), phone_id, door_id, door_name);
+            .pairing_added(Now::read(), phone_id, door_id, door_name, access);
+        self.apply(&mut state, out);
+    }
+
+    /// A phone joined `door_id` (redeemed an invite): its other phones are told.
+    pub(crate) fn phone_joined(&self, phone_id: &PhoneId, door_id: &DoorId, name: &str) {
+        let mut state = self.lock();
+        let out = state.router.phone_joined(phone_id, door_id, name);
+        self.apply(&mut state, out);
+    }
+
+    /// A change from the household journal (`crate::household`); `access` is the phone's
+    /// access now, for [`AccessChange::AccessChanged`].
+    pub(crate) fn access_change(&self, change: &AccessChange, access: Option<Access>) {
+        let mut state = self.lock();
+        let now = Now::read();
+        let out = match change {
+            AccessChange::PhoneRemoved {
+                door_id,
+                phone_id,
+                name,
+            } => state.router.pairing_removed(now, phone_id, door_id, name),
+            AccessChange::AccessChanged { door_id, phone_id } => match access {
+                Some(access) => state.router.access_changed(phone_id, door_id, access),
+                None => Vec::new(),
+            },
+            AccessChange::DoorRevoked { door_id } => state.router.door_revoked(now, door_id),
+        };
+        self.apply(&mut state, out);
+    }
+
+    /// Cuts off guests whose access has ended.
+    pub(crate) fn expire_guests(&self) {
+        let mut state = self.lock();
+        let out = state.router.expire_guests(Now::read());
         self.apply(&mut state, out);
     }
 
@@ -158,14 +200,11 @@ impl Switchboard {
             match o {
                 Out::Door(conn, msg) => deliver(state, conn, serde_json::to_string(&msg)),
                 Out::Phone(conn, msg) => deliver(state, conn, serde_json::to_string(&msg)),
-                Out::Close(conn, CloseReason::Replaced) => {
+                Out::Close(conn, why) => {
                     if let Some(peer) = state.peers.get(&conn) {
-                        tracing::info!(conn, "closing a door connection replaced by a newer one");
-                        if peer
-                            .tx
-                            .try_send(Outbound::Close(1000, "replaced by a newer connection"))
-                            .is_err()
-                        {
+                        let (code, reason) = why.frame();
+                        tracing::info!(conn, code, "closing a connection: {reason}");
+                        if peer.tx.try_send(Outbound::Close(code, reason)).is_err() {
                             peer.kick.cancel();
                         }
                     }

@@ -323,8 +323,13 @@ async fn run(hub: Arc<HubState>, mut socket: WebSocket, shutdown: CancellationTo
                         .recorder()
                         .phone_seen(phone.phone_id.clone(), now_ms());
                     let (peer, rx, kick) = peer_handle();
-                    hub.switchboard
-                        .phone_connected(conn, peer, phone.phone_id, phone.doors);
+                    hub.switchboard.phone_connected(
+                        conn,
+                        peer,
+                        phone.phone_id,
+                        phone.doors,
+                        phone.access,
+                    );
                     (Role::Phone, rx, kick)
                 }
                 None => {

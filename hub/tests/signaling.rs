@@ -81,6 +81,7 @@ async fn ring_fans_out_first_answer_wins_and_media_flows_to_answerer_only() {
             call_id: call("c1"),
             phone_id: phone_a_id,
             ice_servers: vec![],
+            may_unlock: true,
         }
     );
     assert_eq!(

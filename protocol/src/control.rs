@@ -68,6 +68,8 @@ pub enum ControlErrorCode {
     UnsupportedVersion,
     /// The call is not (or no longer) in progress: the door only unlocks during a call.
     NotInCall,
+    /// This phone may not unlock this door (an owner turned its unlock permission off).
+    NotAllowed,
 }
 
 #[cfg(test)]

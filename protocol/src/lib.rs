@@ -93,6 +93,37 @@ pub struct DoorInfo {
     pub name: String,
     /// Whether the door currently holds a connection to the hub.
     pub online: bool,
+    /// This phone's role and permissions at this door (see [`Access`]). Absent from older
+    /// hubs, which knew no roles: treat that as a member who may unlock and view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<Access>,
+}
+
+/// A phone's role in a door's household.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Invites, renames and removes phones and sets their permissions. The first phone
+    /// paired with a door is its owner.
+    Owner,
+    /// Lives there: rings, answers, and (unless an owner turned it off) unlocks.
+    Member,
+    /// Like a member, until `until_ms`; after that the hub refuses it and never rings it.
+    Guest,
+}
+
+/// What one phone may do at one door. The hub enforces all of it; the door also enforces
+/// `may_unlock` (it learns it with `answered`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    pub role: Role,
+    /// May open the door during a call.
+    pub may_unlock: bool,
+    /// May watch the camera without a ring (live view).
+    pub may_view: bool,
+    /// For a guest: the end of its access, Unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<u64>,
 }
 
 /// Why ringing stopped before anyone answered.
@@ -244,6 +275,10 @@ pub enum HubToDoor {
         /// door and this call (short-lived). Use them instead of `welcome`'s list when present.
         #[serde(default)]
         ice_servers: Vec<IceServer>,
+        /// Whether the answering phone may unlock (its household permission). The door
+        /// refuses an unlock from a phone that may not. Absent (older hubs): it may.
+        #[serde(default = "yes", skip_serializing_if = "is_true")]
+        may_unlock: bool,
     },
     /// Ringing stopped without an answer, for the given reason.
     RingEnded {
@@ -371,7 +406,34 @@ pub enum HubToPhone {
         call_id: CallId,
         url: String,
     },
+    /// A phone joined one of this phone's doors (it redeemed an invite).
+    PhoneJoined {
+        door_id: DoorId,
+        phone_id: PhoneId,
+        /// The name the new phone gave itself.
+        name: String,
+    },
+    /// A phone left one of this phone's doors or was removed from it. Sent to the door's
+    /// other phones; the removed phone's own connection is closed instead (close code 4001).
+    PhoneRemoved {
+        door_id: DoorId,
+        phone_id: PhoneId,
+        name: String,
+    },
+    /// An owner changed this phone's role or permissions at a door.
+    AccessChanged {
+        door_id: DoorId,
+        access: Access,
+    },
     Error(ErrorBody),
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 impl HubToDoor {

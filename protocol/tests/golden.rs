@@ -159,6 +159,7 @@ fn hub_to_door() {
             call_id: call(),
             phone_id: PhoneId::new("p-7c1b"),
             ice_servers: call_ice_servers("1767225600:d-front", "kYAi10zHQnehf/DYQzBMoMb3kHw="),
+            may_unlock: false,
         },
     );
     check(
@@ -265,6 +266,12 @@ fn hub_to_phone() {
                 door_id: DoorId::new("d-front"),
                 name: "Front door".into(),
                 online: true,
+                access: Some(Access {
+                    role: Role::Owner,
+                    may_unlock: true,
+                    may_view: true,
+                    until_ms: None,
+                }),
             }],
             ice_servers: ice_servers(),
         },
@@ -330,6 +337,34 @@ fn hub_to_phone() {
         HubToPhone::Snapshot {
             call_id: call(),
             url: "/api/snapshots/cap/ZC1mcm9udApjLWFiYwoxNzY3MjI5MjAwMTIz.c2ln".into(),
+        },
+    );
+    check(
+        "hub_to_phone.phone_joined",
+        HubToPhone::PhoneJoined {
+            door_id: DoorId::new("d-front"),
+            phone_id: PhoneId::new("p-9e02"),
+            name: "Cleaner".into(),
+        },
+    );
+    check(
+        "hub_to_phone.phone_removed",
+        HubToPhone::PhoneRemoved {
+            door_id: DoorId::new("d-front"),
+            phone_id: PhoneId::new("p-9e02"),
+            name: "Cleaner".into(),
+        },
+    );
+    check(
+        "hub_to_phone.access_changed",
+        HubToPhone::AccessChanged {
+            door_id: DoorId::new("d-front"),
+            access: Access {
+                role: Role::Guest,
+                may_unlock: false,
+                may_view: false,
+                until_ms: Some(1_767_312_000_000),
+            },
         },
     );
     check(
@@ -404,7 +439,19 @@ fn ring_and_answered_without_ice_servers_decode() {
     let answered: HubToDoor =
         serde_json::from_str(r#"{"type":"answered","call_id":"c-1","phone_id":"p-1"}"#)
             .expect("decodes");
-    assert!(matches!(answered, HubToDoor::Answered { ice_servers, .. } if ice_servers.is_empty()));
+    assert!(matches!(&answered, HubToDoor::Answered { ice_servers, .. } if ice_servers.is_empty()));
+    // An older hub knew no permissions: its answering phone may unlock, its doors carry no
+    // access.
+    assert!(matches!(
+        answered,
+        HubToDoor::Answered {
+            may_unlock: true,
+            ..
+        }
+    ));
+    let door: DoorInfo =
+        serde_json::from_str(r#"{"door_id":"d-1","name":"Front","online":true}"#).expect("decodes");
+    assert_eq!(door.access, None);
     // An older hub's `ringing` has none: the door then waits for `answered`'s.
     let ringing: HubToDoor =
         serde_json::from_str(r#"{"type":"ringing","call_id":"c-1","phones":1}"#).expect("decodes");

@@ -6,7 +6,9 @@ use super::ledger::Ledger;
 use super::negotiation::Negotiation;
 use super::unlock::{self, Decision};
 use super::{Action, DoorStatus, Event, MediaEvent, MediaEventKind, SnapshotOf, StrikeOutcome};
-use doorbell_protocol::{CallId, DoorToHub, ErrorCode, HubToDoor, IceCandidate, IceServer};
+use doorbell_protocol::{
+    CallId, DoorToHub, ErrorCode, HubToDoor, IceCandidate, IceServer, PhoneId,
+};
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -39,7 +41,18 @@ pub struct Door {
     /// Longest voice message (0: none are offered).
     voice_message_secs: u32,
     status: DoorStatus,
+    /// Who answered the current call, and whether the hub says it may unlock: named in the
+    /// log of every unlock, and the permission [`unlock::decide`] checks.
+    answerer: Option<Answerer>,
     actions: VecDeque<Action>,
+}
+
+/// The phone that answered a call, from the hub's `answered`.
+#[derive(Debug, Clone)]
+struct Answerer {
+    call_id: CallId,
+    phone_id: PhoneId,
+    may_unlock: bool,
 }
 
 impl Door {
@@ -56,6 +69,7 @@ impl Door {
                 door_name: setup.door_name,
                 ..DoorStatus::default()
             },
+            answerer: None,
             actions: VecDeque::new(),
         };
         door.run_machine();
@@ -138,12 +152,16 @@ impl Door {
                 let pulse = match outcome {
                     StrikeOutcome::Started(pulse) => {
                         self.status.unlocks += 1;
+                        let phone = self
+                            .answerer_of(&call_id)
+                            .map_or_else(|| "?".to_owned(), |a| a.phone_id.to_string());
                         tracing::info!(
                             %call_id,
                             request_id,
+                            %phone,
                             pulse_ms = pulse.as_millis() as u64,
                             unlocks = self.status.unlocks,
-                            "door unlocked by the answering phone"
+                            "door unlocked by phone {phone}"
                         );
                         // For the hub's history: which call (so which phone) let someone in.
                         self.send(DoorToHub::Unlocked {
@@ -214,8 +232,14 @@ impl Door {
                 call_id,
                 phone_id,
                 ice_servers,
+                may_unlock,
             } => {
-                tracing::info!(%call_id, %phone_id, "answered");
+                tracing::info!(%call_id, %phone_id, may_unlock, "answered");
+                self.answerer = Some(Answerer {
+                    call_id: call_id.clone(),
+                    phone_id,
+                    may_unlock,
+                });
                 if let Some(media) = self.media_for(&call_id) {
                     media.ice_servers(ice_servers);
                 }
@@ -320,7 +344,9 @@ impl Door {
             tracing::warn!(%call_id, "data-channel message for a call that is over; ignored");
             return;
         }
-        match unlock::decide(self.machine.state(), &call_id, text) {
+        // No `answered` seen for this call: nobody the hub vouched for, so no unlock.
+        let may_unlock = self.answerer_of(&call_id).is_some_and(|a| a.may_unlock);
+        match unlock::decide(self.machine.state(), &call_id, may_unlock, text) {
             Decision::Unlock { request_id } => {
                 self.actions.push_back(Action::PulseStrike {
                     call_id,
@@ -332,6 +358,10 @@ impl Door {
                 self.reply(call_id, reply);
             }
         }
+    }
+
+    fn answerer_of(&self, call_id: &CallId) -> Option<&Answerer> {
+        self.answerer.as_ref().filter(|a| a.call_id == *call_id)
     }
 
     fn reply(&mut self, call_id: CallId, message: doorbell_protocol::control::DoorToPhone) {

@@ -122,6 +122,7 @@ pub(super) fn answered(call: u64, servers: Vec<IceServer>) -> HubToDoor {
         call_id: id(call),
         phone_id: PhoneId::new("p-1"),
         ice_servers: servers,
+        may_unlock: true,
     }
 }
 

@@ -334,3 +334,47 @@ fn illegal_and_stale_events_are_typed_errors_without_actions() {
         })
         .is_empty());
 }
+
+#[test]
+fn a_phone_the_hub_says_may_not_unlock_is_refused_and_the_strike_stays_shut() {
+    use doorbell_protocol::control::{ControlErrorCode, DoorToPhone};
+    let mut sim = Sim::online();
+    sim.press();
+    sim.hub(ringing(1, Some(vec![turn("u1")])));
+    sim.media(1, MediaEventKind::OfferReady("v=0 offer".into()));
+    let HubToDoor::Answered {
+        call_id,
+        phone_id,
+        ice_servers,
+        ..
+    } = answered(1, vec![])
+    else {
+        unreachable!("answered() builds an answered")
+    };
+    sim.at(2).hub(HubToDoor::Answered {
+        call_id,
+        phone_id,
+        ice_servers,
+        may_unlock: false,
+    });
+    sim.at(3).media(1, MediaEventKind::Connected);
+    let actions = sim.media(
+        1,
+        MediaEventKind::ControlMessage(r#"{"version":1,"type":"unlock","request_id":4}"#.into()),
+    );
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [Action::Reply {
+                message: DoorToPhone::Error {
+                    code: ControlErrorCode::NotAllowed,
+                    request_id: Some(4),
+                    ..
+                },
+                ..
+            }]
+        ),
+        "{actions:?}"
+    );
+    assert_eq!(sim.door.status().unlocks, 0);
+}

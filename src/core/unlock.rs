@@ -24,8 +24,9 @@ pub enum Decision {
 }
 
 /// Decide on `text`, received on the data channel of call `channel_call`, while the call
-/// machine is in `state`.
-pub fn decide(state: &State, channel_call: &CallId, text: &str) -> Decision {
+/// machine is in `state`; `may_unlock` is the answering phone's household permission (from
+/// the hub's `answered`).
+pub fn decide(state: &State, channel_call: &CallId, may_unlock: bool, text: &str) -> Decision {
     let refuse = |request_id, code, message: String| {
         Decision::Refuse(DoorToPhone::Error {
             version: CONTROL_VERSION,
@@ -72,6 +73,11 @@ pub fn decide(state: &State, channel_call: &CallId, text: &str) -> Decision {
     };
     match message {
         PhoneToDoor::Unlock { request_id, .. } => match state {
+            State::InCall { call_id, .. } if call_id == channel_call && !may_unlock => refuse(
+                Some(request_id),
+                ControlErrorCode::NotAllowed,
+                "this phone may not unlock this door (ask an owner)".into(),
+            ),
             State::InCall { call_id, .. } if call_id == channel_call => {
                 Decision::Unlock { request_id }
             }
@@ -123,8 +129,22 @@ mod tests {
             deadline: now,
         };
         assert_eq!(
-            decide(&state, &call(1), UNLOCK),
+            decide(&state, &call(1), true, UNLOCK),
             Decision::Unlock { request_id: 3 }
+        );
+    }
+
+    #[test]
+    fn unlock_from_a_phone_without_permission_is_refused() {
+        let now = Instant::now();
+        let state = State::InCall {
+            call_id: call(1),
+            since: now,
+            deadline: now,
+        };
+        assert_eq!(
+            code(decide(&state, &call(1), false, UNLOCK)),
+            ControlErrorCode::NotAllowed
         );
     }
 
@@ -149,7 +169,7 @@ mod tests {
             },
         ];
         for state in states {
-            let decision = decide(&state, &call(1), UNLOCK);
+            let decision = decide(&state, &call(1), true, UNLOCK);
             let Decision::Refuse(DoorToPhone::Error {
                 code, request_id, ..
             }) = decision
@@ -199,7 +219,11 @@ mod tests {
             ),
             (huge.as_str(), ControlErrorCode::BadMessage),
         ] {
-            assert_eq!(code(decide(&state, &call(1), text)), expected, "{text:.60}");
+            assert_eq!(
+                code(decide(&state, &call(1), true, text)),
+                expected,
+                "{text:.60}"
+            );
         }
     }
 }

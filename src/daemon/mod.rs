@@ -18,7 +18,7 @@ pub use ports::{
 pub use shell::{Hardware, Ports, Shell};
 
 use crate::config::Config;
-use crate::control::{ControlCommand, ControlServer, PairingLinks, Status};
+use crate::control::{ControlCommand, ControlServer, HubCommands, Status};
 use crate::core::{Door, DoorSetup, Event, Timings};
 use crate::gpio::{self, Button, Motion, Press, StdinButton, MOTION_QUEUE, PRESS_QUEUE};
 use crate::link::{self, LinkConfig, LinkEvent};
@@ -46,8 +46,8 @@ pub struct Setup {
     pub plan: MediaPlan,
     /// Where the hub is and how to authenticate.
     pub link: LinkConfig,
-    /// `doorbelld pair`: present when the hub is embedded in this process.
-    pub pairing: Option<PairingLinks>,
+    /// `doorbelld pair` and `doorbelld phones`: present when the hub is embedded in this process.
+    pub pairing: Option<HubCommands>,
 }
 
 /// Why the door stopped.

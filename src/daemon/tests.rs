@@ -205,6 +205,7 @@ fn a_call_runs_on_the_ports_and_its_stats_are_reported() {
         call_id: CallId::new("c-test-1"),
         phone_id: doorbell_protocol::PhoneId::new("p"),
         ice_servers: vec![],
+        may_unlock: true,
     }));
     shell.handle(media("c-test-1", MediaEventKind::OfferReady("v=0".into())));
     shell.handle(media("c-test-1", MediaEventKind::Connected));

@@ -9,12 +9,12 @@
 //!  LED line ◄────────────────────── blinker task (pattern per LedState) ◄─ SetLed ──┘
 //! ```
 //!
-//! - [`line`]: the pin layer ([`OutputLine`], [`Polarity`]): the only thing a backend provides
+//! - [`line`](mod@line): the pin layer ([`OutputLine`], [`Polarity`]): the only thing a backend provides
 //!   for outputs, and what the tests fake.
 //! - [`edges`]: kernel edge events -> one press per ring (minimum interval, held button).
 //! - [`strike`]: the door-strike relay and its fail-secure guards.
 //! - [`led`]: the blink pattern for each [`LedState`].
-//! - [`simulated`]: keyboard/control-socket button, logged LED and relay (demo and tests).
+//! - `simulated`: keyboard/control-socket button, logged LED and relay (demo and tests).
 //! - `rppal_backend`: the Raspberry Pi's pins (Linux only), thin on purpose.
 
 pub mod edges;

@@ -4,6 +4,7 @@
 //! carries the security headers.
 
 mod history;
+mod household;
 mod push;
 mod quiet;
 mod replies;
@@ -64,6 +65,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/api/voice/{id}", get(snapshots::voice_by_id))
         .merge(push::routes())
+        .merge(household::routes())
         .merge(quiet::routes())
         .merge(replies::routes())
         .fallback(static_file)
@@ -174,6 +176,9 @@ struct PairRequest {
 struct PairResponse {
     token: String,
     phone_id: String,
+    /// The door the code was for, so a phone can keep what the link said about that door
+    /// (its pinned DTLS fingerprint).
+    door_id: String,
 }
 
 /// `POST /api/pair`: redeem a one-time code for a phone token.
@@ -212,12 +217,24 @@ async fn pair(
     match result {
         Ok(paired) => {
             tracing::info!(phone = %paired.phone_id, door = %paired.door_id, new = paired.new_phone, "phone paired");
-            app.hub
-                .switchboard
-                .pairing_added(&paired.phone_id, paired.door_id, paired.door_name);
+            if paired.joined {
+                app.hub.switchboard.phone_joined(
+                    &paired.phone_id,
+                    &paired.door_id,
+                    &paired.phone_name,
+                );
+            }
+            let door_id = paired.door_id.clone();
+            app.hub.switchboard.pairing_added(
+                &paired.phone_id,
+                paired.door_id,
+                paired.door_name,
+                paired.access,
+            );
             Json(PairResponse {
                 token: paired.token,
                 phone_id: paired.phone_id.0,
+                door_id: door_id.0,
             })
             .into_response()
         }

@@ -106,6 +106,7 @@ mod tests {
                     call_id: call(),
                     phone_id: PhoneId::new("p-a"),
                     ice_servers: vec![stun()],
+                    may_unlock: true,
                 }
             )),
             "{out:?}"

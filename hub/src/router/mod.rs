@@ -13,6 +13,7 @@
 //! | [`call`] | the per-door call machine (diagram there): ring, answer, relay, hang up |
 //! | [`ice`] | the one assembly of ICE servers for `welcome` and for each side of a call |
 //! | [`history`] | [`RouterEvent`]s for the call history |
+//! | [`household`] | phones joining, leaving, removed; permissions; guests' ends; revoked doors |
 //! | [`missed`] | `missed_ring`: the clock check, the phones told, the history entry |
 //! | [`snapshot`] | `snapshot`: telling the door's phones that a call's snapshot arrived |
 //! | [`roster`] | what a ring is told beyond the connections: quiet phones, phones push reaches |
@@ -25,6 +26,7 @@
 
 mod call;
 mod history;
+mod household;
 mod ice;
 mod missed;
 mod presence;
@@ -78,7 +80,27 @@ impl Now {
 pub(crate) enum CloseReason {
     /// The same door connected again; the older connection is stale.
     Replaced,
+    /// The phone was removed from (or its guest access to) a door it heard about.
+    Removed,
+    /// The door was removed or its secret replaced.
+    Revoked,
 }
+
+impl CloseReason {
+    /// The WebSocket close code and reason sent for it (docs/PROTOCOL.md "Close codes").
+    pub(crate) fn frame(self) -> (u16, &'static str) {
+        match self {
+            CloseReason::Replaced => (1000, "replaced by a newer connection"),
+            CloseReason::Removed => (CLOSE_REVOKED, "removed from the household"),
+            CloseReason::Revoked => (CLOSE_REVOKED, "door removed or its secret replaced"),
+        }
+    }
+}
+
+/// Close code for a connection whose credentials stopped being valid (an application code,
+/// RFC 6455 section 7.4.2): reconnecting with them is refused, so a client should not retry
+/// blindly.
+pub(crate) const CLOSE_REVOKED: u16 = 4001;
 
 /// What the router wants done.
 #[derive(Debug, Clone, PartialEq)]

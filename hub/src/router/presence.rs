@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use doorbell_protocol::{DoorId, DoorInfo, HubToDoor, HubToPhone, PhoneId, PROTOCOL_VERSION};
+use doorbell_protocol::{
+    Access, DoorId, DoorInfo, HubToDoor, HubToPhone, PhoneId, PROTOCOL_VERSION,
+};
 
 use super::call::{Call, RecentCalls};
 use super::{CloseReason, ConnId, Now, Out, Router};
@@ -25,6 +27,9 @@ pub(super) struct PhonePeer {
     pub(super) phone_id: PhoneId,
     /// Paired doors and their names: the only doors this connection hears about.
     pub(super) doors: BTreeMap<DoorId, String>,
+    /// The phone's role and permissions at each of `doors` (absent: a member who may do
+    /// everything, as before roles existed).
+    pub(super) access: BTreeMap<DoorId, Access>,
 }
 
 impl Router {
@@ -90,13 +95,15 @@ impl Router {
         out
     }
 
-    /// A phone authenticated on `conn`; `doors` are its paired doors with their names.
+    /// A phone authenticated on `conn`; `doors` are its paired doors with their names,
+    /// `access` its role and permissions at each.
     pub(crate) fn phone_connected(
         &mut self,
         now: Now,
         conn: ConnId,
         phone_id: PhoneId,
         doors: Vec<(DoorId, String)>,
+        access: BTreeMap<DoorId, Access>,
     ) -> Vec<Out> {
         let doors: BTreeMap<DoorId, String> = doors.into_iter().collect();
         let infos = doors
@@ -105,6 +112,7 @@ impl Router {
                 door_id: id.clone(),
                 name: name.clone(),
                 online: self.door_online(id),
+                access: access.get(id).copied(),
             })
             .collect();
         let mut out = vec![Out::Phone(
@@ -119,7 +127,14 @@ impl Router {
         for door_id in doors.keys() {
             self.ring_late_joiner(now, conn, &phone_id, door_id, &mut out);
         }
-        self.phones.insert(conn, PhonePeer { phone_id, doors });
+        self.phones.insert(
+            conn,
+            PhonePeer {
+                phone_id,
+                doors,
+                access,
+            },
+        );
         out
     }
 
@@ -131,6 +146,7 @@ impl Router {
         phone_id: &PhoneId,
         door_id: DoorId,
         name: String,
+        access: Access,
     ) -> Vec<Out> {
         let online = self.door_online(&door_id);
         let conns: Vec<ConnId> = self
@@ -143,6 +159,7 @@ impl Router {
         for conn in conns {
             if let Some(peer) = self.phones.get_mut(&conn) {
                 peer.doors.insert(door_id.clone(), name.clone());
+                peer.access.insert(door_id.clone(), access);
             }
             out.push(Out::Phone(
                 conn,
@@ -197,6 +214,7 @@ mod tests {
             20,
             PhoneId::new("p-late"),
             vec![(door_id(), "Front".into())],
+            Default::default(),
         );
         assert_eq!(to(&out, 20).len(), 2, "welcome then ring: {out:?}");
         let out = r.disconnected(now(), DOOR);

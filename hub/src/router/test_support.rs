@@ -49,18 +49,21 @@ pub(crate) fn setup_with(mut r: Router) -> Router {
         A,
         PhoneId::new("p-a"),
         vec![(door_id(), "Front".into())],
+        Default::default(),
     );
     r.phone_connected(
         now(),
         B,
         PhoneId::new("p-b"),
         vec![(door_id(), "Front".into())],
+        Default::default(),
     );
     r.phone_connected(
         now(),
         OTHER,
         PhoneId::new("p-o"),
         vec![(DoorId::new("d-back"), "Back".into())],
+        Default::default(),
     );
     r
 }

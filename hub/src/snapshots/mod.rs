@@ -119,6 +119,15 @@ pub(crate) struct Snapshots {
     uploaded: watch::Sender<u64>,
 }
 
+/// Deletes snapshot files of the hub whose database is `db_path`, after their rows were
+/// deleted (`doorbell-hub doors remove`, in a process other than the serving hub).
+pub fn remove_snapshot_files(db_path: &Path, files: &[String]) -> Result<(), SnapshotError> {
+    if !files.is_empty() {
+        Snapshots::open(db_path)?.remove(files);
+    }
+    Ok(())
+}
+
 impl Snapshots {
     /// Creates (0700) `snapshots/` beside `db_path` and loads or makes the URL key.
     pub(crate) fn open(db_path: &Path) -> Result<Snapshots, SnapshotError> {

@@ -19,6 +19,7 @@
 
 mod doors;
 mod events;
+mod household;
 mod phones;
 mod push_subscriptions;
 mod quiet;
@@ -36,6 +37,7 @@ use serde::Serialize;
 use crate::secrets::RandomError;
 
 pub(crate) use events::{CallEvent, EventKind, HistoryEvent, HistoryPage};
+pub(crate) use household::{active, AccessChange, Member, MemberPatch};
 pub(crate) use push_subscriptions::{NewSubscription, PushTarget};
 pub(crate) use quiet::RingPhone;
 pub(crate) use replies::{NewReply, ReplyInfo, ReplyQuota};
@@ -116,6 +118,8 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX events_by_time ON events(at);
 "#,
+    // Roles, permissions, invites' grants, the change journal.
+    household::MIGRATION,
     // Quiet hours per phone.
     quiet::MIGRATION,
     // Quick replies per door.
@@ -156,6 +160,14 @@ pub enum StoreError {
     PairingCodeUsed,
     #[error("this pairing code has expired; ask for a new link")]
     PairingCodeExpired,
+    #[error("no phone with id {0:?}; `doorbell-hub phones` lists them")]
+    UnknownPhone(String),
+    #[error("that phone is not paired with that door")]
+    NotPaired,
+    #[error("this is the door's last owner: make another phone an owner first")]
+    LastOwner,
+    #[error("invalid role or permissions: {0}")]
+    InvalidAccess(&'static str),
 }
 
 /// A door, as the CLI lists it.
@@ -187,8 +199,10 @@ pub struct PhoneRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PhoneAuth {
     pub phone_id: PhoneId,
-    /// `(door id, door name)` for every paired door.
+    /// `(door id, door name)` for every paired door whose access has not ended.
     pub doors: Vec<(DoorId, String)>,
+    /// The phone's role and permissions at each of `doors`.
+    pub access: std::collections::BTreeMap<DoorId, doorbell_protocol::Access>,
 }
 
 /// Result of redeeming a pairing code.
@@ -201,6 +215,13 @@ pub(crate) struct Paired {
     pub door_name: String,
     /// Whether a new phone record was created (no or unknown token sent).
     pub new_phone: bool,
+    /// The phone's name, for telling the door's other phones who joined.
+    pub phone_name: String,
+    /// Whether this pairing is new (not a phone redeeming a code for a door it already had).
+    pub joined: bool,
+    /// The role and permissions the pairing grants (for a pairing that existed: what the
+    /// code said, which the existing pairing kept).
+    pub access: doorbell_protocol::Access,
 }
 
 /// Handle to the database. Cheap to clone; all clones share one connection.

@@ -1,12 +1,22 @@
 //! Phones: one-time pairing codes, redeeming them for a phone token, authenticating and
 //! listing phones.
 
-use doorbell_protocol::{DoorId, PhoneId};
+use doorbell_protocol::{Access, DoorId, PhoneId, Role};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
+use super::household::{access_from, active, check_access, role_str};
 use super::{
     check_name, now_ms, Paired, PhoneAuth, PhoneRecord, Store, StoreError, ID_ATTEMPTS,
     PAIRING_CODE_TTL,
+};
+
+/// What a code from `doorbell-hub pair` / `doorbelld pair` grants: a member who may do
+/// everything (or the owner, when it is the door's first phone).
+const MEMBER: Access = Access {
+    role: Role::Member,
+    may_unlock: true,
+    may_view: true,
+    until_ms: None,
 };
 use crate::secrets;
 
@@ -26,6 +36,32 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<String, StoreError> {
+        self.insert_code(door_id, now, expires_at, &MEMBER)
+    }
+
+    /// An owner's invite: a one-time code, valid for [`PAIRING_CODE_TTL`], that pairs a phone
+    /// with `door_id` with the role and permissions `access`. Returns the code and its expiry.
+    pub(crate) fn create_invite(
+        &self,
+        door_id: &DoorId,
+        access: &Access,
+        now: i64,
+    ) -> Result<(String, i64), StoreError> {
+        check_access(access, now)?;
+        let expires_at = now + PAIRING_CODE_TTL.as_millis() as i64;
+        Ok((
+            self.insert_code(door_id, now, expires_at, access)?,
+            expires_at,
+        ))
+    }
+
+    fn insert_code(
+        &self,
+        door_id: &DoorId,
+        now: i64,
+        expires_at: i64,
+        access: &Access,
+    ) -> Result<String, StoreError> {
         let code = secrets::random_hex(secrets::PAIRING_CODE_BYTES)?;
         let conn = self.conn();
         let known: bool = conn.query_row(
@@ -42,8 +78,18 @@ impl Store {
             [now - 24 * 3600 * 1000],
         )?;
         conn.execute(
-            "INSERT INTO pairing_codes (code_sha256, door_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![secrets::sha256_hex(code.as_bytes()), door_id.as_str(), now, expires_at],
+            "INSERT INTO pairing_codes (code_sha256, door_id, created_at, expires_at, role, may_unlock, may_view, until_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                secrets::sha256_hex(code.as_bytes()),
+                door_id.as_str(),
+                now,
+                expires_at,
+                role_str(access.role),
+                access.may_unlock,
+                access.may_view,
+                access.until_ms.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+            ],
         )?;
         Ok(code)
     }
@@ -60,14 +106,16 @@ impl Store {
         let code_hash = secrets::sha256_hex(code.trim().as_bytes());
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let row: Option<(String, i64, Option<i64>)> = tx
+        let row: Option<(String, i64, Option<i64>, Access)> = tx
             .query_row(
-                "SELECT door_id, expires_at, used_at FROM pairing_codes WHERE code_sha256 = ?1",
+                "SELECT door_id, expires_at, used_at, role, may_unlock, may_view, until_ms
+                 FROM pairing_codes WHERE code_sha256 = ?1",
                 [&code_hash],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, access_from(r, 3)?)),
             )
             .optional()?;
-        let (door_id, expires_at, used_at) = row.ok_or(StoreError::PairingCodeUnknown)?;
+        let (door_id, expires_at, used_at, mut access) =
+            row.ok_or(StoreError::PairingCodeUnknown)?;
         if used_at.is_some() {
             return Err(StoreError::PairingCodeUsed);
         }
@@ -112,10 +160,35 @@ impl Store {
                 (new_id.ok_or(StoreError::IdSpaceExhausted)?, token, true)
             }
         };
-        tx.execute(
-            "INSERT OR IGNORE INTO pairings (phone_id, door_id, created_at) VALUES (?1, ?2, ?3)",
-            params![phone_id, door_id, now],
+        // The door's first phone owns it, whatever the code said.
+        let first: bool = tx.query_row(
+            "SELECT NOT EXISTS(SELECT 1 FROM pairings WHERE door_id = ?1)",
+            [&door_id],
+            |r| r.get(0),
         )?;
+        if first {
+            access = Access {
+                role: Role::Owner,
+                ..MEMBER
+            };
+        }
+        let joined = tx.execute(
+            "INSERT OR IGNORE INTO pairings (phone_id, door_id, created_at, role, may_unlock, may_view, until_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                phone_id,
+                door_id,
+                now,
+                role_str(access.role),
+                access.may_unlock,
+                access.may_view,
+                access.until_ms.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+            ],
+        )? == 1;
+        let phone_name: String =
+            tx.query_row("SELECT name FROM phones WHERE id = ?1", [&phone_id], |r| {
+                r.get(0)
+            })?;
         tx.execute(
             "UPDATE pairing_codes SET used_at = ?2 WHERE code_sha256 = ?1",
             params![code_hash, now],
@@ -127,6 +200,9 @@ impl Store {
             door_id: DoorId::new(door_id),
             door_name,
             new_phone,
+            phone_name,
+            joined,
+            access,
         })
     }
 
@@ -144,17 +220,31 @@ impl Store {
             return Ok(None);
         };
         let mut stmt = conn.prepare(
-            "SELECT d.id, d.name FROM pairings p JOIN doors d ON d.id = p.door_id
+            "SELECT d.id, d.name, p.role, p.may_unlock, p.may_view, p.until_ms
+             FROM pairings p JOIN doors d ON d.id = p.door_id
              WHERE p.phone_id = ?1 ORDER BY d.name, d.id",
         )?;
-        let doors = stmt
+        let rows: Vec<(DoorId, String, Access)> = stmt
             .query_map([&phone_id], |r| {
-                Ok((DoorId::new(r.get::<_, String>(0)?), r.get::<_, String>(1)?))
+                Ok((
+                    DoorId::new(r.get::<_, String>(0)?),
+                    r.get::<_, String>(1)?,
+                    access_from(r, 2)?,
+                ))
             })?
             .collect::<Result<_, _>>()?;
+        // A guest whose end has passed is refused at that door; a phone with no door left
+        // is refused altogether (401), exactly like an unknown token.
+        let now = now_ms();
+        let rows: Vec<_> = rows.into_iter().filter(|r| active(&r.2, now)).collect();
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let access = rows.iter().map(|(d, _, a)| (d.clone(), *a)).collect();
         Ok(Some(PhoneAuth {
             phone_id: PhoneId::new(phone_id),
-            doors,
+            doors: rows.into_iter().map(|(d, name, _)| (d, name)).collect(),
+            access,
         }))
     }
 

@@ -129,6 +129,7 @@ impl Store {
             "SELECT s.endpoint, s.phone_id, s.p256dh, s.auth
              FROM push_subscriptions s JOIN pairings p ON p.phone_id = s.phone_id
              WHERE p.door_id = ?1 AND (s.expires_at IS NULL OR s.expires_at > ?2)
+               AND (p.until_ms IS NULL OR p.until_ms > ?2)
              ORDER BY s.rowid",
         )?;
         let targets = stmt
@@ -256,6 +257,10 @@ mod migration_tests {
             let store = Store::open(&path).unwrap();
             let (door, _) = store.add_door("Front").unwrap();
             // Turn it back into a database of the previous schema version.
+            store
+                .conn()
+                .execute_batch(super::super::household::UNDO_MIGRATION)
+                .unwrap();
             store
                 .conn()
                 .execute_batch(

@@ -54,7 +54,8 @@ impl Store {
         Ok(())
     }
 
-    /// Every phone paired with `door_id`, with its quiet settings and whether push reaches it.
+    /// Every phone paired with `door_id` (a guest only until its end), with its quiet settings
+    /// and whether push reaches it.
     pub(crate) fn ring_phones(
         &self,
         door_id: &DoorId,
@@ -67,7 +68,7 @@ impl Store {
                             WHERE s.phone_id = p.phone_id
                               AND (s.expires_at IS NULL OR s.expires_at > ?2))
              FROM pairings p LEFT JOIN quiet_hours q ON q.phone_id = p.phone_id
-             WHERE p.door_id = ?1
+             WHERE p.door_id = ?1 AND (p.until_ms IS NULL OR p.until_ms > ?2)
              ORDER BY p.phone_id",
         )?;
         let rows = stmt

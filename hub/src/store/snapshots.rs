@@ -313,6 +313,9 @@ mod tests {
             let (door, _) = s.add_door("Front").expect("add");
             ring(&s, &door, "c1", 1);
             s.conn()
+                .execute_batch(super::super::household::UNDO_MIGRATION)
+                .expect("undo later migrations");
+            s.conn()
                 .execute_batch(
                     "DROP TABLE snapshots; DROP TABLE quiet_hours; DROP TABLE quick_replies;
                      DROP INDEX events_by_time;

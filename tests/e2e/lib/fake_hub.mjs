@@ -20,6 +20,7 @@ export const CSP =
 const TYPES = {
   html: "text/html; charset=utf-8",
   js: "text/javascript; charset=utf-8",
+  mjs: "text/javascript; charset=utf-8",
   css: "text/css; charset=utf-8",
   webmanifest: "application/manifest+json",
   png: "image/png",

@@ -128,6 +128,18 @@ impl Router {
         }
     }
 
+    /// `phone_id` no longer belongs to `door_id`: a ring stops waiting for its decline (it
+    /// could only have come from a connection, which is cut off too).
+    pub(in crate::router) fn forget_rung_phone(&mut self, door_id: &DoorId, phone_id: &PhoneId) {
+        if let Some(Call {
+            phase: Phase::Ringing { waiting, .. },
+            ..
+        }) = self.doors.get_mut(door_id).and_then(|s| s.call.as_mut())
+        {
+            waiting.remove(phone_id);
+        }
+    }
+
     /// Ends the door's call because the door's connection went away (or was replaced).
     pub(super) fn end_call_door_gone(&mut self, door_id: &DoorId, out: &mut Vec<Out>) {
         let Some(slot) = self.doors.get_mut(door_id) else {

@@ -58,6 +58,12 @@ impl Router {
             ));
             return out;
         };
+        // Told to the door with `answered`, which then refuses an unlock the phone may not make.
+        let may_unlock = self
+            .phones
+            .get(&conn)
+            .and_then(|p| p.access.get(&door_id))
+            .is_none_or(|a| a.may_unlock);
         let Some(slot) = self.doors.get_mut(&door_id) else {
             return out;
         };
@@ -92,6 +98,7 @@ impl Router {
                             phone_id: phone_id.clone(),
                             // Minted only for an answer (an HMAC per ICE message would be waste).
                             ice_servers: self.ice.for_call(door_id.as_str(), now.wall),
+                            may_unlock,
                         },
                     ));
                 }
@@ -320,6 +327,7 @@ mod tests {
                 call_id: call(),
                 phone_id: PhoneId::new("p-a"),
                 ice_servers: vec![],
+                may_unlock: true,
             }
         )));
         assert!(out.contains(&Out::Phone(

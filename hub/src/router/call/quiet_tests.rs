@@ -49,6 +49,7 @@ fn a_quiet_phone_does_not_ring_while_another_does_and_gets_no_push() {
         30,
         PhoneId::new("p-a"),
         vec![(door_id(), "Front".into())],
+        Default::default(),
     );
     assert_eq!(to(&out, 30).len(), 1, "welcome only: {out:?}");
     // B's decline is the last one that counts: the ring ends as declined.
@@ -94,6 +95,7 @@ fn a_decline_from_one_page_does_not_end_a_ring_a_pushed_phone_still_hears() {
         40,
         PhoneId::new("p-c"),
         vec![(door_id(), "Front".into())],
+        Default::default(),
     );
     assert_eq!(to(&out, 40).len(), 2, "welcome and ring");
     let out = r.phone_message(now(), 40, PhoneToHub::Decline { call_id: call() });
@@ -108,6 +110,7 @@ fn a_phone_declining_in_one_tab_stops_its_other_tabs_when_the_ring_ends() {
         50,
         PhoneId::new("p-a"),
         vec![(door_id(), "Front".into())],
+        Default::default(),
     );
     ring_with(&mut r, &[], &[]);
     r.phone_message(now(), B, PhoneToHub::Decline { call_id: call() });

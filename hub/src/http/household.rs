@@ -1,0 +1,261 @@
+//! The household API (docs/PROTOCOL.md "Household"): owners list a door's phones, rename
+//! them, set their role and permissions, remove them and make invites; any phone may leave a
+//! door. Phone-token authenticated; a phone only ever acts on doors it belongs to.
+//!
+//! | route | who |
+//! |---|---|
+//! | `GET /api/doors/{door_id}/phones` | the door's owners |
+//! | `PATCH /api/doors/{door_id}/phones/{phone_id}` | the door's owners |
+//! | `DELETE /api/doors/{door_id}/phones/{phone_id}` | the door's owners; any phone for itself (leave) |
+//! | `POST /api/doors/{door_id}/invites` | the door's owners |
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use doorbell_protocol::{Access, DoorId, PhoneId, Role};
+use serde::{Deserialize, Serialize};
+
+use super::{internal_error, json_error, phone_auth, MAX_CREDENTIAL_CHARS, PAIR_BODY_LIMIT};
+use crate::state::AppState;
+use crate::store::{now_ms, Member, MemberPatch, PhoneAuth, StoreCallError, StoreError};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/doors/{door_id}/phones", get(list))
+        .route(
+            "/api/doors/{door_id}/phones/{phone_id}",
+            patch(update)
+                .delete(remove)
+                .layer(DefaultBodyLimit::max(PAIR_BODY_LIMIT)),
+        )
+        .route(
+            "/api/doors/{door_id}/invites",
+            post(invite).layer(DefaultBodyLimit::max(PAIR_BODY_LIMIT)),
+        )
+}
+
+/// The caller, and its access at the door in the path; a `401` for a bad token, a `404` for a
+/// door it does not belong to (the same answer as for a door that does not exist, so a phone
+/// cannot probe other households).
+async fn caller_at(
+    app: &AppState,
+    headers: &HeaderMap,
+    door_id: &str,
+) -> Result<(PhoneAuth, DoorId, Access), Response> {
+    let phone = phone_auth(app, headers).await?;
+    let door_id = DoorId::new(door_id);
+    match phone.access.get(&door_id).copied() {
+        Some(access) => Ok((phone, door_id, access)),
+        None => Err(json_error(
+            StatusCode::NOT_FOUND,
+            "no such door among this phone's doors",
+        )),
+    }
+}
+
+/// The `403` for a caller that is not an owner of the door, if it is not.
+fn unless_owner(access: &Access) -> Option<Response> {
+    (access.role != Role::Owner)
+        .then(|| json_error(StatusCode::FORBIDDEN, "only the door's owners can do this"))
+}
+
+fn path_ok(ids: &[&str]) -> bool {
+    ids.iter()
+        .all(|id| !id.is_empty() && id.len() <= MAX_CREDENTIAL_CHARS)
+}
+
+/// A store refusal as the status a client can act on.
+fn store_error(e: StoreCallError) -> Response {
+    match e {
+        StoreCallError::Store(e @ StoreError::NotPaired) => {
+            json_error(StatusCode::NOT_FOUND, e.to_string())
+        }
+        StoreCallError::Store(e @ StoreError::LastOwner) => {
+            json_error(StatusCode::CONFLICT, e.to_string())
+        }
+        StoreCallError::Store(e @ (StoreError::InvalidAccess(_) | StoreError::InvalidName(_))) => {
+            json_error(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        e => internal_error(&e),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct MemberList {
+    phones: Vec<Member>,
+}
+
+/// `GET /api/doors/{door_id}/phones`.
+async fn list(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Ok(Path(door)) = path else {
+        return json_error(StatusCode::BAD_REQUEST, "bad door id");
+    };
+    let (_, door_id, access) = match caller_at(&app, &headers, &door).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Some(r) = unless_owner(&access) {
+        return r;
+    }
+    match app.hub.store.call(move |s| s.members(&door_id)).await {
+        Ok(phones) => Json(MemberList { phones }).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+/// `PATCH /api/doors/{door_id}/phones/{phone_id}` with a [`MemberPatch`]; answers the
+/// phone's access afterwards.
+async fn update(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Json<MemberPatch>, JsonRejection>,
+) -> Response {
+    let Ok(Path((door, phone))) = path else {
+        return json_error(StatusCode::BAD_REQUEST, "bad door or phone id");
+    };
+    if !path_ok(&[&door, &phone]) {
+        return json_error(StatusCode::BAD_REQUEST, "bad door or phone id");
+    }
+    let (_, door_id, access) = match caller_at(&app, &headers, &door).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Some(r) = unless_owner(&access) {
+        return r;
+    }
+    let Json(patch) = match body {
+        Ok(body) => body,
+        Err(rejection) => return json_error(StatusCode::BAD_REQUEST, rejection.body_text()),
+    };
+    let phone_id = PhoneId::new(phone);
+    let result = app
+        .hub
+        .store
+        .call(move |s| s.update_member(&door_id, &phone_id, &patch))
+        .await;
+    app.hub.household_wake.notify_one();
+    match result {
+        Ok(access) => Json(access).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+/// `DELETE /api/doors/{door_id}/phones/{phone_id}`: an owner removes a phone, or a phone
+/// leaves (its own id). `204` once done; the phone's connections close within
+/// [`crate::household::POLL`] (at once, in practice: this wakes the follower).
+async fn remove(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Response {
+    let Ok(Path((door, phone))) = path else {
+        return json_error(StatusCode::BAD_REQUEST, "bad door or phone id");
+    };
+    if !path_ok(&[&door, &phone]) {
+        return json_error(StatusCode::BAD_REQUEST, "bad door or phone id");
+    }
+    let (caller, door_id, access) = match caller_at(&app, &headers, &door).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let phone_id = PhoneId::new(phone);
+    if phone_id != caller.phone_id {
+        if let Some(r) = unless_owner(&access) {
+            return r;
+        }
+    }
+    let result = app
+        .hub
+        .store
+        .call(move |s| s.remove_member(&door_id, &phone_id))
+        .await;
+    app.hub.household_wake.notify_one();
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+/// What an invite grants.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InviteRequest {
+    role: Role,
+    #[serde(default = "yes")]
+    may_unlock: bool,
+    #[serde(default = "yes")]
+    may_view: bool,
+    /// A guest's end, Unix ms.
+    #[serde(default)]
+    until_ms: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Serialize)]
+struct Invite {
+    /// The one-time code; the link is `<hub>/#pair=<code>`.
+    code: String,
+    /// The link, on the base URL the hub knows itself by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    /// When the code stops working, Unix ms.
+    expires_at: i64,
+}
+
+/// `POST /api/doors/{door_id}/invites`: a one-time pairing code granting what the body asks.
+async fn invite(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<InviteRequest>, JsonRejection>,
+) -> Response {
+    let Ok(Path(door)) = path else {
+        return json_error(StatusCode::BAD_REQUEST, "bad door id");
+    };
+    let (_, door_id, access) = match caller_at(&app, &headers, &door).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Some(r) = unless_owner(&access) {
+        return r;
+    }
+    let Json(req) = match body {
+        Ok(body) => body,
+        Err(rejection) => return json_error(StatusCode::BAD_REQUEST, rejection.body_text()),
+    };
+    let grant = Access {
+        role: req.role,
+        may_unlock: req.may_unlock,
+        may_view: req.may_view,
+        until_ms: req.until_ms.filter(|_| req.role == Role::Guest),
+    };
+    let result = app
+        .hub
+        .store
+        .call(move |s| {
+            let (code, expires_at) = s.create_invite(&door_id, &grant, now_ms())?;
+            Ok((code, expires_at, s.base_url()?))
+        })
+        .await;
+    match result {
+        Ok((code, expires_at, base)) => Json(Invite {
+            // `pairing_url`'s shape; this module cannot import `hub` (imports run hub -> http).
+            url: base.map(|b| format!("{}/#pair={code}", b.trim_end_matches('/'))),
+            code,
+            expires_at,
+        })
+        .into_response(),
+        Err(e) => store_error(e),
+    }
+}
