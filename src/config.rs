@@ -202,6 +202,10 @@ pub struct CallConfig {
     pub connect_timeout_secs: u64,
     /// Hard cap on a call's length, so a forgotten phone does not keep the camera streaming.
     pub max_call_secs: u64,
+    /// When nobody answers (timeout, every phone declined or quiet), the door plays a prompt
+    /// and records the visitor for up to this long, then uploads it as a voice message.
+    /// 0 turns voice messages off. At most 60 (the hub refuses longer messages).
+    pub voice_message_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -275,6 +279,7 @@ impl Default for CallConfig {
             ring_timeout_secs: 30,
             connect_timeout_secs: 20,
             max_call_secs: 600,
+            voice_message_secs: 20,
         }
     }
 }
@@ -413,6 +418,7 @@ impl Config {
             ("call.ring_timeout_secs", c.ring_timeout_secs, 5..=300),
             ("call.connect_timeout_secs", c.connect_timeout_secs, 3..=120),
             ("call.max_call_secs", c.max_call_secs, 10..=7200),
+            ("call.voice_message_secs", c.voice_message_secs, 0..=60),
         ] {
             if !range.contains(&value) {
                 return Err(invalid(

@@ -99,6 +99,19 @@ pub struct Status {
     /// The relay driver's state: a pulse ends on its own timer, not in the call task.
     #[serde(skip)]
     pub live_relay: Option<std::sync::Arc<crate::gpio::RelayState>>,
+    /// Voice messages recorded since start-up (nobody answered, the visitor spoke).
+    pub voice_messages_recorded: u64,
+    /// Voice messages the hub took since start-up (kept ones included once uploaded).
+    pub voice_messages_uploaded: u64,
+    /// Decoded samples (48 kHz) of voice-message prompts that reached the speaker.
+    pub voice_prompt_samples: u64,
+    /// Quick replies from phones played on the speaker since start-up.
+    pub quick_replies_played: u64,
+    /// Decoded samples (48 kHz) of quick replies that reached the speaker.
+    pub quick_reply_samples: u64,
+    /// The voice-message tasks' counters, read when `status` is asked.
+    #[serde(skip)]
+    pub live_voice: Option<std::sync::Arc<crate::voice::VoiceCounters>>,
 }
 
 impl Status {
@@ -116,6 +129,14 @@ impl Status {
                 crate::core::Relay::Off
             };
             status.relay_pulses = relay.pulses.load(Ordering::Relaxed);
+        }
+        if let Some(voice) = &self.live_voice {
+            use std::sync::atomic::Ordering;
+            status.voice_messages_recorded = voice.recorded.load(Ordering::Relaxed);
+            status.voice_messages_uploaded = voice.uploaded.load(Ordering::Relaxed);
+            status.voice_prompt_samples = voice.prompt_samples.load(Ordering::Relaxed);
+            status.quick_replies_played = voice.replies_played.load(Ordering::Relaxed);
+            status.quick_reply_samples = voice.reply_samples.load(Ordering::Relaxed);
         }
         status
     }

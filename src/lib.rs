@@ -17,7 +17,8 @@
 //! | [`control`] | the local Unix socket behind `doorbelld press` / `status` / `hangup` |
 //! | [`missed_snapshots`] | the snapshots of missed rings, kept (bounded, 0600) until uploaded |
 //! | [`snapshots`] | the visitor's snapshot at each press and missed ring: take, keep, upload (tasks of their own) |
-//! | [`snapshot_upload`] | the visitor's snapshot to the hub (`POST /api/snapshots`, HTTP/1 over rustls) |
+//! | [`snapshot_upload`] | the visitor's snapshot and voice message to the hub (`POST /api/snapshots`, `/api/voice`, HTTP/1 over rustls) |
+//! | [`voice`] | the visitor's voice message: prompt, recording, upload, kept while the hub is away |
 //! | [`service`] | systemd notifications: READY, STATUS, watchdog pings from the call loop, STOPPING |
 //! | `local_first` | feature `embedded-hub`: the hub (and its TURN server) inside this process |
 //! | [`cli`] | command-line definition |
@@ -45,6 +46,7 @@ pub mod missed_snapshots;
 pub mod service;
 pub mod snapshot_upload;
 pub mod snapshots;
+pub mod voice;
 
 /// Reported to the hub in `hello`.
 pub const SOFTWARE: &str = concat!("doorbelld ", env!("CARGO_PKG_VERSION"));

@@ -19,6 +19,18 @@ pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest error body read back from the hub (it sends a short JSON error).
 const MAX_ERROR_BODY: usize = 4096;
 
+/// What is sent: the press's picture or the visitor's voice message (uploads), or a phone's
+/// quick reply (fetched: `GET /api/replies/<id>`).
+#[derive(Debug, Clone, Copy)]
+enum Upload {
+    Snapshot,
+    Voice,
+    FetchReply(u64),
+}
+
+/// Largest quick reply read back (the hub stores at most 256 KiB).
+const MAX_REPLY_BODY: usize = 512 * 1024;
+
 /// Which press a snapshot belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnapshotTarget {
@@ -146,22 +158,54 @@ impl SnapshotUploader {
 
     /// Uploads `jpeg` for `target`, bounded by [`UPLOAD_TIMEOUT`].
     pub async fn upload(&self, target: &SnapshotTarget, jpeg: Vec<u8>) -> Result<(), UploadError> {
-        tokio::time::timeout(UPLOAD_TIMEOUT, self.upload_unbounded(target, jpeg))
+        self.upload_to(Upload::Snapshot, target, jpeg).await
+    }
+
+    /// Uploads the visitor's voice message (Opus in Ogg) of `target` (`POST /api/voice`).
+    pub async fn upload_voice(
+        &self,
+        target: &SnapshotTarget,
+        ogg: Vec<u8>,
+    ) -> Result<(), UploadError> {
+        self.upload_to(Upload::Voice, target, ogg).await
+    }
+
+    /// Fetches quick reply `reply_id` (a phone sent it in this door's call) with the door's
+    /// credentials.
+    pub async fn fetch_reply(&self, reply_id: u64) -> Result<Vec<u8>, UploadError> {
+        let target = SnapshotTarget::MissedRing(0); // unused by a fetch
+        tokio::time::timeout(
+            UPLOAD_TIMEOUT,
+            self.upload_unbounded(Upload::FetchReply(reply_id), &target, Vec::new()),
+        )
+        .await
+        .map_err(|_| UploadError::Timeout)?
+    }
+
+    async fn upload_to(
+        &self,
+        kind: Upload,
+        target: &SnapshotTarget,
+        body: Vec<u8>,
+    ) -> Result<(), UploadError> {
+        tokio::time::timeout(UPLOAD_TIMEOUT, self.upload_unbounded(kind, target, body))
             .await
             .map_err(|_| UploadError::Timeout)?
+            .map(drop)
     }
 
     async fn upload_unbounded(
         &self,
+        kind: Upload,
         target: &SnapshotTarget,
         jpeg: Vec<u8>,
-    ) -> Result<(), UploadError> {
+    ) -> Result<Vec<u8>, UploadError> {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|e| UploadError::Connect(e.to_string()))?;
         let _ = tcp.set_nodelay(true);
         if !self.tls {
-            return self.send(tcp, target, jpeg).await;
+            return self.send(tcp, kind, target, jpeg).await;
         }
         let name = rustls::pki_types::ServerName::try_from(self.host.clone())
             .map_err(|_| UploadError::BadUrl(self.host.clone()))?;
@@ -169,15 +213,16 @@ impl SnapshotUploader {
             .connect(name, tcp)
             .await
             .map_err(|e| UploadError::Connect(format!("TLS: {e}")))?;
-        self.send(stream, target, jpeg).await
+        self.send(stream, kind, target, jpeg).await
     }
 
     async fn send<S>(
         &self,
         stream: S,
+        kind: Upload,
         target: &SnapshotTarget,
         jpeg: Vec<u8>,
-    ) -> Result<(), UploadError>
+    ) -> Result<Vec<u8>, UploadError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -190,13 +235,32 @@ impl SnapshotUploader {
         } else {
             format!("{}:{}", self.host, self.port)
         };
-        let request = hyper::Request::post(format!("/api/snapshots?{}", target.query()))
+        let (method, uri, content_type) = match kind {
+            Upload::Snapshot => (
+                hyper::Method::POST,
+                format!("/api/snapshots?{}", target.query()),
+                "image/jpeg",
+            ),
+            Upload::Voice => (
+                hyper::Method::POST,
+                format!("/api/voice?{}", target.query()),
+                "audio/ogg",
+            ),
+            Upload::FetchReply(id) => (
+                hyper::Method::GET,
+                format!("/api/replies/{id}"),
+                "application/octet-stream",
+            ),
+        };
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(uri)
             .header(hyper::header::HOST, authority)
             .header(
                 hyper::header::AUTHORIZATION,
                 format!("Bearer {}:{}", self.door_id, self.secret),
             )
-            .header(hyper::header::CONTENT_TYPE, "image/jpeg")
+            .header(hyper::header::CONTENT_TYPE, content_type)
             .body(Full::new(Bytes::from(jpeg)))
             .map_err(|e| UploadError::Transient(e.to_string()))?;
         let response = sender
@@ -207,7 +271,11 @@ impl SnapshotUploader {
             Ok(response) => {
                 let status = response.status();
                 if status.is_success() {
-                    Ok(())
+                    let body = http_body_util::Limited::new(response.into_body(), MAX_REPLY_BODY)
+                        .collect()
+                        .await
+                        .map_err(|e| UploadError::Transient(e.to_string()))?;
+                    Ok(body.to_bytes().to_vec())
                 } else {
                     let body = response
                         .into_body()

@@ -27,6 +27,8 @@ import {
 } from "./push.js";
 import * as proto from "./protocol.js";
 import { HistoryView } from "./history.js";
+import { QuietPanel } from "./quiet.js";
+import { QuickReplies } from "./replies.js";
 import { HouseholdView } from "./household.js";
 
 /** Terminal screens return to idle after this long. */
@@ -49,6 +51,9 @@ let noticeTimer;
 /** @type {{callId: string, reply: "answer" | "decline", until: number} | null} reply to this call when it rings (notification tap, ntfy link) */
 let replyPending = null;
 const ringer = new Ringer();
+const quietPanel = new QuietPanel(() => token);
+/** @type {QuickReplies | null} made at init, once `link` exists */
+let quickReplies = null;
 /** @type {HistoryView | null} the history screen's list, while it shows */
 let historyView = null;
 /** @type {HouseholdView | null} the household screen, while it shows */
@@ -57,7 +62,10 @@ let householdView = null;
 const link = new HubLink({
   token: () => token,
   onConnecting: (firstAttempt) => dispatch({ type: Action.HubConnecting, firstAttempt }),
-  onOpen: () => dispatch({ type: Action.HubOpen }),
+  onOpen: () => {
+    dispatch({ type: Action.HubOpen });
+    quietPanel.load();
+  },
   onMessage: onHubMessage,
   onLost: (delayMs) => {
     if (call && model.screen === Screen.InCall) {
@@ -126,6 +134,7 @@ function dispatch(action) {
   }
   render(next, prev, performance.now());
   syncHistoryView(next);
+  syncQuickReplies(next);
   syncHouseholdView(next);
   if (replyPending && next.call?.id === replyPending.callId && canAnswer(next)) {
     const { reply, until } = replyPending;
@@ -275,6 +284,13 @@ function syncHistoryView(m) {
   }
 }
 
+/** The quick-reply panel shows on the ringing and call screens. @param {Model} m */
+function syncQuickReplies(m) {
+  const screen =
+    m.screen === Screen.Ringing ? $("screen-ringing") : m.screen === Screen.InCall ? $("screen-call") : null;
+  quickReplies?.show(m.call && screen ? { callId: m.call.id, doorId: m.call.doorId } : null, screen);
+}
+
 /**
  * Leaves a door (after asking): the hub closes this phone's connection, which reconnects to a
  * welcome without the door, or to "pair again" if it was the last one.
@@ -347,6 +363,8 @@ function pairFromAddress() {
 }
 
 function init() {
+  quickReplies = new QuickReplies({ token: () => token, send: (text) => link.send(text), quickReply: proto.quickReply });
+  quickReplies.doors = () => model.doors.map((d) => d.door_id);
   render(model, null, performance.now());
   $("btn-answer").addEventListener("click", answer);
   $("btn-decline").addEventListener("click", () => dispatch({ type: Action.DeclineClicked }));

@@ -11,9 +11,10 @@ export const PAGE_SIZE = 40;
 /**
  * @typedef {{id: number, at: number, door_id: string, kind: string, call_id?: string,
  *   phone_id?: string, phone_name?: string, reason?: string, duration_ms?: number,
- *   snapshot_id?: number, snapshot?: string}} HistoryEvent
+ *   snapshot_id?: number, snapshot?: string, voice_id?: number, voice?: string}} HistoryEvent
  * @typedef {{key: string, id: number, at: number, doorId: string, snapshot: string | null,
- *   outcome: string, unlocks: string[]}} HistoryRow
+ *   outcome: string, unlocks: string[], voice?: string}} HistoryRow
+ *   voice: the visitor's voice message (a capability URL of Ogg Opus), when one was left
  */
 
 /** "1:05" for a duration. @param {number} ms */
@@ -48,6 +49,7 @@ export function groupHistory(events, myPhoneId) {
         snapshot: e.snapshot ?? null,
         outcome: "Missed while the door was offline",
         unlocks: [],
+        ...(e.voice ? { voice: e.voice } : {}),
       });
       continue;
     }
@@ -63,6 +65,7 @@ export function groupHistory(events, myPhoneId) {
         row.id = e.id;
         row.at = e.at;
         row.snapshot = e.snapshot ?? null;
+        if (e.voice) row.voice = e.voice;
         break;
       case "answered":
         row.outcome = `Answered by ${who(e, myPhoneId)}`;
@@ -72,7 +75,13 @@ export function groupHistory(events, myPhoneId) {
         break;
       case "missed":
         row.outcome =
-          e.reason === "declined" ? "Declined" : e.reason === "door_offline" ? "Missed (the door went offline)" : "Missed";
+          e.reason === "declined"
+            ? "Declined"
+            : e.reason === "door_offline"
+              ? "Missed (the door went offline)"
+              : e.reason === "quiet"
+                ? "Not rung (quiet hours)"
+                : "Missed";
         break;
       case "unlocked":
         row.unlocks.push(`Unlocked by ${who(e, myPhoneId)}`);
@@ -195,6 +204,14 @@ export class HistoryView {
       outcome.className = "history-outcome";
       outcome.textContent = [row.outcome, ...row.unlocks].join(" · ");
       text.append(title, outcome);
+      if (row.voice) {
+        const audio = document.createElement("audio");
+        audio.className = "history-voice";
+        audio.controls = true;
+        audio.preload = "metadata";
+        audio.src = row.voice;
+        text.append(audio);
+      }
       const del = document.createElement("button");
       del.type = "button";
       del.className = "history-delete";

@@ -48,3 +48,15 @@ test("durations read as minutes and seconds", () => {
   assert.equal(duration(9400), "0:09");
   assert.equal(duration(125000), "2:05");
 });
+
+test("a ring with a voice message carries its link", () => {
+  const rows = groupHistory(
+    [
+      { id: 1, at: 1, door_id: "d", kind: "ring", call_id: "c", voice_id: 9, voice: "/api/voice/cap/x" },
+      { id: 2, at: 2, door_id: "d", kind: "missed", call_id: "c", reason: "timeout" },
+    ],
+    "p",
+  );
+  assert.equal(rows[0].voice, "/api/voice/cap/x");
+  assert.equal(rows[0].outcome, "Missed");
+});

@@ -27,7 +27,7 @@ export const PROTOCOL_VERSION = 1;
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 
 /** Why ringing stopped before anyone answered. */
-export const RING_END_REASONS = Object.freeze(["timeout", "declined", "cancelled", "door_offline"]);
+export const RING_END_REASONS = Object.freeze(["timeout", "declined", "cancelled", "door_offline", "quiet"]);
 
 /** A phone's role in a door's household. */
 export const ROLES = Object.freeze(["owner", "member", "guest"]);
@@ -95,6 +95,14 @@ const kinds = {
   u32(value, path) {
     if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > U32_MAX) {
       throw new ProtocolError(`${path} must be an integer from 0 to ${U32_MAX}, got ${JSON.stringify(value) ?? describe(value)}`);
+    }
+    return value;
+  },
+  // An id the hub numbers (a quick reply's): a u64 on the wire, a safe integer in practice.
+  /** @type {KindFn} */
+  u64(value, path) {
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+      throw new ProtocolError(`${path} must be a non-negative integer, got ${JSON.stringify(value) ?? describe(value)}`);
     }
     return value;
   },
@@ -290,6 +298,10 @@ export const SCHEMAS = Object.freeze({
       ["call_id", "string"],
       ["reason", "hangUpReason"],
     ],
+    quick_reply: [
+      ["call_id", "string"],
+      ["reply_id", "u64"],
+    ],
     error: errorFields,
     open_session: [
       ["call_id", "string"],
@@ -313,6 +325,10 @@ export const SCHEMAS = Object.freeze({
     ],
     answer: [["call_id", "string"]],
     decline: [["call_id", "string"]],
+    quick_reply: [
+      ["call_id", "string"],
+      ["reply_id", "u64"],
+    ],
     sdp_answer: [
       ["call_id", "string"],
       ["sdp", "string"],
@@ -487,6 +503,11 @@ export function answer(callId) {
 /** `decline`: stop ringing on this phone. @param {string} callId */
 export function decline(callId) {
   return encodeMessage("phone_to_hub", { type: "decline", call_id: callId });
+}
+
+/** `quick_reply`: have the door play clip `replyId` to the visitor. @param {string} callId @param {number} replyId */
+export function quickReply(callId, replyId) {
+  return encodeMessage("phone_to_hub", { type: "quick_reply", call_id: callId, reply_id: replyId });
 }
 
 /** `sdp_answer`: the answer to the door's offer. @param {string} callId @param {string} sdp */

@@ -32,6 +32,8 @@ const SHELL = [
   "/pin.js",
   "/qr.js",
   "/qrcode-generator.mjs",
+  "/quiet.js",
+  "/replies.js",
   "/manifest.webmanifest",
   "/icon-192.png",
   "/icon-512.png",
@@ -127,7 +129,26 @@ sw.addEventListener("push", (event) => {
   if (!msg || typeof msg.type !== "string") return;
   if (msg.type === "ring") event.waitUntil(onRing(msg));
   else if (msg.type === "ring_ended") event.waitUntil(onRingEnded(msg));
+  else if (msg.type === "voice_message") event.waitUntil(onVoiceMessage(msg));
 });
+
+/**
+ * A visitor left a voice message: a quiet notification (nobody needs to run to the door);
+ * tapping it opens the app, whose history plays it.
+ * @param {any} msg
+ */
+async function onVoiceMessage(msg) {
+  if (typeof msg.door_id !== "string") return;
+  const doorName = typeof msg.door_name === "string" && msg.door_name ? msg.door_name : "Door";
+  const at = Number.isSafeInteger(msg.at_ms) ? msg.at_ms : Date.now();
+  await sw.registration.showNotification(`Voice message from ${doorName}`, {
+    body: `left at ${clockTime(at)}`,
+    tag: `voice:${msg.door_id}:${at}`,
+    silent: true,
+    icon: "/icon-192.png",
+    data: { kind: "voice", door_id: msg.door_id, at_ms: at },
+  });
+}
 
 /** @param {any} msg */
 async function onRing(msg) {
@@ -237,7 +258,7 @@ function readToken() {
 /**
  * Declines `callId` the way the app does: over the hub's WebSocket (hello, welcome, decline).
  * The hub rings every phone connection that joins during a ring, so this one is rung and then
- * declines; the door stops ringing when every ringing connection declined.
+ * declines; the door stops ringing when every phone rung (open page or push) has declined.
  * @param {string} callId
  */
 async function declineCall(callId) {

@@ -69,6 +69,8 @@
 //! | `turn` | embedded TURN/STUN server, coturn-compatible per-call credentials, peer policy |
 //! | `push` | Web Push: VAPID key, the subscriptions API and table, encrypted sends with retries |
 //! | `notify` | rings outside the page: the queue from the switchboard, Web Push fan-out, ntfy |
+//! | `quiet` | quiet hours per phone: settings, validation, "quiet now?", each ring's roster |
+//! | `voice` | the visitor's voice messages: the Ogg Opus check and the limits (stored like snapshots) |
 //! | `error` | [`HubError`] |
 //!
 //! Imports run one way: `hub` → `server` → `http` → `ws`, each using `state`, `switchboard`
@@ -84,6 +86,7 @@ mod http;
 mod hub;
 mod notify;
 mod push;
+mod quiet;
 mod ratelimit;
 mod recorder;
 mod router;
@@ -96,6 +99,7 @@ mod store;
 mod switchboard;
 mod tls;
 mod turn;
+mod voice;
 mod ws;
 
 pub use acme::{AcmeConfig, AcmeError, AcmeStatus};

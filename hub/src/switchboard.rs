@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::notify::Notifier;
 use crate::recorder::Recorder;
-use crate::router::{ConnId, Now, Out, Router, RouterEvent};
+use crate::router::{ConnId, Now, Out, Roster, Router, RouterEvent};
 use crate::store::AccessChange;
 use crate::store::{now_ms, CallEvent};
 
@@ -117,6 +117,13 @@ impl Switchboard {
     pub(crate) fn door_message(&self, conn: ConnId, msg: DoorToHub) {
         let mut state = self.lock();
         let out = state.router.door_message(Now::read(), conn, msg);
+        self.apply(&mut state, out);
+    }
+
+    /// `ring` from the door on `conn`, with its phones judged at this instant.
+    pub(crate) fn door_ring(&self, conn: ConnId, call_id: CallId, roster: Roster) {
+        let mut state = self.lock();
+        let out = state.router.door_ring(Now::read(), conn, call_id, roster);
         self.apply(&mut state, out);
     }
 

@@ -218,7 +218,7 @@ fn is_too_big(err: &axum::Error) -> bool {
 
 /// The peer's role once authenticated.
 enum Role {
-    Door,
+    Door(DoorId),
     Phone,
 }
 
@@ -291,8 +291,9 @@ async fn run(hub: Arc<HubState>, mut socket: WebSocket, shutdown: CancellationTo
                         .recorder()
                         .door_seen(door_id.clone(), software, now_ms());
                     let (peer, rx, kick) = peer_handle();
-                    hub.switchboard.door_connected(conn, peer, door_id, name);
-                    (Role::Door, rx, kick)
+                    hub.switchboard
+                        .door_connected(conn, peer, door_id.clone(), name);
+                    (Role::Door(door_id), rx, kick)
                 }
                 None => {
                     tracing::info!(conn, door = %door_id, "door hello with unknown id or wrong secret");
@@ -480,8 +481,21 @@ async fn pump(
                 }
                 let reply = match (text, &role) {
                     (None, _) => Some(error_text(ErrorCode::BadMessage, "binary frames are not accepted; send JSON text")),
-                    (Some(text), Role::Door) => match serde_json::from_str::<DoorToHub>(&text) {
+                    (Some(text), Role::Door(door_id)) => match serde_json::from_str::<DoorToHub>(&text) {
                         Ok(DoorToHub::Hello { .. }) => Some(error_text(ErrorCode::AlreadyAuthenticated, "already authenticated")),
+                        Ok(DoorToHub::Ring { call_id }) => {
+                            // Who is quiet and who push reaches is in the store; read it
+                            // before routing (this door's next message waits, in order).
+                            match crate::quiet::roster::load(&hub.store, door_id, now_ms()).await {
+                                Ok(roster) => hub.switchboard.door_ring(conn, call_id, roster),
+                                Err(e) => {
+                                    // Ring the open pages rather than nobody.
+                                    tracing::error!(error = %e, "reading the door's phones failed; ringing open pages only");
+                                    hub.switchboard.door_message(conn, DoorToHub::Ring { call_id });
+                                }
+                            }
+                            None
+                        }
                         Ok(msg) => {
                             hub.switchboard.door_message(conn, msg);
                             None

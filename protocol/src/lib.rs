@@ -144,6 +144,9 @@ pub enum RingEndReason {
     Cancelled,
     /// The door lost its connection to the hub while ringing.
     DoorOffline,
+    /// Every phone of the door is in quiet hours or do-not-disturb: nobody was rung. Sent to
+    /// the door right after `ringing`, so it can offer the visitor a voice message.
+    Quiet,
 }
 
 /// Why a call that was answered ended.
@@ -334,6 +337,13 @@ pub enum HubToDoor {
         call_id: CallId,
         reason: HangUpReason,
     },
+    /// A phone ringing for (or answering) this call sent a quick reply: fetch clip
+    /// `reply_id` (`GET /api/replies/<reply_id>` with the door's credentials) and play it on
+    /// the speaker.
+    QuickReply {
+        call_id: CallId,
+        reply_id: u64,
+    },
     Error(ErrorBody),
     /// A ringing phone asked to see the door: open a preview session for it (send
     /// `session_offer`). `ice_servers`: STUN/TURN with credentials minted for the door.
@@ -414,6 +424,9 @@ pub enum PhoneToHub {
         call_id: CallId,
         session_id: SessionId,
     },
+    /// Have the door play quick reply `reply_id` (a clip stored with `POST /api/replies`) to
+    /// the visitor: from a phone that is ringing for this call or answered it.
+    QuickReply { call_id: CallId, reply_id: u64 },
 }
 
 /// Messages the hub sends to a phone.

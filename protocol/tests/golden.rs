@@ -163,10 +163,18 @@ fn hub_to_door() {
         },
     );
     check(
+        "hub_to_door.quick_reply",
+        HubToDoor::QuickReply {
+            call_id: call(),
+            reply_id: 7,
+        },
+    );
+    check(
         "hub_to_door.ring_ended",
         HubToDoor::RingEnded {
             call_id: call(),
-            reason: RingEndReason::Declined,
+            // The newest reason (every phone in quiet hours); the others are plain words too.
+            reason: RingEndReason::Quiet,
         },
     );
     check(
@@ -216,6 +224,13 @@ fn phone_to_hub() {
     check(
         "phone_to_hub.decline",
         PhoneToHub::Decline { call_id: call() },
+    );
+    check(
+        "phone_to_hub.quick_reply",
+        PhoneToHub::QuickReply {
+            call_id: call(),
+            reply_id: 7,
+        },
     );
     check(
         "phone_to_hub.sdp_answer",

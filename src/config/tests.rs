@@ -102,3 +102,23 @@ fn secret_is_not_printed() {
     assert_eq!(c.hub.secret, "hunter2-very-secret");
     assert!(!c.to_toml().contains("hunter2"));
 }
+
+#[test]
+fn voice_message_secs_defaults_to_20_and_a_bad_value_names_the_key() {
+    assert_eq!(load(None, &[]).unwrap().call.voice_message_secs, 20);
+    assert_eq!(
+        load(None, &["call.voice_message_secs=0"])
+            .unwrap()
+            .call
+            .voice_message_secs,
+        0,
+        "0 turns voice messages off"
+    );
+    let err = load(Some("[call]\nvoice_message_secs = 90\n"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("call.voice_message_secs") && err.contains("0-60"),
+        "{err}"
+    );
+}

@@ -122,6 +122,10 @@ pub enum Action {
         call_id: CallId,
         outcome: Outcome,
     },
+    /// Nobody will answer this ring (it timed out, every phone declined, or every phone is
+    /// in quiet hours): the visitor may leave a voice message. Comes after the media is torn
+    /// down, so the microphone and speaker are free.
+    OfferVoiceMessage(CallId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -241,7 +245,14 @@ impl CallMachine {
                     RingEndReason::Declined => Outcome::Declined,
                     _ => Outcome::Missed,
                 };
-                self.end(id, None, outcome);
+                self.end(id.clone(), None, outcome);
+                // Nobody is coming; a ring the door itself cancelled or lost is not that.
+                if matches!(
+                    reason,
+                    RingEndReason::Timeout | RingEndReason::Declined | RingEndReason::Quiet
+                ) {
+                    self.actions.push_back(Action::OfferVoiceMessage(id));
+                }
                 Ok(())
             }
             Input::RingRefused(id) => {
@@ -319,7 +330,8 @@ impl CallMachine {
                     call_id.clone(),
                     RingEndReason::Timeout,
                 ));
-                self.end(call_id, None, Outcome::Missed);
+                self.end(call_id.clone(), None, Outcome::Missed);
+                self.actions.push_back(Action::OfferVoiceMessage(call_id));
             }
             State::Connecting { call_id, deadline } if now >= deadline => {
                 self.end(call_id, Some(HangUpReason::Failed), Outcome::Failed);

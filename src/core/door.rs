@@ -22,6 +22,8 @@ pub struct DoorSetup {
     pub door_name: String,
     /// Missed rings saved by an earlier run (Unix ms, oldest first).
     pub missed_rings: Vec<u64>,
+    /// `call.voice_message_secs`: how long a visitor nobody answers may speak (0: off).
+    pub voice_message_secs: u32,
 }
 
 #[derive(Debug)]
@@ -37,6 +39,8 @@ pub struct Door {
     fault: bool,
     /// Wall-clock time of the press being handled (a ring's or a missed ring's time).
     press_unix_ms: u64,
+    /// Longest voice message (0: none are offered).
+    voice_message_secs: u32,
     status: DoorStatus,
     /// Who answered the current call, and whether the hub says it may unlock: named in the
     /// log of every unlock, and the permission [`unlock::decide`] checks.
@@ -69,6 +73,7 @@ impl Door {
             hub_ice_servers: Vec::new(),
             fault: false,
             press_unix_ms: 0,
+            voice_message_secs: setup.voice_message_secs,
             status: DoorStatus {
                 door_name: setup.door_name,
                 ..DoorStatus::default()
@@ -296,6 +301,15 @@ impl Door {
             | HubToDoor::SessionIce { .. }
             | HubToDoor::SessionClosed { .. }
             | HubToDoor::AnsweredInSession { .. }) => return self.on_session_message(now, message),
+            HubToDoor::QuickReply { call_id, reply_id } => {
+                // Only to the visitor of the call it was sent in, while it lasts.
+                if !self.is_current(&call_id) {
+                    return Err(CallError::StaleCall(call_id));
+                }
+                tracing::info!(%call_id, reply_id, "a phone sent a quick reply");
+                self.actions
+                    .push_back(Action::PlayQuickReply { call_id, reply_id });
+            }
             HubToDoor::Error(body) => {
                 tracing::warn!(code = ?body.code, call_id = ?body.call_id, "hub error: {}", body.message);
                 // A refused ring leaves nothing to wait for.
@@ -503,6 +517,12 @@ impl Door {
                 self.actions.push_back(Action::Chime);
                 self.actions
                     .push_back(Action::TakeSnapshot(SnapshotOf::MissedRing(at_ms)));
+                // No phone can hear this press: the visitor may leave a message, kept on the
+                // door until the hub is back.
+                self.offer_voice_message(SnapshotOf::MissedRing(at_ms));
+            }
+            call::Action::OfferVoiceMessage(call_id) => {
+                self.offer_voice_message(SnapshotOf::Call(call_id))
             }
             call::Action::CallEnded { call_id, outcome } => {
                 if let Some(at_ms) = self.ledger.call_ended(&call_id, outcome) {
@@ -515,6 +535,15 @@ impl Door {
                 self.actions
                     .push_back(Action::CallEnded { call_id, outcome });
             }
+        }
+    }
+
+    fn offer_voice_message(&mut self, of: SnapshotOf) {
+        if self.voice_message_secs > 0 {
+            self.actions.push_back(Action::RecordVoiceMessage {
+                of,
+                secs: self.voice_message_secs,
+            });
         }
     }
 

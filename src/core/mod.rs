@@ -52,6 +52,8 @@ mod scenarios;
 mod scenarios_edges;
 #[cfg(test)]
 mod scenarios_preview;
+#[cfg(test)]
+mod scenarios_voice;
 
 pub use call::{CallError, LedState, Outcome, State, Timings};
 pub use door::{Door, DoorSetup};
@@ -164,7 +166,8 @@ pub enum Action {
     /// just-started media session, uploaded at once; for a missed ring, kept on disk with it.
     /// Runs beside the call: the ring has gone out already and never waits for it.
     TakeSnapshot(SnapshotOf),
-    /// The hub is back and has the `missed_ring`s: upload the snapshots kept with them.
+    /// The hub is back and has the `missed_ring`s: upload the snapshots kept with them (and
+    /// the voice messages kept while it was away).
     UploadMissedSnapshots,
     /// Give this phone a preview session of the call: a `webrtcbin` fed by the call's one
     /// encoder, video sendonly, audio negotiated but blocked both ways; create its offer and
@@ -193,6 +196,19 @@ pub enum Action {
     OpenTalk(SessionId),
     /// Tear the preview session down (its branch leaves the pipeline).
     ClosePreview(SessionId),
+    /// Nobody can come to the door: play the prompt, record the visitor for up to `secs`,
+    /// and upload it for this press (kept on the door while the hub is unreachable). Runs
+    /// beside the call loop; a new press's media session stops it.
+    RecordVoiceMessage {
+        of: SnapshotOf,
+        secs: u32,
+    },
+    /// A phone of this call sent quick reply `reply_id`: fetch it from the hub and play it on
+    /// the speaker (beside the call's own audio).
+    PlayQuickReply {
+        call_id: CallId,
+        reply_id: u64,
+    },
 }
 
 /// Which press a snapshot belongs to.

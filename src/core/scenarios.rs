@@ -31,6 +31,11 @@ impl Sim {
 
     /// A door that has not reached its hub yet, with `missed` rings saved by an earlier run.
     pub fn offline(missed: Vec<u64>) -> Sim {
+        Sim::offline_with_voice(missed, 0)
+    }
+
+    /// [`Sim::offline`] offering voice messages of up to `voice_secs` (0: none).
+    pub fn offline_with_voice(missed: Vec<u64>, voice_secs: u32) -> Sim {
         let door = Door::new(DoorSetup {
             timings: Timings {
                 ring_timeout: RING,
@@ -40,6 +45,7 @@ impl Sim {
             id_prefix: "c-test".into(),
             door_name: "Front door".into(),
             missed_rings: missed,
+            voice_message_secs: voice_secs,
         });
         let t0 = Instant::now();
         let mut sim = Sim { door, t0, now: t0 };

@@ -95,12 +95,15 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
         id_prefix: format!("c-{:08x}", rand::random::<u32>()),
         door_name: config.door.name.clone(),
         missed_rings: missed_file.load(),
+        voice_message_secs: config.call.voice_message_secs as u32,
     });
+    let voice_counters = std::sync::Arc::new(crate::voice::VoiceCounters::default());
     let (status_tx, status_rx) = watch::channel(Status::default());
     let hardware = Hardware {
         gpio_backend: hw.backend,
         relay_pulse: gpio::ms(config.gpio.relay_pulse_ms),
         live_relay: Some(hw.strike.state()),
+        voice: Some(voice_counters.clone()),
     };
     let ports = Ports {
         hub: Box::new(link),
@@ -119,6 +122,13 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
             playing: None,
         }),
         missed: Box::new(missed_file),
+        voice: Box::new(crate::voice::DoorVoice {
+            uploader: uploader.clone(),
+            plan: plan.clone(),
+            kept: crate::voice::kept::KeptVoice::new(&config.state_dir),
+            counters: voice_counters,
+            stop: None,
+        }),
         snapshots: Box::new(DoorSnapshots {
             uploader,
             store: MissedSnapshots::new(&config.state_dir),

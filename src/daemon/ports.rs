@@ -102,6 +102,36 @@ impl SnapshotPort for DoorSnapshots {
     }
 }
 
+/// The visitor's voice messages ([`crate::voice`]): each runs in a task of its own.
+pub trait VoicePort: Send {
+    /// Nobody answered `of`: play the prompt, record up to `secs`, upload or keep it.
+    fn record(&mut self, of: &crate::core::SnapshotOf, secs: u32);
+    /// A call needs the microphone: end a recording in progress (what it has is kept).
+    fn stop(&mut self);
+    /// The hub is back: upload the kept messages.
+    fn upload_kept(&mut self);
+    /// A phone of the current call sent quick reply `reply_id`: fetch and play it.
+    fn play_reply(&mut self, reply_id: u64);
+}
+
+impl VoicePort for crate::voice::DoorVoice {
+    fn record(&mut self, of: &crate::core::SnapshotOf, secs: u32) {
+        crate::voice::DoorVoice::record(self, of, secs)
+    }
+
+    fn stop(&mut self) {
+        self.stop_recording()
+    }
+
+    fn upload_kept(&mut self) {
+        crate::voice::DoorVoice::upload_kept(self)
+    }
+
+    fn play_reply(&mut self, reply_id: u64) {
+        crate::voice::DoorVoice::play_reply(self, reply_id)
+    }
+}
+
 /// The door-strike relay.
 pub trait StrikePort: Send {
     fn pulse(&mut self, length: Duration) -> PulseOutcome;

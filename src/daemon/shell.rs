@@ -1,7 +1,9 @@
 //! The shell around [`Door`]: hands it events, carries out its actions on the ports, feeds
 //! back the results that come at once, and publishes the status.
 
-use super::ports::{ChimePort, HubPort, MediaPort, MissedRingStore, SnapshotPort, StrikePort};
+use super::ports::{
+    ChimePort, HubPort, MediaPort, MissedRingStore, SnapshotPort, StrikePort, VoicePort,
+};
 use crate::control::{CallSummary, Status};
 use crate::core::{Action, CallError, Door, Event, SnapshotOf, StrikeOutcome};
 use crate::gpio::{PulseOutcome, RelayState, StatusLed};
@@ -19,6 +21,7 @@ pub struct Ports {
     pub chime: Box<dyn ChimePort>,
     pub missed: Box<dyn MissedRingStore>,
     pub snapshots: Box<dyn SnapshotPort>,
+    pub voice: Box<dyn VoicePort>,
 }
 
 /// What the shell reports beside the core's status.
@@ -28,6 +31,8 @@ pub struct Hardware {
     /// How long an unlock energises the strike (`gpio.relay_pulse_ms`).
     pub relay_pulse: Duration,
     pub live_relay: Option<Arc<RelayState>>,
+    /// Voice-message figures for `doorbelld status` (`None`: voice messages are not wired).
+    pub voice: Option<Arc<crate::voice::VoiceCounters>>,
 }
 
 pub struct Shell {
@@ -97,6 +102,8 @@ impl Shell {
                 call_id,
                 ice_servers,
             } => {
+                // A new visitor rings: the microphone is the call's now.
+                self.ports.voice.stop();
                 if let Err(e) = self.ports.media.start(&call_id, ice_servers) {
                     tracing::error!(%call_id, "{e}");
                     self.feed(now, Event::MediaStartFailed(call_id));
@@ -166,7 +173,15 @@ impl Shell {
             Action::TakeSnapshot(SnapshotOf::MissedRing(at_ms)) => {
                 self.ports.snapshots.for_missed_ring(at_ms)
             }
-            Action::UploadMissedSnapshots => self.ports.snapshots.upload_missed(),
+            Action::UploadMissedSnapshots => {
+                self.ports.snapshots.upload_missed();
+                self.ports.voice.upload_kept();
+            }
+            Action::RecordVoiceMessage { of, secs } => self.ports.voice.record(&of, secs),
+            Action::PlayQuickReply { call_id, reply_id } => {
+                tracing::info!(%call_id, reply_id, "playing a quick reply");
+                self.ports.voice.play_reply(reply_id)
+            }
             Action::OpenPreview {
                 call_id,
                 session_id,
@@ -230,6 +245,7 @@ impl Shell {
             local_chimes: self.local_chimes,
             live_counters: live.map(|(_, counters)| counters),
             live_relay: self.hardware.live_relay.clone(),
+            live_voice: self.hardware.voice.clone(),
             ..Status::default()
         };
         self.status_tx.send_replace(status);

@@ -107,6 +107,21 @@ impl SnapshotPort for FakeSnapshots {
     }
 }
 
+struct FakeVoice(Log);
+impl super::ports::VoicePort for FakeVoice {
+    fn record(&mut self, of: &crate::core::SnapshotOf, secs: u32) {
+        note(&self.0, format!("voice record {of:?} {secs}"));
+    }
+    // Not logged: every media start sends it, and the call logs read better without.
+    fn stop(&mut self) {}
+    fn upload_kept(&mut self) {
+        note(&self.0, "voice upload kept");
+    }
+    fn play_reply(&mut self, reply_id: u64) {
+        note(&self.0, format!("play reply {reply_id}"));
+    }
+}
+
 struct FakeStore(Log);
 impl MissedRingStore for FakeStore {
     fn save(&mut self, rings: &[u64]) {
@@ -125,6 +140,7 @@ fn shell(fail_start: bool) -> (Shell, Log, watch::Receiver<Status>) {
         id_prefix: "c-test".into(),
         door_name: "Front door".into(),
         missed_rings: vec![],
+        voice_message_secs: 20,
     });
     let ports = Ports {
         hub: Box::new(FakeHub(log.clone())),
@@ -138,11 +154,13 @@ fn shell(fail_start: bool) -> (Shell, Log, watch::Receiver<Status>) {
         chime: Box::new(FakeChime(log.clone())),
         missed: Box::new(FakeStore(log.clone())),
         snapshots: Box::new(FakeSnapshots(log.clone())),
+        voice: Box::new(FakeVoice(log.clone())),
     };
     let hardware = Hardware {
         gpio_backend: "simulated",
         relay_pulse: Duration::from_millis(1500),
         live_relay: None,
+        voice: None,
     };
     let (status_tx, status_rx) = watch::channel(Status::default());
     (Shell::new(door, ports, hardware, status_tx), log, status_rx)
@@ -169,8 +187,8 @@ fn a_call_runs_on_the_ports_and_its_stats_are_reported() {
     });
     assert_eq!(
         take(&log),
-        vec!["upload missed snapshots", "led Idle"],
-        "the hub is back: kept snapshots go up"
+        vec!["upload missed snapshots", "voice upload kept", "led Idle"],
+        "the hub is back: kept snapshots and voice messages go up"
     );
     shell.handle(Event::ButtonPressed { unix_ms: 5 });
     assert_eq!(
@@ -242,7 +260,15 @@ fn a_press_without_a_hub_chimes_and_saves_the_ring() {
     let (mut shell, log, status) = shell(false);
     take(&log);
     shell.handle(Event::ButtonPressed { unix_ms: 5 });
-    assert_eq!(take(&log), vec!["save [5]", "chime", "snapshot missed 5"]);
+    assert_eq!(
+        take(&log),
+        vec![
+            "save [5]",
+            "chime",
+            "snapshot missed 5",
+            "voice record MissedRing(5) 20"
+        ]
+    );
     assert_eq!(status.borrow().local_chimes, 1);
     assert_eq!(status.borrow().missed_rings_pending, 1);
 }

@@ -10,7 +10,7 @@ use doorbell_protocol::DoorId;
 use serde::Deserialize;
 
 use super::{internal_error, json_error, phone_auth, MAX_CREDENTIAL_CHARS};
-use crate::snapshots::SnapshotKey;
+use crate::snapshots::{MediaKind, SnapshotKey};
 use crate::state::AppState;
 use crate::store::{now_ms, EventKind, HistoryEvent, HistoryPage};
 
@@ -76,7 +76,8 @@ pub(super) async fn list(
     };
     let expires = now_ms().saturating_add(ttl_ms(&app));
     for event in &mut events {
-        event.snapshot = snapshot_url(&app, event, expires);
+        event.snapshot = media_url(&app, MediaKind::Snapshot, event, expires);
+        event.voice = media_url(&app, MediaKind::Voice, event, expires);
     }
     let next_before = if paged && events.len() == limit as usize {
         events.last().map(|e| e.id)
@@ -94,9 +95,17 @@ fn ttl_ms(app: &AppState) -> i64 {
     i64::try_from(app.hub.timings.snapshot_url_ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// A capability URL for the event's snapshot, if it has one.
-fn snapshot_url(app: &AppState, event: &HistoryEvent, expires_ms: i64) -> Option<String> {
-    event.snapshot_id?;
+/// A capability URL for the event's snapshot or voice message, if it has one.
+fn media_url(
+    app: &AppState,
+    kind: MediaKind,
+    event: &HistoryEvent,
+    expires_ms: i64,
+) -> Option<String> {
+    match kind {
+        MediaKind::Snapshot => event.snapshot_id?,
+        MediaKind::Voice => event.voice_id?,
+    };
     let e = &event.event;
     let key = match (e.kind, &e.call_id) {
         (EventKind::Ring, Some(call)) => SnapshotKey::Call(call.clone()),
@@ -107,7 +116,7 @@ fn snapshot_url(app: &AppState, event: &HistoryEvent, expires_ms: i64) -> Option
         app.hub
             .snapshots
             .capabilities
-            .url(&e.door_id, &key, expires_ms),
+            .media_url(kind, &e.door_id, &key, expires_ms),
     )
 }
 

@@ -1,11 +1,13 @@
 //! HTTP routes: the phone app's files, `POST /api/pair`, Web Push subscriptions (in [`push`]),
-//! the history (`/api/events`, in [`history`]), the snapshots (`/api/snapshots`, in
+//! quiet hours (`/api/quiet`, in [`quiet`]), the history (`/api/events`, in [`history`]), the snapshots (`/api/snapshots`, in
 //! [`snapshots`]), `GET /healthz`, and `GET /ws` (handed to [`crate::ws`]). Every response
 //! carries the security headers.
 
 mod history;
 mod household;
 mod push;
+mod quiet;
+mod replies;
 mod snapshots;
 
 use std::net::SocketAddr;
@@ -52,8 +54,20 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/api/snapshots/cap/{token}", get(snapshots::by_capability))
         .route("/api/snapshots/{id}", get(snapshots::by_id))
+        .route(
+            "/api/voice",
+            post(snapshots::upload_voice)
+                .layer(DefaultBodyLimit::max(crate::voice::MAX_VOICE_BYTES)),
+        )
+        .route(
+            "/api/voice/cap/{token}",
+            get(snapshots::voice_by_capability),
+        )
+        .route("/api/voice/{id}", get(snapshots::voice_by_id))
         .merge(push::routes())
         .merge(household::routes())
+        .merge(quiet::routes())
+        .merge(replies::routes())
         .fallback(static_file)
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

@@ -1,6 +1,9 @@
-//! The visitor's snapshots over HTTP: the door's upload (`POST /api/snapshots`), the
-//! capability URL (`GET /api/snapshots/cap/<token>`, no header, expires, may wait briefly for
-//! an upload on its way) and the phone's own access (`GET /api/snapshots/<id>` with its token).
+//! The visitor's snapshots and voice messages over HTTP: the door's upload (`POST
+//! /api/snapshots`, `POST /api/voice`), the capability URL (`GET /api/snapshots/cap/<token>`,
+//! `GET /api/voice/cap/<token>`: no header, expires, may wait briefly for an upload on its
+//! way) and the phone's own access (`GET /api/snapshots/<id>`, `GET /api/voice/<id>` with its
+//! token). One code path for both kinds ([`MediaKind`]); they differ in limits, the check of
+//! the body and who is told.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -12,9 +15,12 @@ use doorbell_protocol::{CallId, DoorId};
 use serde::{Deserialize, Serialize};
 
 use super::{bearer_token, internal_error, json_error, phone_auth};
-use crate::snapshots::{is_jpeg, CapabilityError, SnapshotKey, Snapshots, MAX_SNAPSHOT_BYTES};
+use crate::snapshots::{
+    is_jpeg, CapabilityError, MediaKind, SnapshotKey, Snapshots, MAX_SNAPSHOT_BYTES,
+};
 use crate::state::AppState;
 use crate::store::{now_ms, StoredSnapshot};
+use crate::voice::{ogg_opus_ms, VoiceError, MAX_VOICE_BYTES};
 
 /// Longest call id accepted in an upload (the door's are ~20 characters).
 pub(crate) const MAX_CALL_ID_CHARS: usize = 128;
@@ -32,10 +38,12 @@ enum UploadError {
     BadTarget,
     #[error("{0}")]
     BadTime(String),
-    #[error("the snapshot is larger than {MAX_SNAPSHOT_BYTES} bytes")]
-    TooLarge,
+    #[error("the body is larger than {0} bytes")]
+    TooLarge(usize),
     #[error("the body is not a JPEG (it must start with FF D8 FF and end with FF D9)")]
     NotJpeg,
+    #[error(transparent)]
+    Voice(#[from] VoiceError),
     #[error("cannot read the body: {0}")]
     Body(String),
 }
@@ -46,8 +54,11 @@ impl UploadError {
             UploadError::NoCredentials | UploadError::BadCredentials => "unauthorized",
             UploadError::BadTarget => "bad_target",
             UploadError::BadTime(_) => "invalid_timestamp",
-            UploadError::TooLarge => "too_large",
+            UploadError::TooLarge(_) => "too_large",
             UploadError::NotJpeg => "not_jpeg",
+            UploadError::Voice(VoiceError::NotOggOpus) => "not_ogg_opus",
+            UploadError::Voice(VoiceError::TooLong(_)) => "too_long",
+            UploadError::Voice(VoiceError::Empty) => "empty",
             UploadError::Body(_) => "bad_body",
         }
     }
@@ -55,7 +66,7 @@ impl UploadError {
     fn status(&self) -> StatusCode {
         match self {
             UploadError::NoCredentials | UploadError::BadCredentials => StatusCode::UNAUTHORIZED,
-            UploadError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UploadError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -87,11 +98,41 @@ pub(super) struct UploadQuery {
 
 #[derive(Debug, Serialize)]
 struct Uploaded {
-    snapshot_id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    voice_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_ms: Option<u64>,
+}
+
+impl MediaKind {
+    fn max_bytes(self) -> usize {
+        match self {
+            MediaKind::Snapshot => MAX_SNAPSHOT_BYTES,
+            MediaKind::Voice => MAX_VOICE_BYTES,
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            MediaKind::Snapshot => "image/jpeg",
+            MediaKind::Voice => "audio/ogg",
+        }
+    }
+
+    /// Checks the body; a voice message's length in milliseconds.
+    fn check(self, body: &[u8]) -> Result<Option<u64>, UploadError> {
+        match self {
+            MediaKind::Snapshot if is_jpeg(body) => Ok(None),
+            MediaKind::Snapshot => Err(UploadError::NotJpeg),
+            MediaKind::Voice => Ok(Some(ogg_opus_ms(body)?)),
+        }
+    }
 }
 
 /// The door's id and secret from `Authorization: Bearer <door_id>:<secret>`.
-fn door_credentials(headers: &HeaderMap) -> Option<(DoorId, String)> {
+pub(super) fn door_credentials(headers: &HeaderMap) -> Option<(DoorId, String)> {
     let credential = bearer_token(headers)?;
     let (door, secret) = credential.split_once(':')?;
     Some((DoorId::new(door), secret.to_owned()))
@@ -104,7 +145,20 @@ pub(super) async fn upload(
     query: Result<Query<UploadQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match store_upload(&app, &headers, query, body).await {
+    match store_upload(&app, MediaKind::Snapshot, &headers, query, body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /api/voice?call_id=<id>` or `?missed_at_ms=<ms>`, body: one Ogg Opus file.
+pub(super) async fn upload_voice(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match store_upload(&app, MediaKind::Voice, &headers, query, body).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -112,6 +166,7 @@ pub(super) async fn upload(
 
 async fn store_upload(
     app: &AppState,
+    kind: MediaKind,
     headers: &HeaderMap,
     query: Result<Query<UploadQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
@@ -149,15 +204,16 @@ async fn store_upload(
     }
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            UploadError::TooLarge
+            UploadError::TooLarge(kind.max_bytes())
         } else {
             UploadError::Body(e.body_text())
         }
     })?;
-    if !is_jpeg(&body) {
-        return Err(UploadError::NotJpeg);
+    if body.len() > kind.max_bytes() {
+        return Err(UploadError::TooLarge(kind.max_bytes()));
     }
-    let file = Snapshots::file_name(&door_id, &key);
+    let duration_ms = kind.check(&body)?;
+    let file = Snapshots::media_file_name(kind, &door_id, &key);
     let written = {
         let (hub, file) = (app.hub.clone(), file.clone());
         let bytes = body.clone();
@@ -178,35 +234,56 @@ async fn store_upload(
             .store
             .call(move |store| {
                 let now = now_ms();
-                let id = store.put_snapshot(&door_id, &key, &file, size, now)?;
+                let id = store.put_media(kind, &door_id, &key, &file, size, now)?;
                 // Pruned here too, so a door uploading in a loop cannot pass max_bytes.
                 Ok((id, store.prune(&limits, now)?))
             })
             .await
     };
-    let (snapshot_id, pruned) = match stored {
+    let (id, pruned) = match stored {
         Ok(stored) => stored,
         Err(e) => return Ok(internal_error(&e)),
     };
     super::history::remove_files(app, pruned).await;
     app.hub.snapshots.notify_uploaded();
-    if let SnapshotKey::Call(call_id) = &key {
-        let url = capability_url(app, &door_id, &key);
-        app.hub
-            .switchboard
-            .snapshot_ready(&door_id, call_id.clone(), url);
+    let url = media_capability_url(app, kind, &door_id, &key);
+    match (kind, &key) {
+        (MediaKind::Snapshot, SnapshotKey::Call(call_id)) => {
+            app.hub
+                .switchboard
+                .snapshot_ready(&door_id, call_id.clone(), url)
+        }
+        (MediaKind::Snapshot, SnapshotKey::MissedRing(_)) => {}
+        (MediaKind::Voice, _) => app.hub.notify.notifier().voice_message(&door_id, &key, url),
     }
-    tracing::info!(door = %door_id.as_str(), key = %key.encode(), bytes = body.len(), "snapshot stored");
-    Ok((StatusCode::CREATED, Json(Uploaded { snapshot_id })).into_response())
+    tracing::info!(door = %door_id.as_str(), key = %kind.stored_key(&key), bytes = body.len(), ?duration_ms, "press media stored");
+    let uploaded = match kind {
+        MediaKind::Snapshot => Uploaded {
+            snapshot_id: Some(id),
+            voice_id: None,
+            duration_ms: None,
+        },
+        MediaKind::Voice => Uploaded {
+            snapshot_id: None,
+            voice_id: Some(id),
+            duration_ms,
+        },
+    };
+    Ok((StatusCode::CREATED, Json(uploaded)).into_response())
 }
 
-/// A capability URL for `key` at `door_id`, valid for the configured time from now.
-pub(crate) fn capability_url(app: &AppState, door_id: &DoorId, key: &SnapshotKey) -> String {
+/// A capability URL for the `kind` of `key` at `door_id`, valid for the configured time from now.
+fn media_capability_url(
+    app: &AppState,
+    kind: MediaKind,
+    door_id: &DoorId,
+    key: &SnapshotKey,
+) -> String {
     let ttl = i64::try_from(app.hub.timings.snapshot_url_ttl.as_millis()).unwrap_or(i64::MAX);
     app.hub
         .snapshots
         .capabilities
-        .url(door_id, key, now_ms().saturating_add(ttl))
+        .media_url(kind, door_id, key, now_ms().saturating_add(ttl))
 }
 
 /// `GET /api/snapshots/cap/<token>`: the snapshot the token names, waiting up to
@@ -215,7 +292,24 @@ pub(super) async fn by_capability(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Response {
-    let (door_id, key) = match app.hub.snapshots.capabilities.check(&token, now_ms()) {
+    media_by_capability(app, MediaKind::Snapshot, token).await
+}
+
+/// `GET /api/voice/cap/<token>`: the voice message the token names.
+pub(super) async fn voice_by_capability(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Response {
+    media_by_capability(app, MediaKind::Voice, token).await
+}
+
+async fn media_by_capability(app: AppState, kind: MediaKind, token: String) -> Response {
+    let checked = app
+        .hub
+        .snapshots
+        .capabilities
+        .check_media(kind, &token, now_ms());
+    let (door_id, key) = match checked {
         Ok(named) => named,
         Err(e @ CapabilityError::Expired) => return json_error(StatusCode::GONE, e.to_string()),
         Err(e @ CapabilityError::Invalid) => {
@@ -230,11 +324,11 @@ pub(super) async fn by_capability(
             let (door_id, key) = (door_id.clone(), key.clone());
             app.hub
                 .store
-                .call(move |store| store.snapshot_by_key(&door_id, &key))
+                .call(move |store| store.media_by_key(kind, &door_id, &key))
                 .await
         };
         match found {
-            Ok(Some(snapshot)) => return serve(&app, &snapshot).await,
+            Ok(Some(snapshot)) => return serve(&app, kind, &snapshot).await,
             Ok(None) => {}
             Err(e) => return internal_error(&e),
         }
@@ -257,8 +351,26 @@ pub(super) async fn by_id(
     headers: HeaderMap,
     id: Result<Path<i64>, PathRejection>,
 ) -> Response {
+    media_by_id(app, MediaKind::Snapshot, headers, id).await
+}
+
+/// `GET /api/voice/<id>` with `Authorization: Bearer <phone token>`: as [`by_id`].
+pub(super) async fn voice_by_id(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    id: Result<Path<i64>, PathRejection>,
+) -> Response {
+    media_by_id(app, MediaKind::Voice, headers, id).await
+}
+
+async fn media_by_id(
+    app: AppState,
+    kind: MediaKind,
+    headers: HeaderMap,
+    id: Result<Path<i64>, PathRejection>,
+) -> Response {
     let Ok(Path(id)) = id else {
-        return json_error(StatusCode::BAD_REQUEST, "the snapshot id must be a number");
+        return json_error(StatusCode::BAD_REQUEST, "the id must be a number");
     };
     let phone = match phone_auth(&app, &headers).await {
         Ok(phone) => phone,
@@ -267,10 +379,10 @@ pub(super) async fn by_id(
     let found = app
         .hub
         .store
-        .call(move |store| store.snapshot_for_phone(&phone.phone_id, id))
+        .call(move |store| store.media_for_phone(kind, &phone.phone_id, id))
         .await;
     match found {
-        Ok(Some(snapshot)) => serve(&app, &snapshot).await,
+        Ok(Some(snapshot)) => serve(&app, kind, &snapshot).await,
         Ok(None) => json_error(
             StatusCode::NOT_FOUND,
             "no such snapshot among this phone's doors",
@@ -279,11 +391,11 @@ pub(super) async fn by_id(
     }
 }
 
-async fn serve(app: &AppState, snapshot: &StoredSnapshot) -> Response {
+async fn serve(app: &AppState, kind: MediaKind, snapshot: &StoredSnapshot) -> Response {
     match tokio::fs::read(app.hub.snapshots.path(&snapshot.file)).await {
         Ok(jpeg) => (
             [
-                (header::CONTENT_TYPE, "image/jpeg"),
+                (header::CONTENT_TYPE, kind.content_type()),
                 (header::CACHE_CONTROL, SNAPSHOT_CACHE_CONTROL),
             ],
             jpeg,

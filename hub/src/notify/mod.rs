@@ -9,12 +9,12 @@
 
 pub mod ntfy;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use doorbell_protocol::{CallId, DoorId};
+use doorbell_protocol::{CallId, DoorId, PhoneId};
 use tokio::sync::{mpsc, watch, Semaphore};
 
 pub use ntfy::{NotifyConfig, NtfyConfig};
@@ -43,6 +43,8 @@ pub(crate) enum Notice {
         door_id: DoorId,
         call_id: CallId,
         at_ms: i64,
+        /// Phones in quiet hours: no push for them.
+        quiet: BTreeSet<PhoneId>,
     },
     /// The ring ended (`reason` in wire spelling: answered, declined, timeout, cancelled,
     /// door_offline).
@@ -50,6 +52,12 @@ pub(crate) enum Notice {
         door_id: DoorId,
         call_id: CallId,
         reason: &'static str,
+    },
+    /// A visitor's voice message of the press `key` arrived; `path` is its capability path.
+    VoiceMessage {
+        door_id: DoorId,
+        key: SnapshotKey,
+        path: String,
     },
 }
 
@@ -63,6 +71,7 @@ impl Notice {
                 door_id,
                 call_id,
                 at_ms,
+                quiet: e.quiet.clone(),
             }),
             EventKind::Answered => Some(Notice::RingEnded {
                 door_id,
@@ -100,6 +109,19 @@ impl Notifier {
         };
         if tx.try_send(notice).is_err() {
             tracing::warn!(door = %e.door_id, call = ?e.call_id, "push queue full or closed; this ring's pushes are skipped");
+        }
+    }
+
+    /// A voice message was stored; every phone of the door is told by push. Never blocks.
+    pub(crate) fn voice_message(&self, door_id: &DoorId, key: &SnapshotKey, path: String) {
+        let Some(tx) = &self.tx else { return };
+        let notice = Notice::VoiceMessage {
+            door_id: door_id.clone(),
+            key: key.clone(),
+            path,
+        };
+        if tx.try_send(notice).is_err() {
+            tracing::warn!(door = %door_id, "push queue full or closed; a voice message's pushes are skipped");
         }
     }
 }
@@ -231,6 +253,7 @@ impl Dispatcher {
                     door_id,
                     call_id,
                     at_ms,
+                    quiet,
                 } => {
                     let now = Instant::now();
                     // Rings whose end never came (cannot happen unless a bug): let them go.
@@ -241,7 +264,7 @@ impl Dispatcher {
                         (door_id.clone(), call_id.clone()),
                         ActiveRing { started: now, end },
                     );
-                    tokio::spawn(self.ring(door_id, call_id, at_ms, end_rx));
+                    tokio::spawn(self.ring(door_id, call_id, at_ms, quiet, end_rx));
                 }
                 Notice::RingEnded {
                     door_id,
@@ -251,6 +274,9 @@ impl Dispatcher {
                     if let Some(ring) = self.active.remove(&(door_id, call_id)) {
                         let _ = ring.end.send(Some(reason));
                     }
+                }
+                Notice::VoiceMessage { door_id, key, path } => {
+                    tokio::spawn(self.voice_message(door_id, key, path));
                 }
             }
         }
@@ -262,6 +288,7 @@ impl Dispatcher {
         door_id: DoorId,
         call_id: CallId,
         at_ms: i64,
+        quiet: BTreeSet<PhoneId>,
         end: fanout::EndSignal,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let (push, ntfy, permits, store) = (
@@ -279,7 +306,7 @@ impl Dispatcher {
                     .call(move |s| s.push_targets(&door_id, now_ms()))
                     .await
             };
-            let (door_name, targets) = match lookup {
+            let (door_name, mut targets) = match lookup {
                 Ok(Some(found)) => found,
                 Ok(None) => return,
                 Err(e) => {
@@ -287,6 +314,7 @@ impl Dispatcher {
                     return;
                 }
             };
+            targets.retain(|t| !quiet.contains(&t.phone_id));
             let (capabilities, ttl) = &*snapshots;
             let expires =
                 now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
@@ -308,6 +336,41 @@ impl Dispatcher {
                 });
             }
             fanout::ring_all(&push, &permits, &store, &ring, targets, &end);
+        }
+    }
+}
+
+impl Dispatcher {
+    /// The task for one voice message: look up the door's subscriptions, push to each.
+    fn voice_message(
+        &self,
+        door_id: DoorId,
+        key: SnapshotKey,
+        path: String,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (push, permits, store) = (self.push.clone(), self.permits.clone(), self.store.clone());
+        let url = format!("{}{path}", self.app_url);
+        async move {
+            let lookup = {
+                let door_id = door_id.clone();
+                store
+                    .call(move |s| s.push_targets(&door_id, now_ms()))
+                    .await
+            };
+            let (door_name, targets) = match lookup {
+                Ok(Some(found)) => found,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading push subscriptions failed");
+                    return;
+                }
+            };
+            let (call_id, at_ms) = match &key {
+                SnapshotKey::Call(call) => (Some(call.as_str()), now_ms()),
+                SnapshotKey::MissedRing(at) => (None, *at),
+            };
+            let payload = fanout::voice_payload(&door_id, &door_name, call_id, at_ms, &url);
+            fanout::voice_all(&push, &permits, &store, payload, &door_id, targets);
         }
     }
 }
@@ -360,6 +423,7 @@ mod tests {
             phone_id: None,
             reason,
             duration: None,
+            quiet: Default::default(),
         }
     }
 

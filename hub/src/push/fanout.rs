@@ -149,6 +149,67 @@ async fn ring_one(
     settle(&store, &target, "ring_ended", outcome).await;
 }
 
+/// `TTL` of a voice-message push: the message waits in the history for days, but a
+/// notification about it is worth delivering for a day.
+pub const VOICE_TTL_SECS: u32 = 24 * 3600;
+/// A voice-message push is retried (429/5xx) this long.
+pub const VOICE_RETRY_WINDOW: Duration = Duration::from_secs(60);
+
+/// `{"type":"voice_message", ...}` (see `docs/PROTOCOL.md`): `voice` is the absolute
+/// capability URL of the Ogg Opus file; `call_id` is absent for a press the hub never heard.
+pub fn voice_payload(
+    door_id: &DoorId,
+    door_name: &str,
+    call_id: Option<&str>,
+    at_ms: i64,
+    voice: &str,
+) -> Bytes {
+    let mut body = serde_json::json!({
+        "type": "voice_message",
+        "door_id": door_id,
+        "door_name": door_name,
+        "at_ms": at_ms,
+        "voice": voice,
+    });
+    if let Some(call_id) = call_id {
+        body["call_id"] = call_id.into();
+    }
+    Bytes::from(body.to_string())
+}
+
+/// Sends one voice-message notice to every subscription in `targets`, each in its own task.
+/// Its `Topic` differs from the door's ring topic, so it never replaces a missed-call
+/// notification.
+pub(crate) fn voice_all(
+    ctx: &Arc<PushContext>,
+    permits: &Arc<Semaphore>,
+    store: &Store,
+    payload: Bytes,
+    door_id: &DoorId,
+    targets: Vec<PushTarget>,
+) {
+    let topic = topic(&DoorId::new(format!("{}\0voice", door_id.as_str())));
+    for target in targets {
+        let message = Message {
+            payload: payload.clone(),
+            ttl_secs: VOICE_TTL_SECS,
+            topic: topic.clone(),
+        };
+        let (ctx, permits, store) = (ctx.clone(), permits.clone(), store.clone());
+        tokio::spawn(async move {
+            let outcome = send::deliver(
+                &ctx,
+                &permits,
+                &target,
+                &message,
+                tokio::time::sleep(VOICE_RETRY_WINDOW),
+            )
+            .await;
+            settle(&store, &target, "voice_message", outcome).await;
+        });
+    }
+}
+
 /// Acts on a final outcome; whether the subscription is still worth sending to.
 async fn settle(store: &Store, target: &PushTarget, what: &str, outcome: Outcome) -> bool {
     let endpoint = send::short(&target.endpoint);

@@ -2,6 +2,7 @@
 //! and hang-up. The switchboard stamps them with the wall clock and hands them to the
 //! recorder, which writes them to the store (`GET /api/events` reads them back).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use doorbell_protocol::{CallId, DoorId, HangUpReason, PhoneId, RingEndReason};
@@ -19,6 +20,9 @@ pub(crate) struct RouterEvent {
     /// Wire spelling of the `RingEndReason` / `HangUpReason`.
     pub(crate) reason: Option<&'static str>,
     pub(crate) duration: Option<Duration>,
+    /// For a ring: phones in quiet hours, which get no push (the event is still in their
+    /// history, which is per door).
+    pub(crate) quiet: BTreeSet<PhoneId>,
 }
 
 impl RouterEvent {
@@ -30,12 +34,19 @@ impl RouterEvent {
             phone_id: None,
             reason: None,
             duration: None,
+            quiet: BTreeSet::new(),
         }
     }
 
     /// The door rang.
     pub(crate) fn ring(door_id: &DoorId, call_id: &CallId) -> Self {
         Self::of_call(door_id, call_id, EventKind::Ring)
+    }
+
+    /// This ring leaves out the `quiet` phones.
+    pub(crate) fn quiet(mut self, quiet: &BTreeSet<PhoneId>) -> Self {
+        self.quiet = quiet.clone();
+        self
     }
 
     /// Ringing ended without an answer.
@@ -87,6 +98,7 @@ impl RouterEvent {
             phone_id: None,
             reason: None,
             duration: None,
+            quiet: BTreeSet::new(),
         }
     }
 }
@@ -97,6 +109,7 @@ fn ring_reason_str(r: RingEndReason) -> &'static str {
         RingEndReason::Declined => "declined",
         RingEndReason::Cancelled => "cancelled",
         RingEndReason::DoorOffline => "door_offline",
+        RingEndReason::Quiet => "quiet",
     }
 }
 

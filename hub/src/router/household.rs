@@ -42,6 +42,7 @@ impl Router {
         for conn in self.conns_of_phone_at(phone_id, door_id) {
             self.cut_off(now, conn, door_id, &mut out);
         }
+        self.forget_rung_phone(door_id, phone_id);
         for conn in self.phone_conns_of(door_id).collect::<Vec<_>>() {
             out.push(Out::Phone(
                 conn,

@@ -16,6 +16,7 @@
 //! | [`household`] | phones joining, leaving, removed; permissions; guests' ends; revoked doors |
 //! | [`missed`] | `missed_ring`: the clock check, the phones told, the history entry |
 //! | [`snapshot`] | `snapshot`: telling the door's phones that a call's snapshot arrived |
+//! | [`roster`] | what a ring is told beyond the connections: quiet phones, phones push reaches |
 //!
 //! Connections, not phone ids, are the unit of ringing: a phone may have the app open in more
 //! than one tab (or a stale tab and a fresh one), and every tab rings. The first tab to answer
@@ -29,6 +30,7 @@ mod household;
 mod ice;
 mod missed;
 mod presence;
+mod roster;
 mod snapshot;
 #[cfg(test)]
 mod test_support;
@@ -44,6 +46,7 @@ pub(crate) use history::RouterEvent;
 use ice::IceServers;
 pub(crate) use missed::check_time as check_missed_ring_time;
 use presence::{DoorSlot, PhonePeer};
+pub(crate) use roster::Roster;
 
 /// Identifies one WebSocket connection for the lifetime of the process.
 pub(crate) type ConnId = u64;
@@ -138,6 +141,22 @@ impl Router {
         self
     }
 
+    /// `ring{call_id}` from the door on `conn`, with the door's phones judged at this instant
+    /// (who is quiet, who push reaches).
+    pub(crate) fn door_ring(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        call_id: doorbell_protocol::CallId,
+        roster: Roster,
+    ) -> Vec<Out> {
+        let mut out = Vec::new();
+        if let Some(door_id) = self.door_conns.get(&conn).cloned() {
+            self.ring(now, conn, &door_id, call_id, roster, &mut out);
+        }
+        out
+    }
+
     /// A message from the door on `conn`.
     pub(crate) fn door_message(&mut self, now: Now, conn: ConnId, msg: DoorToHub) -> Vec<Out> {
         let mut out = Vec::new();
@@ -153,7 +172,11 @@ impl Router {
                     None,
                 ),
             )),
-            DoorToHub::Ring { call_id } => self.ring(now, conn, &door_id, call_id, &mut out),
+            // Without a roster (unit tests, a caller that could not read the store) only the
+            // open pages count and nobody is quiet.
+            DoorToHub::Ring { call_id } => {
+                self.ring(now, conn, &door_id, call_id, Roster::default(), &mut out)
+            }
             DoorToHub::CancelRing { call_id, reason } => {
                 self.end_ringing(conn, &door_id, &call_id, reason, &mut out)
             }

@@ -7,10 +7,12 @@ use base64::Engine;
 use doorbell_protocol::DoorId;
 use ring::hmac;
 
-use super::{SnapshotError, SnapshotKey};
+use super::{MediaKind, SnapshotError, SnapshotKey};
 
 /// The path prefix capability URLs are served under.
 pub(crate) const CAPABILITY_PATH: &str = "/api/snapshots/cap/";
+/// The path prefix of voice-message capability URLs.
+pub(crate) const VOICE_CAPABILITY_PATH: &str = "/api/voice/cap/";
 /// Bytes of the HMAC key: 256 bits, as HMAC-SHA256 wants.
 const KEY_BYTES: usize = 32;
 /// Longest token accepted before decoding (door ids, call ids and the time fit in far less).
@@ -70,18 +72,50 @@ impl Capabilities {
     /// The path (from the hub's root) of a capability for `key` at `door_id`, valid until
     /// `expires_ms` (Unix milliseconds).
     pub(crate) fn url(&self, door_id: &DoorId, key: &SnapshotKey, expires_ms: i64) -> String {
-        let payload = format!("{}\n{}\n{expires_ms}", door_id.as_str(), key.encode());
+        self.media_url(MediaKind::Snapshot, door_id, key, expires_ms)
+    }
+
+    /// [`Capabilities::url`] for the snapshot or the voice message of a press. The signed
+    /// payload names the kind, so a snapshot's link (which ntfy and push services see) never
+    /// opens the voice message.
+    pub(crate) fn media_url(
+        &self,
+        kind: MediaKind,
+        door_id: &DoorId,
+        key: &SnapshotKey,
+        expires_ms: i64,
+    ) -> String {
+        let payload = format!(
+            "{}\n{}\n{expires_ms}",
+            door_id.as_str(),
+            kind.stored_key(key)
+        );
         let tag = hmac::sign(&self.key, payload.as_bytes());
+        let path = match kind {
+            MediaKind::Snapshot => CAPABILITY_PATH,
+            MediaKind::Voice => VOICE_CAPABILITY_PATH,
+        };
         format!(
-            "{CAPABILITY_PATH}{}.{}",
+            "{path}{}.{}",
             URL_SAFE_NO_PAD.encode(payload),
             URL_SAFE_NO_PAD.encode(tag.as_ref())
         )
     }
 
+    #[cfg(test)]
     /// The snapshot `token` names, if its signature is good and it has not expired at `now_ms`.
     pub(crate) fn check(
         &self,
+        token: &str,
+        now_ms: i64,
+    ) -> Result<(DoorId, SnapshotKey), CapabilityError> {
+        self.check_media(MediaKind::Snapshot, token, now_ms)
+    }
+
+    /// [`Capabilities::check`] for a token of `kind`; a token of the other kind is invalid.
+    pub(crate) fn check_media(
+        &self,
+        kind: MediaKind,
         token: &str,
         now_ms: i64,
     ) -> Result<(DoorId, SnapshotKey), CapabilityError> {
@@ -100,7 +134,7 @@ impl Capabilities {
         else {
             return Err(Invalid);
         };
-        let key = SnapshotKey::decode(key).ok_or(Invalid)?;
+        let key = kind.decode(key).ok_or(Invalid)?;
         let expires: i64 = expires.parse().map_err(|_| Invalid)?;
         if now_ms > expires {
             return Err(CapabilityError::Expired);

@@ -11,7 +11,7 @@ pub struct HistoryConfig {
     pub max_days: u32,
     /// At most this many events (rings, answers, hang-ups, missed rings) are kept.
     pub max_events: u32,
-    /// The snapshot files together stay under this many bytes.
+    /// The snapshot and voice-message files together stay under this many bytes.
     pub max_bytes: u64,
 }
 

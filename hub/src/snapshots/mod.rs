@@ -60,6 +60,40 @@ impl SnapshotKey {
     }
 }
 
+/// What is stored about a press: its snapshot, or the visitor's voice message. Both live in
+/// the same table and directory under the same `[history]` limits; a voice message's stored
+/// key is its press's key with a `v` in front.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MediaKind {
+    Snapshot,
+    Voice,
+}
+
+impl MediaKind {
+    /// The key stored in the database and signed in capabilities.
+    pub(crate) fn stored_key(self, key: &SnapshotKey) -> String {
+        match self {
+            MediaKind::Snapshot => key.encode(),
+            MediaKind::Voice => format!("v{}", key.encode()),
+        }
+    }
+
+    /// The press a stored key of this kind names (`None` for the other kind's keys).
+    pub(crate) fn decode(self, stored: &str) -> Option<SnapshotKey> {
+        match self {
+            MediaKind::Snapshot => SnapshotKey::decode(stored),
+            MediaKind::Voice => SnapshotKey::decode(stored.strip_prefix('v')?),
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            MediaKind::Snapshot => "jpg",
+            MediaKind::Voice => "ogg",
+        }
+    }
+}
+
 /// Why the snapshot store could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -119,20 +153,26 @@ impl Snapshots {
         })
     }
 
+    #[cfg(test)]
     /// The file name a snapshot of `key` at `door_id` is stored under: derived from both, so
     /// a retried upload replaces its file, and free of anything a door could choose.
     pub(crate) fn file_name(door_id: &DoorId, key: &SnapshotKey) -> String {
+        Self::media_file_name(MediaKind::Snapshot, door_id, key)
+    }
+
+    /// [`Snapshots::file_name`] for either kind.
+    pub(crate) fn media_file_name(kind: MediaKind, door_id: &DoorId, key: &SnapshotKey) -> String {
         let digest = crate::secrets::sha256_hex(
-            format!("{}\n{}", door_id.as_str(), key.encode()).as_bytes(),
+            format!("{}\n{}", door_id.as_str(), kind.stored_key(key)).as_bytes(),
         );
-        format!("{}.jpg", &digest[..32])
+        format!("{}.{}", &digest[..32], kind.extension())
     }
 
     pub(crate) fn path(&self, file: &str) -> PathBuf {
         self.dir.join(file)
     }
 
-    /// Writes a JPEG (0600, via a temporary file and a rename).
+    /// Writes a JPEG or an Ogg file (0600, via a temporary file and a rename).
     pub(crate) fn write(&self, file: &str, jpeg: &[u8]) -> std::io::Result<()> {
         crate::secrets::write_private_file(&self.path(file), jpeg, 0o600)
     }

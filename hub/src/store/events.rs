@@ -86,6 +86,12 @@ pub(crate) struct HistoryEvent {
     /// A capability URL of the snapshot, filled in by the HTTP layer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<String>,
+    /// The visitor's voice message left at this press, for `GET /api/voice/<id>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub voice_id: Option<i64>,
+    /// A capability URL of the voice message (Ogg Opus), filled in by the HTTP layer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub voice: Option<String>,
 }
 
 /// A page of the history and where the next one starts.
@@ -170,12 +176,15 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
             "SELECT e.at, e.door_id, e.call_id, e.kind, e.phone_id, e.reason, e.duration_ms,
-                    e.id, s.id, ph.name
+                    e.id, s.id, ph.name, v.id
              FROM events e
              LEFT JOIN phones ph ON ph.id = e.phone_id
              LEFT JOIN snapshots s ON s.door_id = e.door_id
                  AND s.key = CASE e.kind WHEN 'ring' THEN 'c:' || e.call_id
                                          WHEN 'missed_ring' THEN 'm:' || e.at END
+             LEFT JOIN snapshots v ON v.door_id = e.door_id
+                 AND v.key = CASE e.kind WHEN 'ring' THEN 'vc:' || e.call_id
+                                         WHEN 'missed_ring' THEN 'vm:' || e.at END
              WHERE {filter}
              ORDER BY e.id DESC"
         ))?;
@@ -189,6 +198,8 @@ impl Store {
                         snapshot_id: r.get(8)?,
                         phone_name: r.get(9)?,
                         snapshot: None,
+                        voice_id: r.get(10)?,
+                        voice: None,
                         event: CallEvent {
                             at: r.get(0)?,
                             door_id: DoorId::new(r.get::<_, String>(1)?),
@@ -249,7 +260,8 @@ impl Store {
         let mut files = Vec::new();
         if let Some(key) = key {
             let mut stmt =
-                tx.prepare("DELETE FROM snapshots WHERE door_id = ?1 AND key = ?2 RETURNING file")?;
+                // The press's snapshot and voice message (`v` + key).
+                tx.prepare("DELETE FROM snapshots WHERE door_id = ?1 AND key IN (?2, 'v' || ?2) RETURNING file")?;
             for file in stmt.query_map([&door, &key], |r| r.get::<_, String>(0))? {
                 files.push(file?);
             }

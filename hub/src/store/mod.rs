@@ -22,6 +22,8 @@ mod events;
 mod household;
 mod phones;
 mod push_subscriptions;
+mod quiet;
+mod replies;
 mod snapshots;
 
 use std::path::Path;
@@ -37,6 +39,8 @@ use crate::secrets::RandomError;
 pub(crate) use events::{CallEvent, EventKind, HistoryEvent, HistoryPage};
 pub(crate) use household::{active, AccessChange, Member, MemberPatch};
 pub(crate) use push_subscriptions::{NewSubscription, PushTarget};
+pub(crate) use quiet::RingPhone;
+pub(crate) use replies::{NewReply, ReplyInfo, ReplyQuota};
 pub(crate) use snapshots::StoredSnapshot;
 
 /// How long `doorbell-hub pair` links stay valid. Long enough to walk to the phone and scan,
@@ -116,6 +120,10 @@ const MIGRATIONS: &[&str] = &[
 "#,
     // Roles, permissions, invites' grants, the change journal.
     household::MIGRATION,
+    // Quiet hours per phone.
+    quiet::MIGRATION,
+    // Quick replies per door.
+    replies::MIGRATION,
 ];
 
 /// Settings key: the base URL the last `serve` used, so `pair` can print matching links.

@@ -266,6 +266,8 @@ mod migration_tests {
                 .execute_batch(
                     "DROP TABLE push_subscriptions;
                      DROP TABLE snapshots;
+                     DROP TABLE quiet_hours;
+                     DROP TABLE quick_replies;
                      DROP INDEX events_by_time;
                      PRAGMA user_version = 1;",
                 )

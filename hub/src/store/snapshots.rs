@@ -5,7 +5,7 @@ use doorbell_protocol::{DoorId, PhoneId};
 use rusqlite::{params, OptionalExtension};
 
 use super::{Store, StoreError};
-use crate::snapshots::{HistoryConfig, SnapshotKey};
+use crate::snapshots::{HistoryConfig, MediaKind, SnapshotKey};
 
 /// A snapshot whose upload is younger than this is kept even if no event refers to it yet:
 /// the door's upload can reach the hub before the recorder has written the ring.
@@ -24,11 +24,14 @@ fn snapshot_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String,
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
-fn to_stored((id, door, key, file): (i64, String, String, String)) -> Option<StoredSnapshot> {
+fn to_stored(
+    kind: MediaKind,
+    (id, door, key, file): (i64, String, String, String),
+) -> Option<StoredSnapshot> {
     Some(StoredSnapshot {
         id,
         door_id: DoorId::new(door),
-        key: SnapshotKey::decode(&key)?,
+        key: kind.decode(&key)?,
         file,
     })
 }
@@ -36,8 +39,22 @@ fn to_stored((id, door, key, file): (i64, String, String, String)) -> Option<Sto
 impl Store {
     /// Records (or replaces, for a retried upload) the snapshot of `key` at `door_id`, whose
     /// file is already written. Returns its id.
+    #[cfg(test)]
     pub(crate) fn put_snapshot(
         &self,
+        door_id: &DoorId,
+        key: &SnapshotKey,
+        file: &str,
+        bytes: usize,
+        at: i64,
+    ) -> Result<i64, StoreError> {
+        self.put_media(MediaKind::Snapshot, door_id, key, file, bytes, at)
+    }
+
+    /// [`Store::put_snapshot`] for either kind of a press's media.
+    pub(crate) fn put_media(
+        &self,
+        kind: MediaKind,
         door_id: &DoorId,
         key: &SnapshotKey,
         file: &str,
@@ -49,14 +66,31 @@ impl Store {
              ON CONFLICT (door_id, key) DO UPDATE SET at = excluded.at, bytes = excluded.bytes,
                  file = excluded.file
              RETURNING id",
-            params![door_id.as_str(), key.encode(), at, bytes as i64, file],
+            params![
+                door_id.as_str(),
+                kind.stored_key(key),
+                at,
+                bytes as i64,
+                file
+            ],
             |r| r.get(0),
         )?)
     }
 
+    #[cfg(test)]
     /// The snapshot of `key` at `door_id`, if uploaded.
     pub(crate) fn snapshot_by_key(
         &self,
+        door_id: &DoorId,
+        key: &SnapshotKey,
+    ) -> Result<Option<StoredSnapshot>, StoreError> {
+        self.media_by_key(MediaKind::Snapshot, door_id, key)
+    }
+
+    /// [`Store::snapshot_by_key`] for either kind.
+    pub(crate) fn media_by_key(
+        &self,
+        kind: MediaKind,
         door_id: &DoorId,
         key: &SnapshotKey,
     ) -> Result<Option<StoredSnapshot>, StoreError> {
@@ -64,16 +98,18 @@ impl Store {
             .conn()
             .query_row(
                 "SELECT id, door_id, key, file FROM snapshots WHERE door_id = ?1 AND key = ?2",
-                params![door_id.as_str(), key.encode()],
+                params![door_id.as_str(), kind.stored_key(key)],
                 snapshot_row,
             )
             .optional()?;
-        Ok(row.and_then(to_stored))
+        Ok(row.and_then(|r| to_stored(kind, r)))
     }
 
-    /// Snapshot `id`, only if `phone_id` is paired with its door.
-    pub(crate) fn snapshot_for_phone(
+    /// Snapshot (or voice message, by `kind`) `id`, only if `phone_id` is paired with its
+    /// door (`None` for an id of the other kind).
+    pub(crate) fn media_for_phone(
         &self,
+        kind: MediaKind,
         phone_id: &PhoneId,
         id: i64,
     ) -> Result<Option<StoredSnapshot>, StoreError> {
@@ -87,7 +123,7 @@ impl Store {
                 snapshot_row,
             )
             .optional()?;
-        Ok(row.and_then(to_stored))
+        Ok(row.and_then(|r| to_stored(kind, r)))
     }
 
     /// Deletes what the `[history]` limits no longer allow at `now_ms`: events older than
@@ -125,8 +161,10 @@ impl Store {
             delete(
                 "DELETE FROM snapshots WHERE at < ?1 AND NOT EXISTS (
                      SELECT 1 FROM events e WHERE e.door_id = snapshots.door_id
-                     AND snapshots.key = CASE e.kind WHEN 'ring' THEN 'c:' || e.call_id
-                                                     WHEN 'missed_ring' THEN 'm:' || e.at END)
+                     AND CASE WHEN snapshots.key LIKE 'v%' THEN substr(snapshots.key, 2)
+                              ELSE snapshots.key END
+                         = CASE e.kind WHEN 'ring' THEN 'c:' || e.call_id
+                                       WHEN 'missed_ring' THEN 'm:' || e.at END)
                  RETURNING file",
                 &[&now_ms.saturating_sub(ORPHAN_GRACE_MS)],
             )?;
@@ -279,7 +317,9 @@ mod tests {
                 .expect("undo later migrations");
             s.conn()
                 .execute_batch(
-                    "DROP TABLE snapshots; DROP INDEX events_by_time; PRAGMA user_version = 2;",
+                    "DROP TABLE snapshots; DROP TABLE quiet_hours; DROP TABLE quick_replies;
+                     DROP INDEX events_by_time;
+                     PRAGMA user_version = 2;",
                 )
                 .expect("downgrade");
             door

@@ -48,6 +48,8 @@ const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
  * options.extraRoutes { path: html }      extra pages served WITHOUT CSP (e.g. a fake door page)
  * options.events                          the history GET /api/events returns (default []; the
  *                                         returned `events` array can be changed later)
+ * GET /api/quiet answers "quiet hours all off" and GET /api/replies "no quick replies" to a
+ * known token.
  *
  * Returns { url, port, received, sockets, send(msg), waitFor(pred), dropAll(), close() }.
  */
@@ -78,6 +80,21 @@ export async function startFakeHub(options = {}) {
       const authorized = tokens.has((req.headers.authorization ?? "").replace(/^Bearer /, ""));
       res.writeHead(authorized ? 200 : 401, { "content-type": "application/json" });
       res.end(JSON.stringify(authorized ? { events } : { error: "unauthorized" }));
+      return;
+    }
+    if (req.method === "GET" && path === "/api/replies") {
+      // The ringing screen's quick-reply panel lists the door's clips: none here.
+      const authorized = tokens.has((req.headers.authorization ?? "").replace(/^Bearer /, ""));
+      res.writeHead(authorized ? 200 : 401, { "content-type": "application/json" });
+      res.end(JSON.stringify(authorized ? { replies: [] } : { error: "unauthorized" }));
+      return;
+    }
+    if (req.method === "GET" && path === "/api/quiet") {
+      // The app's quiet-hours panel reads its settings on every connect: all off here.
+      const authorized = tokens.has((req.headers.authorization ?? "").replace(/^Bearer /, ""));
+      res.writeHead(authorized ? 200 : 401, { "content-type": "application/json" });
+      const off = { utc_offset_min: 0, schedule: [], dnd_until_ms: null, quiet_now: false };
+      res.end(JSON.stringify(authorized ? off : { error: "unauthorized" }));
       return;
     }
     if (options.extraRoutes?.[path] !== undefined) {

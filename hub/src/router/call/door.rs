@@ -1,30 +1,45 @@
 //! What the door sends about its call: `ring`, `cancel_ring`, `sdp_offer`, `ice`, `hang_up`.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use doorbell_protocol::{
-    CallId, DoorId, ErrorCode, HangUpReason, HubToDoor, HubToPhone, IceServer, RingEndReason,
+    CallId, DoorId, ErrorCode, HangUpReason, HubToDoor, HubToPhone, IceServer, PhoneId,
+    RingEndReason,
 };
 
 use super::{door_error, Call, Phase};
-use crate::router::{ConnId, Now, Out, Router, RouterEvent};
+use crate::router::{ConnId, Now, Out, Roster, Router, RouterEvent};
 
 impl Router {
-    /// `ring{call_id}`: ring every phone connection paired with the door.
+    /// `ring{call_id}`: ring every phone connection paired with the door, except those of
+    /// phones the roster says are quiet; wait for every phone rung (open page or push). When
+    /// the door has phones and every one is quiet, the ring ends at once (`quiet`), so the
+    /// door can offer the visitor a voice message.
     pub(in crate::router) fn ring(
         &mut self,
         now: Now,
         conn: ConnId,
         door_id: &DoorId,
         call_id: CallId,
+        roster: Roster,
         out: &mut Vec<Out>,
     ) {
-        let ringing: BTreeSet<ConnId> = self.phone_conns_of(door_id).collect();
-        let phone_count = ringing
+        let ringing: BTreeSet<ConnId> = self
+            .phone_conns_of(door_id)
+            .filter(|c| {
+                self.phones
+                    .get(c)
+                    .is_some_and(|p| !roster.quiet.contains(&p.phone_id))
+            })
+            .collect();
+        let online: BTreeSet<PhoneId> = ringing
             .iter()
-            .filter_map(|c| self.phones.get(c).map(|p| &p.phone_id))
-            .collect::<HashSet<_>>()
-            .len();
+            .filter_map(|c| self.phones.get(c).map(|p| p.phone_id.clone()))
+            .collect();
+        let phone_count = online.len();
+        let mut waiting = online;
+        waiting.extend(roster.pushed.iter().cloned());
+        let all_quiet = waiting.is_empty() && !roster.quiet.is_empty();
         let Some(slot) = self.doors.get_mut(door_id) else {
             return;
         };
@@ -79,10 +94,31 @@ impl Router {
                 ice_servers: Some(door_ice),
             },
         ));
-        out.push(Out::Event(RouterEvent::ring(door_id, &call_id)));
+        out.push(Out::Event(
+            RouterEvent::ring(door_id, &call_id).quiet(&roster.quiet),
+        ));
+        if all_quiet {
+            out.push(Out::Door(
+                conn,
+                HubToDoor::RingEnded {
+                    call_id: call_id.clone(),
+                    reason: RingEndReason::Quiet,
+                },
+            ));
+            out.push(Out::Event(RouterEvent::missed(
+                door_id,
+                &call_id,
+                RingEndReason::Quiet,
+            )));
+            return;
+        }
         slot.call = Some(Call {
             id: call_id,
-            phase: Phase::Ringing { ringing },
+            phase: Phase::Ringing {
+                ringing,
+                waiting,
+                quiet: roster.quiet,
+            },
             sessions: Default::default(),
         });
     }
@@ -101,7 +137,7 @@ impl Router {
         };
         match &slot.call {
             Some(call) if &call.id == call_id => match &call.phase {
-                Phase::Ringing { ringing } => {
+                Phase::Ringing { ringing, .. } => {
                     for phone in ringing {
                         out.push(Out::Phone(
                             *phone,

@@ -13,6 +13,8 @@
 
 mod door;
 mod phone;
+#[cfg(test)]
+mod quiet_tests;
 mod session;
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
@@ -31,8 +33,16 @@ pub(crate) const RECENT_CALL_IDS: usize = 256;
 
 #[derive(Debug)]
 pub(super) enum Phase {
-    /// Connections whose phone is ringing (not yet declined).
-    Ringing { ringing: BTreeSet<ConnId> },
+    /// Ringing. A ring ends as declined when `waiting` is empty after a decline: every
+    /// phone that was rung (open page or push) said no, not merely every open page.
+    Ringing {
+        /// Connections whose page is ringing (not yet declined).
+        ringing: BTreeSet<ConnId>,
+        /// Phones rung (an open page, or a push subscription) that have not declined.
+        waiting: BTreeSet<PhoneId>,
+        /// Phones in quiet hours at the ring: a page of theirs that connects does not ring.
+        quiet: BTreeSet<PhoneId>,
+    },
     /// `conn` answered; the door and that connection now exchange SDP and ICE.
     Answered {
         conn: ConnId,
@@ -96,11 +106,21 @@ impl Router {
         };
         if let Some(Call {
             id,
-            phase: Phase::Ringing { ringing },
+            phase:
+                Phase::Ringing {
+                    ringing,
+                    waiting,
+                    quiet,
+                },
             ..
         }) = &mut slot.call
         {
+            if quiet.contains(phone_id) {
+                return;
+            }
             ringing.insert(conn);
+            // A phone paired during the ring (or with no push subscription) is waited for now.
+            waiting.insert(phone_id.clone());
             out.push(Out::Phone(
                 conn,
                 HubToPhone::Ring {
@@ -113,6 +133,18 @@ impl Router {
         }
     }
 
+    /// `phone_id` no longer belongs to `door_id`: a ring stops waiting for its decline (it
+    /// could only have come from a connection, which is cut off too).
+    pub(in crate::router) fn forget_rung_phone(&mut self, door_id: &DoorId, phone_id: &PhoneId) {
+        if let Some(Call {
+            phase: Phase::Ringing { waiting, .. },
+            ..
+        }) = self.doors.get_mut(door_id).and_then(|s| s.call.as_mut())
+        {
+            waiting.remove(phone_id);
+        }
+    }
+
     /// Ends the door's call because the door's connection went away (or was replaced).
     pub(super) fn end_call_door_gone(&mut self, door_id: &DoorId, out: &mut Vec<Out>) {
         let Some(slot) = self.doors.get_mut(door_id) else {
@@ -120,7 +152,7 @@ impl Router {
         };
         let Some(call) = slot.call.take() else { return };
         match call.phase {
-            Phase::Ringing { ringing } => {
+            Phase::Ringing { ringing, .. } => {
                 for phone in ringing {
                     out.push(Out::Phone(
                         phone,
@@ -173,7 +205,7 @@ impl Router {
         match &mut call.phase {
             // A ringing phone that goes away just stops ringing; the door's ring
             // timeout still ends the call if nobody else answers.
-            Phase::Ringing { ringing } => {
+            Phase::Ringing { ringing, .. } => {
                 ringing.remove(&conn);
             }
             Phase::Answered {

@@ -47,6 +47,7 @@ impl Router {
                 return out;
             }
             PhoneToHub::Answer { call_id }
+            | PhoneToHub::QuickReply { call_id, .. }
             | PhoneToHub::Decline { call_id }
             | PhoneToHub::SdpAnswer { call_id, .. }
             | PhoneToHub::Ice { call_id, .. }
@@ -81,7 +82,7 @@ impl Router {
         };
         let door_conn = slot.conn;
         match (msg, &mut call.phase) {
-            (PhoneToHub::Answer { .. }, Phase::Ringing { ringing }) => {
+            (PhoneToHub::Answer { .. }, Phase::Ringing { ringing, .. }) => {
                 if !ringing.remove(&conn) {
                     out.push(phone_error(
                         conn,
@@ -129,7 +130,12 @@ impl Router {
                 };
                 out.push(phone_error(conn, code, text, &call_id));
             }
-            (PhoneToHub::Decline { .. }, Phase::Ringing { ringing }) => {
+            (
+                PhoneToHub::Decline { .. },
+                Phase::Ringing {
+                    ringing, waiting, ..
+                },
+            ) => {
                 call.sessions.end_for_phone(
                     conn,
                     door_conn,
@@ -143,22 +149,35 @@ impl Router {
                         "this call is not ringing here",
                         &call_id,
                     ));
-                } else if ringing.is_empty() {
-                    if let Some(door_conn) = door_conn {
-                        out.push(Out::Door(
-                            door_conn,
-                            HubToDoor::RingEnded {
-                                call_id: call_id.clone(),
-                                reason: RingEndReason::Declined,
-                            },
-                        ));
+                } else {
+                    waiting.remove(&phone_id);
+                    if waiting.is_empty() {
+                        // Pages of phones that declined elsewhere (another tab) stop too.
+                        for other in ringing.iter() {
+                            out.push(Out::Phone(
+                                *other,
+                                HubToPhone::RingingCancelled {
+                                    call_id: call_id.clone(),
+                                    reason: RingEndReason::Declined,
+                                },
+                            ));
+                        }
+                        if let Some(door_conn) = door_conn {
+                            out.push(Out::Door(
+                                door_conn,
+                                HubToDoor::RingEnded {
+                                    call_id: call_id.clone(),
+                                    reason: RingEndReason::Declined,
+                                },
+                            ));
+                        }
+                        out.push(Out::Event(RouterEvent::missed(
+                            &door_id,
+                            &call_id,
+                            RingEndReason::Declined,
+                        )));
+                        slot.call = None;
                     }
-                    out.push(Out::Event(RouterEvent::missed(
-                        &door_id,
-                        &call_id,
-                        RingEndReason::Declined,
-                    )));
-                    slot.call = None;
                 }
             }
             (PhoneToHub::Decline { .. }, Phase::Answered { conn: answerer, .. }) => {
@@ -174,6 +193,31 @@ impl Router {
                     )
                 };
                 out.push(phone_error(conn, code, text, &call_id));
+            }
+            // A quick reply from a phone that is ringing for the call or answered it: the door
+            // fetches the clip and plays it (whether the clip is this door's, the door's own
+            // credentials decide when it fetches).
+            (PhoneToHub::QuickReply { reply_id, .. }, phase) => {
+                let allowed = match phase {
+                    Phase::Ringing { ringing, .. } => ringing.contains(&conn),
+                    Phase::Answered { conn: answerer, .. } => *answerer == conn,
+                };
+                match (allowed, door_conn) {
+                    (true, Some(door_conn)) => out.push(Out::Door(
+                        door_conn,
+                        HubToDoor::QuickReply {
+                            call_id: call_id.clone(),
+                            reply_id,
+                        },
+                    )),
+                    (true, None) => {}
+                    (false, _) => out.push(phone_error(
+                        conn,
+                        ErrorCode::InvalidState,
+                        "this phone is not ringing for or in this call",
+                        &call_id,
+                    )),
+                }
             }
             (
                 msg @ (PhoneToHub::SdpAnswer { .. } | PhoneToHub::Ice { .. }),
@@ -322,6 +366,36 @@ mod tests {
             },
         );
         assert_eq!(error_code(&out), Some(ErrorCode::UnknownCall));
+    }
+
+    #[test]
+    fn a_quick_reply_reaches_the_door_only_from_a_ringing_or_answering_phone() {
+        let mut r = setup();
+        ring(&mut r);
+        let reply = PhoneToHub::QuickReply {
+            call_id: call(),
+            reply_id: 3,
+        };
+        let out = r.phone_message(now(), A, reply.clone());
+        assert_eq!(
+            out,
+            vec![Out::Door(
+                DOOR,
+                HubToDoor::QuickReply {
+                    call_id: call(),
+                    reply_id: 3
+                }
+            )]
+        );
+        r.phone_message(now(), B, PhoneToHub::Answer { call_id: call() });
+        let out = r.phone_message(now(), A, reply.clone());
+        assert_eq!(
+            error_code(&out),
+            Some(ErrorCode::InvalidState),
+            "A no longer rings"
+        );
+        let out = r.phone_message(now(), B, reply);
+        assert_eq!(to(&out, DOOR).len(), 1, "the answering phone may");
     }
 
     #[test]

@@ -257,7 +257,7 @@ impl Router {
             return;
         };
         let refusal = match &call.phase {
-            Phase::Ringing { ringing } if !ringing.contains(&conn) => {
+            Phase::Ringing { ringing, .. } if !ringing.contains(&conn) => {
                 Some("this call is not ringing here (declined?)")
             }
             Phase::Ringing { .. } => None,
