@@ -4,8 +4,9 @@
 # reboot persistence, then a RAUC A/B update and a rollback. Needs root (mmdebstrap, ownership).
 #   bash scripts/test-image.sh            (scripts/test.sh runs it with DOORBELL_IMAGE_TEST=1)
 # DOORBELL_IMAGE_SKIP_BUILD=1 reuses target/image/amd64 from an earlier run.
-# The A/B update test (two 400 MB bundles, three reboots: about 25 min under TCG on the 2-core
-# CI machines) would push CI past its hour, so it runs only with DOORBELL_IMAGE_UPDATE_TEST=1
+# The A/B update test (two 400 MB bundles, three reboots: about 45 min under TCG on the 2-core
+# CI machines, measured 2026-12-04) would push CI past its hour, so it runs only with
+# DOORBELL_IMAGE_UPDATE_TEST=1
 # (or `node --test image/test/update.test.mjs` after a build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
