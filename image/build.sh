@@ -116,6 +116,8 @@ echo "mmdebstrap: $(($(date +%s) - t0)) s"
 # --- the appliance's configuration -------------------------------------------------------
 cp -a "$here/overlay/common/." "$root/"
 [[ -d $here/overlay/$arch ]] && cp -a "$here/overlay/$arch/." "$root/"
+# Debian's rauc ships no /etc/rauc.
+mkdir -p "$root/etc/rauc"
 sed -e "s/@COMPATIBLE@/$COMPATIBLE/" -e "s/@DISK_ID@/$DISK_ID/g" "$here/rauc-system.conf" >"$root/etc/rauc/system.conf"
 install -m 0644 "$keyring" "$root/etc/rauc/keyring.pem"
 echo "$version" >"$root/etc/doorbell-image-version"

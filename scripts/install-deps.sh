@@ -27,6 +27,8 @@ APT_PACKAGES=(
   # file systems without mounting, GRUB (EFI and BIOS), RAUC bundles, bmap, QEMU and OVMF
   mmdebstrap e2fsprogs dosfstools mtools fdisk grub-efi-amd64-bin grub-pc-bin grub-common rauc
   squashfs-tools bmap-tools zstd qemu-system-x86 ovmf
+  # the arm64 image: its maintainer scripts under qemu-user (binfmt), its boot under -M virt
+  qemu-user-static qemu-system-arm
 )
 
 missing=()

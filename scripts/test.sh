@@ -42,9 +42,9 @@ fi
 node --test --test-concurrency=1 tests/nat/
 
 # The firmware image: amd64 build, booted under QEMU, a call (A/B update test:
-# DOORBELL_IMAGE_UPDATE_TEST=1). Opt-in for now (DOORBELL_IMAGE_TEST=1): under TCG it adds about
-# 25 minutes (release build, mmdebstrap, boot) and has not yet run inside a whole CI run within
-# the hour. The release binary goes into the image's .deb; Debian downloads are cached in
+# DOORBELL_IMAGE_UPDATE_TEST=1). Opt-in (DOORBELL_IMAGE_TEST=1): the CI machines' KVM (PVM) runs
+# no stock kernel, and under TCG it adds about 25 minutes (release build, mmdebstrap, boot), 45
+# more with the update test: past the hour (README, "Firmware image (Debian)"). The release binary goes into the image's .deb; Debian downloads are cached in
 # /var/cache/doorbell-image (keep that directory between runs).
 if [[ ${DOORBELL_IMAGE_TEST:-0} == 1 ]]; then
   echo "== firmware image: amd64 build, booted under QEMU, a call"

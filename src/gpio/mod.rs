@@ -14,12 +14,14 @@
 //! - [`edges`]: kernel edge events -> one press per ring (minimum interval, held button).
 //! - [`strike`]: the door-strike relay and its fail-secure guards.
 //! - [`led`]: the blink pattern for each [`LedState`].
+//! - [`presence`]: three presses within 10 s -> a short pairing window (physical presence).
 //! - `simulated`: keyboard/control-socket button, logged LED and relay (demo and tests).
 //! - `rppal_backend`: the Raspberry Pi's pins (Linux only), thin on purpose.
 
 pub mod edges;
 pub mod led;
 pub mod line;
+pub mod presence;
 #[cfg(target_os = "linux")]
 mod rppal_backend;
 mod simulated;
