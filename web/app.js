@@ -12,7 +12,7 @@
 import { Action, Effect, PushState, Screen, canAnswer, canUnlock, initialModel, isNoticeScreen, reduce } from "./state.js";
 import { Call } from "./call.js";
 import { HubLink } from "./hub-link.js";
-import { pair, pairCodeFrom, readToken, storePhoneId, storeToken } from "./pairing.js";
+import { doorNameFrom, pair, pairCodeFrom, readToken, storePhoneId, storeToken } from "./pairing.js";
 import { pinFrom, readPins } from "./pin.js";
 import { $, render, renderTimer } from "./render.js";
 import { Ringer } from "./ringer.js";
@@ -336,13 +336,17 @@ async function pairAndConnect(code, pin) {
   link.connect(true);
 }
 
-/** Pairs with the code in the address, if any, and takes it out of the address. */
+/**
+ * Takes a pairing link's code out of the address and asks "Pair this phone with Front door?";
+ * nothing is redeemed until the user says yes (issue 11, item 2).
+ */
 function pairFromAddress() {
   const code = pairCodeFrom(location.hash);
   if (!code) return false;
   const pin = pinFrom(location.hash);
+  const doorName = doorNameFrom(location.hash);
   history.replaceState(null, "", location.pathname + location.search);
-  pairAndConnect(code, pin);
+  dispatch({ type: Action.PairOffered, code, pin, doorName });
   return true;
 }
 
@@ -365,6 +369,11 @@ function init() {
     const leave = /** @type {HTMLElement} */ (ev.target).closest("button[data-leave]");
     if (leave instanceof HTMLElement && leave.dataset.leave) leaveDoor(leave.dataset.leave);
   });
+  $("btn-pair-yes").addEventListener("click", () => {
+    const offer = model.pairOffer;
+    if (offer) pairAndConnect(offer.code, offer.pin);
+  });
+  $("btn-pair-no").addEventListener("click", () => dispatch({ type: Action.PairCancelled }));
   $("pair-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const input = /** @type {HTMLInputElement} */ ($("pair-input"));
@@ -398,9 +407,10 @@ function init() {
     replyWhenRinging(toReply.callId, toReply.reply);
   }
 
-  if (pairFromAddress()) return;
-  if (!token) dispatch({ type: Action.NotPaired });
-  else link.connect(true);
+  // A phone paired with other doors stays connected (and can ring) while it is asked.
+  const offered = pairFromAddress();
+  if (token) link.connect(true);
+  else if (!offered) dispatch({ type: Action.NotPaired });
 }
 
 init();
