@@ -13,6 +13,7 @@ import { Action, Effect, PushState, Screen, canAnswer, canUnlock, initialModel, 
 import { Call } from "./call.js";
 import { HubLink } from "./hub-link.js";
 import { doorNameFrom, pair, pairCodeFrom, readToken, storePhoneId, storeToken } from "./pairing.js";
+import { phoneCertificate } from "./phone-cert.js";
 import { pinFrom, readPins } from "./pin.js";
 import { $, render, renderTimer } from "./render.js";
 import { Ringer } from "./ringer.js";
@@ -42,6 +43,15 @@ let token = readToken();
 let model = initialModel(!!token);
 /** @type {Call | null} the media of model.call, once answered */
 let call = null;
+/**
+ * This phone's kept DTLS certificate (phone-cert.js), loaded at start, milliseconds before any
+ * ring can be answered; a call answered before it is ready uses a fresh one, as browsers do.
+ * @type {RTCCertificate | null}
+ */
+let certificate = null;
+phoneCertificate()
+  .then((c) => (certificate = c))
+  .catch((e) => console.warn("doorbell: no phone certificate:", e?.message || e));
 /** @type {Metrics} */
 let metrics = {};
 /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -214,6 +224,7 @@ function runEffect(fx) {
         iceServers: c.iceServers,
         muted: model.muted,
         pinned: readPins()[c.doorId] ?? null,
+        certificate,
         send: (text) => link.send(text),
         dispatch,
         onTick: () => renderTimer(model.call?.startedAt ?? null, performance.now()),

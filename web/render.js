@@ -27,7 +27,8 @@ export function render(m, prev, now) {
   $("hub-detail").textContent = m.hubDetail;
   showError($("hub-error"), m.hubError);
   showError($("pair-error"), m.pairError);
-  if (m.pairOffer) $("confirm-pair-title").textContent = pairQuestion(m.pairOffer);
+  // Only while asked: the door's name must not linger in a hidden screen.
+  $("confirm-pair-title").textContent = m.pairOffer ? pairQuestion(m.pairOffer) : "";
   showError($("idle-error"), m.idleError);
   showError($("household-note"), m.householdNote);
   if (!prev || prev.doors !== m.doors) renderDoors(m.doors);

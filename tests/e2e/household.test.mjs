@@ -107,7 +107,7 @@ test("an owner restricts and removes a member; the door refuses the member's unl
   // An invite: a link and its QR code.
   await owner.page.locator("#invite-form button[type=submit]").click();
   await owner.page.locator("#invite-result").waitFor();
-  assert.match(await owner.page.locator("#invite-link").inputValue(), /\/#pair=[0-9a-f]+&door=[^&]+$/);
+  assert.match(await owner.page.locator("#invite-link").inputValue(), /\/#pair=[0-9a-f]+&door=Front%20door$/);
   const qr = await owner.page.locator("#invite-qr").evaluate((img) => ({ src: img.src, w: img.naturalWidth }));
   assert.match(qr.src, /^data:image\/svg\+xml/);
   assert.ok(qr.w > 0, "the QR code image loaded");
