@@ -134,6 +134,7 @@ pub async fn start(
         // The door's own links carry its DTLS certificate's fingerprint, which the phone pins
         // and checks on every call (docs/SECURITY-MODEL.md).
         let fingerprint = identity.dtls.sha256().to_owned();
+        let door_name = config.door.name.clone();
         // The running hub follows the store's household journal, so a removal here closes
         // the phone's connections within a fraction of a second.
         Arc::new(move |command| {
@@ -141,7 +142,7 @@ pub async fn start(
                 HubCommand::Pair => store.create_pairing_code(&door_id).map(|code| {
                     format!(
                         "{}&fp={fingerprint}",
-                        doorbell_hub::pairing_url(&base_url, &code)
+                        doorbell_hub::pairing_url(&base_url, &code, &door_name)
                     )
                 }),
                 HubCommand::Phones => store.list_phones().map(|phones| {

@@ -114,7 +114,11 @@ fn the_service_never_prints_a_pairing_link() {
 
     let stdout = std::fs::read_to_string(&out_path).expect("stdout");
     let stderr = std::fs::read_to_string(&err_path).expect("stderr");
-    let code = link.rsplit("#pair=").next().unwrap_or_default();
+    let code = link
+        .rsplit("#pair=")
+        .next()
+        .and_then(|rest| rest.split('&').next())
+        .unwrap_or_default();
     for (name, text) in [("stdout", &stdout), ("stderr", &stderr)] {
         assert!(
             !text.contains("#pair=") && !text.contains(code),

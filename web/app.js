@@ -12,7 +12,8 @@
 import { Action, Effect, PushState, Screen, canAnswer, canUnlock, initialModel, isNoticeScreen, reduce } from "./state.js";
 import { Call } from "./call.js";
 import { HubLink } from "./hub-link.js";
-import { pair, pairCodeFrom, readToken, storePhoneId, storeToken } from "./pairing.js";
+import { doorNameFrom, pair, pairCodeFrom, readToken, storePhoneId, storeToken } from "./pairing.js";
+import { phoneCertificate } from "./phone-cert.js";
 import { pinFrom, readPins } from "./pin.js";
 import { $, render, renderTimer } from "./render.js";
 import { Ringer } from "./ringer.js";
@@ -44,6 +45,15 @@ let token = readToken();
 let model = initialModel(!!token);
 /** @type {Call | null} the media of model.call, once answered */
 let call = null;
+/**
+ * This phone's kept DTLS certificate (phone-cert.js), loaded at start, milliseconds before any
+ * ring can be answered; a call answered before it is ready uses a fresh one, as browsers do.
+ * @type {RTCCertificate | null}
+ */
+let certificate = null;
+phoneCertificate()
+  .then((c) => (certificate = c))
+  .catch((e) => console.warn("doorbell: no phone certificate:", e?.message || e));
 /** @type {Metrics} */
 let metrics = {};
 /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -223,6 +233,7 @@ function runEffect(fx) {
         iceServers: c.iceServers,
         muted: model.muted,
         pinned: readPins()[c.doorId] ?? null,
+        certificate,
         send: (text) => link.send(text),
         dispatch,
         onTick: () => renderTimer(model.call?.startedAt ?? null, performance.now()),
@@ -352,13 +363,17 @@ async function pairAndConnect(code, pin) {
   link.connect(true);
 }
 
-/** Pairs with the code in the address, if any, and takes it out of the address. */
+/**
+ * Takes a pairing link's code out of the address and asks "Pair this phone with Front door?";
+ * nothing is redeemed until the user says yes (issue 11, item 2).
+ */
 function pairFromAddress() {
   const code = pairCodeFrom(location.hash);
   if (!code) return false;
   const pin = pinFrom(location.hash);
+  const doorName = doorNameFrom(location.hash);
   history.replaceState(null, "", location.pathname + location.search);
-  pairAndConnect(code, pin);
+  dispatch({ type: Action.PairOffered, code, pin, doorName });
   return true;
 }
 
@@ -383,6 +398,11 @@ function init() {
     const leave = /** @type {HTMLElement} */ (ev.target).closest("button[data-leave]");
     if (leave instanceof HTMLElement && leave.dataset.leave) leaveDoor(leave.dataset.leave);
   });
+  $("btn-pair-yes").addEventListener("click", () => {
+    const offer = model.pairOffer;
+    if (offer) pairAndConnect(offer.code, offer.pin);
+  });
+  $("btn-pair-no").addEventListener("click", () => dispatch({ type: Action.PairCancelled }));
   $("pair-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const input = /** @type {HTMLInputElement} */ ($("pair-input"));
@@ -416,9 +436,10 @@ function init() {
     replyWhenRinging(toReply.callId, toReply.reply);
   }
 
-  if (pairFromAddress()) return;
-  if (!token) dispatch({ type: Action.NotPaired });
-  else link.connect(true);
+  // A phone paired with other doors stays connected (and can ring) while it is asked.
+  const offered = pairFromAddress();
+  if (token) link.connect(true);
+  else if (!offered) dispatch({ type: Action.NotPaired });
 }
 
 init();

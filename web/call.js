@@ -31,6 +31,7 @@ const CLOCK_TICK_MS = 1000;
  *   id: string, doorName: string, iceServers: any[], muted: boolean, pinned: string | null,
  *   send: (text: string) => boolean, dispatch: (action: Act) => void, onTick: () => void,
  *   video: HTMLVideoElement, audio: HTMLAudioElement, metrics: Metrics,
+ *   certificate?: RTCCertificate | null,
  * }} CallOptions
  */
 
@@ -191,6 +192,8 @@ export class Call {
     const pc = new RTCPeerConnection({
       iceServers: proto.toRtcIceServers(this.#o.iceServers),
       bundlePolicy: "max-bundle",
+      // The phone's kept certificate (phone-cert.js): the same fingerprint on every call.
+      ...(this.#o.certificate ? { certificates: [this.#o.certificate] } : {}),
     });
     pc.onicecandidate = (ev) => {
       const cand = ev.candidate;

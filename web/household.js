@@ -19,6 +19,7 @@ const NAME_MAX = 64;
 export class HouseholdView {
   #token;
   #doorId;
+  #doorName;
   #myPhoneId;
   /** @type {AbortController} removes every listener at dispose */
   #listeners = new AbortController();
@@ -30,6 +31,7 @@ export class HouseholdView {
   constructor({ token, doorId, doorName, phoneId }) {
     this.#token = token;
     this.#doorId = doorId;
+    this.#doorName = doorName;
     this.#myPhoneId = phoneId;
     $("household-title").textContent = `${doorName}: household`;
     $("invite-result").hidden = true;
@@ -174,8 +176,9 @@ export class HouseholdView {
     }
     try {
       const invite = await this.#api("POST", "/invites", body);
-      // This page's own origin: the one the invited phone can reach too.
-      const link = `${location.origin}/#pair=${encodeURIComponent(invite.code)}`;
+      // This page's own origin: the one the invited phone can reach too. The door's name is
+      // for the invited phone's "Pair this phone with Front door?".
+      const link = `${location.origin}/#pair=${encodeURIComponent(invite.code)}&door=${encodeURIComponent(this.#doorName)}`;
       /** @type {HTMLInputElement} */ ($("invite-link")).value = link;
       const qr = /** @type {HTMLImageElement} */ ($("invite-qr"));
       qr.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(qrSvg(link))}`;

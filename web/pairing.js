@@ -7,6 +7,8 @@ const TOKEN_KEY = "doorbell.token";
 const PHONE_ID_KEY = "doorbell.phone_id";
 /** The hub keeps at most this many characters of a phone's name. */
 const DEVICE_NAME_MAX = 64;
+/** A door's name longer than the hub would keep is not a name but noise in the question. */
+const DOOR_NAME_MAX = 64;
 
 /** @returns {string | null} */
 export function readToken() {
@@ -74,6 +76,22 @@ export function pairCodeFrom(text) {
   if (m) return decodeURIComponent(m[1]);
   if (/^[A-Za-z0-9_.~-]+$/.test(s)) return s; // a bare code
   return null;
+}
+
+/**
+ * The door's name in a pairing link (`…&door=Front%20door`), for the question asked before
+ * pairing; null if the link has none or it is garbled.
+ * @param {unknown} text
+ */
+export function doorNameFrom(text) {
+  const m = /[#&?]door=([^&\s]+)/.exec(String(text || ""));
+  if (!m) return null;
+  try {
+    const name = decodeURIComponent(m[1]).trim();
+    return name ? name.slice(0, DOOR_NAME_MAX) : null;
+  } catch {
+    return null;
+  }
 }
 
 /**

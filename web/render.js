@@ -2,7 +2,7 @@
 // Draws the model (state.js) into index.html. The only module that writes the page; it reads
 // nothing back from it. Lists are rebuilt only when their part of the model changed.
 
-import { PushState, Screen, canUnlock, mayUnlock } from "./state.js";
+import { PushState, Screen, canUnlock, mayUnlock, pairQuestion } from "./state.js";
 
 /** @typedef {import("./state.js").Model} Model */
 
@@ -27,6 +27,8 @@ export function render(m, prev, now) {
   $("hub-detail").textContent = m.hubDetail;
   showError($("hub-error"), m.hubError);
   showError($("pair-error"), m.pairError);
+  // Only while asked: the door's name must not linger in a hidden screen.
+  $("confirm-pair-title").textContent = m.pairOffer ? pairQuestion(m.pairOffer) : "";
   showError($("idle-error"), m.idleError);
   showError($("household-note"), m.householdNote);
   if (!prev || prev.doors !== m.doors) renderDoors(m.doors);

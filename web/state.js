@@ -9,6 +9,7 @@ import * as proto from "./protocol.js";
 /** The screens, as rendered into `data-state` (the end-to-end tests read these strings). */
 export const Screen = Object.freeze({
   NotPaired: "not-paired",
+  ConfirmPair: "confirm-pair",
   ConnectingHub: "connecting-hub",
   HubUnreachable: "hub-unreachable",
   Idle: "idle",
@@ -65,6 +66,8 @@ export const Action = Object.freeze({
   PairFailed: "pair-failed", // {error, paired}
   PairDone: "pair-done",
   PairLinkInvalid: "pair-link-invalid",
+  PairOffered: "pair-offered", // {code, pin, doorName}: a pairing link was opened
+  PairCancelled: "pair-cancelled", // "Not now" on the question
   AnswerSent: "answer-sent",
   DeclineClicked: "decline-clicked",
   HangUpClicked: "hang-up-clicked",
@@ -101,6 +104,7 @@ export const Effect = Object.freeze({
  * @typedef {{door_id: string, name: string, online: boolean, access?: Access}} Door
  * @typedef {{door_id: string, door_name: string, at_ms: number}} MissedRing
  * @typedef {{kind: ScreenName, title: string, detail: string}} Notice
+ * @typedef {{code: string, pin: string | null, doorName: string | null}} PairOffer
  * @typedef {{kind: "pending" | "ok" | "error", text: string}} UnlockNote
  * @typedef {{state: typeof PushState[keyof typeof PushState], text: string}} PushView
  * @typedef {{
@@ -115,7 +119,7 @@ export const Effect = Object.freeze({
  *   hubTitle: string, hubDetail: string, hubError: string, pairError: string, idleError: string,
  *   welcome: any, doors: Door[], missed: MissedRing[], call: CallView | null,
  *   notice: Notice | null, muted: boolean, push: PushView,
- *   householdNote: string, householdDoor: string | null,
+ *   householdNote: string, householdDoor: string | null, pairOffer: PairOffer | null,
  * }} Model
  * @typedef {{type: string, [key: string]: any}} Act
  * @typedef {{type: string, [key: string]: any}} Eff
@@ -143,6 +147,7 @@ export function initialModel(paired) {
     push: { state: PushState.Unknown, text: "" },
     householdNote: "",
     householdDoor: null,
+    pairOffer: null,
   };
 }
 
@@ -150,6 +155,9 @@ export function initialModel(paired) {
 export const isCallScreen = (s) => CALL_SCREENS.has(s);
 /** @param {ScreenName} s */
 export const isNoticeScreen = (s) => NOTICE_SCREENS.has(s);
+
+/** "Pair this phone with Front door?" @param {PairOffer} offer */
+export const pairQuestion = (offer) => `Pair this phone with ${offer.doorName || "this doorbell"}?`;
 
 /** Whether Answer may be pressed now. @param {Model} m */
 export const canAnswer = (m) => !!m.call && !m.call.answered && m.screen === Screen.Ringing;
@@ -179,7 +187,12 @@ export function clockTime(atMs) {
 export function reduce(model, action) {
   /** @type {Eff[]} */
   const effects = [];
-  const next = step(model, action, effects);
+  let next = step(model, action, effects);
+  // Nothing is redeemed before the user says yes: the question stays up through hub
+  // reconnects and welcomes; only a ring takes over (and the question is back after it).
+  if (next.pairOffer && !isCallScreen(next.screen) && !isNoticeScreen(next.screen)) {
+    next = { ...next, screen: Screen.ConfirmPair };
+  }
   return { model: next, effects };
 }
 
@@ -226,8 +239,12 @@ function step(m, a, fx) {
       if (a.forget) m = { ...m, welcome: null, doors: [] };
       if (a.error) m = { ...m, pairError: a.error };
       return m;
+    case Action.PairOffered:
+      return { ...m, pairOffer: { code: a.code, pin: a.pin ?? null, doorName: a.doorName || null }, pairError: "" };
+    case Action.PairCancelled:
+      return home({ ...m, pairOffer: null });
     case Action.PairStarted:
-      return { ...m, screen: Screen.ConnectingHub, hubTitle: "Pairing…", hubDetail: "", hubError: "" };
+      return { ...m, pairOffer: null, screen: Screen.ConnectingHub, hubTitle: "Pairing…", hubDetail: "", hubError: "" };
     case Action.PairDone:
       return { ...m, paired: true, pairError: "", idleError: "" };
     case Action.PairFailed:

@@ -30,6 +30,7 @@ const SHELL = [
   "/history.js",
   "/household.js",
   "/pin.js",
+  "/phone-cert.js",
   "/qr.js",
   "/qrcode-generator.mjs",
   "/quiet.js",

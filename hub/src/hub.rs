@@ -242,17 +242,12 @@ impl Hub {
     }
 }
 
-/// "https://host/#pair=CODE"
-pub fn pairing_url(base_url: &str, code: &str) -> String {
-    format!("{}/#pair={}", base_url.trim_end_matches('/'), code)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn hosts_and_pairing_urls() {
+    fn hosts() {
         assert_eq!(
             url_host("https://doorbell.local:8443/x"),
             Some("doorbell.local")
@@ -260,6 +255,5 @@ mod tests {
         assert_eq!(url_host("http://[::1]:80"), Some("::1"));
         assert_eq!(url_host("ftp://x"), None);
         assert_eq!(url_host("https://"), None);
-        assert_eq!(pairing_url("https://h:1/", "abc"), "https://h:1/#pair=abc");
     }
 }

@@ -40,7 +40,7 @@
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(doorbell_hub::HubError::LocalAddr)?;
 //! let url = hub.base_url(listener.local_addr().map_err(doorbell_hub::HubError::LocalAddr)?);
 //! let code = hub.store().create_pairing_code(&door_id)?;
-//! println!("{}", doorbell_hub::pairing_url(&url, &code));
+//! println!("{}", doorbell_hub::pairing_url(&url, &code, "Front door"));
 //! hub.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
 //! # let _ = secret; Ok(()) }
 //! ```
@@ -50,7 +50,8 @@
 //! | module | job |
 //! |---|---|
 //! | `config` | [`HubConfig`], [`TlsMode`], protocol [`Timings`] |
-//! | `hub` | [`Hub`]: open, serve, URLs; [`pairing_url`] |
+//! | `hub` | [`Hub`]: open, serve, URLs |
+//! | `link` | [`pairing_url`]: the link a phone opens to pair |
 //! | `state` | the state every connection shares (a leaf: no module it serves is imported) |
 //! | `store` | SQLite: doors, phones and pairings, events, settings; [`Store::call`](Store) for async callers |
 //! | `secrets` | random ids/secrets from the OS, SHA-256 digests, private files |
@@ -84,6 +85,7 @@ mod error;
 mod household;
 mod http;
 mod hub;
+mod link;
 mod notify;
 mod push;
 mod quiet;
@@ -105,7 +107,8 @@ mod ws;
 pub use acme::{AcmeConfig, AcmeError, AcmeStatus};
 pub use config::{HubConfig, Timings, TlsMode};
 pub use error::HubError;
-pub use hub::{outbound_ip, pairing_url, Hub};
+pub use hub::{outbound_ip, Hub};
+pub use link::pairing_url;
 pub use notify::{NotifyConfig, NotifyError, NtfyConfig};
 pub use push::{NotifyConfigError, PushConfig};
 pub use snapshots::{remove_snapshot_files, HistoryConfig, SnapshotError};

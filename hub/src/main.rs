@@ -427,7 +427,7 @@ fn pair(store: &Store, door: &str, public_url: Option<String>) -> Result<()> {
         )?,
     };
     let code = store.create_pairing_code(&door_id)?;
-    println!("{}", pairing_url(&base, &code));
+    println!("{}", pairing_url(&base, &code, &name));
     eprintln!(
         "Open this link on the phone to pair it with {name:?}. It works once, for {} minutes.",
         PAIRING_CODE_TTL.as_secs() / 60

@@ -234,7 +234,7 @@ async fn a_guest_past_its_end_is_refused_and_not_rung() {
     assert!(v["url"]
         .as_str()
         .expect("url")
-        .ends_with(&format!("#pair={code}")));
+        .ends_with(&format!("#pair={code}&door=Front%20door")));
     let (status, paired) = http(
         h.hub.addr,
         "POST",

@@ -15,7 +15,7 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { launchPhone, waitForState } from "../../tests/e2e/lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "../../tests/e2e/lib/browser.mjs";
 import { waitForStats } from "../../tests/e2e/lib/stats.mjs";
 import { createVm } from "./vm.mjs";
 
@@ -144,7 +144,7 @@ async function ringAndAnswer() {
 
 test("a phone pairs through the forwarded port and answers a call, media both ways", async () => {
   phone = await launchPhone({ name: "phone", ignoreHTTPSErrors: true });
-  await phone.page.goto(await pairingLink());
+  await openPairingLink(phone.page, await pairingLink());
   await waitForState(phone.page, "idle", 30_000);
   await phone.page.getByText("Front door").first().waitFor({ timeout: 10_000 });
   const stats = await ringAndAnswer();

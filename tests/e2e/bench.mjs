@@ -12,7 +12,7 @@
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 
-import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
 import { percentile, waitForStats } from "./lib/stats.mjs";
 
 process.env.DOORBELL_PROFILE ||= "release";
@@ -41,7 +41,7 @@ const phases = { offer: [], answer: [], connected: [], frame: [] };
 let idleBefore;
 try {
   const { page } = phone;
-  await page.goto(await system.pairingUrl());
+  await openPairingLink(page, await system.pairingUrl());
   await waitForState(page, "idle");
   idleBefore = rssKiB(system.doorProc.pid).rss;
 

@@ -9,7 +9,7 @@
 //
 // Target (issue 9, loopback): p50 <= 500 ms.
 
-import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
 import { percentile } from "./lib/stats.mjs";
 
 process.env.DOORBELL_PROFILE ||= "release";
@@ -25,7 +25,7 @@ const system = await startSystem({ doorEnv: { RUST_LOG: "warn" } });
 const phone = await launchPhone({ name: "bench" });
 const times = [];
 try {
-  await phone.page.goto(await system.pairingUrl());
+  await openPairingLink(phone.page, await system.pairingUrl());
   await waitForState(phone.page, "idle");
   await phone.page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 15_000 });
   for (let i = 0; i < rounds; i++) {

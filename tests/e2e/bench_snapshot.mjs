@@ -33,7 +33,7 @@ const sizes = [];
 let ws;
 try {
   // Pair a phone through the documented API and connect it.
-  const code = new URL(await system.pairingUrl()).hash.replace("#pair=", "");
+  const code = new URL(await system.pairingUrl()).hash.replace("#pair=", "").split("&")[0];
   const paired = await (
     await fetch(`${system.baseUrl}/api/pair`, {
       method: "POST",

@@ -11,7 +11,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
 
-import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
 import { waitForStats } from "./lib/stats.mjs";
 import { startSystem } from "./lib/system.mjs";
 
@@ -42,7 +42,7 @@ after(async () => {
 async function pairedPhone(name) {
   const phone = await launchPhone({ name });
   phones.push(phone);
-  await phone.page.goto(await system.pairingUrl());
+  await openPairingLink(phone.page, await system.pairingUrl());
   await waitForState(phone.page, "idle");
   await phone.page.getByText("Front door").first().waitFor();
   return phone;

@@ -12,7 +12,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 
-import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
 import { waitForStats } from "./lib/stats.mjs";
 import { startSystem } from "./lib/system.mjs";
 
@@ -47,7 +47,7 @@ test("aarch64 doorbelld under qemu: press, answer, video and audio both ways, ha
   assert.match(exe.join(" "), /qemu-aarch64 .*aarch64-unknown-linux-gnu/);
   console.log(`  aarch64 doorbelld idle RSS under qemu: ${rssMiB(system.doorProc.pid).toFixed(1)} MiB (includes qemu)`);
 
-  await page.goto(await system.pairingUrl());
+  await openPairingLink(page, await system.pairingUrl());
   await waitForState(page, "idle");
   assert.equal(await system.pressCli(), "ok");
   await waitForState(page, "ringing", 60_000);

@@ -10,7 +10,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 
-import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
 import { startSystem } from "./lib/system.mjs";
 
 let system;
@@ -48,7 +48,7 @@ after(async () => {
 async function pairedPhone(name) {
   const phone = await launchPhone({ name, initScript: captureControlChannel });
   phones.push(phone);
-  await phone.page.goto(await system.pairingUrl());
+  await openPairingLink(phone.page, await system.pairingUrl());
   await waitForState(phone.page, "idle");
   await phone.page.getByText("Front door").first().waitFor();
   return phone;
@@ -107,7 +107,7 @@ test("an owner restricts and removes a member; the door refuses the member's unl
   // An invite: a link and its QR code.
   await owner.page.locator("#invite-form button[type=submit]").click();
   await owner.page.locator("#invite-result").waitFor();
-  assert.match(await owner.page.locator("#invite-link").inputValue(), /\/#pair=[0-9a-f]+$/);
+  assert.match(await owner.page.locator("#invite-link").inputValue(), /\/#pair=[0-9a-f]+&door=Front%20door$/);
   const qr = await owner.page.locator("#invite-qr").evaluate((img) => ({ src: img.src, w: img.naturalWidth }));
   assert.match(qr.src, /^data:image\/svg\+xml/);
   assert.ok(qr.w > 0, "the QR code image loaded");

@@ -12,7 +12,7 @@ import { mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
 import { startFakeHub } from "./lib/fake_hub.mjs";
 import { callStats, waitForStats } from "./lib/stats.mjs";
 
@@ -41,7 +41,7 @@ async function shot(page, name) {
 // A phone paired through the real pairing flow and sitting on the idle screen.
 async function pairedPhone(name) {
   const phone = await launchPhone({ name });
-  await phone.page.goto(hub.url + "/#pair=good-code");
+  await openPairingLink(phone.page, hub.url + "/#pair=good-code");
   await waitForState(phone.page, "idle");
   return phone;
 }
@@ -83,7 +83,7 @@ test("a used pairing link shows a clear error and the fragment is removed", asyn
   const phone = await launchPhone({ name: "used-link" });
   try {
     const { page } = phone;
-    await page.goto(hub.url + "/#pair=spent-code");
+    assert.equal(await openPairingLink(page, hub.url + "/#pair=spent-code"), "Pair this phone with this doorbell?");
     await waitForState(page, "not-paired");
     await page.getByText("This pairing link was already used or expired. Ask for a new one.").waitFor();
     assert.equal(await page.evaluate(() => location.hash), "");
@@ -401,7 +401,7 @@ for (const [what, script, audioDirection] of [
     try {
       const { page } = phone;
       await page.addInitScript(script);
-      await page.goto(hub.url + "/#pair=good-code");
+      await openPairingLink(page, hub.url + "/#pair=good-code");
       await waitForState(page, "idle");
       await door.page.goto(hub.url + "/fake-door");
       const id = `c-mic-${audioDirection}`;

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
-import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
 import { waitForStats } from "./lib/stats.mjs";
 import { DOOR_BIN, capture, waitForOutput } from "./lib/system.mjs";
 
@@ -45,13 +45,13 @@ test("a phone that pinned the door from its own link answers the door's call", a
   const [, link] = await waitForOutput(door.stdout, /Phone: (\S+)/, 60_000, "the demo's pairing link").catch((e) => {
     throw new Error(`${e.message}\n${log()}`);
   });
-  assert.match(link, /#pair=[0-9a-f]+&fp=([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+  assert.match(link, /#pair=[0-9a-f]+&door=[^&]+&fp=([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
   const fp = link.split("&fp=")[1];
 
   const phone = await launchPhone({ name: "pinned" });
   cleanups.push(() => phone.close());
   const { page } = phone;
-  await page.goto(link);
+  assert.match(await openPairingLink(page, link), /^Pair this phone with .+\?$/);
   await waitForState(page, "idle", 30_000);
   const pins = await page.evaluate(() => JSON.parse(localStorage.getItem("doorbell.pins") ?? "{}"));
   assert.deepEqual(Object.values(pins), [fp]);

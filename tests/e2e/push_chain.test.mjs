@@ -11,7 +11,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 
-import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
 import { PushSubscriptionKeys, startPushService, verifyVapid } from "./lib/push_service.mjs";
 import { startSystem } from "./lib/system.mjs";
 import { appWorker, deliverPush, shownNotifications, until } from "./lib/worker.mjs";
@@ -35,7 +35,7 @@ before(async () => {
   hubKey = (await keyRes.json()).vapid_public_key;
   phone = await launchPhone({ name: "push-chain", initScript: stubSubscription, initArg: { endpoint, keys: keys.json() } });
   await phone.browserContext.grantPermissions(["notifications"], { origin: system.baseUrl });
-  await phone.page.goto(await system.pairingUrl());
+  await openPairingLink(phone.page, await system.pairingUrl());
   await waitForState(phone.page, "idle");
   await phone.page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 15_000 });
   token = await phone.page.evaluate(() => localStorage.getItem("doorbell.token"));

@@ -10,7 +10,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 
-import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
 import { waitForStats } from "./lib/stats.mjs";
 import { startSystem } from "./lib/system.mjs";
 import { appWorker, deliverPush, shownNotifications, until } from "./lib/worker.mjs";
@@ -22,7 +22,7 @@ before(async () => {
   system = await startSystem();
   phone = await launchPhone({ name: "pwa" });
   await phone.browserContext.grantPermissions(["notifications"], { origin: system.baseUrl });
-  await phone.page.goto(await system.pairingUrl());
+  await openPairingLink(phone.page, await system.pairingUrl());
   await waitForState(phone.page, "idle");
   await phone.page.getByText("Front door").first().waitFor();
   // The worker controls the page once it is active (clients.claim()).
@@ -263,7 +263,7 @@ test("Enable notifications subscribes with the hub's key and registers the subsc
   try {
     await other.browserContext.grantPermissions(["notifications"], { origin: system.baseUrl });
     const { page } = other;
-    await page.goto(await system.pairingUrl());
+    await openPairingLink(page, await system.pairingUrl());
     await waitForState(page, "idle");
     const token = await page.evaluate(() => localStorage.getItem("doorbell.token"));
     await page.getByRole("button", { name: "Enable notifications", exact: true }).click();
@@ -298,7 +298,7 @@ test("plain http on a LAN address: no push, and the idle screen says why and wha
     initScript: () => Object.defineProperty(window, "isSecureContext", { value: false }),
   });
   try {
-    await other.page.goto(await system.pairingUrl());
+    await openPairingLink(other.page, await system.pairingUrl());
     await waitForState(other.page, "idle");
     await other.page.getByText(/notifications need the hub's https address/).waitFor();
     assert.equal(await other.page.isVisible("#btn-push-on"), false);

@@ -17,7 +17,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 
-import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
 import { waitForStats, framesDecoded } from "./lib/stats.mjs";
 import { startSystem } from "./lib/system.mjs";
 import { createDoorNetns } from "./lib/netns.mjs";
@@ -43,7 +43,7 @@ async function system(options) {
 async function pairedPhone(sys, name) {
   const phone = await launchPhone({ name });
   cleanups.push(() => phone.close());
-  await phone.page.goto(await sys.pairingUrl());
+  await openPairingLink(phone.page, await sys.pairingUrl());
   await waitForState(phone.page, "idle");
   await phone.page.getByText("Front door").first().waitFor();
   return phone;

@@ -6,7 +6,7 @@
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
 import { waitForStats } from "./lib/stats.mjs";
 import { startSystem } from "./lib/system.mjs";
 
@@ -16,7 +16,7 @@ const system = await startSystem();
 const phone = await launchPhone({ name: "screenshots" });
 try {
   const { page } = phone;
-  await page.goto(await system.pairingUrl());
+  await openPairingLink(page, await system.pairingUrl());
   await waitForState(page, "idle");
   await system.press();
   await waitForState(page, "ringing");

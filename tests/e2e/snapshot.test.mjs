@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 
-import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
 import { startSystem } from "./lib/system.mjs";
 import { until } from "./lib/worker.mjs";
 
@@ -17,7 +17,7 @@ let phone;
 before(async () => {
   system = await startSystem();
   phone = await launchPhone({ name: "snapshot" });
-  await phone.page.goto(await system.pairingUrl());
+  await openPairingLink(phone.page, await system.pairingUrl());
   await waitForState(phone.page, "idle");
 });
 

@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 
-import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
 import { startFakeHub } from "./lib/fake_hub.mjs";
 
 /** The door's fingerprint as its own pairing link carries it. */
@@ -55,7 +55,7 @@ test("an offer whose fingerprint is not the pinned door's is refused: 'this door
   const phone = await launchPhone({ name: "pinned" });
   try {
     const { page } = phone;
-    await page.goto(`${hub.url}/#pair=door-code&fp=${DOOR_FP}`);
+    await openPairingLink(page, `${hub.url}/#pair=door-code&door=Front%20door&fp=${DOOR_FP}`);
     await waitForState(page, "idle");
     const pins = await page.evaluate(() => JSON.parse(localStorage.getItem("doorbell.pins")));
     assert.deepEqual(pins, { "d-front": DOOR_FP });

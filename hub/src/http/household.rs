@@ -204,7 +204,7 @@ fn yes() -> bool {
 
 #[derive(Debug, Serialize)]
 struct Invite {
-    /// The one-time code; the link is `<hub>/#pair=<code>`.
+    /// The one-time code; the link is `<hub>/#pair=<code>&door=<name>`.
     code: String,
     /// The link, on the base URL the hub knows itself by.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -245,13 +245,13 @@ async fn invite(
         .store
         .call(move |s| {
             let (code, expires_at) = s.create_invite(&door_id, &grant, now_ms())?;
-            Ok((code, expires_at, s.base_url()?))
+            let name = s.find_door(door_id.as_str())?.map(|(_, name)| name);
+            Ok((code, expires_at, s.base_url()?, name))
         })
         .await;
     match result {
-        Ok((code, expires_at, base)) => Json(Invite {
-            // `pairing_url`'s shape; this module cannot import `hub` (imports run hub -> http).
-            url: base.map(|b| format!("{}/#pair={code}", b.trim_end_matches('/'))),
+        Ok((code, expires_at, base, name)) => Json(Invite {
+            url: base.map(|b| crate::link::pairing_url(&b, &code, name.as_deref().unwrap_or(""))),
             code,
             expires_at,
         })

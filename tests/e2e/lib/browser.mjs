@@ -110,3 +110,17 @@ export async function waitForState(page, state, timeout = 15_000) {
     throw new Error(`timed out after ${timeout} ms waiting for state ${wanted.join("|")}; state is ${now}`, { cause: e });
   }
 }
+
+/**
+ * Opens a pairing link on a phone and says yes to "Pair this phone with Front door?" (the app
+ * redeems nothing before). Returns the question as shown.
+ * @param {import("playwright-core").Page} page
+ * @param {string} link
+ */
+export async function openPairingLink(page, link, timeout = 15_000) {
+  await page.goto(link);
+  await waitForState(page, "confirm-pair", timeout);
+  const question = await page.locator("#confirm-pair-title").innerText();
+  await page.click("#btn-pair-yes", { timeout });
+  return question;
+}

@@ -2,7 +2,7 @@
 // door and a Chromium phone each in their own namespace; and one call through it. Shared by
 // the NAT tests and the TURN benchmark.
 
-import { launchPhone, waitForState } from "../../e2e/lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "../../e2e/lib/browser.mjs";
 import { waitForStats } from "../../e2e/lib/stats.mjs";
 import { startSystem } from "../../e2e/lib/system.mjs";
 import { PUBLIC_IP, createTestBed, sh } from "./netns.mjs";
@@ -84,7 +84,7 @@ export async function startNatSystem(options = {}) {
       initScript: initArg ? phoneIceOverride : undefined,
       initArg,
     });
-    await parts.phone.page.goto(await parts.system.pairingUrl());
+    await openPairingLink(parts.phone.page, await parts.system.pairingUrl());
     await waitForState(parts.phone.page, "idle", 20_000);
     return { ...parts, close };
   } catch (e) {
