@@ -14,7 +14,7 @@
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 
-import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
 import { percentile } from "./lib/stats.mjs";
 import { startPreviewClient, waitForPreview } from "./lib/preview_client.mjs";
 
@@ -48,7 +48,7 @@ try {
   for (let i = 0; i < 4; i++) {
     const phone = await launchPhone({ name: `bench-${i}` });
     phones.push(phone);
-    await phone.page.goto(await system.pairingUrl());
+    await openPairingLink(phone.page, await system.pairingUrl());
     await waitForState(phone.page, "idle");
     await startPreviewClient(phone.page);
   }

@@ -9,7 +9,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 
-import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
 import { startSystem } from "./lib/system.mjs";
 import { startPreviewClient, previewStats, waitForPreview } from "./lib/preview_client.mjs";
 
@@ -29,7 +29,7 @@ after(async () => {
 async function pairedPhone(name) {
   const phone = await launchPhone({ name });
   phones.push(phone);
-  await phone.page.goto(await system.pairingUrl());
+  await openPairingLink(phone.page, await system.pairingUrl());
   await waitForState(phone.page, "idle");
   await startPreviewClient(phone.page);
   return phone;

@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 
-import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
 import { startSystem } from "./lib/system.mjs";
 
 let system;
@@ -17,7 +17,7 @@ before(async () => {
   // No voice message after the ring: this test is about replies only.
   system = await startSystem({ prepareDoor: () => ({ env: { DOORBELL__CALL__VOICE_MESSAGE_SECS: "0" } }) });
   phone = await launchPhone({ name: "quick-reply" });
-  await phone.page.goto(await system.pairingUrl());
+  await openPairingLink(phone.page, await system.pairingUrl());
   await waitForState(phone.page, "idle");
 });
 

@@ -10,7 +10,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 
-import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
 import { startSystem } from "./lib/system.mjs";
 
 /** The visitor speaks for at most this long in this test (call.voice_message_secs). */
@@ -24,7 +24,7 @@ before(async () => {
     prepareDoor: () => ({ env: { DOORBELL__CALL__VOICE_MESSAGE_SECS: String(VOICE_SECS) } }),
   });
   phone = await launchPhone({ name: "voice" });
-  await phone.page.goto(await system.pairingUrl());
+  await openPairingLink(phone.page, await system.pairingUrl());
   await waitForState(phone.page, "idle");
 });
 
