@@ -21,7 +21,7 @@ _need_apt=()
 for _pkg in mmdebstrap gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user file libc6:arm64 \
   libgstreamer1.0-0:arm64 libgstreamer-plugins-base1.0-0:arm64 libgstreamer-plugins-bad1.0-0:arm64 \
   gstreamer1.0-plugins-base:arm64 gstreamer1.0-plugins-good:arm64 gstreamer1.0-plugins-bad:arm64 \
-  gstreamer1.0-plugins-ugly:arm64 gstreamer1.0-nice:arm64; do
+  gstreamer1.0-plugins-ugly:arm64 gstreamer1.0-nice:arm64 gstreamer1.0-libav:arm64; do
   dpkg-query -W -f='${Status}' "$_pkg" 2>/dev/null | grep -q "install ok installed" || _need_apt+=("$_pkg")
 done
 if ((${#_need_apt[@]})); then
