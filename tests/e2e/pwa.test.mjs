@@ -40,6 +40,21 @@ const notifications = () => shownNotifications(phone);
 /** Delivers a push message with `payload` (JSON) to the app's worker. */
 const push = (payload) => deliverPush(phone, system.baseUrl, JSON.stringify(payload));
 
+/**
+ * Delivers a ring push and waits until the worker shows its notification. Delivered once more
+ * if nothing shows within 5 s: in loaded CI runs (about 1 in 5) headless Chromium dropped one
+ * CDP-delivered push to a worker it had just woken (the one before and after were shown). A
+ * worker that never shows the ring still fails the test.
+ */
+async function pushRingUntilShown(payload) {
+  const shown = async () => (await notifications()).some((n) => n.data?.call_id === payload.call_id);
+  await push(payload);
+  const once = await until(shown, "the ring notification", 5_000).catch(() => false);
+  if (once) return;
+  await push(payload);
+  await until(shown, `the ring notification for ${payload.call_id} (delivered twice)`);
+}
+
 /** The door rings; returns the call id the open app sees. */
 async function ringAndRead(page) {
   assert.equal(await system.press(), "ok");
@@ -141,8 +156,7 @@ test("a ring push shows a call-like notification; ring_ended turns it into a mis
   assert.equal((await notifications()).length, 1, "replaced, not stacked");
 
   // Answered on another phone: the ring just goes away.
-  await push(ring("c-2", "d-garden", "Garden gate"));
-  await until(async () => (await notifications()).some((n) => n.data?.call_id === "c-2"), "the second ring");
+  await pushRingUntilShown(ring("c-2", "d-garden", "Garden gate"));
   await push({ type: "ring_ended", call_id: "c-2", reason: "answered" });
   await until(async () => !(await notifications()).some((n) => n.tag === "ring:d-garden"), "the ring closed");
   await (await worker()).evaluate(async () => (await self.registration.getNotifications()).forEach((n) => n.close()));
