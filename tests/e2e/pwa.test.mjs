@@ -130,7 +130,7 @@ test("a ring push shows a call-like notification; ring_ended turns it into a mis
   // Without a visible app the worker shows the ring.
   await page.goto("about:blank");
   const snapshot = `${system.baseUrl}/icon-512.png`;
-  await push(ring("c-1", "d-front", "Front door", snapshot));
+  await pushRingUntilShown(ring("c-1", "d-front", "Front door", snapshot));
   const [shown] = await until(async () => {
     const list = await notifications();
     return list.some((n) => n.data?.call_id === "c-1") && list;
