@@ -65,6 +65,7 @@ until curl -sfk --max-time 5 "https://127.0.0.1:$port/healthz" >"$work/healthz";
   if (($(date +%s) > deadline)); then
     echo "no /healthz after ${HEALTHZ_TIMEOUT_SEC} s" >&2; tail -n 40 "$work/console.log" >&2; exit 1
   fi
+  # Polled: the guest's hub gives no signal but answering; bounded by the deadline above.
   sleep 5
 done
 echo "arm64 image: hub /healthz answered $(($(date +%s) - booted)) s after QEMU started (TCG): $(cat "$work/healthz")"

@@ -214,6 +214,9 @@ async fn three_phones_preview_one_encoder_no_audio_until_one_answers_in_its_sess
                     PhoneEvent::Answer(i, sdp) => branches[i].set_answer(&sdp).expect("answer is SDP"),
                     PhoneEvent::Candidate(i, mline, candidate) => branches[i].add_remote_candidate(mline, &candidate),
                 },
+                // The frame counters are atomics bumped by pad probes: no event says "more
+                // than FRAMES", so the loop also wakes every 50 ms to re-read them (bounded by
+                // the 60 s timeout around it).
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             }
         }
@@ -255,6 +258,8 @@ async fn three_phones_preview_one_encoder_no_audio_until_one_answers_in_its_sess
             {
                 break;
             }
+            // Counters again (session stats and a pad-probe atomic): polled, bounded by the
+            // timeout around this loop.
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
