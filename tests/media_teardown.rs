@@ -6,8 +6,10 @@
 //! answered, does exactly that whenever a STUN or TURN server is slow. Here the STUN server
 //! is a bound UDP socket that never answers, so gathering lasts until libnice gives up.
 
+mod common;
+
 use doorbell_protocol::{CallId, IceServer};
-use doorbelld::config::{CameraKind, EncoderKind, MediaConfig, MicrophoneKind, SpeakerKind};
+use doorbelld::config::EncoderKind;
 use doorbelld::media::{self, IceSettings, MediaEventKind, Session};
 use gstreamer::prelude::*;
 use std::time::{Duration, Instant};
@@ -21,18 +23,7 @@ async fn a_call_dropped_while_gathering_is_released_after_gathering_ends_without
     media::check_installation().expect("GStreamer installation");
     let silent_stun = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a silent STUN port");
     let stun = format!("stun:{}", silent_stun.local_addr().expect("address"));
-    let plan = media::plan(&MediaConfig {
-        camera: CameraKind::Test,
-        microphone: MicrophoneKind::Test,
-        speaker: SpeakerKind::None,
-        encoder: EncoderKind::Auto,
-        width: 320,
-        height: 240,
-        framerate: 15,
-        ice_local_addresses: vec!["127.0.0.1".into()],
-        ..MediaConfig::default()
-    })
-    .expect("plan");
+    let plan = media::plan(&common::test_media(EncoderKind::Auto)).expect("plan");
     let ice = IceSettings {
         servers: vec![],
         local_addresses: vec!["127.0.0.1".into()],
