@@ -43,6 +43,7 @@ export async function startPreviewClient(page) {
         ws.send(proto.answerInSession(c.callId, c.sessionId));
         c.micRequested = true;
         const mic = await navigator.mediaDevices.getUserMedia({ audio: true });
+        c.mic = mic;
         await c.audioTransceiver.sender.replaceTrack(mic.getAudioTracks()[0]);
       },
       async stats() {
@@ -69,6 +70,9 @@ export async function startPreviewClient(page) {
         if (msg.type === "welcome") c.welcome = true;
         else if (msg.type === "ring") {
           c.ringAt = performance.timeOrigin + performance.now();
+          // The last call's microphone (a soak answers hundreds of calls in one page).
+          c.mic?.getTracks().forEach((t) => t.stop());
+          c.mic = null;
           c.firstFrameAt = null;
           c.closedReason = null;
           c.answeredElsewhere = false;
