@@ -9,8 +9,20 @@
 // window.doorbell exposes the state, the current RTCPeerConnection and timing metrics
 // (read-only) for tests and debugging.
 
-import { Action, Effect, PushState, Screen, canAnswer, canUnlock, initialModel, isNoticeScreen, reduce } from "./state.js";
+import {
+  Action,
+  Effect,
+  PushState,
+  Screen,
+  answerSession,
+  canAnswer,
+  canUnlock,
+  initialModel,
+  isNoticeScreen,
+  reduce,
+} from "./state.js";
 import { Call } from "./call.js";
+import { Preview } from "./preview.js";
 import { HubLink } from "./hub-link.js";
 import { pair, pairCodeFrom, readToken, storePhoneId, storeToken } from "./pairing.js";
 import { pinFrom, readPins } from "./pin.js";
@@ -42,6 +54,8 @@ let token = readToken();
 let model = initialModel(!!token);
 /** @type {Call | null} the media of model.call, once answered */
 let call = null;
+/** @type {Preview | null} the door's video while model.call rings (until Answer takes it over) */
+let preview = null;
 /** @type {Metrics} */
 let metrics = {};
 /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -85,6 +99,13 @@ window.doorbell = Object.freeze({
   get pc() {
     return call?.pc ?? null;
   },
+  /** The ringing call's preview connection (null without one). */
+  get previewPc() {
+    return preview?.pc ?? null;
+  },
+  get previewState() {
+    return model.call?.preview ?? null;
+  },
   get metrics() {
     return metrics;
   },
@@ -124,6 +145,7 @@ function dispatch(action) {
       noticeTimer = setTimeout(() => dispatch({ type: Action.Home }), NOTICE_MS);
     }
   }
+  syncPreview(next);
   render(next, prev, performance.now());
   syncHistoryView(next);
   syncHouseholdView(next);
@@ -134,13 +156,18 @@ function dispatch(action) {
   }
 }
 
-/** Sends `answer` for the ringing call and starts it. */
+/**
+ * Sends `answer_in_session` when the door's video shows (the call is that connection), else
+ * `answer` (a new negotiation, as before previews), and starts the call.
+ */
 function answer() {
   if (!canAnswer(model) || !model.call) return;
   metrics.answerClickAt = performance.now();
   const doorId = model.call.doorId;
-  if (!link.send(proto.answer(model.call.id))) return;
-  dispatch({ type: Action.AnswerSent });
+  const session = answerSession(model);
+  const text = session ? proto.answerInSession(model.call.id, session) : proto.answer(model.call.id);
+  if (!link.send(text)) return;
+  dispatch({ type: Action.AnswerSent, inSession: !!session });
   closeRingNotification(doorId).catch(() => {});
 }
 
@@ -208,6 +235,8 @@ function runEffect(fx) {
       return;
     case Effect.StartCall: {
       const c = /** @type {import("./state.js").CallView} */ (model.call);
+      const handover = fx.inSession ? (preview?.handOver() ?? null) : null;
+      preview = null;
       call = new Call({
         id: c.id,
         doorName: c.doorName,
@@ -221,7 +250,8 @@ function runEffect(fx) {
         audio: /** @type {HTMLAudioElement} */ ($("remote-audio")),
         metrics,
       });
-      call.start();
+      if (handover) call.adopt(handover);
+      else call.start();
       return;
     }
     case Effect.StartClock:
@@ -243,6 +273,16 @@ function runEffect(fx) {
 function onHubMessage(msg) {
   if (msg.type === "welcome") storePhoneId(msg.phone_id);
   if ((msg.type === "phone_joined" || msg.type === "phone_removed") && householdView) householdView.refresh();
+  if (msg.type === "session_ice") {
+    if (call && call.sessionId === msg.session_id) call.signal(msg);
+    else if (preview && preview.sessionId === msg.session_id) preview.signal(msg);
+    return;
+  }
+  if (msg.type === "session_offer") {
+    dispatch({ type: Action.HubMessage, msg, at: Date.now() }); // records the session id
+    if (preview && preview.callId === msg.call_id && model.call?.sessionId === msg.session_id) preview.signal(msg);
+    return;
+  }
   if (msg.type === "sdp_offer" || msg.type === "ice") {
     if (!call || !model.call || model.call.id !== msg.call_id || call.id !== msg.call_id) {
       console.warn(`doorbell: ${msg.type} for a call that is not ours; ignored`);
@@ -258,6 +298,26 @@ function onHubMessage(msg) {
     console.info("doorbell: ignoring ring from", msg.door_name, "during a call");
   }
   dispatch({ type: Action.HubMessage, msg, at: Date.now() });
+}
+
+/** The preview exists exactly while the ringing screen wants the door's video. @param {Model} m */
+function syncPreview(m) {
+  const c = m.call;
+  const want = !!c && m.screen === Screen.Ringing && !c.answered && (c.preview === "starting" || c.preview === "live");
+  if (preview && (!want || preview.callId !== c?.id)) {
+    preview.dispose();
+    preview = null;
+  }
+  if (want && c && !preview) {
+    preview = new Preview({
+      callId: c.id,
+      iceServers: c.iceServers,
+      pinned: readPins()[c.doorId] ?? null,
+      send: (text) => link.send(text),
+      dispatch,
+      video: /** @type {HTMLVideoElement} */ ($("ring-video")),
+    });
+  }
 }
 
 /** The history screen's view exists exactly while the screen shows. @param {Model} m */
