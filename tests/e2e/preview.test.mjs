@@ -4,6 +4,9 @@
 // ways over the same candidate pair; the other two end "answered elsewhere"; the door's
 // pipeline has one video encoder throughout.
 //
+// The phones run tests/e2e/lib/preview_client.mjs, not the app (app_preview.test.mjs drives
+// the app): the protocol and the door's side pinned on their own.
+//
 // Needs the debug binaries: `cargo build --workspace --bins`.
 
 import { test, before, after } from "node:test";
@@ -31,6 +34,9 @@ async function pairedPhone(name) {
   phones.push(phone);
   await phone.page.goto(await system.pairingUrl());
   await waitForState(phone.page, "idle");
+  // The app itself now previews a ringing door too: leave it for a page of the same origin
+  // (its token stays in localStorage) so this phone's only viewer is the protocol client.
+  await phone.page.goto(new URL("/no-app", phone.page.url()).href);
   await startPreviewClient(phone.page);
   return phone;
 }

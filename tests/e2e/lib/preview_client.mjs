@@ -4,8 +4,8 @@
 // `answer_in_session` and only then opens the (fake) microphone. The tests read its state
 // from `window.previewClient`.
 //
-// The phone app itself does not use preview sessions yet; this client pins the protocol and
-// the door's behaviour end to end in Chromium meanwhile.
+// The phone app does the same (web/preview.js, tested in app_preview.test.mjs); this client
+// pins the protocol and the door's behaviour on their own, and the benchmarks use it.
 
 /** Installs `window.previewClient` in `page` and connects it to the hub. */
 export async function startPreviewClient(page) {
