@@ -34,9 +34,6 @@ async function pairedPhone(name) {
   phones.push(phone);
   await phone.page.goto(await system.pairingUrl());
   await waitForState(phone.page, "idle");
-  // The app itself now previews a ringing door too: leave it for a page of the same origin
-  // (its token stays in localStorage) so this phone's only viewer is the protocol client.
-  await phone.page.goto(new URL("/no-app", phone.page.url()).href);
   await startPreviewClient(phone.page);
   return phone;
 }
