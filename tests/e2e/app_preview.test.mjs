@@ -3,7 +3,7 @@
 // ringing screens show the door's live video (decoded frames, videoWidth > 0) without asking
 // for the microphone; one taps Answer and the call runs in its preview session (audio both ways,
 // the same candidate pair, Unlock over the session's data channel); the other shows
-// "Answered on another phone".
+// "Answered on another phone". A phone whose preview fails still answers, the old way.
 //
 // Needs the debug binaries: `cargo build --workspace --bins`.
 
@@ -111,12 +111,14 @@ test("two ringing app pages show the door's live video; one answers in its sessi
   assert.equal(ringing.current_call.video_encoders, 1, "one encoder for both previews");
 
   // Phone b taps Answer: the call is its preview session.
+  const answeredAt = Date.now();
   await b.page.click("#btn-answer");
   await waitForState(b.page, "in-call");
   await system.waitForStatus(
     (s) => s.state === "in_call" && s.current_call?.audio_rtp_sent > 0 && s.current_call?.audio_buffers_received > 0,
     "in_call with audio both ways",
   );
+  console.info(`Answer tap -> door status in_call with audio both ways (50 ms polling): ${Date.now() - answeredAt} ms`);
   const heard = await waitForStats(b.page, (s) => s.audio?.totalSamplesReceived > 0 && s.outboundAudio?.packetsSent > 0, {
     timeout: 20_000,
   });
@@ -142,4 +144,47 @@ test("two ringing app pages show the door's live video; one answers in its sessi
   await b.page.click("#btn-hangup");
   await system.waitForStatus((s) => s.state === "idle", "idle after the phone hung up");
   for (const { consoleErrors, name } of [a, b]) assert.deepEqual(consoleErrors, [], `phone ${name} console errors`);
+});
+
+// The preview's offer cannot be applied (here: the first remote description fails): the ring
+// goes on with the snapshot, and Answer takes the plain path (`answer`, a new connection).
+function breakFirstOffer() {
+  let broken = false;
+  const original = RTCPeerConnection.prototype.setRemoteDescription;
+  RTCPeerConnection.prototype.setRemoteDescription = function (...args) {
+    if (!broken) {
+      broken = true;
+      return Promise.reject(new DOMException("broken by the test", "OperationError"));
+    }
+    return original.apply(this, args);
+  };
+}
+
+test("a preview that fails never blocks answering: Answer negotiates a new connection", async () => {
+  const phone = await launchPhone({ name: "c", initScript: breakFirstOffer });
+  phones.push(phone);
+  const { page } = phone;
+  await page.goto(await system.pairingUrl());
+  await waitForState(page, "idle");
+  assert.equal(await system.press(), "ok");
+  await waitForState(page, "ringing");
+  await until(async () => {
+    const preview = await page.evaluate(() => window.doorbell.previewState);
+    return { ok: preview === "failed", preview };
+  }, "the preview marked failed");
+  assert.equal(await page.evaluate(() => window.doorbell.previewPc), null, "the failed preview is closed");
+  assert.equal(await page.evaluate(() => document.body.dataset.state), "ringing", "still ringing");
+
+  await page.click("#btn-answer");
+  await waitForState(page, "in-call", 20_000);
+  const stats = await waitForStats(page, (s) => s.video?.framesDecoded > 10 && s.audio?.totalSamplesReceived > 0, {
+    timeout: 20_000,
+  });
+  assert.equal(stats.connectionState, "connected");
+  await system.waitForStatus(
+    (s) => s.state === "in_call" && s.current_call?.audio_buffers_received > 0,
+    "in_call with the phone's audio at the door",
+  );
+  await page.click("#btn-hangup");
+  await system.waitForStatus((s) => s.state === "idle", "idle after the phone hung up");
 });
