@@ -9,8 +9,20 @@
 // window.doorbell exposes the state, the current RTCPeerConnection and timing metrics
 // (read-only) for tests and debugging.
 
-import { Action, Effect, PushState, Screen, canAnswer, canUnlock, initialModel, isNoticeScreen, reduce } from "./state.js";
+import {
+  Action,
+  Effect,
+  PushState,
+  Screen,
+  answerSession,
+  canAnswer,
+  canUnlock,
+  initialModel,
+  isNoticeScreen,
+  reduce,
+} from "./state.js";
 import { Call } from "./call.js";
+import { Preview } from "./preview.js";
 import { HubLink } from "./hub-link.js";
 import { doorNameFrom, pair, pairCodeFrom, readToken, storePhoneId, storeToken } from "./pairing.js";
 import { phoneCertificate } from "./phone-cert.js";
@@ -54,6 +66,8 @@ let certificate = null;
 phoneCertificate()
   .then((c) => (certificate = c))
   .catch((e) => console.warn("doorbell: no phone certificate:", e?.message || e));
+/** @type {Preview | null} the door's video while model.call rings (until Answer takes it over) */
+let preview = null;
 /** @type {Metrics} */
 let metrics = {};
 /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -103,6 +117,13 @@ window.doorbell = Object.freeze({
   get pc() {
     return call?.pc ?? null;
   },
+  /** The ringing call's preview connection (null without one). */
+  get previewPc() {
+    return preview?.pc ?? null;
+  },
+  get previewState() {
+    return model.call?.preview ?? null;
+  },
   get metrics() {
     return metrics;
   },
@@ -142,6 +163,7 @@ function dispatch(action) {
       noticeTimer = setTimeout(() => dispatch({ type: Action.Home }), NOTICE_MS);
     }
   }
+  syncPreview(next);
   render(next, prev, performance.now());
   syncHistoryView(next);
   syncQuickReplies(next);
@@ -153,13 +175,18 @@ function dispatch(action) {
   }
 }
 
-/** Sends `answer` for the ringing call and starts it. */
+/**
+ * Sends `answer_in_session` when the door's video shows (the call is that connection), else
+ * `answer` (a new negotiation, as before previews), and starts the call.
+ */
 function answer() {
   if (!canAnswer(model) || !model.call) return;
   metrics.answerClickAt = performance.now();
   const doorId = model.call.doorId;
-  if (!link.send(proto.answer(model.call.id))) return;
-  dispatch({ type: Action.AnswerSent });
+  const session = answerSession(model);
+  const text = session ? proto.answerInSession(model.call.id, session) : proto.answer(model.call.id);
+  if (!link.send(text)) return;
+  dispatch({ type: Action.AnswerSent, inSession: !!session });
   closeRingNotification(doorId).catch(() => {});
 }
 
@@ -227,6 +254,8 @@ function runEffect(fx) {
       return;
     case Effect.StartCall: {
       const c = /** @type {import("./state.js").CallView} */ (model.call);
+      const handover = fx.inSession ? (preview?.handOver() ?? null) : null;
+      preview = null;
       call = new Call({
         id: c.id,
         doorName: c.doorName,
@@ -241,7 +270,8 @@ function runEffect(fx) {
         audio: /** @type {HTMLAudioElement} */ ($("remote-audio")),
         metrics,
       });
-      call.start();
+      if (handover) call.adopt(handover);
+      else call.start();
       return;
     }
     case Effect.StartClock:
@@ -263,6 +293,16 @@ function runEffect(fx) {
 function onHubMessage(msg) {
   if (msg.type === "welcome") storePhoneId(msg.phone_id);
   if ((msg.type === "phone_joined" || msg.type === "phone_removed") && householdView) householdView.refresh();
+  if (msg.type === "session_ice") {
+    if (call && call.sessionId === msg.session_id) call.signal(msg);
+    else if (preview && preview.sessionId === msg.session_id) preview.signal(msg);
+    return;
+  }
+  if (msg.type === "session_offer") {
+    dispatch({ type: Action.HubMessage, msg, at: Date.now() }); // records the session id
+    if (preview && preview.callId === msg.call_id && model.call?.sessionId === msg.session_id) preview.signal(msg);
+    return;
+  }
   if (msg.type === "sdp_offer" || msg.type === "ice") {
     if (!call || !model.call || model.call.id !== msg.call_id || call.id !== msg.call_id) {
       console.warn(`doorbell: ${msg.type} for a call that is not ours; ignored`);
@@ -278,6 +318,27 @@ function onHubMessage(msg) {
     console.info("doorbell: ignoring ring from", msg.door_name, "during a call");
   }
   dispatch({ type: Action.HubMessage, msg, at: Date.now() });
+}
+
+/** The preview exists exactly while the ringing screen wants the door's video. @param {Model} m */
+function syncPreview(m) {
+  const c = m.call;
+  const want = !!c && m.screen === Screen.Ringing && !c.answered && (c.preview === "starting" || c.preview === "live");
+  if (preview && (!want || preview.callId !== c?.id)) {
+    preview.dispose();
+    preview = null;
+  }
+  if (want && c && !preview) {
+    preview = new Preview({
+      callId: c.id,
+      iceServers: c.iceServers,
+      pinned: readPins()[c.doorId] ?? null,
+      certificate,
+      send: (text) => link.send(text),
+      dispatch,
+      video: /** @type {HTMLVideoElement} */ ($("ring-video")),
+    });
+  }
 }
 
 /** The history screen's view exists exactly while the screen shows. @param {Model} m */

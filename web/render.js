@@ -65,13 +65,17 @@ function renderCall(m, now) {
   mute.setAttribute("aria-pressed", String(m.muted));
   mute.classList.toggle("active", m.muted);
   $("btn-mute-label").textContent = m.muted ? "Unmute" : "Mute";
+  const live = !!c && !c.answered && c.preview === "live";
+  $("screen-ringing").dataset.preview = live ? "live" : "off";
   if (!c) {
     unlockStatus.hidden = true;
     renderSnapshot(null);
     return;
   }
   $("ring-door").textContent = c.doorName;
-  renderSnapshot(c.snapshot);
+  // The live video once it shows; the visitor's snapshot until then; the bell without either.
+  renderSnapshot(live ? null : c.snapshot);
+  $("ring-bell").hidden = live || !!c.snapshot;
   if (!c.answered) return;
   $("call-door").textContent = c.doorName;
   $("call-status-text").textContent = c.statusText;

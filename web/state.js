@@ -68,7 +68,7 @@ export const Action = Object.freeze({
   PairLinkInvalid: "pair-link-invalid",
   PairOffered: "pair-offered", // {code, pin, doorName}: a pairing link was opened
   PairCancelled: "pair-cancelled", // "Not now" on the question
-  AnswerSent: "answer-sent",
+  AnswerSent: "answer-sent", // {inSession}: `answer_in_session` was sent (else `answer`)
   DeclineClicked: "decline-clicked",
   HangUpClicked: "hang-up-clicked",
   MuteToggled: "mute-toggled",
@@ -82,6 +82,9 @@ export const Action = Object.freeze({
   ConnectTimeout: "connect-timeout",
   SetupFailed: "setup-failed", // {text}
   ControlOpen: "control-open",
+  // From the Preview (the door's video while ringing):
+  PreviewFrame: "preview-frame", // the first preview frame was decoded
+  PreviewFailed: "preview-failed", // the preview cannot show the door (no offer, no frames, ICE failed)
   ControlClosed: "control-closed",
   UnlockStatus: "unlock-status", // {status: {kind, text} | null, pending}
   Push: "push", // {push: PushView}
@@ -92,7 +95,7 @@ export const Action = Object.freeze({
 /** What the shell must do after a transition. */
 export const Effect = Object.freeze({
   EndCall: "end-call", // {notify, reason}: release the Call; hang_up if notify and answered
-  StartCall: "start-call", // create the Call (peer connection, microphone, connect timer)
+  StartCall: "start-call", // {inSession}: create the Call (a new peer connection, or the preview's), microphone, connect timer
   StartClock: "start-clock", // the call became visible: tick its timer every second
   Send: "send", // {text}
   LoadHistory: "load-history",
@@ -112,8 +115,9 @@ export const Effect = Object.freeze({
  *   answered: boolean, statusText: string, peerState: string, gotFrame: boolean,
  *   startedAt: number | null, doorSignalingLost: boolean, micReady: boolean, micFailed: boolean,
  *   controlOpen: boolean, unlockPending: boolean, unlock: UnlockNote | null,
- *   snapshot: string | null,
+ *   snapshot: string | null, preview: PreviewState, sessionId: string | null, inSession: boolean,
  * }} CallView
+ * @typedef {"off" | "starting" | "live" | "failed"} PreviewState the door's video while ringing
  * @typedef {{
  *   screen: ScreenName, paired: boolean, hubReady: boolean, hubFirstAttempt: boolean,
  *   hubTitle: string, hubDetail: string, hubError: string, pairError: string, idleError: string,
@@ -161,6 +165,12 @@ export const pairQuestion = (offer) => `Pair this phone with ${offer.doorName ||
 
 /** Whether Answer may be pressed now. @param {Model} m */
 export const canAnswer = (m) => !!m.call && !m.call.answered && m.screen === Screen.Ringing;
+/**
+ * The preview session Answer picks up in (`answer_in_session`), or null for a plain `answer`:
+ * only a preview that shows the door's video; anything else must not delay the call.
+ * @param {Model} m
+ */
+export const answerSession = (m) => (canAnswer(m) && m.call?.preview === "live" ? m.call.sessionId : null);
 /**
  * Whether this phone may unlock the door of the current call: an owner can turn it off per
  * phone (the door refuses it anyway); a hub without roles sends no access, meaning yes.
@@ -255,14 +265,17 @@ function step(m, a, fx) {
       return { ...m, pairError: "That doesn't look like a pairing link. It contains “#pair=”." };
     case Action.AnswerSent: {
       if (!canAnswer(m) || !m.call) return m;
+      const inSession = !!a.inSession && answerSession(m) !== null;
       const call = {
         ...m.call,
+        inSession,
+        preview: inSession ? m.call.preview : /** @type {PreviewState} */ ("off"),
         answered: true,
         statusText: "Connecting…",
         micReady: false,
         micFailed: false,
       };
-      fx.push({ type: Effect.StartCall }, { type: Effect.ApplyMute, muted: false });
+      fx.push({ type: Effect.StartCall, inSession }, { type: Effect.ApplyMute, muted: false });
       return { ...m, call, muted: false, screen: Screen.Connecting };
     }
     case Action.DeclineClicked:
@@ -350,6 +363,18 @@ function onHubMessage(m, msg, at, fx) {
       if (canKeepWithoutDoorSignaling(call)) return keepCall(m);
       return notice(endCall(m, fx, false), Screen.DoorOffline, `${call.doorName} is offline`, "The door lost its connection.");
     }
+    case "session_offer":
+      // Ours while the preview waits for it; the shell hands the SDP to the Preview.
+      if (!call || !ours || call.answered || call.preview !== "starting" || call.sessionId) return m;
+      return withCall(m, { sessionId: msg.session_id });
+    case "session_closed":
+      if (!call || call.sessionId !== msg.session_id) return m;
+      if (msg.reason === "answered_elsewhere" && !call.answered) {
+        return answeredElsewhere(endCall(m, fx, false), call.doorName);
+      }
+      // The answered session is the call: the door closing it is its hang-up.
+      if (call.inSession) return notice(endCall(m, fx, false), Screen.Ended, "Call ended", `${call.doorName} hung up.`);
+      return call.answered ? m : withCall(m, { preview: "failed" });
     case "snapshot":
       // The visitor's picture, for the ringing screen (the URL needs no header).
       return ours ? withCall(m, { snapshot: msg.url }) : m;
@@ -373,6 +398,8 @@ function onHubMessage(m, msg, at, fx) {
         case "already_answered":
           if (!call || (msg.call_id && !ours)) return m;
           return answeredElsewhere(endCall(m, fx, false), call.doorName);
+        case "invalid_state": // `preview` refused (this phone no longer rings for the call)
+          return ours && call?.preview === "starting" ? withCall(m, { preview: "failed" }) : m;
         case "unknown_call":
           if (!call || !ours) return m;
           return notice(endCall(m, fx, false), Screen.Ended, "Call ended", "This call is already over.");
@@ -410,7 +437,12 @@ function onRing(m, msg, fx) {
     unlockPending: false,
     unlock: null,
     snapshot: null,
+    preview: "starting",
+    sessionId: null,
+    inSession: false,
   };
+  // Ask for the door's live video at once: it shows behind Answer/Decline (video only).
+  fx.push({ type: Effect.Send, text: proto.preview(msg.call_id) });
   if (known) m = setDoorOnline(m, msg.door_id, true);
   return { ...m, call, notice: null, screen: Screen.Ringing };
 }
@@ -447,6 +479,12 @@ function onCallEvent(m, c, a, fx) {
       return doorLeft(withCall(m, { controlOpen: false }), fx, "hung up");
     case Action.UnlockStatus:
       return withCall(m, { unlock: a.status, unlockPending: a.pending });
+    case Action.PreviewFrame:
+      return !c.answered && c.preview === "starting" && c.sessionId ? withCall(m, { preview: "live" }) : m;
+    case Action.PreviewFailed:
+      if (c.answered || (c.preview !== "starting" && c.preview !== "live")) return m;
+      if (c.sessionId) fx.push({ type: Effect.Send, text: proto.closeSession(c.sessionId) });
+      return withCall(m, { preview: "failed" });
     default:
       return m;
   }

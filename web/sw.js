@@ -22,6 +22,7 @@ const SHELL = [
   "/state.js",
   "/render.js",
   "/call.js",
+  "/preview.js",
   "/hub-link.js",
   "/ringer.js",
   "/pairing.js",
