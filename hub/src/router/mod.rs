@@ -32,6 +32,7 @@ mod missed;
 mod presence;
 mod roster;
 mod snapshot;
+mod view;
 #[cfg(test)]
 mod test_support;
 
@@ -201,9 +202,11 @@ impl Router {
             }
             msg @ (DoorToHub::SessionOffer { .. }
             | DoorToHub::SessionIce { .. }
-            | DoorToHub::CloseSession { .. }) => {
-                self.door_session_message(conn, &door_id, msg, &mut out)
-            }
+            | DoorToHub::CloseSession { .. }) => match self.door_view_message(now, &door_id, &msg)
+            {
+                Some(relayed) => out.extend(relayed),
+                None => self.door_session_message(conn, &door_id, msg, &mut out),
+            },
         }
         out
     }
