@@ -629,6 +629,7 @@ fn live_view() {
             reason: SessionEndReason::TimeLimit,
         }
     );
-    let refused = serde_json::to_string(&HubToPhone::error(ErrorCode::Forbidden, "no", None)).unwrap();
+    let refused =
+        serde_json::to_string(&HubToPhone::error(ErrorCode::Forbidden, "no", None)).unwrap();
     assert!(refused.contains(r#""code":"forbidden""#), "{refused}");
 }

@@ -32,9 +32,9 @@ mod missed;
 mod presence;
 mod roster;
 mod snapshot;
-mod view;
 #[cfg(test)]
 mod test_support;
+mod view;
 
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
@@ -202,11 +202,12 @@ impl Router {
             }
             msg @ (DoorToHub::SessionOffer { .. }
             | DoorToHub::SessionIce { .. }
-            | DoorToHub::CloseSession { .. }) => match self.door_view_message(now, &door_id, &msg)
-            {
-                Some(relayed) => out.extend(relayed),
-                None => self.door_session_message(conn, &door_id, msg, &mut out),
-            },
+            | DoorToHub::CloseSession { .. }) => {
+                match self.door_view_message(now, &door_id, &msg) {
+                    Some(relayed) => out.extend(relayed),
+                    None => self.door_session_message(conn, &door_id, msg, &mut out),
+                }
+            }
         }
         out
     }

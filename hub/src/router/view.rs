@@ -32,7 +32,11 @@ impl Router {
             return Vec::new();
         };
         if !peer.doors.contains_key(door_id) {
-            return vec![error(conn, ErrorCode::UnknownCall, "not a door of this phone")];
+            return vec![error(
+                conn,
+                ErrorCode::UnknownCall,
+                "not a door of this phone",
+            )];
         }
         // Absent access: a hub without roles, where every phone may view.
         if peer.access.get(door_id).is_some_and(|a| !a.may_view) {
@@ -60,7 +64,11 @@ impl Router {
             )];
         }
         if slot.views.len() >= MAX_VIEWS_PER_DOOR {
-            return vec![error(conn, ErrorCode::InvalidState, "too many views of this door")];
+            return vec![error(
+                conn,
+                ErrorCode::InvalidState,
+                "too many views of this door",
+            )];
         }
         slot.views.insert(session_id.clone(), (conn, false));
         vec![Out::Door(

@@ -120,7 +120,8 @@ fn a_viewer_answers_a_ring_in_its_view_and_other_views_stay_open() {
         "{out:?}"
     );
     assert!(
-        !out.iter().any(|o| matches!(o, Out::Phone(B, HubToPhone::SessionClosed { .. }))),
+        !out.iter()
+            .any(|o| matches!(o, Out::Phone(B, HubToPhone::SessionClosed { .. }))),
         "B's view stays open (video only): {out:?}"
     );
     // B's view still relays.
@@ -172,5 +173,9 @@ fn views_end_when_either_side_goes_away() {
         "{out:?}"
     );
     let out = r.phone_message(now(), B, PhoneToHub::View { door_id: door_id() });
-    assert_eq!(error_code(&out), Some(ErrorCode::InvalidState), "door offline");
+    assert_eq!(
+        error_code(&out),
+        Some(ErrorCode::InvalidState),
+        "door offline"
+    );
 }
