@@ -172,9 +172,7 @@ impl Door {
                 None => Ok(()),
             },
             Event::MediaStartFailed(call_id) if self.views.is_host(&call_id) => {
-                tracing::warn!(%call_id, "the live view's media did not start");
-                self.fault = true;
-                self.host_failed();
+                self.host_start_failed(&call_id);
                 Ok(())
             }
             Event::MediaStartFailed(call_id) => {

@@ -95,6 +95,18 @@ impl Router {
             .cloned()
     }
 
+    /// Whether `session_id` is `conn`'s view of the door whose call is `call_id`.
+    pub(super) fn is_view_of_call(
+        &self,
+        conn: ConnId,
+        session_id: &SessionId,
+        call_id: &doorbell_protocol::CallId,
+    ) -> bool {
+        self.phone_view_door(conn, session_id)
+            .and_then(|door_id| self.doors.get(&door_id)?.call.as_ref())
+            .is_some_and(|call| call.id == *call_id)
+    }
+
     /// `session_offer`, `session_ice`, `close_session` from the door about a view: to its
     /// phone (`None` when `session_id` is not a view). The first offer is the door's
     /// acceptance: the history records who viewed.

@@ -152,6 +152,13 @@ impl Door {
         None
     }
 
+    /// The view pipeline did not start (camera or pipeline broken).
+    pub(super) fn host_start_failed(&mut self, id: &CallId) {
+        tracing::warn!(%id, "the live view's media did not start");
+        self.fault = true;
+        self.host_failed();
+    }
+
     /// The view pipeline broke: every view ends (`failed`).
     pub(super) fn host_failed(&mut self) {
         let closed = self.previews.close_views(Some(SessionEndReason::Failed));

@@ -307,13 +307,9 @@ impl Router {
         call_id: CallId,
         session_id: SessionId,
     ) -> Vec<Out> {
-        // A view of the ringing door counts too: its viewer answers in it.
-        let in_view = self
-            .phone_view_door(conn, &session_id)
-            .and_then(|door_id| self.doors.get(&door_id)?.call.as_ref())
-            .is_some_and(|call| call.id == call_id);
         match self.phone_session(conn, &session_id) {
-            _ if in_view => {}
+            // A view of the ringing door counts too: its viewer answers in it.
+            _ if self.is_view_of_call(conn, &session_id, &call_id) => {}
             Some((_, session_call)) if session_call == call_id => {}
             _ => {
                 return vec![phone_error(
