@@ -121,6 +121,10 @@ window.doorbell = Object.freeze({
   get previewPc() {
     return preview?.pc ?? null;
   },
+  /** The live view (view-state.js `ViewModel`), or null. */
+  get view() {
+    return model.view;
+  },
   get previewState() {
     return model.call?.preview ?? null;
   },
@@ -298,6 +302,13 @@ function onHubMessage(msg) {
     else if (preview && preview.sessionId === msg.session_id) preview.signal(msg);
     return;
   }
+  if (msg.type === "view_offer") {
+    dispatch({ type: Action.HubMessage, msg, at: Date.now() }); // records the session, makes its Preview
+    if (preview && preview.callId === viewKey(msg.session_id)) {
+      preview.signal({ type: "session_offer", session_id: msg.session_id, sdp: msg.sdp });
+    }
+    return;
+  }
   if (msg.type === "session_offer") {
     dispatch({ type: Action.HubMessage, msg, at: Date.now() }); // records the session id
     if (preview && preview.callId === msg.call_id && model.call?.sessionId === msg.session_id) preview.signal(msg);
@@ -320,25 +331,40 @@ function onHubMessage(msg) {
   dispatch({ type: Action.HubMessage, msg, at: Date.now() });
 }
 
-/** The preview exists exactly while the ringing screen wants the door's video. @param {Model} m */
+/** A live view's Preview is keyed by its session. @param {string} sessionId */
+const viewKey = (sessionId) => `view:${sessionId}`;
+/** A view's Preview reports as the view's (view-state.js). @param {{type: string, [key: string]: any}} a */
+const viewDispatch = (a) =>
+  dispatch(a.type === Action.PreviewFrame ? { type: Action.ViewFrame } : a.type === Action.PreviewFailed ? { type: Action.ViewFailed } : a);
+
+/**
+ * The preview exists exactly while the ringing screen wants the door's video, or while a live
+ * view is open (whose Preview also shows a ring of its door, in the same session). @param {Model} m
+ */
 function syncPreview(m) {
   const c = m.call;
-  const want = !!c && m.screen === Screen.Ringing && !c.answered && (c.preview === "starting" || c.preview === "live");
-  if (preview && (!want || preview.callId !== c?.id)) {
+  const v = m.view?.sessionId ? m.view : null;
+  const ringing = !!c && m.screen === Screen.Ringing && !c.answered && (c.preview === "starting" || c.preview === "live");
+  const key = v?.sessionId ? viewKey(v.sessionId) : ringing && c ? c.id : null;
+  if (preview && preview.callId !== key) {
     preview.dispose();
     preview = null;
   }
-  if (want && c && !preview) {
+  const video = /** @type {HTMLVideoElement} */ ($(m.screen === Screen.Ringing ? "ring-video" : "view-video"));
+  if (key && !preview && (v || c)) {
+    const door = v ? v.doorId : /** @type {string} */ (c?.doorId);
     preview = new Preview({
-      callId: c.id,
-      iceServers: c.iceServers,
-      pinned: readPins()[c.doorId] ?? null,
+      callId: key,
+      iceServers: v ? v.iceServers : (c?.iceServers ?? []),
+      pinned: readPins()[door] ?? null,
       certificate,
       send: (text) => link.send(text),
-      dispatch,
-      video: /** @type {HTMLVideoElement} */ ($("ring-video")),
+      dispatch: v ? viewDispatch : dispatch,
+      video,
+      audio: v ? /** @type {HTMLAudioElement} */ ($("view-audio")) : null,
     });
   }
+  preview?.show(video);
 }
 
 /** The history screen's view exists exactly while the screen shows. @param {Model} m */
@@ -453,7 +479,10 @@ function init() {
   $("btn-history").addEventListener("click", () => dispatch({ type: Action.ShowHistory }));
   $("btn-history-back").addEventListener("click", () => dispatch({ type: Action.Home }));
   $("btn-household-back").addEventListener("click", () => dispatch({ type: Action.Home }));
+  $("btn-view-stop").addEventListener("click", () => dispatch({ type: Action.ViewStopped }));
   $("door-list").addEventListener("click", (ev) => {
+    const view = /** @type {HTMLElement} */ (ev.target).closest("button[data-view]");
+    if (view instanceof HTMLElement) dispatch({ type: Action.ViewClicked, doorId: view.dataset.view });
     const button = /** @type {HTMLElement} */ (ev.target).closest("button[data-household]");
     if (button instanceof HTMLElement) dispatch({ type: Action.ShowHousehold, doorId: button.dataset.household });
     const leave = /** @type {HTMLElement} */ (ev.target).closest("button[data-leave]");

@@ -23,7 +23,8 @@ export const PREVIEW_FRAME_TIMEOUT_MS = 10000;
  *   callId: string, iceServers: any[], pinned: string | null, certificate?: RTCCertificate | null,
  *   send: (text: string) => boolean,
  *   dispatch: (action: {type: string, [key: string]: any}) => void, video: HTMLVideoElement,
- * }} PreviewOptions
+ *   audio?: HTMLAudioElement | null,
+ * }} PreviewOptions `audio`: a live view's, where the door lets its audio out (`view.door_audio`)
  */
 
 export class Preview {
@@ -90,6 +91,11 @@ export class Preview {
       if (this.#disposed) return;
       if (ev.track.kind === "audio") {
         this.#audioTrack = ev.track; // silent until Answer (the door holds it); played by the Call
+        const audio = this.#o.audio;
+        if (audio) {
+          audio.srcObject = new MediaStream([ev.track]); // a view's door audio, when let out
+          audio.play().catch(() => {});
+        }
         return;
       }
       this.#videoTrack = ev.track;
@@ -127,6 +133,21 @@ export class Preview {
     else await addCandidateSafely(this.pc, init);
   }
 
+  /**
+   * Show the video in `video` from now on (a live view's preview moves between the viewer
+   * screen and the ringing screen of a ring during it).
+   * @param {HTMLVideoElement} video
+   */
+  show(video) {
+    const old = this.#o.video;
+    if (old === video || this.#disposed) return;
+    this.#o.video = video;
+    if (!this.#videoTrack) return;
+    video.srcObject = new MediaStream([this.#videoTrack]);
+    video.play().catch(() => {});
+    old.srcObject = null;
+  }
+
   #release() {
     this.#disposed = true;
     clearTimeout(this.#frameTimer);
@@ -137,6 +158,7 @@ export class Preview {
       video.pause();
     } catch {}
     video.srcObject = null;
+    if (this.#o.audio) this.#o.audio.srcObject = null;
   }
 
   /** Answered in this session: the Call takes the connection as it is (no new handshake). @returns {Handover | null} */

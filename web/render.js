@@ -40,6 +40,8 @@ export function render(m, prev, now) {
   }
   renderPush(m.push);
   renderCall(m, now);
+  $("view-door").textContent = m.view?.doorName ?? "";
+  $("view-status").hidden = !m.view || m.view.live;
 }
 
 /** @param {import("./state.js").PushView} push */
@@ -134,6 +136,15 @@ function renderDoors(doors) {
     status.className = "door-status";
     status.textContent = d.online ? "Online" : "Offline";
     li.append(dot, name, status);
+    // Live view: online doors this phone may view (`may_view`; absent access: yes).
+    if (d.online && d.access?.may_view !== false) {
+      const view = document.createElement("button");
+      view.type = "button";
+      view.className = "btn secondary small";
+      view.dataset.view = d.door_id;
+      view.textContent = "View";
+      li.append(view);
+    }
     if (d.access?.role === "owner") {
       const manage = document.createElement("button");
       manage.type = "button";

@@ -5,6 +5,7 @@
 // (rendered into document.body.dataset.state, where CSS picks the screen).
 
 import * as proto from "./protocol.js";
+import { ViewAction, isViewAction, onViewAction, onViewHubMessage, ringDuringView } from "./view-state.js";
 
 /** The screens, as rendered into `data-state` (the end-to-end tests read these strings). */
 export const Screen = Object.freeze({
@@ -23,6 +24,7 @@ export const Screen = Object.freeze({
   DoorOffline: "door-offline",
   History: "history",
   Household: "household",
+  Viewing: "viewing", // a live view of a door (view-state.js)
 });
 /** @typedef {typeof Screen[keyof typeof Screen]} ScreenName */
 
@@ -90,6 +92,7 @@ export const Action = Object.freeze({
   Push: "push", // {push: PushView}
   ShowHistory: "show-history", // the History button on the idle screen
   ShowHousehold: "show-household", // {doorId}: the Household button of a door this phone owns
+  ...ViewAction, // the live view's (view-state.js)
 });
 
 /** What the shell must do after a transition. */
@@ -124,6 +127,7 @@ export const Effect = Object.freeze({
  *   welcome: any, doors: Door[], missed: MissedRing[], call: CallView | null,
  *   notice: Notice | null, muted: boolean, push: PushView,
  *   householdNote: string, householdDoor: string | null, pairOffer: PairOffer | null,
+ *   view: import("./view-state.js").ViewModel | null,
  * }} Model
  * @typedef {{type: string, [key: string]: any}} Act
  * @typedef {{type: string, [key: string]: any}} Eff
@@ -152,6 +156,7 @@ export function initialModel(paired) {
     householdNote: "",
     householdDoor: null,
     pairOffer: null,
+    view: null,
   };
 }
 
@@ -222,6 +227,7 @@ function step(m, a, fx) {
         ...m,
         hubReady: false,
         hubFirstAttempt: false,
+        view: null, // a view needs the hub's signaling to go on or end
         hubTitle: "Hub unreachable, reconnecting",
         hubDetail: `Trying again in ${Math.max(1, Math.round(a.delayMs / 1000))} s…`,
       };
@@ -276,7 +282,8 @@ function step(m, a, fx) {
         micFailed: false,
       };
       fx.push({ type: Effect.StartCall, inSession }, { type: Effect.ApplyMute, muted: false });
-      return { ...m, call, muted: false, screen: Screen.Connecting };
+      const view = inSession && m.view?.sessionId === call.sessionId ? null : m.view; // the view is the call now
+      return { ...m, call, view, muted: false, screen: Screen.Connecting };
     }
     case Action.DeclineClicked:
       if (!m.call || m.call.answered) return m;
@@ -300,12 +307,15 @@ function step(m, a, fx) {
       if (m.screen !== Screen.Idle || !ownedDoors(m).some((d) => d.door_id === a.doorId)) return m;
       return { ...m, screen: Screen.Household, householdDoor: a.doorId };
     default:
+      if (isViewAction(a.type)) return onViewAction(m, a, fx);
       return m.call ? onCallEvent(m, m.call, a, fx) : m;
   }
 }
 
 /** @param {Model} m @param {any} msg @param {number} at @param {Eff[]} fx @returns {Model} */
 function onHubMessage(m, msg, at, fx) {
+  const viewed = onViewHubMessage(m, msg, fx); // `view_offer`, the view's session and errors
+  if (viewed) return viewed;
   const call = m.call;
   const ours = !!call && call.id === msg.call_id;
   switch (msg.type) {
@@ -441,8 +451,7 @@ function onRing(m, msg, fx) {
     sessionId: null,
     inSession: false,
   };
-  // Ask for the door's live video at once: it shows behind Answer/Decline (video only).
-  fx.push({ type: Effect.Send, text: proto.preview(msg.call_id) });
+  m = ringDuringView(m, call, fx); // asks for the door's live video (`preview`) unless a view shows it
   if (known) m = setDoorOnline(m, msg.door_id, true);
   return { ...m, call, notice: null, screen: Screen.Ringing };
 }
@@ -562,6 +571,7 @@ function notice(m, kind, title, detail) {
 function home(m) {
   m = { ...m, notice: null };
   if (!m.paired) return { ...m, screen: Screen.NotPaired };
+  if (m.hubReady && m.view) return { ...m, screen: Screen.Viewing }; // a view outlives a ring another phone took
   if (m.hubReady) return { ...m, screen: Screen.Idle };
   if (m.hubFirstAttempt) return { ...m, screen: Screen.ConnectingHub };
   return { ...m, screen: Screen.HubUnreachable };

@@ -58,7 +58,7 @@ const types = (effects) => effects.map((e) => e.type);
 test("screens are the data-state strings the page and the end-to-end tests use", () => {
   assert.deepEqual(Object.values(Screen).sort(), [
     "answered-elsewhere", "confirm-pair", "connecting", "connecting-hub", "declined", "door-offline", "ended",
-    "history", "household", "hub-unreachable", "idle", "in-call", "missed", "not-paired", "ringing",
+    "history", "household", "hub-unreachable", "idle", "in-call", "missed", "not-paired", "ringing", "viewing",
   ]);
   assert.ok(Object.isFrozen(Screen) && Object.isFrozen(Action) && Object.isFrozen(Effect));
 });

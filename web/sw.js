@@ -20,6 +20,7 @@ const SHELL = [
   "/style.css",
   "/app.js",
   "/state.js",
+  "/view-state.js",
   "/render.js",
   "/call.js",
   "/preview.js",
