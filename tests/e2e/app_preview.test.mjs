@@ -10,7 +10,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 
-import { launchPhone, waitForState } from "./lib/browser.mjs";
+import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
 import { callStats, waitForStats } from "./lib/stats.mjs";
 import { startSystem } from "./lib/system.mjs";
 
@@ -44,7 +44,7 @@ function instrument() {
 async function pairedPhone(name) {
   const phone = await launchPhone({ name, initScript: instrument });
   phones.push(phone);
-  await phone.page.goto(await system.pairingUrl());
+  await openPairingLink(phone.page, await system.pairingUrl());
   await waitForState(phone.page, "idle");
   return phone;
 }
@@ -164,7 +164,7 @@ test("a preview that fails never blocks answering: Answer negotiates a new conne
   const phone = await launchPhone({ name: "c", initScript: breakFirstOffer });
   phones.push(phone);
   const { page } = phone;
-  await page.goto(await system.pairingUrl());
+  await openPairingLink(page, await system.pairingUrl());
   await waitForState(page, "idle");
   assert.equal(await system.press(), "ok");
   await waitForState(page, "ringing");
