@@ -107,7 +107,9 @@ export function onViewHubMessage(m, msg, fx) {
       }
       return { ...m, view: { ...v, sessionId: msg.session_id, iceServers: msg.ice_servers ?? [] } };
     case "session_closed": {
-      if (!v || v.sessionId !== msg.session_id) return null;
+      // Before its offer the phone does not know its view's id: a refusal (`limit`) names a
+      // session that is not the ringing call's.
+      if (!v || (v.sessionId ? v.sessionId !== msg.session_id : msg.session_id === m.call?.sessionId)) return null;
       const c = m.call;
       m = { ...m, view: null };
       // The view was showing a ring: the ring goes on without video (Answer takes the plain path).

@@ -79,6 +79,9 @@ test("the door's reasons end the view with a message; an unwanted offer is close
     assert.match(model.notice.detail, text);
     assert.equal(model.notice.title, "View ended");
   }
+  const refused = run(idle(), { type: Action.ViewClicked, doorId: "d-front" }, hub({ type: "session_closed", session_id: "v-9", reason: "limit" }));
+  assert.equal(refused.model.screen, Screen.Ended, "refused before any offer");
+  assert.match(refused.model.notice.detail, /Too many phones/);
   const { effects } = run(idle(), hub(OFFER));
   assert.deepEqual(sent(effects), [{ type: "close_session", session_id: "v-1" }], "not asked for");
 });
