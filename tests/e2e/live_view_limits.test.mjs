@@ -65,7 +65,10 @@ test("door audio where allowed, a viewer past the cap refused, the longest view 
 
   // The cap: one viewer at once.
   await b.page.click(view);
-  await waitForState(b.page, "ended", 15_000);
+  await waitForState(b.page, "ended", 15_000).catch(async (e) => {
+    const seen = await b.page.evaluate(() => window.doorbell.view);
+    throw new Error(`${e.message}; b's view ${JSON.stringify(seen)}; door ${JSON.stringify(await system.status())}\n${system.logs()}`);
+  });
   assert.equal(await b.page.textContent("#notice-title"), "View ended");
   assert.match(await b.page.textContent("#notice-detail"), /Too many phones/);
   assert.equal((await system.status()).viewers, 1);
