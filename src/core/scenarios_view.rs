@@ -335,3 +335,46 @@ impl Sim {
         }))
     }
 }
+
+#[test]
+fn a_plain_answer_during_a_view_offers_the_kept_offer_and_leaves_the_views_open() {
+    let mut sim = viewing(ViewLimits::default(), 1);
+    sim.media_of(&host(), MediaEventKind::OfferReady("v=0 door".into()));
+    sim.at(10).press();
+    sim.hub(ringing(1, Some(vec![turn("u1")])));
+    let actions = sim.at(11).hub(answered(1, vec![turn("u1")]));
+    assert!(
+        actions.contains(&offer_sent("v=0 door")),
+        "the view pipeline's own webrtcbin is the call's: {actions:?}"
+    );
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::ClosePreview(_) | Action::OpenTalk(_))),
+        "the view stays a view, without talk: {actions:?}"
+    );
+    // The call's media connects through the adopted pipeline (its events still carry the
+    // view pipeline's id).
+    let actions = sim.media_of(&host(), MediaEventKind::Connected);
+    assert!(
+        actions.contains(&Action::SetLed(LedState::InCall)),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn a_view_pipeline_that_cannot_start_ends_its_views_and_shows_the_fault() {
+    let mut sim = door_with(ViewLimits::default());
+    sim.hub(open_view(1));
+    let actions = sim.step(Event::MediaStartFailed(host()));
+    assert_eq!(
+        actions,
+        vec![
+            Action::ClosePreview(view_id(1)),
+            closed_at_hub(1, SessionEndReason::Failed),
+            Action::TearDownMedia(host()),
+            Action::SetLed(LedState::Fault),
+        ]
+    );
+    assert_eq!(sim.door.status().viewers, 0);
+}
