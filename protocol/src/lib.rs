@@ -179,6 +179,8 @@ pub enum SessionEndReason {
     Failed,
     /// The door's or the phone's connection to the hub went away.
     PeerGone,
+    /// A live view reached the door's longest view (`view.max_secs`).
+    TimeLimit,
 }
 
 /// Machine-readable error codes. The `message` next to a code is for humans and may change.
@@ -210,6 +212,8 @@ pub enum ErrorCode {
     /// A timestamp (`missed_ring.at_ms`) is in the future beyond the allowed clock skew, or
     /// older than the hub accepts: usually a door whose clock is not set yet.
     InvalidTimestamp,
+    /// The phone's household permissions do not allow this (`view` without `may_view`).
+    Forbidden,
 }
 
 /// An error reply. Sent by the hub to doors and phones alike.
@@ -379,6 +383,13 @@ pub enum HubToDoor {
         #[serde(default = "yes", skip_serializing_if = "is_true")]
         may_unlock: bool,
     },
+    /// A phone with `may_view` asked to watch the door without a ring (live view): open a
+    /// view session for it (send `session_offer`, or `close_session` with a reason).
+    OpenView {
+        session_id: SessionId,
+        phone_id: PhoneId,
+        ice_servers: Vec<IceServer>,
+    },
 }
 
 /// Messages a phone sends to the hub.
@@ -427,6 +438,9 @@ pub enum PhoneToHub {
     /// Have the door play quick reply `reply_id` (a clip stored with `POST /api/replies`) to
     /// the visitor: from a phone that is ringing for this call or answered it.
     QuickReply { call_id: CallId, reply_id: u64 },
+    /// Watch this door now, without a ring (live view; needs `may_view`). The door answers
+    /// with `view_offer`, or the session closes with a reason (`limit`, ...).
+    View { door_id: DoorId },
 }
 
 /// Messages the hub sends to a phone.
@@ -530,6 +544,15 @@ pub enum HubToPhone {
     SessionClosed {
         session_id: SessionId,
         reason: SessionEndReason,
+    },
+    /// The door's offer for this phone's live view (after `view`). The session then works as
+    /// a preview's (`session_answer`, `session_ice`, `close_session`, `answer_in_session`).
+    ViewOffer {
+        door_id: DoorId,
+        session_id: SessionId,
+        sdp: String,
+        /// STUN/TURN for this phone's side of the view.
+        ice_servers: Vec<IceServer>,
     },
 }
 

@@ -586,3 +586,50 @@ fn preview_sessions() {
         },
     );
 }
+
+/// Live view: a phone with `may_view` watches the door without a ring; the session then works
+/// as a preview's (the shared `session_*` fixtures above).
+#[test]
+fn live_view() {
+    let sdp = "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n".to_string();
+    let view = SessionId::new("v-3-1");
+    check(
+        "phone_to_hub.view",
+        PhoneToHub::View {
+            door_id: DoorId::new("d-front"),
+        },
+    );
+    check(
+        "hub_to_door.open_view",
+        HubToDoor::OpenView {
+            session_id: view.clone(),
+            phone_id: PhoneId::new("p-7c1b"),
+            ice_servers: call_ice_servers("1767225600:d-front", "kYAi10zHQnehf/DYQzBMoMb3kHw="),
+        },
+    );
+    check(
+        "hub_to_phone.view_offer",
+        HubToPhone::ViewOffer {
+            door_id: DoorId::new("d-front"),
+            session_id: view.clone(),
+            sdp,
+            ice_servers: call_ice_servers("1767225600:p-7c1b", "sk/11w/xYJNKUPwlCUMAQ6eJdyg="),
+        },
+    );
+    // The longest view ended it, and the typed refusal of a phone without `may_view`; as
+    // values, not fixtures (one fixture per message type).
+    let closed: DoorToHub = serde_json::from_str(
+        r#"{"type":"close_session","session_id":"v-3-1","reason":"time_limit"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        closed,
+        DoorToHub::CloseSession {
+            session_id: view,
+            reason: SessionEndReason::TimeLimit,
+        }
+    );
+    let refused =
+        serde_json::to_string(&HubToPhone::error(ErrorCode::Forbidden, "no", None)).unwrap();
+    assert!(refused.contains(r#""code":"forbidden""#), "{refused}");
+}

@@ -4,7 +4,7 @@
 use super::call::{self, CallError, CallMachine, Input, LedState, Timings};
 use super::ledger::Ledger;
 use super::negotiation::Negotiation;
-use super::preview::Previews;
+use super::preview::{Previews, ViewLimits};
 use super::unlock::{self, Decision};
 use super::{Action, DoorStatus, Event, MediaEvent, MediaEventKind, SnapshotOf, StrikeOutcome};
 use doorbell_protocol::{
@@ -24,6 +24,8 @@ pub struct DoorSetup {
     pub missed_rings: Vec<u64>,
     /// `call.voice_message_secs`: how long a visitor nobody answers may speak (0: off).
     pub voice_message_secs: u32,
+    /// The `[view]` limits (live view; `max_sessions` also bounds ring previews).
+    pub view: ViewLimits,
 }
 
 #[derive(Debug)]
@@ -53,6 +55,9 @@ pub struct Door {
     /// The upgraded session was already connected: the machine hears `MediaConnected` once
     /// it has finished the `Answered` transition.
     pending_connected: Option<CallId>,
+    /// Live views: their limits, and the media session the door started for them while
+    /// idle (see `views.rs`).
+    views: views::Views,
 }
 
 /// The phone that answered a call, from the hub's `answered`.
@@ -63,10 +68,12 @@ struct Answerer {
     may_unlock: bool,
 }
 mod sessions;
+mod views;
 
 impl Door {
     pub fn new(setup: DoorSetup) -> Self {
         let mut door = Door {
+            views: views::Views::new(setup.view, &setup.id_prefix),
             machine: CallMachine::new(setup.timings, setup.id_prefix),
             media: None,
             ledger: Ledger::new(setup.missed_rings),
@@ -80,7 +87,7 @@ impl Door {
             },
             answerer: None,
             actions: VecDeque::new(),
-            previews: Previews::default(),
+            previews: Previews::new(setup.view.max_sessions),
             answered_in: None,
             pending_connected: None,
         };
@@ -111,6 +118,7 @@ impl Door {
             phase: state.into(),
             call_id: state.call_id().cloned(),
             missed_rings_pending: self.ledger.missed_len(),
+            viewers: self.previews.viewers(),
             ..self.status.clone()
         }
     }
@@ -118,6 +126,13 @@ impl Door {
     /// Handle one event. An event that makes no sense now (a stale call, a press while busy,
     /// an illegal transition) is a typed error and changes nothing.
     pub fn handle(&mut self, now: Instant, event: Event) -> Result<(), CallError> {
+        let result = self.handle_event(now, event);
+        // Whatever happened, the `Viewing` light and the view pipeline follow the views.
+        self.views_changed();
+        result
+    }
+
+    fn handle_event(&mut self, now: Instant, event: Event) -> Result<(), CallError> {
         match event {
             Event::ButtonPressed { unix_ms } => {
                 self.press_unix_ms = unix_ms;
@@ -145,11 +160,21 @@ impl Door {
                 if let Some(media) = self.media.as_mut() {
                     media.hub_lost = true;
                 }
+                // Nobody can relay a view's signalling or close it later: views end here.
+                let closed = self.previews.close_views(None);
+                self.actions.extend(closed);
                 self.status.hub_connected = false;
                 self.input(now, Input::HubDown)
             }
             Event::Hub(message) => self.on_hub_message(now, message),
-            Event::Media(event) => self.on_media_event(now, event),
+            Event::Media(event) => match self.host_event(event) {
+                Some(event) => self.on_media_event(now, event),
+                None => Ok(()),
+            },
+            Event::MediaStartFailed(call_id) if self.views.is_host(&call_id) => {
+                self.host_start_failed(&call_id);
+                Ok(())
+            }
             Event::MediaStartFailed(call_id) => {
                 self.media = None;
                 self.fault = true;
@@ -300,7 +325,8 @@ impl Door {
             | HubToDoor::SessionAnswer { .. }
             | HubToDoor::SessionIce { .. }
             | HubToDoor::SessionClosed { .. }
-            | HubToDoor::AnsweredInSession { .. }) => return self.on_session_message(now, message),
+            | HubToDoor::AnsweredInSession { .. }
+            | HubToDoor::OpenView { .. }) => return self.on_session_message(now, message),
             HubToDoor::QuickReply { call_id, reply_id } => {
                 // Only to the visitor of the call it was sent in, while it lasts.
                 if !self.is_current(&call_id) {
@@ -471,10 +497,13 @@ impl Door {
                 // A session that failed to start reports `MediaStartFailed` and sets it again.
                 self.fault = false;
                 self.media = Some(Negotiation::new(call_id.clone()));
-                self.actions.push_back(Action::StartMedia {
-                    call_id: call_id.clone(),
-                    ice_servers: self.hub_ice_servers.clone(),
-                });
+                // A press during a live view: the view's pipeline becomes the call's.
+                if !self.adopt_view_media(&call_id) {
+                    self.actions.push_back(Action::StartMedia {
+                        call_id: call_id.clone(),
+                        ice_servers: self.hub_ice_servers.clone(),
+                    });
+                }
                 self.actions
                     .push_back(Action::TakeSnapshot(SnapshotOf::Call(call_id)));
             }
@@ -495,15 +524,17 @@ impl Door {
             call::Action::TearDownMedia(call_id) => {
                 let closed = self.previews.call_over();
                 self.actions.extend(closed);
+                self.views.call_over(&call_id);
                 self.media = None;
                 self.actions.push_back(Action::TearDownMedia(call_id));
             }
             call::Action::SetLed(state) => {
                 let state = match state {
                     LedState::Idle if self.fault => LedState::Fault,
+                    LedState::Idle if self.previews.viewers() > 0 => LedState::Viewing,
                     other => other,
                 };
-                self.actions.push_back(Action::SetLed(state));
+                self.set_led(state);
             }
             call::Action::ChimeLocally => {
                 let at_ms = self.press_unix_ms;

@@ -96,6 +96,7 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
         door_name: config.door.name.clone(),
         missed_rings: missed_file.load(),
         voice_message_secs: config.call.voice_message_secs as u32,
+        view: config.view.limits(),
     });
     let voice_counters = std::sync::Arc::new(crate::voice::VoiceCounters::default());
     let (status_tx, status_rx) = watch::channel(Status::default());
@@ -114,6 +115,7 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
             session: None,
             previews: Default::default(),
             talking: None,
+            adopted_by: None,
         }),
         led: hw.led,
         strike: Box::new(hw.strike),

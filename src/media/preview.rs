@@ -213,6 +213,15 @@ impl PreviewBranch {
         tracing::info!(session_id = %self.session_id, "preview upgraded: audio both ways");
     }
 
+    /// A live view: the door's voice out to this phone (`view.door_audio`), or held again.
+    /// The phone's voice stays blocked (only [`PreviewBranch::open_talk`] opens it).
+    pub fn door_audio(&self, on: bool) {
+        if let Some(valve) = self.bin.by_name("acaps") {
+            valve.set_property("drop", !on);
+        }
+        tracing::info!(session_id = %self.session_id, on, "live view: door audio");
+    }
+
     /// The audio valves: the door's voice out, and (once the phone's audio pad appeared)
     /// the phone's voice in.
     fn valves(&self) -> Vec<gst::Element> {

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 impl Door {
     /// `open_session`, `session_answer`, `session_ice`, `session_closed`,
-    /// `answered_in_session` from the hub.
+    /// `answered_in_session`, `open_view` from the hub.
     pub(super) fn on_session_message(
         &mut self,
         now: Instant,
@@ -55,7 +55,9 @@ impl Door {
             HubToDoor::SessionClosed { session_id, reason } => {
                 tracing::info!(%session_id, ?reason, "preview closed by the phone");
                 let talking = self.previews.talking() == Some(&session_id);
-                let call_id = self.previews.call_of(&session_id).cloned();
+                // The call's id (a view's session names the pipeline it joined, maybe the
+                // door's view pipeline a press adopted).
+                let call_id = self.machine.state().call_id().cloned();
                 let actions = self.previews.closed_by_hub(session_id);
                 self.actions.extend(actions);
                 // The session was the call: that is a hang-up.
@@ -75,7 +77,8 @@ impl Door {
                     phone_id: phone_id.clone(),
                     may_unlock,
                 });
-                if self.previews.call_of(&session_id) == Some(&call_id) {
+                // Every open session is of the current call's pipeline (views included).
+                if self.previews.call_of(&session_id).is_some() {
                     self.answered_in = Some(session_id);
                 } else {
                     // The door closed that session meanwhile (it failed): answer the old way.
@@ -84,6 +87,11 @@ impl Door {
                 }
                 return self.input(now, Input::Answered(call_id));
             }
+            HubToDoor::OpenView {
+                session_id,
+                phone_id,
+                ice_servers,
+            } => self.open_view(now, session_id, phone_id, ice_servers),
             other => tracing::debug!(?other, "not a session message"),
         }
         Ok(())

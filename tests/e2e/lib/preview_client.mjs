@@ -4,11 +4,17 @@
 // `answer_in_session` and only then opens the (fake) microphone. The tests read its state
 // from `window.previewClient`.
 //
-// The phone app itself does not use preview sessions yet; this client pins the protocol and
-// the door's behaviour end to end in Chromium meanwhile.
+// The phone app does the same (web/preview.js, tested in app_preview.test.mjs); this client
+// pins the protocol and the door's behaviour on their own, and the benchmarks use it.
 
-/** Installs `window.previewClient` in `page` and connects it to the hub. */
+/**
+ * Installs `window.previewClient` in `page` (a paired app page) and connects it to the hub.
+ * The page first leaves the app for a page of the same origin without it (the token stays in
+ * localStorage): the app previews a ringing door itself, and this phone's only viewer must be
+ * this client.
+ */
 export async function startPreviewClient(page) {
+  await page.goto(new URL("/no-app", page.url()).href);
   await page.evaluate(async () => {
     const proto = await import("/protocol.js");
     const token = localStorage.getItem("doorbell.token");
