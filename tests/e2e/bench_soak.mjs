@@ -53,7 +53,8 @@ const show = (s) =>
   `after ${String(s.call).padStart(4)} calls: RSS ${s.rss.toFixed(1)} MiB (anon ${s.anon.toFixed(1)}, file ${s.file.toFixed(1)}), ` +
   `${s.threads} threads, ${s.fds} fds`;
 
-const system = await startSystem({ doorEnv: { RUST_LOG: "warn" } });
+// The door logs warnings only (a soak prints little); DOOR_LOG=debug to follow one down.
+const system = await startSystem({ doorEnv: { RUST_LOG: process.env.DOOR_LOG || "warn" } });
 const phones = [];
 const samples = [];
 const started = now();
