@@ -7,6 +7,7 @@
 //! - [`preview`]: a ringing phone's preview session, a branch fed by the call's one encoder.
 //! - [`counters`]: what a session counts (frames, audio both ways, encoders) for status and tests.
 //! - [`dtls`]: the door's own DTLS certificate in webrtcbin.
+//! - `teardown`: a webrtcbin is flushed before NULL (GStreamer 1.22 deadlock on pad blocks).
 //! - `gathering`: a stopped session is released only once ICE gathering has ended (GStreamer 1.22 crash).
 //! - [`snapshot`]: the visitor's JPEG from the session's video (a tee branch).
 
@@ -18,6 +19,7 @@ pub mod preview;
 pub mod probe;
 pub mod session;
 pub mod snapshot;
+mod teardown;
 
 pub use dtls::DtlsCertificate;
 pub use pipeline::{aec_fragment, AEC_CAPS};

@@ -255,6 +255,7 @@ impl Drop for PreviewBranch {
                 tee.release_request_pad(&src);
             }
         }
+        super::teardown::flush_for_teardown(&self.webrtc);
         if let Err(e) = self.bin.set_state(gst::State::Null) {
             tracing::warn!(session_id = %self.session_id, "preview did not stop cleanly: {e}");
         }

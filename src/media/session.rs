@@ -382,6 +382,7 @@ pub(super) fn create_control_channel(
 impl Drop for Session {
     fn drop(&mut self) {
         self.bus_task.abort();
+        super::teardown::flush_for_teardown(&self.webrtc);
         if let Err(e) = self.pipeline.set_state(gst::State::Null) {
             tracing::warn!(call_id = %self.call_id, "pipeline did not stop cleanly: {e}");
         }
