@@ -31,6 +31,7 @@ const SHELL = [
   "/household.js",
   "/pin.js",
   "/phone-cert.js",
+  "/pairing-proof.js",
   "/qr.js",
   "/qrcode-generator.mjs",
   "/quiet.js",

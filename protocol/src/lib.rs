@@ -278,6 +278,34 @@ pub enum DoorToHub {
         session_id: SessionId,
         reason: SessionEndReason,
     },
+    /// Reply to `pair_request`: the door checked the proof against its own code and pinned
+    /// the phone's certificate with this role and these permissions. Only now may the hub
+    /// admit the phone.
+    PairAccepted { request_id: u64, access: Access },
+    /// Reply to `pair_request`: the door admits nobody with it.
+    PairRefused {
+        request_id: u64,
+        reason: PairRefusal,
+    },
+}
+
+/// Why a door refused a `pair_request` (docs/PROTOCOL.md "Pairing").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PairRefusal {
+    /// The door made no such code (or restarted since: codes live in its memory).
+    UnknownCode,
+    /// The code was redeemed already.
+    Used,
+    /// The code is older than its 10 minutes.
+    Expired,
+    /// The proof is not the MAC of this fingerprint under the code's secret: whoever sent it
+    /// does not know the code (a hub that forges pairings), or the fingerprint was changed.
+    BadProof,
+    /// The fingerprint is not a SHA-256 certificate fingerprint.
+    BadFingerprint,
+    /// The door keeps as many pinned phones as it can; remove one first.
+    Full,
 }
 
 /// Messages the hub sends to a door.
@@ -378,6 +406,21 @@ pub enum HubToDoor {
         /// As in `answered`: whether the answering phone may unlock. Absent: it may.
         #[serde(default = "yes", skip_serializing_if = "is_true")]
         may_unlock: bool,
+    },
+    /// A phone redeems a pairing code the door made (`POST /api/pair` with `code_id`): the
+    /// door checks `proof` = HMAC-SHA256(code secret, …fingerprint) and, if it holds, pins
+    /// `fingerprint` for `phone_id` and answers `pair_accepted`; else `pair_refused`. The hub
+    /// never sees the code's secret, so it cannot make a proof of its own.
+    PairRequest {
+        /// Chosen by the hub; echoed in the reply.
+        request_id: u64,
+        code_id: String,
+        /// The id the hub will give the phone if the door accepts.
+        phone_id: PhoneId,
+        /// The phone's persistent DTLS certificate: `sha-256` fingerprint, colon-separated hex.
+        fingerprint: String,
+        /// base64url (no padding) HMAC-SHA256, see docs/PROTOCOL.md "Pairing".
+        proof: String,
     },
 }
 

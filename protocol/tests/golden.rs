@@ -586,3 +586,38 @@ fn preview_sessions() {
         },
     );
 }
+
+/// Pairing that the hub cannot subvert: the hub relays a phone's proof to the door, which
+/// alone decides (docs/PROTOCOL.md "Pairing").
+#[test]
+fn door_pairing() {
+    check(
+        "hub_to_door.pair_request",
+        HubToDoor::PairRequest {
+            request_id: 7,
+            code_id: "Jq0nZ2m8xQw".into(),
+            phone_id: PhoneId::new("p-7c1b"),
+            fingerprint: "3B:7A:0C:55:91:DE:4F:20:8B:11:C3:9A:76:E2:05:B8:44:1D:F0:6C:A9:32:87:5E:D4:10:6B:C8:2F:93:E7:01".into(),
+            proof: "m3dxTcJ4kQ8yD0f9rB1e0mU5sFq2aZ7wX9cV6bN4hLk".into(),
+        },
+    );
+    check(
+        "door_to_hub.pair_accepted",
+        DoorToHub::PairAccepted {
+            request_id: 7,
+            access: Access {
+                role: Role::Owner,
+                may_unlock: true,
+                may_view: true,
+                until_ms: None,
+            },
+        },
+    );
+    check(
+        "door_to_hub.pair_refused",
+        DoorToHub::PairRefused {
+            request_id: 7,
+            reason: PairRefusal::BadProof,
+        },
+    );
+}

@@ -53,6 +53,8 @@ pub struct Door {
     /// The upgraded session was already connected: the machine hears `MediaConnected` once
     /// it has finished the `Answered` transition.
     pending_connected: Option<CallId>,
+    /// The pinned phones and what passed the check this call.
+    pins: pinning::PinGate,
 }
 
 /// The phone that answered a call, from the hub's `answered`.
@@ -62,6 +64,7 @@ struct Answerer {
     phone_id: PhoneId,
     may_unlock: bool,
 }
+mod pinning;
 mod sessions;
 
 impl Door {
@@ -83,6 +86,7 @@ impl Door {
             previews: Previews::default(),
             answered_in: None,
             pending_connected: None,
+            pins: Default::default(),
         };
         door.run_machine();
         door
@@ -203,6 +207,10 @@ impl Door {
                 self.status.motion_events += 1;
                 Ok(())
             }
+            Event::PinsChanged(pins) => {
+                self.pins.set(pins);
+                Ok(())
+            }
         }
     }
 
@@ -283,7 +291,7 @@ impl Door {
             }
             HubToDoor::SdpAnswer { call_id, sdp } => {
                 if self.media_for(&call_id).is_some() {
-                    self.actions.push_back(Action::SetAnswer { call_id, sdp });
+                    return self.pinned_answer(now, call_id, sdp);
                 }
             }
             HubToDoor::Ice { call_id, candidate } => {
@@ -301,6 +309,9 @@ impl Door {
             | HubToDoor::SessionIce { .. }
             | HubToDoor::SessionClosed { .. }
             | HubToDoor::AnsweredInSession { .. }) => return self.on_session_message(now, message),
+            HubToDoor::PairRequest { .. } => {
+                tracing::warn!("pair_request reached the call core; the daemon handles pairing")
+            }
             HubToDoor::QuickReply { call_id, reply_id } => {
                 // Only to the visitor of the call it was sent in, while it lasts.
                 if !self.is_current(&call_id) {
@@ -493,6 +504,7 @@ impl Door {
                 }
             }
             call::Action::TearDownMedia(call_id) => {
+                self.pins.call_over();
                 let closed = self.previews.call_over();
                 self.actions.extend(closed);
                 self.media = None;

@@ -204,6 +204,8 @@ impl Router {
             | DoorToHub::CloseSession { .. }) => {
                 self.door_session_message(conn, &door_id, msg, &mut out)
             }
+            // Pairing replies go to the waiting `POST /api/pair` (crate::pairing), not here.
+            DoorToHub::PairAccepted { .. } | DoorToHub::PairRefused { .. } => {}
         }
         out
     }

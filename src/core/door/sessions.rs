@@ -24,6 +24,7 @@ impl Door {
             } => {
                 let ringing = matches!(self.machine.state(), call::State::Ringing { call_id: c, .. } if *c == call_id);
                 let actions = if ringing && self.media_for(&call_id).is_some() {
+                    self.pins.session_opened(&session_id, &phone_id);
                     self.previews
                         .open(call_id, session_id, phone_id, ice_servers)
                 } else {
@@ -37,8 +38,7 @@ impl Door {
             }
             HubToDoor::SessionAnswer { session_id, sdp } => {
                 if self.previews.call_of(&session_id).is_some() {
-                    self.actions
-                        .push_back(Action::SetPreviewAnswer { session_id, sdp });
+                    self.pinned_session_answer(session_id, sdp);
                 }
             }
             HubToDoor::SessionIce {
@@ -70,12 +70,18 @@ impl Door {
                 may_unlock,
             } => {
                 tracing::info!(%call_id, %session_id, %phone_id, may_unlock, "answered in a preview");
+                // The session's answer passed the pin check (else it was closed): the door's
+                // own grant applies too; the hub can only take permission away.
+                let grant = self.pins.session_grant(&session_id);
                 self.answerer = Some(Answerer {
                     call_id: call_id.clone(),
                     phone_id: phone_id.clone(),
-                    may_unlock,
+                    may_unlock: may_unlock && grant == Some(true),
                 });
-                if self.previews.call_of(&session_id) == Some(&call_id) {
+                if grant.is_none() {
+                    tracing::warn!(%call_id, %session_id, "answered in a preview whose certificate the door did not verify: offering anew");
+                    self.actions.extend(self.previews.answered_plain(&phone_id));
+                } else if self.previews.call_of(&session_id) == Some(&call_id) {
                     self.answered_in = Some(session_id);
                 } else {
                     // The door closed that session meanwhile (it failed): answer the old way.

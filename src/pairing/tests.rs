@@ -1,0 +1,154 @@
+//! The door's decisions on pairing: a proof only the code's holder can make, once, in time.
+
+use super::codes::Codes;
+use super::*;
+use doorbell_protocol::Role;
+
+const FP: &str = "3B:7A:0C:55:91:DE:4F:20:8B:11:C3:9A:76:E2:05:B8:44:1D:F0:6C:A9:32:87:5E:D4:10:6B:C8:2F:93:E7:01";
+const SECRET: [u8; 16] = *b"0123456789abcdef";
+const NOW: u64 = 1_767_225_600_000;
+
+fn codes() -> Codes {
+    let mut codes = Codes::default();
+    codes.insert_for_test(NOW, true, "c1", &SECRET);
+    codes
+}
+
+#[test]
+fn the_holder_of_the_code_pairs_once() {
+    let mut codes = codes();
+    let proof = proof_hex(&SECRET, "d-1", "c1", FP);
+    let access = codes.redeem(NOW + 1, "d-1", "c1", FP, &proof).unwrap();
+    assert_eq!(access.role, Role::Owner);
+    assert!(access.may_unlock);
+    assert_eq!(
+        codes.redeem(NOW + 2, "d-1", "c1", FP, &proof),
+        Err(PairRefusal::Used)
+    );
+}
+
+#[test]
+fn a_forged_proof_is_refused() {
+    let mut codes = codes();
+    // Whoever does not know the secret (the hub) can only guess.
+    let forged = proof_hex(b"not-the-secret!!", "d-1", "c1", FP);
+    assert_eq!(
+        codes.redeem(NOW, "d-1", "c1", FP, &forged),
+        Err(PairRefusal::BadProof)
+    );
+    assert_eq!(
+        codes.redeem(NOW, "d-1", "c1", FP, "zz"),
+        Err(PairRefusal::BadProof)
+    );
+    // A real proof for another certificate (the hub swapping in its own) fails too.
+    let other = FP.replacen("3B", "3C", 1);
+    let proof = proof_hex(&SECRET, "d-1", "c1", FP);
+    assert_eq!(
+        codes.redeem(NOW, "d-1", "c1", &other, &proof),
+        Err(PairRefusal::BadProof)
+    );
+    // Or for another door.
+    assert_eq!(
+        codes.redeem(NOW, "d-2", "c1", FP, &proof),
+        Err(PairRefusal::BadProof)
+    );
+    // The forgeries did not use the code up.
+    assert!(codes.redeem(NOW, "d-1", "c1", FP, &proof).is_ok());
+}
+
+#[test]
+fn unknown_and_expired_codes_are_refused() {
+    let mut codes = codes();
+    let proof = proof_hex(&SECRET, "d-1", "c1", FP);
+    assert_eq!(
+        codes.redeem(NOW, "d-1", "c2", FP, &proof),
+        Err(PairRefusal::UnknownCode)
+    );
+    let late = NOW + PAIR_CODE_TTL.as_millis() as u64;
+    assert_eq!(
+        codes.redeem(late, "d-1", "c1", FP, &proof),
+        Err(PairRefusal::Expired)
+    );
+}
+
+#[test]
+fn pairing_pins_the_phone_and_keeps_it_across_restarts() {
+    let dir = std::env::temp_dir().join(format!("doorbell-pairing-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut pairing = Pairing::load(&dir, "d-1").unwrap();
+    assert!(pairing.pins().is_empty());
+    let code = pairing.new_code(NOW).unwrap();
+    let secret: Vec<u8> = (0..code.secret_hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&code.secret_hex[i..i + 2], 16).unwrap())
+        .collect();
+    let phone = PhoneId::new("p-1");
+    let lower = FP.to_lowercase();
+    let proof = proof_hex(&secret, "d-1", &code.code_id, FP);
+    // The phone may send its fingerprint in lowercase: the proof is over the normalised one.
+    let access = pairing
+        .redeem(NOW, &code.code_id, &phone, &lower, &proof)
+        .unwrap();
+    assert_eq!(
+        access.role,
+        Role::Owner,
+        "the first pinned phone owns the door"
+    );
+    let second = pairing.new_code(NOW).unwrap();
+    assert_ne!(second.code_id, code.code_id);
+
+    let again = Pairing::load(&dir, "d-1").unwrap();
+    assert_eq!(again.pinned().len(), 1);
+    assert_eq!(again.pinned()[0].fingerprint, FP);
+    assert_eq!(again.pins(), pairing.pins());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.join(PINS_FILE))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // A later code makes members.
+    let mut again = again;
+    let member = again.new_code(NOW).unwrap();
+    let secret: Vec<u8> = (0..member.secret_hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&member.secret_hex[i..i + 2], 16).unwrap())
+        .collect();
+    let other = FP.replacen("3B", "4B", 1);
+    let proof = proof_hex(&secret, "d-1", &member.code_id, &other);
+    let access = again
+        .redeem(NOW, &member.code_id, &PhoneId::new("p-2"), &other, &proof)
+        .unwrap();
+    assert_eq!(access.role, Role::Member);
+    assert_eq!(
+        again.redeem(NOW, "nope", &PhoneId::new("p-3"), "AA", "00"),
+        Err(PairRefusal::BadFingerprint)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn links_carry_the_code_the_door_and_its_fingerprint_in_the_fragment() {
+    let code = NewCode {
+        code_id: "0a1b".into(),
+        secret_hex: "ff00".into(),
+    };
+    assert_eq!(
+        pairing_link("https://h:1/", &code, "Küche & Hof", "d-1", "AA:BB"),
+        "https://h:1/#pair=d-1.0a1b.ff00&door=K%C3%BCche%20%26%20Hof&fp=AA:BB"
+    );
+    assert_eq!(base_url_of("wss://hub.example/ws"), "https://hub.example");
+    assert_eq!(
+        base_url_of("ws://127.0.0.1:8080/ws"),
+        "http://127.0.0.1:8080"
+    );
+}
+
+#[test]
+fn the_proof_matches_the_phones() {
+    // The same vector as web/pairing-proof.test.mjs (WebCrypto on the phone).
+    assert_eq!(
+        proof_hex(&SECRET, "d-1", "c1", FP),
+        "a75a776a9b140b4a991d63609455ad7e60217efdd1166069cd852bceca7eb62f"
+    );
+}
