@@ -162,7 +162,7 @@ fn pair_links(
     Ok(crate::pairing::PairLinks {
         pairing: crate::pairing::Pairing::load(&config.state_dir, door_id)?.shared(),
         base_url: base_url.to_owned(),
-        door_name: config.door.name.clone(),
+        door_name: std::sync::Arc::new(std::sync::Mutex::new(config.door.name.clone())),
         door_id: door_id.to_owned(),
         door_fp: identity.dtls.sha256().to_owned(),
     })

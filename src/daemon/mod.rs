@@ -181,6 +181,9 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
                     }
                 }
                 event => {
+                    if let LinkEvent::Up { door_name, .. } = &event {
+                        links.set_door_name(door_name);
+                    }
                     let event = link_event(event, &mut service);
                     shell.handle(event);
                 }

@@ -157,7 +157,9 @@ pub struct PairLinks {
     pub pairing: SharedPairing,
     /// The hub's URL as phones reach it.
     pub base_url: String,
-    pub door_name: String,
+    /// The door's name for the phone's question: the configured one until the hub's
+    /// `welcome` names it (what the phones see).
+    pub door_name: Arc<Mutex<String>>,
     pub door_id: String,
     /// The door's own DTLS fingerprint, which the phone pins.
     pub door_fp: String,
@@ -169,10 +171,11 @@ impl PairLinks {
         let code = lock(&self.pairing)
             .new_code(crate::missed::now_unix_ms())
             .map_err(|e| e.to_string())?;
+        let door_name = self.door_name.lock().map(|n| n.clone()).unwrap_or_default();
         Ok(pairing_link(
             &self.base_url,
             &code,
-            &self.door_name,
+            &door_name,
             &self.door_id,
             &self.door_fp,
         ))
@@ -211,6 +214,13 @@ impl PairLinks {
 
     pub fn pins(&self) -> Pins {
         lock(&self.pairing).pins()
+    }
+
+    /// The hub's `welcome` named the door.
+    pub fn set_door_name(&self, name: &str) {
+        if let Ok(mut current) = self.door_name.lock() {
+            name.clone_into(&mut current);
+        }
     }
 }
 

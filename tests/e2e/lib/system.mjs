@@ -192,6 +192,8 @@ export async function startSystem({
       return hub.proc;
     },
     env,
+    /** Everything the door logged so far. */
+    doorLog: () => doorLog(),
     /** Everything the hub logged so far. */
     hubLog: () => hubLog(),
     logs: () => `--- door log ---\n${doorLog().slice(-6000)}\n--- hub log ---\n${hubLog().slice(-3000)}`,
