@@ -54,6 +54,8 @@ mod scenarios;
 #[cfg(test)]
 mod scenarios_edges;
 #[cfg(test)]
+mod scenarios_pins;
+#[cfg(test)]
 mod scenarios_preview;
 #[cfg(test)]
 mod scenarios_voice;
