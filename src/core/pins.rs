@@ -72,6 +72,16 @@ fn fingerprints(sdp: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The `sha-256` fingerprints `sdp` names, normalised (for the media layer's check of the
+/// certificate actually presented in the DTLS handshake).
+pub fn sdp_sha256_fingerprints(sdp: &str) -> Vec<String> {
+    fingerprints(sdp)
+        .into_iter()
+        .filter(|(alg, _)| alg == "sha-256")
+        .filter_map(|(_, value)| normalise(&value))
+        .collect()
+}
+
 /// Checks `phone_id`'s answer `sdp` against `pins`.
 pub fn check(pins: &Pins, phone_id: &PhoneId, sdp: &str) -> PinCheck {
     let Some((pinned, may_unlock)) = pins.phones.get(phone_id) else {

@@ -2,7 +2,9 @@
 // a call. A hub (or anyone) that does not know a pairing code's secret cannot make the proof
 // the door checks, so its forged pairing is refused; a phone with a valid token but another
 // certificate (a copy of the token in another browser, or a phone a compromised hub admitted)
-// answers a ring and is refused by the door: no media, no unlock.
+// answers a ring and is refused by the door: no media, no unlock. Nor does an answer that
+// names the pinned certificate but comes from a peer holding another (what a hub relaying its
+// own peer's answer would send): the door checks the certificate of the DTLS handshake.
 //
 // Needs the debug binaries: `cargo build --workspace --bins`.
 
@@ -137,4 +139,53 @@ test("a valid token with another certificate answers and is refused by the door:
   await waitForState(owner.page, "in-call", 20_000);
   await owner.page.getByRole("button", { name: "Hang up", exact: true }).click();
   await system.waitForStatus((s) => s.state === "idle", "idle after the pinned call");
+});
+
+test("an answer that names the pinned certificate but is made with another is refused by the DTLS handshake", async () => {
+  const owner = phones[0];
+  const ownFp = await owner.page.evaluate(async () => {
+    const { phoneCertificate } = await import("/phone-cert.js");
+    return (await phoneCertificate()).getFingerprints()[0].value.toUpperCase();
+  });
+  const stolen = await owner.page.evaluate(() => ({
+    token: localStorage.getItem("doorbell.token"),
+    phoneId: localStorage.getItem("doorbell.phone_id"),
+  }));
+  // A compromised hub relaying its own peer's answer with the pinned fingerprint written in:
+  // played by a browser that rewrites its outgoing answers.
+  const forger = await launchPhone({
+    name: "forger",
+    initArg: { ...stolen, fp: ownFp },
+    initScript: (s) => {
+      if (!localStorage.getItem("doorbell.token")) {
+        localStorage.setItem("doorbell.token", s.token);
+        localStorage.setItem("doorbell.phone_id", s.phoneId);
+      }
+      const send = WebSocket.prototype.send;
+      WebSocket.prototype.send = function (data) {
+        if (typeof data === "string" && data.includes('"sdp_answer"')) {
+          const msg = JSON.parse(data);
+          msg.sdp = msg.sdp.replace(/a=fingerprint:sha-256 \S+/gi, `a=fingerprint:sha-256 ${s.fp}`);
+          data = JSON.stringify(msg);
+        }
+        return send.call(this, data);
+      };
+    },
+  });
+  phones.push(forger);
+  await forger.page.goto(system.baseUrl + "/");
+  await waitForState(forger.page, "idle");
+  await waitForState(owner.page, "idle", 15_000);
+  const before = await system.status();
+  assert.equal(await system.press(), "ok");
+  await waitForState(forger.page, "ringing");
+  await forger.page.getByRole("button", { name: "Answer", exact: true }).click();
+  const ended = await system.waitForStatus(
+    (s) => s.state === "idle" && s.calls_ended > before.calls_ended,
+    "the forged call ended",
+    40_000,
+  );
+  assert.equal(ended.last_call.outcome, "failed", system.doorLog().slice(-3000));
+  assert.equal(ended.unlocks, before.unlocks);
+  assert.match(system.doorLog(), /DTLS certificate \S+ is not the one its answer names/);
 });
