@@ -81,13 +81,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
     tokio::spawn(watch_signals(shutdown.clone()));
 
     // `_keep` holds the embedded TURN server, running until the daemon returns.
-    let (link, pairing, hub_task, _keep, base_url): (
-        _,
-        _,
-        Option<JoinHandle<()>>,
-        Option<Box<dyn Send>>,
-        String,
-    ) = match embedded_listen(&cli, &config) {
+    let (link, pairing, hub_task, _keep, base_url): Started = match embedded_listen(&cli, &config) {
         #[cfg(feature = "embedded-hub")]
         Some(listen) => {
             let embedded = local_first::start(&config, &identity, listen, shutdown.clone()).await?;
@@ -150,6 +144,16 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
     }
     Ok(result?)
 }
+
+/// What start-up made: the link to the hub, the embedded hub's commands and task, what must
+/// live as long as the daemon (the embedded TURN server), and the URL phones open.
+type Started = (
+    LinkConfig,
+    Option<crate::control::HubCommands>,
+    Option<JoinHandle<()>>,
+    Option<Box<dyn Send>>,
+    String,
+);
 
 /// What `doorbelld pair` makes links with. The pinned phones are loaded once here and shared
 /// by the control socket and the call task.
