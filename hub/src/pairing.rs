@@ -49,6 +49,15 @@ pub(crate) struct Request {
     pub(crate) proof: String,
 }
 
+/// An owner's invite, as relayed.
+pub(crate) struct Invite {
+    pub(crate) door_id: DoorId,
+    pub(crate) phone_id: PhoneId,
+    pub(crate) code_id: String,
+    pub(crate) access: Access,
+    pub(crate) auth: String,
+}
+
 type Pending = HashMap<u64, (DoorId, oneshot::Sender<DoorAnswer>)>;
 
 /// The doors' outgoing queues (for `pair_request`) and the requests waiting for an answer.
@@ -76,8 +85,39 @@ impl DoorPairing {
 
     /// Relays `request` to its door and waits for the answer.
     pub(crate) async fn ask(&self, request: Request) -> Result<DoorAnswer, RelayError> {
+        let door_id = request.door_id.clone();
+        self.relay(&door_id, move |request_id| HubToDoor::PairRequest {
+            request_id,
+            code_id: request.code_id,
+            phone_id: request.phone_id,
+            fingerprint: request.fingerprint,
+            proof: request.proof,
+        })
+        .await
+    }
+
+    /// Relays an owner's `invite` to its door and waits for the answer.
+    pub(crate) async fn invite(&self, invite: Invite) -> Result<DoorAnswer, RelayError> {
+        let door_id = invite.door_id.clone();
+        self.relay(&door_id, move |request_id| HubToDoor::InviteRequest {
+            request_id,
+            phone_id: invite.phone_id,
+            code_id: invite.code_id,
+            access: invite.access,
+            auth: invite.auth,
+        })
+        .await
+    }
+
+    /// Sends the message `build` makes with a fresh request id to `door_id`; waits for the
+    /// door's `pair_accepted`/`pair_refused` with that id.
+    async fn relay(
+        &self,
+        door_id: &DoorId,
+        build: impl FnOnce(u64) -> HubToDoor,
+    ) -> Result<DoorAnswer, RelayError> {
         let tx = lock(&self.doors)
-            .get(&request.door_id)
+            .get(door_id)
             .map(|(_, tx)| tx.clone())
             .ok_or(RelayError::DoorOffline)?;
         let request_id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
@@ -87,19 +127,13 @@ impl DoorPairing {
             if pending.len() >= MAX_PENDING {
                 return Err(RelayError::Busy);
             }
-            pending.insert(request_id, (request.door_id.clone(), answer_tx));
+            pending.insert(request_id, (door_id.clone(), answer_tx));
         }
         let _forget = Forget {
             pending: &self.pending,
             request_id,
         };
-        let message = HubToDoor::PairRequest {
-            request_id,
-            code_id: request.code_id,
-            phone_id: request.phone_id,
-            fingerprint: request.fingerprint,
-            proof: request.proof,
-        };
+        let message = build(request_id);
         let text = serde_json::to_string(&message).map_err(|_| RelayError::DoorOffline)?;
         tx.try_send(Outbound::Text(text))
             .map_err(|_| RelayError::DoorOffline)?;

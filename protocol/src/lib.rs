@@ -280,9 +280,9 @@ pub enum DoorToHub {
     },
     /// Reply to `pair_request`: the door checked the proof against its own code and pinned
     /// the phone's certificate with this role and these permissions. Only now may the hub
-    /// admit the phone.
+    /// admit the phone. Also the reply to an accepted `invite_request`.
     PairAccepted { request_id: u64, access: Access },
-    /// Reply to `pair_request`: the door admits nobody with it.
+    /// Reply to `pair_request` or `invite_request`: the door admits nobody with it.
     PairRefused {
         request_id: u64,
         reason: PairRefusal,
@@ -306,6 +306,9 @@ pub enum PairRefusal {
     BadFingerprint,
     /// The door keeps as many pinned phones as it can; remove one first.
     Full,
+    /// An invite's phone is not an owner pinned at this door (or paired before owners had a
+    /// key with the door): it cannot authorise invites.
+    NotOwner,
 }
 
 /// Messages the hub sends to a door.
@@ -419,8 +422,22 @@ pub enum HubToDoor {
         phone_id: PhoneId,
         /// The phone's persistent DTLS certificate: `sha-256` fingerprint, colon-separated hex.
         fingerprint: String,
-        /// base64url (no padding) HMAC-SHA256, see docs/PROTOCOL.md "Pairing".
+        /// Hex HMAC-SHA256, see docs/PROTOCOL.md "Pairing".
         proof: String,
+    },
+    /// An owner's phone made an invite (`POST /api/doors/{door}/invites` with `code_id` and
+    /// `auth`): the door checks `auth` with the key it shares with that owner since pairing
+    /// and, if it holds, keeps a code with `access` whose secret it derives from the same key.
+    /// Answered with `pair_accepted` (the invite's access) or `pair_refused`. The hub does not
+    /// have the key, so it cannot mint invites.
+    InviteRequest {
+        request_id: u64,
+        /// The owner's phone that made the invite.
+        phone_id: PhoneId,
+        code_id: String,
+        access: Access,
+        /// Hex HMAC-SHA256 under the owner's key, see docs/PROTOCOL.md "Pairing".
+        auth: String,
     },
 }
 

@@ -602,6 +602,21 @@ fn door_pairing() {
         },
     );
     check(
+        "hub_to_door.invite_request",
+        HubToDoor::InviteRequest {
+            request_id: 8,
+            phone_id: PhoneId::new("p-7c1b"),
+            code_id: "0f1e2d3c4b5a6978".into(),
+            access: Access {
+                role: Role::Guest,
+                may_unlock: true,
+                may_view: false,
+                until_ms: Some(1_767_312_000_000),
+            },
+            auth: "5d41402abc4b2a76b9719d911017c592aa5fc3a6bbf2b6f1c2e0d3a4b5c6d7e8".into(),
+        },
+    );
+    check(
         "door_to_hub.pair_accepted",
         DoorToHub::PairAccepted {
             request_id: 7,

@@ -180,6 +180,9 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
                         shell.handle(Event::PinsChanged(pins));
                     }
                 }
+                LinkEvent::Message(HubToDoor::InviteRequest { request_id, phone_id, code_id, access, auth }) => {
+                    pair_replies.send(links.answer_invite(request_id, &phone_id, &code_id, access, &auth));
+                }
                 event => {
                     if let LinkEvent::Up { door_name, .. } = &event {
                         links.set_door_name(door_name);

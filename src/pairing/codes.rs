@@ -19,6 +19,12 @@ const CODE_ID_BYTES: usize = 8;
 const SECRET_BYTES: usize = 16;
 /// Domain separation: a proof for pairing is never valid as any other MAC we may add.
 const PROOF_LABEL: &str = "doorbell-pair-v1";
+/// The key a phone and the door share from pairing on (for the owner's invites).
+const PHONE_KEY_LABEL: &str = "doorbell-phone-key-v1";
+/// An owner's authorisation of an invite.
+const INVITE_LABEL: &str = "doorbell-invite-v1";
+/// The secret of an invite's code, derived from the owner's key.
+const INVITE_KEY_LABEL: &str = "doorbell-invite-key-v1";
 
 /// A code as `doorbelld pair` hands it out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +42,8 @@ pub struct CodeError;
 struct Code {
     id: String,
     key: hmac::Key,
+    /// Kept to derive the phone's key at redemption.
+    secret: Vec<u8>,
     expires_ms: u64,
     access: Access,
     used: bool,
@@ -77,17 +85,52 @@ impl Codes {
         } else {
             MEMBER
         };
-        self.pending.push(Code {
-            id: id.clone(),
-            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
-            expires_ms: now_ms + PAIR_CODE_TTL.as_millis() as u64,
-            access,
-            used: false,
-        });
+        self.add(now_ms, id.clone(), secret, access);
         NewCode {
             code_id: id,
             secret_hex: hex(secret),
         }
+    }
+
+    fn add(&mut self, now_ms: u64, id: String, secret: &[u8], access: Access) {
+        self.pending.push(Code {
+            id,
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            secret: secret.to_vec(),
+            expires_ms: now_ms + PAIR_CODE_TTL.as_millis() as u64,
+            access,
+            used: false,
+        });
+    }
+
+    /// An owner's invite: `auth` must be the owner's MAC (under `owner_key`) of exactly this
+    /// code id and access; then the door keeps a code whose secret it derives from the same
+    /// key, as the owner's phone did for the link.
+    pub(super) fn invite(
+        &mut self,
+        now_ms: u64,
+        door_id: &str,
+        owner_key: &[u8],
+        code_id: &str,
+        access: Access,
+        auth: &str,
+    ) -> Result<Access, PairRefusal> {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, owner_key);
+        let tag = unhex(auth).ok_or(PairRefusal::BadProof)?;
+        hmac::verify(&key, invite_message(door_id, code_id, &access).as_bytes(), &tag)
+            .map_err(|_| PairRefusal::BadProof)?;
+        let well_formed = code_id.len() == 2 * CODE_ID_BYTES
+            && code_id.bytes().all(|b| b.is_ascii_hexdigit());
+        if !well_formed || self.pending.iter().any(|c| c.id == code_id) {
+            return Err(PairRefusal::UnknownCode);
+        }
+        self.pending.retain(|c| c.expires_ms > now_ms && !c.used);
+        if self.pending.len() >= MAX_CODES {
+            self.pending.remove(0);
+        }
+        let secret = invite_secret(owner_key, code_id);
+        self.add(now_ms, code_id.to_owned(), &secret, access);
+        Ok(access)
     }
 
     /// Checks `proof` (hex) for `fingerprint` (normalised) under code `code_id`, and
@@ -100,7 +143,7 @@ impl Codes {
         code_id: &str,
         fingerprint: &str,
         proof: &str,
-    ) -> Result<Access, PairRefusal> {
+    ) -> Result<(Access, Vec<u8>), PairRefusal> {
         let code = self
             .pending
             .iter_mut()
@@ -120,13 +163,47 @@ impl Codes {
             return Err(PairRefusal::Expired);
         }
         code.used = true;
-        Ok(code.access)
+        Ok((code.access, phone_key(&code.secret)))
     }
 
     #[cfg(test)]
     pub(super) fn insert_for_test(&mut self, now_ms: u64, first: bool, id: &str, secret: &[u8]) {
         self.insert(now_ms, first, id.to_owned(), secret);
     }
+}
+
+/// The key the door and a phone share from pairing on: both derive it from the code's secret.
+pub fn phone_key(secret: &[u8]) -> Vec<u8> {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+    hmac::sign(&key, PHONE_KEY_LABEL.as_bytes()).as_ref().to_vec()
+}
+
+/// What an owner's invite authorisation covers: the door, the code, every permission.
+fn invite_message(door_id: &str, code_id: &str, access: &Access) -> String {
+    let role = match access.role {
+        Role::Owner => "owner",
+        Role::Member => "member",
+        Role::Guest => "guest",
+    };
+    let until = access.until_ms.map(|ms| ms.to_string()).unwrap_or_default();
+    format!(
+        "{INVITE_LABEL}\n{door_id}\n{code_id}\n{role}\n{}\n{}\n{until}",
+        u8::from(access.may_unlock),
+        u8::from(access.may_view)
+    )
+}
+
+/// An invite code's secret: the first 128 bits of the owner's MAC of its id.
+pub fn invite_secret(owner_key: &[u8], code_id: &str) -> Vec<u8> {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, owner_key);
+    let tag = hmac::sign(&key, format!("{INVITE_KEY_LABEL}\n{code_id}").as_bytes());
+    tag.as_ref()[..SECRET_BYTES].to_vec()
+}
+
+/// The owner's authorisation of an invite (hex), as `web/pairing-proof.js` computes it.
+pub fn invite_auth_hex(owner_key: &[u8], door_id: &str, code_id: &str, access: &Access) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, owner_key);
+    hex(hmac::sign(&key, invite_message(door_id, code_id, access).as_bytes()).as_ref())
 }
 
 fn message(door_id: &str, code_id: &str, fingerprint: &str) -> String {
@@ -139,11 +216,11 @@ pub fn proof_hex(secret: &[u8], door_id: &str, code_id: &str, fingerprint: &str)
     hex(hmac::sign(&key, message(door_id, code_id, fingerprint).as_bytes()).as_ref())
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
+pub(super) fn unhex(text: &str) -> Option<Vec<u8>> {
     if text.len() % 2 != 0 || text.len() > 128 {
         return None;
     }

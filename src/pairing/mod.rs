@@ -15,7 +15,7 @@ mod codes;
 mod roster;
 
 pub use codes::CodeError;
-pub use codes::{proof_hex, NewCode, PAIR_CODE_TTL};
+pub use codes::{invite_auth_hex, invite_secret, phone_key, proof_hex, NewCode, PAIR_CODE_TTL};
 pub use roster::{PinnedPhone, RosterError, PINS_FILE};
 
 use crate::core::pins::Pins;
@@ -69,9 +69,9 @@ impl Pairing {
     ) -> Result<Access, PairRefusal> {
         let fingerprint =
             crate::core::pins::normalise(fingerprint).ok_or(PairRefusal::BadFingerprint)?;
-        let access = self
-            .codes
-            .redeem(now_ms, &self.door_id, code_id, &fingerprint, proof)?;
+        let (access, key) =
+            self.codes
+                .redeem(now_ms, &self.door_id, code_id, &fingerprint, proof)?;
         roster::pin(
             &mut self.phones,
             PinnedPhone {
@@ -79,6 +79,7 @@ impl Pairing {
                 fingerprint,
                 access,
                 paired_at_ms: now_ms,
+                key: Some(codes::hex(&key)),
             },
         )?;
         if let Err(e) = roster::save(&self.file, &self.phones) {
@@ -86,6 +87,26 @@ impl Pairing {
             tracing::error!(file = %self.file.display(), "cannot save the pinned phones: {e}");
         }
         Ok(access)
+    }
+
+    /// Checks a relayed `invite_request` from owner `phone_id`; on success keeps the code.
+    pub fn invite(
+        &mut self,
+        now_ms: u64,
+        phone_id: &PhoneId,
+        code_id: &str,
+        access: Access,
+        auth: &str,
+    ) -> Result<Access, PairRefusal> {
+        let owner_key = self
+            .phones
+            .iter()
+            .find(|p| p.phone_id == *phone_id && p.access.role == doorbell_protocol::Role::Owner)
+            .and_then(|p| p.key.as_deref())
+            .and_then(codes::unhex)
+            .ok_or(PairRefusal::NotOwner)?;
+        self.codes
+            .invite(now_ms, &self.door_id, &owner_key, code_id, access, auth)
     }
 
     /// What the core checks calls against.
@@ -179,6 +200,29 @@ impl PairLinks {
             &self.door_id,
             &self.door_fp,
         ))
+    }
+
+    /// Answers the hub's `invite_request`.
+    pub fn answer_invite(
+        &self,
+        request_id: u64,
+        phone_id: &PhoneId,
+        code_id: &str,
+        access: Access,
+        auth: &str,
+    ) -> DoorToHub {
+        let result =
+            lock(&self.pairing).invite(crate::missed::now_unix_ms(), phone_id, code_id, access, auth);
+        match result {
+            Ok(access) => {
+                tracing::info!(owner = %phone_id, ?access, "an owner made an invite");
+                DoorToHub::PairAccepted { request_id, access }
+            }
+            Err(reason) => {
+                tracing::warn!(phone = %phone_id, ?reason, "invite refused");
+                DoorToHub::PairRefused { request_id, reason }
+            }
+        }
     }
 
     /// Answers the hub's `pair_request`; with the new pins when a phone was pinned.

@@ -18,6 +18,10 @@ pub struct PinnedPhone {
     /// The role and permissions the door granted at pairing.
     pub access: Access,
     pub paired_at_ms: u64,
+    /// Hex; the key this phone and the door share since pairing (an owner authorises its
+    /// invites with it). Secret: the file is 0600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]

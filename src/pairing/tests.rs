@@ -18,7 +18,8 @@ fn codes() -> Codes {
 fn the_holder_of_the_code_pairs_once() {
     let mut codes = codes();
     let proof = proof_hex(&SECRET, "d-1", "c1", FP);
-    let access = codes.redeem(NOW + 1, "d-1", "c1", FP, &proof).unwrap();
+    let (access, key) = codes.redeem(NOW + 1, "d-1", "c1", FP, &proof).unwrap();
+    assert_eq!(key, phone_key(&SECRET), "the door and the phone derive the same key");
     assert_eq!(access.role, Role::Owner);
     assert!(access.may_unlock);
     assert_eq!(
@@ -151,4 +152,70 @@ fn the_proof_matches_the_phones() {
         proof_hex(&SECRET, "d-1", "c1", FP),
         "a75a776a9b140b4a991d63609455ad7e60217efdd1166069cd852bceca7eb62f"
     );
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn an_owner_invites_with_its_key_and_nobody_else_can() {
+    let dir = std::env::temp_dir().join(format!("doorbell-invite-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut pairing = Pairing::load(&dir, "d-1").unwrap();
+    let code = pairing.new_code(NOW).unwrap();
+    let secret = unhex(&code.secret_hex);
+    let owner = PhoneId::new("p-owner");
+    let proof = proof_hex(&secret, "d-1", &code.code_id, FP);
+    pairing.redeem(NOW, &code.code_id, &owner, FP, &proof).unwrap();
+    let key = phone_key(&secret);
+
+    let guest = Access {
+        role: Role::Guest,
+        may_unlock: true,
+        may_view: false,
+        until_ms: Some(NOW + 86_400_000),
+    };
+    let code_id = "0f1e2d3c4b5a6978";
+    // The hub, without the owner's key, cannot authorise one.
+    let forged = invite_auth_hex(b"not the owner's key", "d-1", code_id, &guest);
+    assert_eq!(
+        pairing.invite(NOW, &owner, code_id, guest, &forged),
+        Err(PairRefusal::BadProof)
+    );
+    // Nor raise what the owner authorised.
+    let auth = invite_auth_hex(&key, "d-1", code_id, &guest);
+    let raised = Access {
+        role: Role::Owner,
+        ..guest
+    };
+    assert_eq!(
+        pairing.invite(NOW, &owner, code_id, raised, &auth),
+        Err(PairRefusal::BadProof)
+    );
+    // Nor pass it off as another phone's.
+    assert_eq!(
+        pairing.invite(NOW, &PhoneId::new("p-other"), code_id, guest, &auth),
+        Err(PairRefusal::NotOwner)
+    );
+    assert_eq!(pairing.invite(NOW, &owner, code_id, guest, &auth), Ok(guest));
+    // The invited phone redeems it with the secret the owner's phone put in the link.
+    let invited = FP.replacen("3B", "5B", 1);
+    let secret = invite_secret(&key, code_id);
+    let proof = proof_hex(&secret, "d-1", code_id, &invited);
+    let access = pairing
+        .redeem(NOW, code_id, &PhoneId::new("p-guest"), &invited, &proof)
+        .unwrap();
+    assert_eq!(access, guest);
+    // A member cannot invite.
+    let member_key = phone_key(&secret);
+    let auth = invite_auth_hex(&member_key, "d-1", "1111111111111111", &guest);
+    assert_eq!(
+        pairing.invite(NOW, &PhoneId::new("p-guest"), "1111111111111111", guest, &auth),
+        Err(PairRefusal::NotOwner)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -196,6 +196,13 @@ struct InviteRequest {
     /// A guest's end, Unix ms.
     #[serde(default)]
     until_ms: Option<u64>,
+    /// An invite the owner's phone made for the door (with `auth`): relayed to the door,
+    /// which alone decides (docs/PROTOCOL.md "Pairing"). Without it the hub makes the code,
+    /// which the door will not accept for calls.
+    #[serde(default)]
+    code_id: Option<String>,
+    #[serde(default)]
+    auth: Option<String>,
 }
 
 fn yes() -> bool {
@@ -213,6 +220,53 @@ struct Invite {
     expires_at: i64,
 }
 
+/// An invite the owner's phone made: the door checks it and keeps the code; the answer is
+/// `{"code_id", "expires_at"}` (the phone builds the link: only it knows the code's secret).
+async fn door_invite(
+    app: &AppState,
+    owner: PhoneId,
+    door_id: DoorId,
+    code_id: String,
+    auth: String,
+    grant: Access,
+) -> Response {
+    if code_id.len() > MAX_CREDENTIAL_CHARS || auth.len() > MAX_CREDENTIAL_CHARS {
+        return json_error(StatusCode::BAD_REQUEST, "malformed code_id or auth");
+    }
+    if let Err(e) = crate::store::check_access(&grant, now_ms()) {
+        return store_error(StoreCallError::Store(e));
+    }
+    let answer = app
+        .hub
+        .door_pairing
+        .invite(crate::pairing::Invite {
+            door_id,
+            phone_id: owner,
+            code_id: code_id.clone(),
+            access: grant,
+            auth,
+        })
+        .await;
+    match answer {
+        Ok(crate::pairing::DoorAnswer::Accepted(_)) => Json(DoorInvite {
+            code_id,
+            expires_at: now_ms() + crate::store::PAIRING_CODE_TTL.as_millis() as i64,
+        })
+        .into_response(),
+        Ok(crate::pairing::DoorAnswer::Refused(reason)) => {
+            json_error(StatusCode::FORBIDDEN, super::pair::refusal_text(reason))
+        }
+        Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, format!("door_offline: {e}")),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct DoorInvite {
+    code_id: String,
+    /// When the door forgets the code, Unix ms (the door's 10 minutes, as the hub sees them).
+    expires_at: i64,
+}
+
 /// `POST /api/doors/{door_id}/invites`: a one-time pairing code granting what the body asks.
 async fn invite(
     State(app): State<AppState>,
@@ -223,7 +277,7 @@ async fn invite(
     let Ok(Path(door)) = path else {
         return json_error(StatusCode::BAD_REQUEST, "bad door id");
     };
-    let (_, door_id, access) = match caller_at(&app, &headers, &door).await {
+    let (caller, door_id, access) = match caller_at(&app, &headers, &door).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -240,6 +294,9 @@ async fn invite(
         may_view: req.may_view,
         until_ms: req.until_ms.filter(|_| req.role == Role::Guest),
     };
+    if let (Some(code_id), Some(auth)) = (req.code_id, req.auth) {
+        return door_invite(&app, caller.phone_id, door_id, code_id, auth, grant).await;
+    }
     let result = app
         .hub
         .store

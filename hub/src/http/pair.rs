@@ -133,7 +133,7 @@ pub(super) async fn door_made(
 }
 
 /// The `error` of a `403`: the refusal's wire name first (for programs), then a sentence.
-fn refusal_text(reason: PairRefusal) -> String {
+pub(super) fn refusal_text(reason: PairRefusal) -> String {
     let (code, why) = match reason {
         PairRefusal::UnknownCode => (
             "unknown_code",
@@ -144,6 +144,7 @@ fn refusal_text(reason: PairRefusal) -> String {
         PairRefusal::BadProof => ("bad_proof", "the proof does not match the door's code"),
         PairRefusal::BadFingerprint => ("bad_fingerprint", "not a certificate fingerprint"),
         PairRefusal::Full => ("full", "the door pins as many phones as it can; remove one"),
+        PairRefusal::NotOwner => ("not_owner", "only an owner the door pinned can invite; pair again with a link from the door"),
     };
     format!("{code}: the door refused: {why}")
 }

@@ -37,7 +37,7 @@ use serde::Serialize;
 use crate::secrets::RandomError;
 
 pub(crate) use events::{CallEvent, EventKind, HistoryEvent, HistoryPage};
-pub(crate) use household::{active, AccessChange, Member, MemberPatch};
+pub(crate) use household::{active, check_access, AccessChange, Member, MemberPatch};
 pub(crate) use push_subscriptions::{NewSubscription, PushTarget};
 pub(crate) use quiet::RingPhone;
 pub(crate) use replies::{NewReply, ReplyInfo, ReplyQuota};
