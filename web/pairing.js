@@ -3,7 +3,7 @@
 
 import { savePin } from "./pin.js";
 import { phoneCertificate } from "./phone-cert.js";
-import { certFingerprint, doorCodeFrom, pairingProof } from "./pairing-proof.js";
+import { certFingerprint, doorCodeFrom, pairingProof, phoneKey, saveDoorKey } from "./pairing-proof.js";
 
 const TOKEN_KEY = "doorbell.token";
 const PHONE_ID_KEY = "doorbell.phone_id";
@@ -147,6 +147,8 @@ export async function pair(code, token, pin = null) {
   }
   storeToken(data.token, typeof data.phone_id === "string" ? data.phone_id : null);
   if (pin && typeof data.door_id === "string") savePin(data.door_id, pin);
+  // The key this phone now shares with the door: an owner authorises invites with it.
+  if (doorMade && data.door_id === doorMade.doorId) saveDoorKey(doorMade.doorId, await phoneKey(doorMade.secretHex));
   return data.token;
 }
 

@@ -117,10 +117,14 @@ impl Codes {
     ) -> Result<Access, PairRefusal> {
         let key = hmac::Key::new(hmac::HMAC_SHA256, owner_key);
         let tag = unhex(auth).ok_or(PairRefusal::BadProof)?;
-        hmac::verify(&key, invite_message(door_id, code_id, &access).as_bytes(), &tag)
-            .map_err(|_| PairRefusal::BadProof)?;
-        let well_formed = code_id.len() == 2 * CODE_ID_BYTES
-            && code_id.bytes().all(|b| b.is_ascii_hexdigit());
+        hmac::verify(
+            &key,
+            invite_message(door_id, code_id, &access).as_bytes(),
+            &tag,
+        )
+        .map_err(|_| PairRefusal::BadProof)?;
+        let well_formed =
+            code_id.len() == 2 * CODE_ID_BYTES && code_id.bytes().all(|b| b.is_ascii_hexdigit());
         if !well_formed || self.pending.iter().any(|c| c.id == code_id) {
             return Err(PairRefusal::UnknownCode);
         }
@@ -175,7 +179,9 @@ impl Codes {
 /// The key the door and a phone share from pairing on: both derive it from the code's secret.
 pub fn phone_key(secret: &[u8]) -> Vec<u8> {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-    hmac::sign(&key, PHONE_KEY_LABEL.as_bytes()).as_ref().to_vec()
+    hmac::sign(&key, PHONE_KEY_LABEL.as_bytes())
+        .as_ref()
+        .to_vec()
 }
 
 /// What an owner's invite authorisation covers: the door, the code, every permission.

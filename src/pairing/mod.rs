@@ -211,8 +211,13 @@ impl PairLinks {
         access: Access,
         auth: &str,
     ) -> DoorToHub {
-        let result =
-            lock(&self.pairing).invite(crate::missed::now_unix_ms(), phone_id, code_id, access, auth);
+        let result = lock(&self.pairing).invite(
+            crate::missed::now_unix_ms(),
+            phone_id,
+            code_id,
+            access,
+            auth,
+        );
         match result {
             Ok(access) => {
                 tracing::info!(owner = %phone_id, ?access, "an owner made an invite");

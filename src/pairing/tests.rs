@@ -19,7 +19,11 @@ fn the_holder_of_the_code_pairs_once() {
     let mut codes = codes();
     let proof = proof_hex(&SECRET, "d-1", "c1", FP);
     let (access, key) = codes.redeem(NOW + 1, "d-1", "c1", FP, &proof).unwrap();
-    assert_eq!(key, phone_key(&SECRET), "the door and the phone derive the same key");
+    assert_eq!(
+        key,
+        phone_key(&SECRET),
+        "the door and the phone derive the same key"
+    );
     assert_eq!(access.role, Role::Owner);
     assert!(access.may_unlock);
     assert_eq!(
@@ -170,7 +174,9 @@ fn an_owner_invites_with_its_key_and_nobody_else_can() {
     let secret = unhex(&code.secret_hex);
     let owner = PhoneId::new("p-owner");
     let proof = proof_hex(&secret, "d-1", &code.code_id, FP);
-    pairing.redeem(NOW, &code.code_id, &owner, FP, &proof).unwrap();
+    pairing
+        .redeem(NOW, &code.code_id, &owner, FP, &proof)
+        .unwrap();
     let key = phone_key(&secret);
 
     let guest = Access {
@@ -201,7 +207,10 @@ fn an_owner_invites_with_its_key_and_nobody_else_can() {
         pairing.invite(NOW, &PhoneId::new("p-other"), code_id, guest, &auth),
         Err(PairRefusal::NotOwner)
     );
-    assert_eq!(pairing.invite(NOW, &owner, code_id, guest, &auth), Ok(guest));
+    assert_eq!(
+        pairing.invite(NOW, &owner, code_id, guest, &auth),
+        Ok(guest)
+    );
     // The invited phone redeems it with the secret the owner's phone put in the link.
     let invited = FP.replacen("3B", "5B", 1);
     let secret = invite_secret(&key, code_id);
@@ -214,8 +223,38 @@ fn an_owner_invites_with_its_key_and_nobody_else_can() {
     let member_key = phone_key(&secret);
     let auth = invite_auth_hex(&member_key, "d-1", "1111111111111111", &guest);
     assert_eq!(
-        pairing.invite(NOW, &PhoneId::new("p-guest"), "1111111111111111", guest, &auth),
+        pairing.invite(
+            NOW,
+            &PhoneId::new("p-guest"),
+            "1111111111111111",
+            guest,
+            &auth
+        ),
         Err(PairRefusal::NotOwner)
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn invite_vectors_match_the_phones() {
+    // The same vectors as web/pairing-proof.test.mjs (WebCrypto on the phone).
+    let key = phone_key(&SECRET);
+    assert_eq!(
+        super::codes::hex(&key),
+        "bc0931ed90d12c27ff0c20134c57d64288065f2e3d8b0fa4868a20de8188d6f6"
+    );
+    assert_eq!(
+        super::codes::hex(&invite_secret(&key, "0f1e2d3c4b5a6978")),
+        "e991a3b5a74f0c251e596824028d3456"
+    );
+    let access = Access {
+        role: Role::Guest,
+        may_unlock: true,
+        may_view: false,
+        until_ms: Some(1_767_312_000_000),
+    };
+    assert_eq!(
+        invite_auth_hex(&key, "d-1", "0f1e2d3c4b5a6978", &access),
+        "0ffadbda1d79eebfbded13e3ffe7827ac555c6e04426a95139a4d27f82aa00df"
+    );
 }

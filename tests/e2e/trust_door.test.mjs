@@ -189,3 +189,43 @@ test("an answer that names the pinned certificate but is made with another is re
   assert.equal(ended.unlocks, before.unlocks);
   assert.match(system.doorLog(), /DTLS certificate \S+ is not the one its answer names/);
 });
+
+test("an owner's invite is authorised by the door: the hub cannot mint one, the invited phone gets calls", async () => {
+  const owner = phones[0];
+  const token = await owner.page.evaluate(() => localStorage.getItem("doorbell.token"));
+  const doorId = (await owner.page.evaluate(() => window.doorbell.doors[0].door_id));
+  const invites = (body) =>
+    fetch(`${system.baseUrl}/api/doors/${doorId}/invites`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify(body),
+    }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  // What a hub (or anyone with the owner's token but not its key) can send: refused.
+  const forged = await invites({ role: "member", code_id: "0123456789abcdef", auth: "00".repeat(32) });
+  assert.equal(forged.status, 403, JSON.stringify(forged.body));
+  assert.match(forged.body.error, /^bad_proof/);
+
+  // The owner invites in the app; a new phone opens the link and pairs.
+  await waitForState(owner.page, "idle", 15_000);
+  await owner.page.locator("button[data-household]").click();
+  await waitForState(owner.page, "household");
+  await owner.page.locator("#invite-form button[type=submit]").click();
+  await owner.page.locator("#invite-result").waitFor();
+  const link = await owner.page.locator("#invite-link").inputValue();
+  assert.match(link, /#pair=d-[0-9a-f]+\.[0-9a-f]{16}\.[0-9a-f]{32}&door=/);
+  await owner.page.getByRole("button", { name: "Back" }).click();
+  const invited = await launchPhone({ name: "invited" });
+  phones.push(invited);
+  await openPairingLink(invited.page, link);
+  await waitForState(invited.page, "idle");
+  await invited.page.getByText("Front door").first().waitFor();
+  assert.match(system.doorLog(), /an owner made an invite/);
+
+  // The door pinned it: its call connects.
+  assert.equal(await system.press(), "ok");
+  await waitForState(invited.page, "ringing");
+  await invited.page.getByRole("button", { name: "Answer", exact: true }).click();
+  await waitForState(invited.page, "in-call", 20_000);
+  await invited.page.getByRole("button", { name: "Hang up", exact: true }).click();
+  await system.waitForStatus((s) => s.state === "idle", "idle after the invited phone's call");
+});

@@ -256,7 +256,10 @@ async fn door_invite(
         Ok(crate::pairing::DoorAnswer::Refused(reason)) => {
             json_error(StatusCode::FORBIDDEN, super::pair::refusal_text(reason))
         }
-        Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, format!("door_offline: {e}")),
+        Err(e) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("door_offline: {e}"),
+        ),
     }
 }
 
