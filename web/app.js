@@ -233,7 +233,8 @@ function runEffect(fx) {
         iceServers: c.iceServers,
         muted: model.muted,
         pinned: readPins()[c.doorId] ?? null,
-        certificate,
+        // Still loading right after start (a call answered from a notification): wait for it.
+        certificate: certificate ?? phoneCertificate().catch(() => null),
         send: (text) => link.send(text),
         dispatch,
         onTick: () => renderTimer(model.call?.startedAt ?? null, performance.now()),

@@ -7,7 +7,7 @@
 
 import { $ } from "./render.js";
 import { qrSvg } from "./qr.js";
-import { inviteAuth, inviteSecret, newCodeId, readDoorKey } from "./pairing-proof.js";
+import { grantAuth, inviteAuth, inviteSecret, newCodeId, readDoorKey } from "./pairing-proof.js";
 import { readPins } from "./pin.js";
 
 /**
@@ -136,7 +136,15 @@ export class HouseholdView {
   /** @param {string} phoneId @param {Record<string, any>} patch */
   async #patch(phoneId, patch) {
     try {
-      await this.#api("PATCH", `/phones/${encodeURIComponent(phoneId)}`, patch);
+      const access = await this.#api("PATCH", `/phones/${encodeURIComponent(phoneId)}`, patch);
+      // A raise takes effect at the door only with this owner's authorisation (the hub
+      // cannot grant); a reduction needs none.
+      const raises = patch.may_unlock === true || patch.may_view === true || patch.role !== undefined;
+      const key = readDoorKey(this.#doorId);
+      if (raises && key && access) {
+        const auth = await grantAuth(key, this.#doorId, phoneId, access);
+        await this.#api("POST", `/phones/${encodeURIComponent(phoneId)}/grant`, { ...access, auth });
+      }
     } catch (e) {
       this.#status(/** @type {Error} */ (e).message);
     }

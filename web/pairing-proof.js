@@ -68,10 +68,23 @@ export const inviteSecret = async (keyHex, codeId) => (await mac(keyHex, `doorbe
  * @param {string} keyHex @param {string} doorId @param {string} codeId
  * @param {{role: string, may_unlock: boolean, may_view: boolean, until_ms?: number}} access
  */
-export function inviteAuth(keyHex, doorId, codeId, access) {
+export const inviteAuth = (keyHex, doorId, codeId, access) => ownerMac("doorbell-invite-v1", keyHex, doorId, codeId, access);
+
+/**
+ * The owner's authorisation of `access` for phone `phoneId` (a raised permission).
+ * @param {string} keyHex @param {string} doorId @param {string} phoneId
+ * @param {{role: string, may_unlock: boolean, may_view: boolean, until_ms?: number | null}} access
+ */
+export const grantAuth = (keyHex, doorId, phoneId, access) => ownerMac("doorbell-grant-v1", keyHex, doorId, phoneId, access);
+
+/**
+ * @param {string} label @param {string} keyHex @param {string} doorId @param {string} about
+ * @param {{role: string, may_unlock: boolean, may_view: boolean, until_ms?: number | null}} access
+ */
+function ownerMac(label, keyHex, doorId, about, access) {
   const flag = (/** @type {boolean} */ b) => (b ? "1" : "0");
   const until = access.until_ms == null ? "" : String(access.until_ms);
-  return mac(keyHex, `doorbell-invite-v1\n${doorId}\n${codeId}\n${access.role}\n${flag(access.may_unlock)}\n${flag(access.may_view)}\n${until}`);
+  return mac(keyHex, `${label}\n${doorId}\n${about}\n${access.role}\n${flag(access.may_unlock)}\n${flag(access.may_view)}\n${until}`);
 }
 
 /** A random invite code id: 64 bits, hex. */

@@ -109,6 +109,25 @@ impl DoorPairing {
         .await
     }
 
+    /// Relays an owner's grant of `access` to `target` to its door and waits for the answer.
+    pub(crate) async fn grant(
+        &self,
+        door_id: &DoorId,
+        owner: PhoneId,
+        target: PhoneId,
+        access: Access,
+        auth: String,
+    ) -> Result<DoorAnswer, RelayError> {
+        self.relay(door_id, move |request_id| HubToDoor::GrantRequest {
+            request_id,
+            phone_id: owner,
+            target,
+            access,
+            auth,
+        })
+        .await
+    }
+
     /// Sends the message `build` makes with a fresh request id to `door_id`; waits for the
     /// door's `pair_accepted`/`pair_refused` with that id.
     async fn relay(

@@ -309,6 +309,8 @@ pub enum PairRefusal {
     /// An invite's phone is not an owner pinned at this door (or paired before owners had a
     /// key with the door): it cannot authorise invites.
     NotOwner,
+    /// A grant names a phone this door never pinned.
+    UnknownPhone,
 }
 
 /// Messages the hub sends to a door.
@@ -437,6 +439,17 @@ pub enum HubToDoor {
         code_id: String,
         access: Access,
         /// Hex HMAC-SHA256 under the owner's key, see docs/PROTOCOL.md "Pairing".
+        auth: String,
+    },
+    /// An owner raised a phone's permissions in the app: the door applies `access` to its pin
+    /// of `target` only if `auth` (the owner's MAC, as for invites) holds. Reductions need no
+    /// grant (the hub can always deny); raises do, so the hub cannot grant unlock.
+    GrantRequest {
+        request_id: u64,
+        /// The owner's phone that made the grant.
+        phone_id: PhoneId,
+        target: PhoneId,
+        access: Access,
         auth: String,
     },
 }

@@ -617,6 +617,21 @@ fn door_pairing() {
         },
     );
     check(
+        "hub_to_door.grant_request",
+        HubToDoor::GrantRequest {
+            request_id: 9,
+            phone_id: PhoneId::new("p-7c1b"),
+            target: PhoneId::new("p-0a2e"),
+            access: Access {
+                role: Role::Member,
+                may_unlock: true,
+                may_view: true,
+                until_ms: None,
+            },
+            auth: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        },
+    );
+    check(
         "door_to_hub.pair_accepted",
         DoorToHub::PairAccepted {
             request_id: 7,

@@ -309,7 +309,9 @@ impl Door {
             | HubToDoor::SessionIce { .. }
             | HubToDoor::SessionClosed { .. }
             | HubToDoor::AnsweredInSession { .. }) => return self.on_session_message(now, message),
-            HubToDoor::PairRequest { .. } | HubToDoor::InviteRequest { .. } => {
+            HubToDoor::PairRequest { .. }
+            | HubToDoor::InviteRequest { .. }
+            | HubToDoor::GrantRequest { .. } => {
                 tracing::warn!("pair_request reached the call core; the daemon handles pairing")
             }
             HubToDoor::QuickReply { call_id, reply_id } => {

@@ -183,6 +183,13 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
                 LinkEvent::Message(HubToDoor::InviteRequest { request_id, phone_id, code_id, access, auth }) => {
                     pair_replies.send(links.answer_invite(request_id, &phone_id, &code_id, access, &auth));
                 }
+                LinkEvent::Message(HubToDoor::GrantRequest { request_id, phone_id, target, access, auth }) => {
+                    let (reply, pins) = links.answer_grant(request_id, &phone_id, &target, access, &auth);
+                    pair_replies.send(reply);
+                    if let Some(pins) = pins {
+                        shell.handle(Event::PinsChanged(pins));
+                    }
+                }
                 event => {
                     if let LinkEvent::Up { door_name, .. } = &event {
                         links.set_door_name(door_name);

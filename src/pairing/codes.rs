@@ -25,6 +25,8 @@ const PHONE_KEY_LABEL: &str = "doorbell-phone-key-v1";
 const INVITE_LABEL: &str = "doorbell-invite-v1";
 /// The secret of an invite's code, derived from the owner's key.
 const INVITE_KEY_LABEL: &str = "doorbell-invite-key-v1";
+/// An owner's authorisation of a raised permission.
+const GRANT_LABEL: &str = "doorbell-grant-v1";
 
 /// A code as `doorbelld pair` hands it out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +188,11 @@ pub fn phone_key(secret: &[u8]) -> Vec<u8> {
 
 /// What an owner's invite authorisation covers: the door, the code, every permission.
 fn invite_message(door_id: &str, code_id: &str, access: &Access) -> String {
+    owner_message(INVITE_LABEL, door_id, code_id, access)
+}
+
+/// `label`, the door, the code (an invite) or phone (a grant) it is about, every permission.
+fn owner_message(label: &str, door_id: &str, about: &str, access: &Access) -> String {
     let role = match access.role {
         Role::Owner => "owner",
         Role::Member => "member",
@@ -193,7 +200,7 @@ fn invite_message(door_id: &str, code_id: &str, access: &Access) -> String {
     };
     let until = access.until_ms.map(|ms| ms.to_string()).unwrap_or_default();
     format!(
-        "{INVITE_LABEL}\n{door_id}\n{code_id}\n{role}\n{}\n{}\n{until}",
+        "{label}\n{door_id}\n{about}\n{role}\n{}\n{}\n{until}",
         u8::from(access.may_unlock),
         u8::from(access.may_view)
     )
@@ -210,6 +217,30 @@ pub fn invite_secret(owner_key: &[u8], code_id: &str) -> Vec<u8> {
 pub fn invite_auth_hex(owner_key: &[u8], door_id: &str, code_id: &str, access: &Access) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, owner_key);
     hex(hmac::sign(&key, invite_message(door_id, code_id, access).as_bytes()).as_ref())
+}
+
+/// The owner's authorisation of `access` for phone `target` (hex), as `web/pairing-proof.js`
+/// computes it.
+pub fn grant_auth_hex(owner_key: &[u8], door_id: &str, target: &str, access: &Access) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, owner_key);
+    hex(hmac::sign(
+        &key,
+        owner_message(GRANT_LABEL, door_id, target, access).as_bytes(),
+    )
+    .as_ref())
+}
+
+/// Whether `auth` is the owner's authorisation of `access` for `target`.
+pub(super) fn grant_holds(
+    owner_key: &[u8],
+    door_id: &str,
+    target: &str,
+    access: &Access,
+    auth: &str,
+) -> bool {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, owner_key);
+    let message = owner_message(GRANT_LABEL, door_id, target, access);
+    unhex(auth).is_some_and(|tag| hmac::verify(&key, message.as_bytes(), &tag).is_ok())
 }
 
 fn message(door_id: &str, code_id: &str, fingerprint: &str) -> String {

@@ -15,7 +15,9 @@ mod codes;
 mod roster;
 
 pub use codes::CodeError;
-pub use codes::{invite_auth_hex, invite_secret, phone_key, proof_hex, NewCode, PAIR_CODE_TTL};
+pub use codes::{
+    grant_auth_hex, invite_auth_hex, invite_secret, phone_key, proof_hex, NewCode, PAIR_CODE_TTL,
+};
 pub use roster::{PinnedPhone, RosterError, PINS_FILE};
 
 use crate::core::pins::Pins;
@@ -89,6 +91,41 @@ impl Pairing {
         Ok(access)
     }
 
+    /// Checks a relayed `grant_request`: owner `phone_id` raised `target`'s access; on success
+    /// the pin of `target` gets `access` (and the roster is saved).
+    pub fn grant(
+        &mut self,
+        phone_id: &PhoneId,
+        target: &PhoneId,
+        access: Access,
+        auth: &str,
+    ) -> Result<Access, PairRefusal> {
+        let owner_key = self.owner_key(phone_id)?;
+        if !codes::grant_holds(&owner_key, &self.door_id, target.as_str(), &access, auth) {
+            return Err(PairRefusal::BadProof);
+        }
+        let pin = self
+            .phones
+            .iter_mut()
+            .find(|p| p.phone_id == *target)
+            .ok_or(PairRefusal::UnknownPhone)?;
+        pin.access = access;
+        if let Err(e) = roster::save(&self.file, &self.phones) {
+            tracing::error!(file = %self.file.display(), "cannot save the pinned phones: {e}");
+        }
+        Ok(access)
+    }
+
+    /// The key of `phone_id` if it is an owner the door pinned.
+    fn owner_key(&self, phone_id: &PhoneId) -> Result<Vec<u8>, PairRefusal> {
+        self.phones
+            .iter()
+            .find(|p| p.phone_id == *phone_id && p.access.role == doorbell_protocol::Role::Owner)
+            .and_then(|p| p.key.as_deref())
+            .and_then(codes::unhex)
+            .ok_or(PairRefusal::NotOwner)
+    }
+
     /// Checks a relayed `invite_request` from owner `phone_id`; on success keeps the code.
     pub fn invite(
         &mut self,
@@ -98,13 +135,7 @@ impl Pairing {
         access: Access,
         auth: &str,
     ) -> Result<Access, PairRefusal> {
-        let owner_key = self
-            .phones
-            .iter()
-            .find(|p| p.phone_id == *phone_id && p.access.role == doorbell_protocol::Role::Owner)
-            .and_then(|p| p.key.as_deref())
-            .and_then(codes::unhex)
-            .ok_or(PairRefusal::NotOwner)?;
+        let owner_key = self.owner_key(phone_id)?;
         self.codes
             .invite(now_ms, &self.door_id, &owner_key, code_id, access, auth)
     }
@@ -226,6 +257,31 @@ impl PairLinks {
             Err(reason) => {
                 tracing::warn!(phone = %phone_id, ?reason, "invite refused");
                 DoorToHub::PairRefused { request_id, reason }
+            }
+        }
+    }
+
+    /// Answers the hub's `grant_request`; with the new pins when the grant held.
+    pub fn answer_grant(
+        &self,
+        request_id: u64,
+        phone_id: &PhoneId,
+        target: &PhoneId,
+        access: Access,
+        auth: &str,
+    ) -> (DoorToHub, Option<Pins>) {
+        let mut pairing = lock(&self.pairing);
+        match pairing.grant(phone_id, target, access, auth) {
+            Ok(access) => {
+                tracing::info!(owner = %phone_id, phone = %target, ?access, "an owner raised a phone's permissions");
+                (
+                    DoorToHub::PairAccepted { request_id, access },
+                    Some(pairing.pins()),
+                )
+            }
+            Err(reason) => {
+                tracing::warn!(owner = %phone_id, phone = %target, ?reason, "grant refused");
+                (DoorToHub::PairRefused { request_id, reason }, None)
             }
         }
     }

@@ -258,3 +258,74 @@ fn invite_vectors_match_the_phones() {
         "0ffadbda1d79eebfbded13e3ffe7827ac555c6e04426a95139a4d27f82aa00df"
     );
 }
+
+#[test]
+fn only_an_owners_grant_raises_a_pinned_phones_permissions() {
+    let dir = std::env::temp_dir().join(format!("doorbell-grant-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut pairing = Pairing::load(&dir, "d-1").unwrap();
+    let owner = PhoneId::new("p-owner");
+    let code = pairing.new_code(NOW).unwrap();
+    let secret = unhex(&code.secret_hex);
+    let proof = proof_hex(&secret, "d-1", &code.code_id, FP);
+    pairing
+        .redeem(NOW, &code.code_id, &owner, FP, &proof)
+        .unwrap();
+    let key = phone_key(&secret);
+    // A member invited without unlock.
+    let no_unlock = Access {
+        role: Role::Member,
+        may_unlock: false,
+        may_view: true,
+        until_ms: None,
+    };
+    let code_id = "2222222222222222";
+    let auth = invite_auth_hex(&key, "d-1", code_id, &no_unlock);
+    pairing
+        .invite(NOW, &owner, code_id, no_unlock, &auth)
+        .unwrap();
+    let member = PhoneId::new("p-member");
+    let member_fp = FP.replacen("3B", "6B", 1);
+    let proof = proof_hex(&invite_secret(&key, code_id), "d-1", code_id, &member_fp);
+    pairing
+        .redeem(NOW, code_id, &member, &member_fp, &proof)
+        .unwrap();
+    let raised = Access {
+        may_unlock: true,
+        ..no_unlock
+    };
+    // The hub cannot grant it.
+    let forged = grant_auth_hex(b"hub", "d-1", "p-member", &raised);
+    assert_eq!(
+        pairing.grant(&owner, &member, raised, &forged),
+        Err(PairRefusal::BadProof)
+    );
+    // The owner's grant for another phone is not this one's.
+    let other = grant_auth_hex(&key, "d-1", "p-other", &raised);
+    assert_eq!(
+        pairing.grant(&owner, &member, raised, &other),
+        Err(PairRefusal::BadProof)
+    );
+    let auth = grant_auth_hex(&key, "d-1", "p-member", &raised);
+    assert_eq!(
+        pairing.grant(
+            &owner,
+            &PhoneId::new("p-x"),
+            raised,
+            &grant_auth_hex(&key, "d-1", "p-x", &raised)
+        ),
+        Err(PairRefusal::UnknownPhone)
+    );
+    assert_eq!(
+        pairing.grant(&member, &member, raised, &auth),
+        Err(PairRefusal::NotOwner)
+    );
+    assert_eq!(pairing.grant(&owner, &member, raised, &auth), Ok(raised));
+    let again = Pairing::load(&dir, "d-1").unwrap();
+    assert_eq!(again.pins(), pairing.pins(), "the grant was saved");
+    assert!(again
+        .pinned()
+        .iter()
+        .any(|p| p.phone_id == member && p.access.may_unlock));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -229,3 +229,37 @@ test("an owner's invite is authorised by the door: the hub cannot mint one, the 
   await invited.page.getByRole("button", { name: "Hang up", exact: true }).click();
   await system.waitForStatus((s) => s.state === "idle", "idle after the invited phone's call");
 });
+
+test("unlock an owner turns on is granted at the door only with the owner's authorisation", async () => {
+  const owner = phones[0];
+  // An invite without unlock: the door pins the new phone with no unlock.
+  await waitForState(owner.page, "idle", 15_000);
+  await owner.page.locator("button[data-household]").click();
+  await waitForState(owner.page, "household");
+  await owner.page.locator("#invite-unlock").uncheck();
+  await owner.page.locator("#invite-form button[type=submit]").click();
+  await owner.page.locator("#invite-result").waitFor();
+  const link = await owner.page.locator("#invite-link").inputValue();
+  const guest = await launchPhone({ name: "no-unlock" });
+  phones.push(guest);
+  await openPairingLink(guest.page, link);
+  await waitForState(guest.page, "idle");
+  const guestId = await guest.page.evaluate(() => localStorage.getItem("doorbell.phone_id"));
+
+  // The owner turns unlock on: the hub applies it and relays the owner's grant to the door.
+  const row = owner.page.locator(`#household-list li[data-phone-id="${guestId}"]`);
+  await row.getByLabel("May unlock").check();
+  await guest.page.waitForFunction(() => window.doorbell.doors[0]?.access?.may_unlock === true, null, { timeout: 5_000 });
+  await system.waitForStatus(() => /an owner raised a phone's permissions/.test(system.doorLog()), "the door applied the grant", 10_000);
+  await owner.page.getByRole("button", { name: "Back" }).click();
+
+  const before = await system.status();
+  assert.equal(await system.press(), "ok");
+  await waitForState(guest.page, "ringing");
+  await guest.page.getByRole("button", { name: "Answer", exact: true }).click();
+  await waitForState(guest.page, "in-call", 20_000);
+  await guest.page.locator("#btn-unlock").click();
+  await system.waitForStatus((s) => s.unlocks === before.unlocks + 1, "the granted unlock");
+  await guest.page.getByRole("button", { name: "Hang up", exact: true }).click();
+  await system.waitForStatus((s) => s.state === "idle", "idle after the granted call");
+});

@@ -32,6 +32,10 @@ pub(super) fn routes() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(PAIR_BODY_LIMIT)),
         )
         .route(
+            "/api/doors/{door_id}/phones/{phone_id}/grant",
+            post(grant).layer(DefaultBodyLimit::max(PAIR_BODY_LIMIT)),
+        )
+        .route(
             "/api/doors/{door_id}/invites",
             post(invite).layer(DefaultBodyLimit::max(PAIR_BODY_LIMIT)),
         )
@@ -253,6 +257,75 @@ async fn door_invite(
             expires_at: now_ms() + crate::store::PAIRING_CODE_TTL.as_millis() as i64,
         })
         .into_response(),
+        Ok(crate::pairing::DoorAnswer::Refused(reason)) => {
+            json_error(StatusCode::FORBIDDEN, super::pair::refusal_text(reason))
+        }
+        Err(e) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("door_offline: {e}"),
+        ),
+    }
+}
+
+/// An owner's grant: the phone's whole access after the raise, and the owner's MAC of it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantRequest {
+    role: Role,
+    may_unlock: bool,
+    may_view: bool,
+    #[serde(default)]
+    until_ms: Option<u64>,
+    auth: String,
+}
+
+/// `POST /api/doors/{door_id}/phones/{phone_id}/grant`: relay an owner's grant to the door,
+/// which applies it to its pin of that phone if the owner's MAC holds (`204`), else `403`.
+async fn grant(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Json<GrantRequest>, JsonRejection>,
+) -> Response {
+    let Ok(Path((door, phone))) = path else {
+        return json_error(StatusCode::BAD_REQUEST, "bad door or phone id");
+    };
+    if !path_ok(&[&door, &phone]) {
+        return json_error(StatusCode::BAD_REQUEST, "bad door or phone id");
+    }
+    let (caller, door_id, access) = match caller_at(&app, &headers, &door).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Some(r) = unless_owner(&access) {
+        return r;
+    }
+    let Json(req) = match body {
+        Ok(body) => body,
+        Err(rejection) => return json_error(StatusCode::BAD_REQUEST, rejection.body_text()),
+    };
+    if req.auth.len() > MAX_CREDENTIAL_CHARS {
+        return json_error(StatusCode::BAD_REQUEST, "malformed auth");
+    }
+    let access = Access {
+        role: req.role,
+        may_unlock: req.may_unlock,
+        may_view: req.may_view,
+        until_ms: req.until_ms,
+    };
+    let answer = app
+        .hub
+        .door_pairing
+        .grant(
+            &door_id,
+            caller.phone_id,
+            PhoneId::new(phone),
+            access,
+            req.auth,
+        )
+        .await;
+    match answer {
+        Ok(crate::pairing::DoorAnswer::Accepted(_)) => StatusCode::NO_CONTENT.into_response(),
         Ok(crate::pairing::DoorAnswer::Refused(reason)) => {
             json_error(StatusCode::FORBIDDEN, super::pair::refusal_text(reason))
         }

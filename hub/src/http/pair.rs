@@ -144,6 +144,7 @@ pub(super) fn refusal_text(reason: PairRefusal) -> String {
         PairRefusal::BadProof => ("bad_proof", "the proof does not match the door's code"),
         PairRefusal::BadFingerprint => ("bad_fingerprint", "not a certificate fingerprint"),
         PairRefusal::Full => ("full", "the door pins as many phones as it can; remove one"),
+        PairRefusal::UnknownPhone => ("unknown_phone", "the door never pinned that phone"),
         PairRefusal::NotOwner => (
             "not_owner",
             "only an owner the door pinned can invite; pair again with a link from the door",
