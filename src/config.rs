@@ -36,6 +36,8 @@ pub struct Config {
     pub button: ButtonConfig,
     pub gpio: GpioConfig,
     pub control: ControlConfig,
+    /// Live view: limits and whether viewers hear the door.
+    pub view: ViewConfig,
     /// TURN/STUN for the embedded hub (`--demo` / `hub.listen`): the same `[turn]` table as
     /// `doorbell-hub serve --config` (see README "TURN / NAT traversal"). Here `mode` defaults
     /// to "embedded" and `listen` to the hub's listen IP with port 0.
@@ -130,7 +132,9 @@ macro_rules! choice {
 mod gpio;
 #[cfg(feature = "embedded-hub")]
 mod turn;
+mod view;
 pub use gpio::{ButtonEdge, GpioBackend, GpioConfig, MAX_RELAY_PULSE_MS};
+pub use view::ViewConfig;
 
 choice!(CameraKind {
     /// First camera GStreamer's device monitor finds, else the test pattern.
@@ -233,6 +237,7 @@ impl Default for Config {
             button: ButtonConfig::default(),
             gpio: GpioConfig::default(),
             control: ControlConfig::default(),
+            view: ViewConfig::default(),
             #[cfg(feature = "embedded-hub")]
             turn: doorbell_hub::TurnConfig::default(),
             #[cfg(feature = "embedded-hub")]
@@ -419,6 +424,7 @@ impl Config {
             ("call.connect_timeout_secs", c.connect_timeout_secs, 3..=120),
             ("call.max_call_secs", c.max_call_secs, 10..=7200),
             ("call.voice_message_secs", c.voice_message_secs, 0..=60),
+            ("view.max_secs", self.view.max_secs, 10..=3600),
         ] {
             if !range.contains(&value) {
                 return Err(invalid(
@@ -427,6 +433,13 @@ impl Config {
                     "pick a value in that range (seconds)",
                 ));
             }
+        }
+        if !(1..=8).contains(&self.view.max_viewers) {
+            return Err(invalid(
+                "view.max_viewers",
+                format!("{} is outside 1-8", self.view.max_viewers),
+                "use 4 (each viewer costs the door uplink; a Pi Zero 2 W manages about 4)",
+            ));
         }
         #[cfg(feature = "embedded-hub")]
         {

@@ -85,6 +85,11 @@ pub struct Status {
     pub motion_events: u64,
     /// Presses while the hub was unreachable, waiting to be reported as `missed_ring`.
     pub missed_rings_pending: usize,
+    /// Live views open now (phones watching without a ring).
+    pub viewers: usize,
+    /// The status LED's pattern (`idle`, `ringing`, `in_call`, `hub_unreachable`, `fault`,
+    /// `viewing`); absent before the first.
+    pub led: Option<crate::core::LedState>,
     /// Presses reported to the hub as `missed_ring` since start-up.
     pub missed_rings_reported: u64,
     /// Times the door played its own chime on its speaker (a press while the hub was

@@ -2,8 +2,10 @@
 //! the microphone goes through `webrtcdsp` and audio comes out of it; without, neither the
 //! canceller nor its probe is in the pipeline.
 
+mod common;
+
 use doorbell_protocol::CallId;
-use doorbelld::config::{CameraKind, EncoderKind, MediaConfig, MicrophoneKind, SpeakerKind};
+use doorbelld::config::{EncoderKind, MediaConfig};
 use doorbelld::media::{self, IceSettings, Session};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -15,16 +17,8 @@ use tokio::sync::mpsc;
 fn start(call: &str, echo_cancel: bool) -> (Session, mpsc::Receiver<media::MediaEvent>) {
     media::check_installation().expect("GStreamer installation (scripts/install-deps.sh)");
     let config = MediaConfig {
-        camera: CameraKind::Test,
-        microphone: MicrophoneKind::Test,
-        speaker: SpeakerKind::None,
-        encoder: EncoderKind::Auto,
-        width: 320,
-        height: 240,
-        framerate: 15,
-        ice_local_addresses: vec!["127.0.0.1".into()],
         echo_cancel,
-        ..MediaConfig::default()
+        ..common::test_media(EncoderKind::Auto)
     };
     let plan = media::plan(&config).expect("plan");
     let (tx, rx) = mpsc::channel(media::session::MEDIA_EVENT_QUEUE);

@@ -3,8 +3,10 @@
 //! phone audio is decoded at the door; one encoder feeds them all; answering in one session
 //! opens its audio both ways without a new offer.
 
+mod common;
+
 use doorbell_protocol::{CallId, SessionId};
-use doorbelld::config::{CameraKind, EncoderKind, MediaConfig, MicrophoneKind, SpeakerKind};
+use doorbelld::config::{EncoderKind, MediaConfig};
 use doorbelld::core::SessionMediaEvent;
 use doorbelld::media::preview::PreviewSetup;
 use doorbelld::media::{self, video_encoders, IceSettings, MediaEventKind, PreviewBranch, Session};
@@ -22,17 +24,7 @@ const PHONES: usize = 3;
 const FRAMES: u64 = 10;
 
 fn config() -> MediaConfig {
-    MediaConfig {
-        camera: CameraKind::Test,
-        microphone: MicrophoneKind::Test,
-        speaker: SpeakerKind::None,
-        encoder: EncoderKind::Auto,
-        width: 320,
-        height: 240,
-        framerate: 15,
-        ice_local_addresses: vec!["127.0.0.1".into()],
-        ..MediaConfig::default()
-    }
+    common::test_media(EncoderKind::Auto)
 }
 
 enum PhoneEvent {

@@ -1,24 +1,16 @@
 //! The media session with real GStreamer test sources: the offer is what phones expect, and
 //! the pipeline is torn down on drop.
 
+mod common;
+
 use doorbell_protocol::CallId;
-use doorbelld::config::{CameraKind, EncoderKind, MediaConfig, MicrophoneKind, SpeakerKind};
+use doorbelld::config::{EncoderKind, MediaConfig};
 use doorbelld::media::{self, IceSettings, MediaEventKind, Session};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
 fn test_config(encoder: EncoderKind) -> MediaConfig {
-    MediaConfig {
-        camera: CameraKind::Test,
-        microphone: MicrophoneKind::Test,
-        speaker: SpeakerKind::None,
-        encoder,
-        width: 320,
-        height: 240,
-        framerate: 15,
-        ice_local_addresses: vec!["127.0.0.1".into()],
-        ..MediaConfig::default()
-    }
+    common::test_media(encoder)
 }
 
 async fn offer_for(encoder: EncoderKind) -> (String, Session) {

@@ -9,8 +9,20 @@
 // window.doorbell exposes the state, the current RTCPeerConnection and timing metrics
 // (read-only) for tests and debugging.
 
-import { Action, Effect, PushState, Screen, canAnswer, canUnlock, initialModel, isNoticeScreen, reduce } from "./state.js";
+import {
+  Action,
+  Effect,
+  PushState,
+  Screen,
+  answerSession,
+  canAnswer,
+  canUnlock,
+  initialModel,
+  isNoticeScreen,
+  reduce,
+} from "./state.js";
 import { Call } from "./call.js";
+import { Preview } from "./preview.js";
 import { HubLink } from "./hub-link.js";
 import { doorNameFrom, pair, pairCodeFrom, readToken, storePhoneId, storeToken } from "./pairing.js";
 import { phoneCertificate } from "./phone-cert.js";
@@ -54,6 +66,8 @@ let certificate = null;
 phoneCertificate()
   .then((c) => (certificate = c))
   .catch((e) => console.warn("doorbell: no phone certificate:", e?.message || e));
+/** @type {Preview | null} the door's video while model.call rings (until Answer takes it over) */
+let preview = null;
 /** @type {Metrics} */
 let metrics = {};
 /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -103,6 +117,17 @@ window.doorbell = Object.freeze({
   get pc() {
     return call?.pc ?? null;
   },
+  /** The ringing call's preview connection (null without one). */
+  get previewPc() {
+    return preview?.pc ?? null;
+  },
+  /** The live view (view-state.js `ViewModel`), or null. */
+  get view() {
+    return model.view;
+  },
+  get previewState() {
+    return model.call?.preview ?? null;
+  },
   get metrics() {
     return metrics;
   },
@@ -142,6 +167,7 @@ function dispatch(action) {
       noticeTimer = setTimeout(() => dispatch({ type: Action.Home }), NOTICE_MS);
     }
   }
+  syncPreview(next);
   render(next, prev, performance.now());
   syncHistoryView(next);
   syncQuickReplies(next);
@@ -153,13 +179,18 @@ function dispatch(action) {
   }
 }
 
-/** Sends `answer` for the ringing call and starts it. */
+/**
+ * Sends `answer_in_session` when the door's video shows (the call is that connection), else
+ * `answer` (a new negotiation, as before previews), and starts the call.
+ */
 function answer() {
   if (!canAnswer(model) || !model.call) return;
   metrics.answerClickAt = performance.now();
   const doorId = model.call.doorId;
-  if (!link.send(proto.answer(model.call.id))) return;
-  dispatch({ type: Action.AnswerSent });
+  const session = answerSession(model);
+  const text = session ? proto.answerInSession(model.call.id, session) : proto.answer(model.call.id);
+  if (!link.send(text)) return;
+  dispatch({ type: Action.AnswerSent, inSession: !!session });
   closeRingNotification(doorId).catch(() => {});
 }
 
@@ -227,6 +258,8 @@ function runEffect(fx) {
       return;
     case Effect.StartCall: {
       const c = /** @type {import("./state.js").CallView} */ (model.call);
+      const handover = fx.inSession ? (preview?.handOver() ?? null) : null;
+      preview = null;
       call = new Call({
         id: c.id,
         doorName: c.doorName,
@@ -242,7 +275,8 @@ function runEffect(fx) {
         audio: /** @type {HTMLAudioElement} */ ($("remote-audio")),
         metrics,
       });
-      call.start();
+      if (handover) call.adopt(handover);
+      else call.start();
       return;
     }
     case Effect.StartClock:
@@ -264,6 +298,23 @@ function runEffect(fx) {
 function onHubMessage(msg) {
   if (msg.type === "welcome") storePhoneId(msg.phone_id);
   if ((msg.type === "phone_joined" || msg.type === "phone_removed") && householdView) householdView.refresh();
+  if (msg.type === "session_ice") {
+    if (call && call.sessionId === msg.session_id) call.signal(msg);
+    else if (preview && preview.sessionId === msg.session_id) preview.signal(msg);
+    return;
+  }
+  if (msg.type === "view_offer") {
+    dispatch({ type: Action.HubMessage, msg, at: Date.now() }); // records the session, makes its Preview
+    if (preview && preview.callId === viewKey(msg.session_id)) {
+      preview.signal({ type: "session_offer", session_id: msg.session_id, sdp: msg.sdp });
+    }
+    return;
+  }
+  if (msg.type === "session_offer") {
+    dispatch({ type: Action.HubMessage, msg, at: Date.now() }); // records the session id
+    if (preview && preview.callId === msg.call_id && model.call?.sessionId === msg.session_id) preview.signal(msg);
+    return;
+  }
   if (msg.type === "sdp_offer" || msg.type === "ice") {
     if (!call || !model.call || model.call.id !== msg.call_id || call.id !== msg.call_id) {
       console.warn(`doorbell: ${msg.type} for a call that is not ours; ignored`);
@@ -279,6 +330,42 @@ function onHubMessage(msg) {
     console.info("doorbell: ignoring ring from", msg.door_name, "during a call");
   }
   dispatch({ type: Action.HubMessage, msg, at: Date.now() });
+}
+
+/** A live view's Preview is keyed by its session. @param {string} sessionId */
+const viewKey = (sessionId) => `view:${sessionId}`;
+/** A view's Preview reports as the view's (view-state.js). @param {{type: string, [key: string]: any}} a */
+const viewDispatch = (a) =>
+  dispatch(a.type === Action.PreviewFrame ? { type: Action.ViewFrame } : a.type === Action.PreviewFailed ? { type: Action.ViewFailed } : a);
+
+/**
+ * The preview exists exactly while the ringing screen wants the door's video, or while a live
+ * view is open (whose Preview also shows a ring of its door, in the same session). @param {Model} m
+ */
+function syncPreview(m) {
+  const c = m.call;
+  const v = m.view?.sessionId ? m.view : null;
+  const ringing = !!c && m.screen === Screen.Ringing && !c.answered && (c.preview === "starting" || c.preview === "live");
+  const key = v?.sessionId ? viewKey(v.sessionId) : ringing && c ? c.id : null;
+  if (preview && preview.callId !== key) {
+    preview.dispose();
+    preview = null;
+  }
+  const video = /** @type {HTMLVideoElement} */ ($(m.screen === Screen.Ringing ? "ring-video" : "view-video"));
+  if (key && !preview && (v || c)) {
+    const door = v ? v.doorId : /** @type {string} */ (c?.doorId);
+    preview = new Preview({
+      callId: key,
+      iceServers: v ? v.iceServers : (c?.iceServers ?? []),
+      pinned: readPins()[door] ?? null,
+      certificate,
+      send: (text) => link.send(text),
+      dispatch: v ? viewDispatch : dispatch,
+      video,
+      audio: v ? /** @type {HTMLAudioElement} */ ($("view-audio")) : null,
+    });
+  }
+  preview?.show(video);
 }
 
 /** The history screen's view exists exactly while the screen shows. @param {Model} m */
@@ -393,7 +480,10 @@ function init() {
   $("btn-history").addEventListener("click", () => dispatch({ type: Action.ShowHistory }));
   $("btn-history-back").addEventListener("click", () => dispatch({ type: Action.Home }));
   $("btn-household-back").addEventListener("click", () => dispatch({ type: Action.Home }));
+  $("btn-view-stop").addEventListener("click", () => dispatch({ type: Action.ViewStopped }));
   $("door-list").addEventListener("click", (ev) => {
+    const view = /** @type {HTMLElement} */ (ev.target).closest("button[data-view]");
+    if (view instanceof HTMLElement) dispatch({ type: Action.ViewClicked, doorId: view.dataset.view });
     const button = /** @type {HTMLElement} */ (ev.target).closest("button[data-household]");
     if (button instanceof HTMLElement) dispatch({ type: Action.ShowHousehold, doorId: button.dataset.household });
     const leave = /** @type {HTMLElement} */ (ev.target).closest("button[data-leave]");

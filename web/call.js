@@ -5,6 +5,7 @@
 // nothing it owned can dispatch again.
 
 import { IDENTITY_CHANGED, offerMatchesPin } from "./pin.js";
+import { addCandidateSafely, candidateIndex } from "./preview.js";
 import * as proto from "./protocol.js";
 import { Action } from "./state.js";
 
@@ -59,6 +60,8 @@ export class Call {
   /** @type {RTCDataChannel | null} the door's "control" channel (Unlock) */
   #control = null;
   #unlockSeq = 0; // request_id of the last unlock sent
+  /** @type {string | null} the preview session this call was answered in (its ICE is `session_ice`) */
+  sessionId = null;
   /** @type {ReturnType<typeof setTimeout> | undefined} */ #connectTimer;
   /** @type {ReturnType<typeof setTimeout> | undefined} */ #graceTimer;
   /** @type {ReturnType<typeof setInterval> | undefined} */ #clock;
@@ -81,6 +84,27 @@ export class Call {
     });
     this.#requestMic();
     this.#connectTimer = setTimeout(() => this.#emit({ type: Action.ConnectTimeout }), CONNECT_TIMEOUT_MS);
+  }
+
+  /**
+   * Answered in the preview session (`answer_in_session`): the call is that connection, already
+   * up with the door's video; only the microphone is added (replaceTrack, no renegotiation).
+   * @param {import("./preview.js").Handover} h
+   */
+  adopt(h) {
+    this.sessionId = h.sessionId;
+    this.pc = h.pc;
+    this.#wire(h.pc);
+    this.#audioTransceiver = h.audioTransceiver;
+    this.#requestMic();
+    for (const track of [h.videoTrack, h.audioTrack]) if (track) this.#showTrack(track);
+    this.#connectTimer = setTimeout(() => this.#emit({ type: Action.ConnectTimeout }), CONNECT_TIMEOUT_MS);
+    // Reported after the dispatch that created this call has finished (no nested dispatch).
+    queueMicrotask(() => {
+      if (this.#disposed) return;
+      if (h.control) this.#attachControl(h.control);
+      this.#onPeerState(h.pc.connectionState);
+    });
   }
 
   /** @param {Act} action */
@@ -200,52 +224,59 @@ export class Call {
       // The phone's kept certificate (phone-cert.js): the same fingerprint on every call.
       ...(certificate ? { certificates: [certificate] } : {}),
     });
+    this.#wire(pc);
+    return pc;
+  }
+
+  /** @param {RTCPeerConnection} pc */
+  #wire(pc) {
     pc.onicecandidate = (ev) => {
       const cand = ev.candidate;
       if (this.#disposed || !cand || !cand.candidate) return; // end of candidates: nothing to send in v1
-      let index = cand.sdpMLineIndex;
-      if (index == null) {
-        index = pc.getTransceivers().findIndex((t) => t.mid != null && t.mid === cand.sdpMid);
-        if (index < 0) return;
-      }
-      this.#o.send(proto.ice(this.id, { candidate: cand.candidate, sdpMLineIndex: index }));
+      const init = { candidate: cand.candidate, sdpMLineIndex: candidateIndex(pc, cand) };
+      this.#o.send(this.sessionId ? proto.sessionIce(this.sessionId, init) : proto.ice(this.id, init));
     };
     pc.ontrack = (ev) => {
-      if (this.#disposed) return;
-      const track = ev.track;
-      if (track.kind === "video") {
-        const video = this.#o.video;
-        video.srcObject = new MediaStream([track]);
-        video.play().catch(() => {});
-        this.#watchFirstFrame(video);
-      } else if (track.kind === "audio") {
-        const audio = this.#o.audio;
-        audio.srcObject = new MediaStream([track]);
-        audio.play().catch((e) => console.warn("doorbell: remote audio blocked:", e?.name || e));
-      }
+      if (!this.#disposed) this.#showTrack(ev.track);
     };
     pc.ondatachannel = (ev) => {
       if (this.#disposed || ev.channel.label !== proto.CONTROL_LABEL) return;
       this.#attachControl(ev.channel);
     };
     pc.onconnectionstatechange = () => {
-      if (this.#disposed) return;
-      const s = pc.connectionState;
-      if (s === "connected") {
-        const m = this.#o.metrics;
-        if (m.connectedAt == null) m.connectedAt = performance.now();
-        clearTimeout(this.#connectTimer);
-        if (!this.#gotFrame) {
-          clearTimeout(this.#graceTimer);
-          this.#graceTimer = setTimeout(
-            () => this.#emit({ type: Action.VideoGraceElapsed, at: performance.now() }),
-            AUDIO_ONLY_GRACE_MS,
-          );
-        }
-      }
-      this.#emit({ type: Action.PeerState, state: s });
+      if (!this.#disposed) this.#onPeerState(pc.connectionState);
     };
-    return pc;
+  }
+
+  /** @param {MediaStreamTrack} track */
+  #showTrack(track) {
+    if (track.kind === "video") {
+      const video = this.#o.video;
+      video.srcObject = new MediaStream([track]);
+      video.play().catch(() => {});
+      this.#watchFirstFrame(video);
+    } else if (track.kind === "audio") {
+      const audio = this.#o.audio;
+      audio.srcObject = new MediaStream([track]);
+      audio.play().catch((e) => console.warn("doorbell: remote audio blocked:", e?.name || e));
+    }
+  }
+
+  /** @param {RTCPeerConnectionState} s */
+  #onPeerState(s) {
+    if (s === "connected") {
+      const m = this.#o.metrics;
+      if (m.connectedAt == null) m.connectedAt = performance.now();
+      clearTimeout(this.#connectTimer);
+      if (!this.#gotFrame) {
+        clearTimeout(this.#graceTimer);
+        this.#graceTimer = setTimeout(
+          () => this.#emit({ type: Action.VideoGraceElapsed, at: performance.now() }),
+          AUDIO_ONLY_GRACE_MS,
+        );
+      }
+    }
+    this.#emit({ type: Action.PeerState, state: s });
   }
 
   /** @param {string} sdp */
@@ -361,15 +392,6 @@ export class Call {
     } else {
       this.#unlockStatus("error", UNLOCK_ERRORS[msg.code] || `The door refused: ${msg.message}`, false);
     }
-  }
-}
-
-/** @param {RTCPeerConnection} pc @param {RTCIceCandidateInit} init */
-async function addCandidateSafely(pc, init) {
-  try {
-    await pc.addIceCandidate(init);
-  } catch (e) {
-    console.warn("doorbell: bad remote candidate ignored:", /** @type {any} */ (e)?.message || e, init.candidate);
   }
 }
 

@@ -53,6 +53,12 @@ export function groupHistory(events, myPhoneId) {
       });
       continue;
     }
+    if (e.kind === "view") {
+      // A live view: who watched the door, without a ring.
+      const key = `v/${e.id}`;
+      rows.set(key, { key, id: e.id, at: e.at, doorId: e.door_id, snapshot: null, outcome: `Viewed by ${who(e, myPhoneId)}`, unlocks: [] });
+      continue;
+    }
     if (!e.call_id) continue;
     const key = `c/${e.door_id}/${e.call_id}`;
     let row = rows.get(key);

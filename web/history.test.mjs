@@ -60,3 +60,17 @@ test("a ring with a voice message carries its link", () => {
   assert.equal(rows[0].voice, "/api/voice/cap/x");
   assert.equal(rows[0].outcome, "Missed");
 });
+
+test("a live view is a row of its own with who viewed", () => {
+  const rows = groupHistory(
+    [
+      { id: 1, at: 1000, door_id: "d", kind: "view", phone_id: "p-2", phone_name: "Kitchen" },
+      { id: 2, at: 2000, door_id: "d", kind: "view", phone_id: "p-1" },
+    ],
+    "p-1",
+  );
+  assert.deepEqual(
+    rows.map((r) => r.outcome),
+    ["Viewed by this phone", "Viewed by Kitchen"],
+  );
+});

@@ -38,7 +38,7 @@ export const PAIR_REFUSALS = Object.freeze(["unknown_code", "used", "expired", "
 export const HANG_UP_REASONS = Object.freeze(["normal", "failed", "timeout", "peer_gone"]);
 
 /** Why a preview session ended (`close_session`, `session_closed`). */
-export const SESSION_END_REASONS = Object.freeze(["answered_elsewhere", "call_ended", "closed", "limit", "failed", "peer_gone"]);
+export const SESSION_END_REASONS = Object.freeze(["answered_elsewhere", "call_ended", "closed", "limit", "failed", "peer_gone", "time_limit"]);
 
 /** Machine-readable error codes carried by `error` messages. */
 export const ERROR_CODES = Object.freeze([
@@ -54,6 +54,7 @@ export const ERROR_CODES = Object.freeze([
   "rate_limited",
   "internal",
   "invalid_timestamp",
+  "forbidden",
 ]);
 
 /** Version of the data-channel messages (`control` channel, phone <-> door). */
@@ -349,6 +350,11 @@ export const SCHEMAS = Object.freeze({
       ["access", "access"],
       ["auth", "string"],
     ],
+    open_view: [
+      ["session_id", "string"],
+      ["phone_id", "string"],
+      ["ice_servers", "iceServers"],
+    ],
   },
   phone_to_hub: {
     hello: [
@@ -381,6 +387,7 @@ export const SCHEMAS = Object.freeze({
       ["call_id", "string"],
       ["session_id", "string"],
     ],
+    view: [["door_id", "string"]],
   },
   hub_to_phone: {
     welcome: [
@@ -447,6 +454,12 @@ export const SCHEMAS = Object.freeze({
     ],
     session_ice: sessionIceFields,
     session_closed: sessionEndFields,
+    view_offer: [
+      ["door_id", "string"],
+      ["session_id", "string"],
+      ["sdp", "string"],
+      ["ice_servers", "iceServers"],
+    ],
   },
   // The call's `control` data channel: never through the hub (docs/PROTOCOL.md "Data channel").
   phone_to_door: {
@@ -587,6 +600,11 @@ export function sessionIce(sessionId, { candidate, sdpMLineIndex }) {
 /** `close_session`: stop this phone's preview session. @param {string} sessionId */
 export function closeSession(sessionId) {
   return encodeMessage("phone_to_hub", { type: "close_session", session_id: sessionId });
+}
+
+/** `view`: watch this door without a ring (live view; needs `may_view`). @param {string} doorId */
+export function view(doorId) {
+  return encodeMessage("phone_to_hub", { type: "view", door_id: doorId });
 }
 
 /** `answer_in_session`: pick up in the preview session already showing the door. @param {string} callId @param {string} sessionId */

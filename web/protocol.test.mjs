@@ -38,6 +38,7 @@ import {
   sessionIce,
   closeSession,
   answerInSession,
+  view,
 } from "./protocol.js";
 
 const FIXTURES = fileURLToPath(new URL("../tests/fixtures/protocol/", import.meta.url));
@@ -70,6 +71,7 @@ const PHONE_ENCODERS = {
   session_ice: (f) => sessionIce(f.session_id, toIceCandidateInit(f.candidate)),
   close_session: (f) => closeSession(f.session_id),
   answer_in_session: (f) => answerInSession(f.call_id, f.session_id),
+  view: (f) => view(f.door_id),
 };
 
 test("fixture directory is not empty and every file is named <direction>.<type>.json", () => {

@@ -40,6 +40,8 @@ export function render(m, prev, now) {
   }
   renderPush(m.push);
   renderCall(m, now);
+  $("view-door").textContent = m.view?.doorName ?? "";
+  $("view-status").hidden = !m.view || m.view.live;
 }
 
 /** @param {import("./state.js").PushView} push */
@@ -65,13 +67,17 @@ function renderCall(m, now) {
   mute.setAttribute("aria-pressed", String(m.muted));
   mute.classList.toggle("active", m.muted);
   $("btn-mute-label").textContent = m.muted ? "Unmute" : "Mute";
+  const live = !!c && !c.answered && c.preview === "live";
+  $("screen-ringing").dataset.preview = live ? "live" : "off";
   if (!c) {
     unlockStatus.hidden = true;
     renderSnapshot(null);
     return;
   }
   $("ring-door").textContent = c.doorName;
-  renderSnapshot(c.snapshot);
+  // The live video once it shows; the visitor's snapshot until then; the bell without either.
+  renderSnapshot(live ? null : c.snapshot);
+  $("ring-bell").hidden = live || !!c.snapshot;
   if (!c.answered) return;
   $("call-door").textContent = c.doorName;
   $("call-status-text").textContent = c.statusText;
@@ -130,6 +136,15 @@ function renderDoors(doors) {
     status.className = "door-status";
     status.textContent = d.online ? "Online" : "Offline";
     li.append(dot, name, status);
+    // Live view: online doors this phone may view (`may_view`; absent access: yes).
+    if (d.online && d.access?.may_view !== false) {
+      const view = document.createElement("button");
+      view.type = "button";
+      view.className = "btn secondary small";
+      view.dataset.view = d.door_id;
+      view.textContent = "View";
+      li.append(view);
+    }
     if (d.access?.role === "owner") {
       const manage = document.createElement("button");
       manage.type = "button";

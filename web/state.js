@@ -5,6 +5,7 @@
 // (rendered into document.body.dataset.state, where CSS picks the screen).
 
 import * as proto from "./protocol.js";
+import { ViewAction, isViewAction, onViewAction, onViewHubMessage, ringDuringView } from "./view-state.js";
 
 /** The screens, as rendered into `data-state` (the end-to-end tests read these strings). */
 export const Screen = Object.freeze({
@@ -23,6 +24,7 @@ export const Screen = Object.freeze({
   DoorOffline: "door-offline",
   History: "history",
   Household: "household",
+  Viewing: "viewing", // a live view of a door (view-state.js)
 });
 /** @typedef {typeof Screen[keyof typeof Screen]} ScreenName */
 
@@ -68,7 +70,7 @@ export const Action = Object.freeze({
   PairLinkInvalid: "pair-link-invalid",
   PairOffered: "pair-offered", // {code, pin, doorName}: a pairing link was opened
   PairCancelled: "pair-cancelled", // "Not now" on the question
-  AnswerSent: "answer-sent",
+  AnswerSent: "answer-sent", // {inSession}: `answer_in_session` was sent (else `answer`)
   DeclineClicked: "decline-clicked",
   HangUpClicked: "hang-up-clicked",
   MuteToggled: "mute-toggled",
@@ -82,17 +84,21 @@ export const Action = Object.freeze({
   ConnectTimeout: "connect-timeout",
   SetupFailed: "setup-failed", // {text}
   ControlOpen: "control-open",
+  // From the Preview (the door's video while ringing):
+  PreviewFrame: "preview-frame", // the first preview frame was decoded
+  PreviewFailed: "preview-failed", // the preview cannot show the door (no offer, no frames, ICE failed)
   ControlClosed: "control-closed",
   UnlockStatus: "unlock-status", // {status: {kind, text} | null, pending}
   Push: "push", // {push: PushView}
   ShowHistory: "show-history", // the History button on the idle screen
   ShowHousehold: "show-household", // {doorId}: the Household button of a door this phone owns
+  ...ViewAction, // the live view's (view-state.js)
 });
 
 /** What the shell must do after a transition. */
 export const Effect = Object.freeze({
   EndCall: "end-call", // {notify, reason}: release the Call; hang_up if notify and answered
-  StartCall: "start-call", // create the Call (peer connection, microphone, connect timer)
+  StartCall: "start-call", // {inSession}: create the Call (a new peer connection, or the preview's), microphone, connect timer
   StartClock: "start-clock", // the call became visible: tick its timer every second
   Send: "send", // {text}
   LoadHistory: "load-history",
@@ -112,14 +118,16 @@ export const Effect = Object.freeze({
  *   answered: boolean, statusText: string, peerState: string, gotFrame: boolean,
  *   startedAt: number | null, doorSignalingLost: boolean, micReady: boolean, micFailed: boolean,
  *   controlOpen: boolean, unlockPending: boolean, unlock: UnlockNote | null,
- *   snapshot: string | null,
+ *   snapshot: string | null, preview: PreviewState, sessionId: string | null, inSession: boolean,
  * }} CallView
+ * @typedef {"off" | "starting" | "live" | "failed"} PreviewState the door's video while ringing
  * @typedef {{
  *   screen: ScreenName, paired: boolean, hubReady: boolean, hubFirstAttempt: boolean,
  *   hubTitle: string, hubDetail: string, hubError: string, pairError: string, idleError: string,
  *   welcome: any, doors: Door[], missed: MissedRing[], call: CallView | null,
  *   notice: Notice | null, muted: boolean, push: PushView,
  *   householdNote: string, householdDoor: string | null, pairOffer: PairOffer | null,
+ *   view: import("./view-state.js").ViewModel | null,
  * }} Model
  * @typedef {{type: string, [key: string]: any}} Act
  * @typedef {{type: string, [key: string]: any}} Eff
@@ -148,6 +156,7 @@ export function initialModel(paired) {
     householdNote: "",
     householdDoor: null,
     pairOffer: null,
+    view: null,
   };
 }
 
@@ -161,6 +170,12 @@ export const pairQuestion = (offer) => `Pair this phone with ${offer.doorName ||
 
 /** Whether Answer may be pressed now. @param {Model} m */
 export const canAnswer = (m) => !!m.call && !m.call.answered && m.screen === Screen.Ringing;
+/**
+ * The preview session Answer picks up in (`answer_in_session`), or null for a plain `answer`:
+ * only a preview that shows the door's video; anything else must not delay the call.
+ * @param {Model} m
+ */
+export const answerSession = (m) => (canAnswer(m) && m.call?.preview === "live" ? m.call.sessionId : null);
 /**
  * Whether this phone may unlock the door of the current call: an owner can turn it off per
  * phone (the door refuses it anyway); a hub without roles sends no access, meaning yes.
@@ -212,6 +227,7 @@ function step(m, a, fx) {
         ...m,
         hubReady: false,
         hubFirstAttempt: false,
+        view: null, // a view needs the hub's signaling to go on or end
         hubTitle: "Hub unreachable, reconnecting",
         hubDetail: `Trying again in ${Math.max(1, Math.round(a.delayMs / 1000))} s…`,
       };
@@ -255,15 +271,19 @@ function step(m, a, fx) {
       return { ...m, pairError: "That doesn't look like a pairing link. It contains “#pair=”." };
     case Action.AnswerSent: {
       if (!canAnswer(m) || !m.call) return m;
+      const inSession = !!a.inSession && answerSession(m) !== null;
       const call = {
         ...m.call,
+        inSession,
+        preview: inSession ? m.call.preview : /** @type {PreviewState} */ ("off"),
         answered: true,
         statusText: "Connecting…",
         micReady: false,
         micFailed: false,
       };
-      fx.push({ type: Effect.StartCall }, { type: Effect.ApplyMute, muted: false });
-      return { ...m, call, muted: false, screen: Screen.Connecting };
+      fx.push({ type: Effect.StartCall, inSession }, { type: Effect.ApplyMute, muted: false });
+      const view = inSession && m.view?.sessionId === call.sessionId ? null : m.view; // the view is the call now
+      return { ...m, call, view, muted: false, screen: Screen.Connecting };
     }
     case Action.DeclineClicked:
       if (!m.call || m.call.answered) return m;
@@ -287,12 +307,15 @@ function step(m, a, fx) {
       if (m.screen !== Screen.Idle || !ownedDoors(m).some((d) => d.door_id === a.doorId)) return m;
       return { ...m, screen: Screen.Household, householdDoor: a.doorId };
     default:
+      if (isViewAction(a.type)) return onViewAction(m, a, fx);
       return m.call ? onCallEvent(m, m.call, a, fx) : m;
   }
 }
 
 /** @param {Model} m @param {any} msg @param {number} at @param {Eff[]} fx @returns {Model} */
 function onHubMessage(m, msg, at, fx) {
+  const viewed = onViewHubMessage(m, msg, fx); // `view_offer`, the view's session and errors
+  if (viewed) return viewed;
   const call = m.call;
   const ours = !!call && call.id === msg.call_id;
   switch (msg.type) {
@@ -350,6 +373,18 @@ function onHubMessage(m, msg, at, fx) {
       if (canKeepWithoutDoorSignaling(call)) return keepCall(m);
       return notice(endCall(m, fx, false), Screen.DoorOffline, `${call.doorName} is offline`, "The door lost its connection.");
     }
+    case "session_offer":
+      // Ours while the preview waits for it; the shell hands the SDP to the Preview.
+      if (!call || !ours || call.answered || call.preview !== "starting" || call.sessionId) return m;
+      return withCall(m, { sessionId: msg.session_id });
+    case "session_closed":
+      if (!call || call.sessionId !== msg.session_id) return m;
+      if (msg.reason === "answered_elsewhere" && !call.answered) {
+        return answeredElsewhere(endCall(m, fx, false), call.doorName);
+      }
+      // The answered session is the call: the door closing it is its hang-up.
+      if (call.inSession) return notice(endCall(m, fx, false), Screen.Ended, "Call ended", `${call.doorName} hung up.`);
+      return call.answered ? m : withCall(m, { preview: "failed" });
     case "snapshot":
       // The visitor's picture, for the ringing screen (the URL needs no header).
       return ours ? withCall(m, { snapshot: msg.url }) : m;
@@ -373,6 +408,8 @@ function onHubMessage(m, msg, at, fx) {
         case "already_answered":
           if (!call || (msg.call_id && !ours)) return m;
           return answeredElsewhere(endCall(m, fx, false), call.doorName);
+        case "invalid_state": // `preview` refused (this phone no longer rings for the call)
+          return ours && call?.preview === "starting" ? withCall(m, { preview: "failed" }) : m;
         case "unknown_call":
           if (!call || !ours) return m;
           return notice(endCall(m, fx, false), Screen.Ended, "Call ended", "This call is already over.");
@@ -410,7 +447,11 @@ function onRing(m, msg, fx) {
     unlockPending: false,
     unlock: null,
     snapshot: null,
+    preview: "starting",
+    sessionId: null,
+    inSession: false,
   };
+  m = ringDuringView(m, call, fx); // asks for the door's live video (`preview`) unless a view shows it
   if (known) m = setDoorOnline(m, msg.door_id, true);
   return { ...m, call, notice: null, screen: Screen.Ringing };
 }
@@ -447,6 +488,12 @@ function onCallEvent(m, c, a, fx) {
       return doorLeft(withCall(m, { controlOpen: false }), fx, "hung up");
     case Action.UnlockStatus:
       return withCall(m, { unlock: a.status, unlockPending: a.pending });
+    case Action.PreviewFrame:
+      return !c.answered && c.preview === "starting" && c.sessionId ? withCall(m, { preview: "live" }) : m;
+    case Action.PreviewFailed:
+      if (c.answered || (c.preview !== "starting" && c.preview !== "live")) return m;
+      if (c.sessionId) fx.push({ type: Effect.Send, text: proto.closeSession(c.sessionId) });
+      return withCall(m, { preview: "failed" });
     default:
       return m;
   }
@@ -524,6 +571,7 @@ function notice(m, kind, title, detail) {
 function home(m) {
   m = { ...m, notice: null };
   if (!m.paired) return { ...m, screen: Screen.NotPaired };
+  if (m.hubReady && m.view) return { ...m, screen: Screen.Viewing }; // a view outlives a ring another phone took
   if (m.hubReady) return { ...m, screen: Screen.Idle };
   if (m.hubFirstAttempt) return { ...m, screen: Screen.ConnectingHub };
   return { ...m, screen: Screen.HubUnreachable };

@@ -34,6 +34,9 @@ const hub = (msg) => ({ type: Action.HubMessage, msg, at: NOW });
 const ring = (id = "c-1", door = "d-front", name = "Front door") =>
   hub({ type: "ring", call_id: id, door_id: door, door_name: name, ice_servers: [] });
 
+/** A phone ringing for call `id` (asking for the door's preview is the ring's own effect). */
+const ringing = (id = "c-1") => run(idle(), ring(id)).model;
+
 /** A paired phone on the idle screen. */
 function idle() {
   return run(initialModel(true), { type: Action.HubConnecting, firstAttempt: true }, { type: Action.HubOpen }, hub(WELCOME)).model;
@@ -55,7 +58,7 @@ const types = (effects) => effects.map((e) => e.type);
 test("screens are the data-state strings the page and the end-to-end tests use", () => {
   assert.deepEqual(Object.values(Screen).sort(), [
     "answered-elsewhere", "confirm-pair", "connecting", "connecting-hub", "declined", "door-offline", "ended",
-    "history", "household", "hub-unreachable", "idle", "in-call", "missed", "not-paired", "ringing",
+    "history", "household", "hub-unreachable", "idle", "in-call", "missed", "not-paired", "ringing", "viewing",
   ]);
   assert.ok(Object.isFrozen(Screen) && Object.isFrozen(Action) && Object.isFrozen(Effect));
 });
@@ -98,16 +101,19 @@ test("ring marks a door online; a duplicate ring changes nothing", () => {
 });
 
 test("a second door ringing replaces an unanswered ring, never an answered call", () => {
-  let r = run(idle(), ring("c-1"), ring("c-2", "d-garden", "Garden gate"));
+  let r = run(ringing("c-1"), ring("c-2", "d-garden", "Garden gate"));
   assert.equal(r.model.call.id, "c-2");
-  assert.deepEqual(r.effects, [{ type: Effect.EndCall, notify: false, reason: "normal" }]);
+  assert.deepEqual(r.effects, [
+    { type: Effect.EndCall, notify: false, reason: "normal" },
+    { type: Effect.Send, text: '{"type":"preview","call_id":"c-2"}' },
+  ]);
   r = run(inCall(), ring("c-9", "d-garden", "Garden gate"));
   assert.equal(r.model.call.id, "c-1");
   assert.equal(r.model.screen, Screen.InCall);
 });
 
 test("decline sends decline, ends the ring and goes home", () => {
-  const { model, effects } = run(idle(), ring(), { type: Action.DeclineClicked });
+  const { model, effects } = run(ringing(), { type: Action.DeclineClicked });
   assert.equal(model.screen, Screen.Idle);
   assert.equal(model.call, null);
   assert.deepEqual(effects, [
@@ -143,7 +149,7 @@ test("a notice returns home: idle when the hub is up, hub-unreachable when not",
 });
 
 test("answer: connecting, the Call starts; first frame: in call with the clock", () => {
-  let { model, effects } = run(idle(), ring(), { type: Action.AnswerSent });
+  let { model, effects } = run(ringing(), { type: Action.AnswerSent });
   assert.equal(model.screen, Screen.Connecting);
   assert.equal(model.call.statusText, "Connecting…");
   assert.deepEqual(types(effects), [Effect.StartCall, Effect.ApplyMute]);
@@ -215,7 +221,7 @@ test("hub lost: a connected call goes on; a ringing one ends; reconnecting shows
   assert.equal(m.hubDetail, "Trying again in 2 s…");
   const pcGone = run(m, { type: Action.PeerState, state: "disconnected" }).model;
   assert.deepEqual([pcGone.screen, pcGone.notice.detail], [Screen.Ended, "Front door hung up or went away."]);
-  const r = run(idle(), ring(), { type: Action.HubLost, delayMs: 100 });
+  const r = run(ringing(), { type: Action.HubLost, delayMs: 100 });
   assert.equal(r.model.screen, Screen.HubUnreachable);
   assert.equal(r.model.hubTitle, "Hub unreachable, reconnecting");
   assert.equal(r.model.hubDetail, "Trying again in 1 s…");
@@ -284,7 +290,7 @@ test("pairing: failure without a token shows the error; with one, the idle scree
 });
 
 test("the hub forgets the phone: the call ends, doors are cleared, not-paired says why", () => {
-  const { model, effects } = run(idle(), ring(), { type: Action.NotPaired, forget: true, error: "forgotten" });
+  const { model, effects } = run(ringing(), { type: Action.NotPaired, forget: true, error: "forgotten" });
   assert.deepEqual([model.screen, model.pairError, model.doors.length, model.paired], [Screen.NotPaired, "forgotten", 0, false]);
   assert.deepEqual(types(effects), [Effect.EndCall]);
 });

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use doorbell_protocol::{Access, DoorId, DoorToHub, HubToDoor, PairRefusal, PhoneId};
+use doorbell_protocol::pairing::{GrantRequest, InviteRequest, PairRefusal, PairRequest};
+use doorbell_protocol::{Access, DoorId, DoorToHub, HubToDoor, PhoneId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::router::ConnId;
@@ -86,12 +87,14 @@ impl DoorPairing {
     /// Relays `request` to its door and waits for the answer.
     pub(crate) async fn ask(&self, request: Request) -> Result<DoorAnswer, RelayError> {
         let door_id = request.door_id.clone();
-        self.relay(&door_id, move |request_id| HubToDoor::PairRequest {
-            request_id,
-            code_id: request.code_id,
-            phone_id: request.phone_id,
-            fingerprint: request.fingerprint,
-            proof: request.proof,
+        self.relay(&door_id, move |request_id| {
+            HubToDoor::PairRequest(PairRequest {
+                request_id,
+                code_id: request.code_id,
+                phone_id: request.phone_id,
+                fingerprint: request.fingerprint,
+                proof: request.proof,
+            })
         })
         .await
     }
@@ -99,12 +102,14 @@ impl DoorPairing {
     /// Relays an owner's `invite` to its door and waits for the answer.
     pub(crate) async fn invite(&self, invite: Invite) -> Result<DoorAnswer, RelayError> {
         let door_id = invite.door_id.clone();
-        self.relay(&door_id, move |request_id| HubToDoor::InviteRequest {
-            request_id,
-            phone_id: invite.phone_id,
-            code_id: invite.code_id,
-            access: invite.access,
-            auth: invite.auth,
+        self.relay(&door_id, move |request_id| {
+            HubToDoor::InviteRequest(InviteRequest {
+                request_id,
+                phone_id: invite.phone_id,
+                code_id: invite.code_id,
+                access: invite.access,
+                auth: invite.auth,
+            })
         })
         .await
     }
@@ -118,12 +123,14 @@ impl DoorPairing {
         access: Access,
         auth: String,
     ) -> Result<DoorAnswer, RelayError> {
-        self.relay(door_id, move |request_id| HubToDoor::GrantRequest {
-            request_id,
-            phone_id: owner,
-            target,
-            access,
-            auth,
+        self.relay(door_id, move |request_id| {
+            HubToDoor::GrantRequest(GrantRequest {
+                request_id,
+                phone_id: owner,
+                target,
+                access,
+                auth,
+            })
         })
         .await
     }
@@ -237,7 +244,9 @@ mod tests {
         let Some(Outbound::Text(text)) = rx.recv().await else {
             panic!("no pair_request sent to the door");
         };
-        let HubToDoor::PairRequest { request_id, .. } = serde_json::from_str(&text).unwrap() else {
+        let HubToDoor::PairRequest(PairRequest { request_id, .. }) =
+            serde_json::from_str(&text).unwrap()
+        else {
             panic!("not a pair_request: {text}");
         };
         let access = Access {

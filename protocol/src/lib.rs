@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 pub mod control;
+mod errors;
+pub mod pairing;
 
 /// Version of this protocol. Bumped on any incompatible change; a peer that sends another
 /// version gets `error { code: "unsupported_version" }` and is disconnected.
@@ -179,6 +181,8 @@ pub enum SessionEndReason {
     Failed,
     /// The door's or the phone's connection to the hub went away.
     PeerGone,
+    /// A live view reached the door's longest view (`view.max_secs`).
+    TimeLimit,
 }
 
 /// Machine-readable error codes. The `message` next to a code is for humans and may change.
@@ -210,6 +214,8 @@ pub enum ErrorCode {
     /// A timestamp (`missed_ring.at_ms`) is in the future beyond the allowed clock skew, or
     /// older than the hub accepts: usually a door whose clock is not set yet.
     InvalidTimestamp,
+    /// The phone's household permissions do not allow this (`view` without `may_view`).
+    Forbidden,
 }
 
 /// An error reply. Sent by the hub to doors and phones alike.
@@ -278,39 +284,12 @@ pub enum DoorToHub {
         session_id: SessionId,
         reason: SessionEndReason,
     },
-    /// Reply to `pair_request`: the door checked the proof against its own code and pinned
-    /// the phone's certificate with this role and these permissions. Only now may the hub
-    /// admit the phone. Also the reply to an accepted `invite_request`.
+    /// The door's answers to a pairing, an invite or a grant (see [`pairing`]).
     PairAccepted { request_id: u64, access: Access },
-    /// Reply to `pair_request` or `invite_request`: the door admits nobody with it.
     PairRefused {
         request_id: u64,
-        reason: PairRefusal,
+        reason: pairing::PairRefusal,
     },
-}
-
-/// Why a door refused a `pair_request` (docs/PROTOCOL.md "Pairing").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PairRefusal {
-    /// The door made no such code (or restarted since: codes live in its memory).
-    UnknownCode,
-    /// The code was redeemed already.
-    Used,
-    /// The code is older than its 10 minutes.
-    Expired,
-    /// The proof is not the MAC of this fingerprint under the code's secret: whoever sent it
-    /// does not know the code (a hub that forges pairings), or the fingerprint was changed.
-    BadProof,
-    /// The fingerprint is not a SHA-256 certificate fingerprint.
-    BadFingerprint,
-    /// The door keeps as many pinned phones as it can; remove one first.
-    Full,
-    /// An invite's phone is not an owner pinned at this door (or paired before owners had a
-    /// key with the door): it cannot authorise invites.
-    NotOwner,
-    /// A grant names a phone this door never pinned.
-    UnknownPhone,
 }
 
 /// Messages the hub sends to a door.
@@ -412,45 +391,16 @@ pub enum HubToDoor {
         #[serde(default = "yes", skip_serializing_if = "is_true")]
         may_unlock: bool,
     },
-    /// A phone redeems a pairing code the door made (`POST /api/pair` with `code_id`): the
-    /// door checks `proof` = HMAC-SHA256(code secret, …fingerprint) and, if it holds, pins
-    /// `fingerprint` for `phone_id` and answers `pair_accepted`; else `pair_refused`. The hub
-    /// never sees the code's secret, so it cannot make a proof of its own.
-    PairRequest {
-        /// Chosen by the hub; echoed in the reply.
-        request_id: u64,
-        code_id: String,
-        /// The id the hub will give the phone if the door accepts.
+    /// Pairing, owners' invites and grants, for the door alone to decide (see [`pairing`]).
+    PairRequest(pairing::PairRequest),
+    InviteRequest(pairing::InviteRequest),
+    GrantRequest(pairing::GrantRequest),
+    /// A phone with `may_view` asked to watch the door without a ring (live view): open a
+    /// view session for it (send `session_offer`, or `close_session` with a reason).
+    OpenView {
+        session_id: SessionId,
         phone_id: PhoneId,
-        /// The phone's persistent DTLS certificate: `sha-256` fingerprint, colon-separated hex.
-        fingerprint: String,
-        /// Hex HMAC-SHA256, see docs/PROTOCOL.md "Pairing".
-        proof: String,
-    },
-    /// An owner's phone made an invite (`POST /api/doors/{door}/invites` with `code_id` and
-    /// `auth`): the door checks `auth` with the key it shares with that owner since pairing
-    /// and, if it holds, keeps a code with `access` whose secret it derives from the same key.
-    /// Answered with `pair_accepted` (the invite's access) or `pair_refused`. The hub does not
-    /// have the key, so it cannot mint invites.
-    InviteRequest {
-        request_id: u64,
-        /// The owner's phone that made the invite.
-        phone_id: PhoneId,
-        code_id: String,
-        access: Access,
-        /// Hex HMAC-SHA256 under the owner's key, see docs/PROTOCOL.md "Pairing".
-        auth: String,
-    },
-    /// An owner raised a phone's permissions in the app: the door applies `access` to its pin
-    /// of `target` only if `auth` (the owner's MAC, as for invites) holds. Reductions need no
-    /// grant (the hub can always deny); raises do, so the hub cannot grant unlock.
-    GrantRequest {
-        request_id: u64,
-        /// The owner's phone that made the grant.
-        phone_id: PhoneId,
-        target: PhoneId,
-        access: Access,
-        auth: String,
+        ice_servers: Vec<IceServer>,
     },
 }
 
@@ -500,6 +450,9 @@ pub enum PhoneToHub {
     /// Have the door play quick reply `reply_id` (a clip stored with `POST /api/replies`) to
     /// the visitor: from a phone that is ringing for this call or answered it.
     QuickReply { call_id: CallId, reply_id: u64 },
+    /// Watch this door now, without a ring (live view; needs `may_view`). The door answers
+    /// with `view_offer`, or the session closes with a reason (`limit`, ...).
+    View { door_id: DoorId },
 }
 
 /// Messages the hub sends to a phone.
@@ -604,6 +557,15 @@ pub enum HubToPhone {
         session_id: SessionId,
         reason: SessionEndReason,
     },
+    /// The door's offer for this phone's live view (after `view`). The session then works as
+    /// a preview's (`session_answer`, `session_ice`, `close_session`, `answer_in_session`).
+    ViewOffer {
+        door_id: DoorId,
+        session_id: SessionId,
+        sdp: String,
+        /// STUN/TURN for this phone's side of the view.
+        ice_servers: Vec<IceServer>,
+    },
 }
 
 fn yes() -> bool {
@@ -612,26 +574,6 @@ fn yes() -> bool {
 
 fn is_true(value: &bool) -> bool {
     *value
-}
-
-impl HubToDoor {
-    pub fn error(code: ErrorCode, message: impl Into<String>, call_id: Option<CallId>) -> Self {
-        Self::Error(ErrorBody {
-            code,
-            message: message.into(),
-            call_id,
-        })
-    }
-}
-
-impl HubToPhone {
-    pub fn error(code: ErrorCode, message: impl Into<String>, call_id: Option<CallId>) -> Self {
-        Self::Error(ErrorBody {
-            code,
-            message: message.into(),
-            call_id,
-        })
-    }
 }
 
 /// Largest WebSocket message any side accepts. An SDP offer for one H.264 video and one Opus

@@ -593,17 +593,17 @@ fn preview_sessions() {
 fn door_pairing() {
     check(
         "hub_to_door.pair_request",
-        HubToDoor::PairRequest {
+        HubToDoor::PairRequest(pairing::PairRequest {
             request_id: 7,
             code_id: "Jq0nZ2m8xQw".into(),
             phone_id: PhoneId::new("p-7c1b"),
             fingerprint: "3B:7A:0C:55:91:DE:4F:20:8B:11:C3:9A:76:E2:05:B8:44:1D:F0:6C:A9:32:87:5E:D4:10:6B:C8:2F:93:E7:01".into(),
             proof: "m3dxTcJ4kQ8yD0f9rB1e0mU5sFq2aZ7wX9cV6bN4hLk".into(),
-        },
+        }),
     );
     check(
         "hub_to_door.invite_request",
-        HubToDoor::InviteRequest {
+        HubToDoor::InviteRequest(pairing::InviteRequest {
             request_id: 8,
             phone_id: PhoneId::new("p-7c1b"),
             code_id: "0f1e2d3c4b5a6978".into(),
@@ -614,11 +614,11 @@ fn door_pairing() {
                 until_ms: Some(1_767_312_000_000),
             },
             auth: "5d41402abc4b2a76b9719d911017c592aa5fc3a6bbf2b6f1c2e0d3a4b5c6d7e8".into(),
-        },
+        }),
     );
     check(
         "hub_to_door.grant_request",
-        HubToDoor::GrantRequest {
+        HubToDoor::GrantRequest(pairing::GrantRequest {
             request_id: 9,
             phone_id: PhoneId::new("p-7c1b"),
             target: PhoneId::new("p-0a2e"),
@@ -629,7 +629,7 @@ fn door_pairing() {
                 until_ms: None,
             },
             auth: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
-        },
+        }),
     );
     check(
         "door_to_hub.pair_accepted",
@@ -647,7 +647,54 @@ fn door_pairing() {
         "door_to_hub.pair_refused",
         DoorToHub::PairRefused {
             request_id: 7,
-            reason: PairRefusal::BadProof,
+            reason: pairing::PairRefusal::BadProof,
         },
     );
+}
+
+/// Live view: a phone with `may_view` watches the door without a ring; the session then works
+/// as a preview's (the shared `session_*` fixtures above).
+#[test]
+fn live_view() {
+    let sdp = "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n".to_string();
+    let view = SessionId::new("v-3-1");
+    check(
+        "phone_to_hub.view",
+        PhoneToHub::View {
+            door_id: DoorId::new("d-front"),
+        },
+    );
+    check(
+        "hub_to_door.open_view",
+        HubToDoor::OpenView {
+            session_id: view.clone(),
+            phone_id: PhoneId::new("p-7c1b"),
+            ice_servers: call_ice_servers("1767225600:d-front", "kYAi10zHQnehf/DYQzBMoMb3kHw="),
+        },
+    );
+    check(
+        "hub_to_phone.view_offer",
+        HubToPhone::ViewOffer {
+            door_id: DoorId::new("d-front"),
+            session_id: view.clone(),
+            sdp,
+            ice_servers: call_ice_servers("1767225600:p-7c1b", "sk/11w/xYJNKUPwlCUMAQ6eJdyg="),
+        },
+    );
+    // The longest view ended it, and the typed refusal of a phone without `may_view`; as
+    // values, not fixtures (one fixture per message type).
+    let closed: DoorToHub = serde_json::from_str(
+        r#"{"type":"close_session","session_id":"v-3-1","reason":"time_limit"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        closed,
+        DoorToHub::CloseSession {
+            session_id: view,
+            reason: SessionEndReason::TimeLimit,
+        }
+    );
+    let refused =
+        serde_json::to_string(&HubToPhone::error(ErrorCode::Forbidden, "no", None)).unwrap();
+    assert!(refused.contains(r#""code":"forbidden""#), "{refused}");
 }

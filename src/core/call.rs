@@ -36,6 +36,9 @@ pub enum LedState {
     /// Something an installer must fix (the camera or pipeline cannot start). The machine
     /// never emits it; the daemon shows it instead of `Idle` while such a fault persists.
     Fault,
+    /// Someone watches the camera without a call (live view). The machine never emits it
+    /// either: the door shows it instead of `Idle` while a view is open.
+    Viewing,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

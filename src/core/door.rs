@@ -4,8 +4,8 @@
 use super::call::{self, CallError, CallMachine, Input, LedState, Timings};
 use super::ledger::Ledger;
 use super::negotiation::Negotiation;
-use super::preview::Previews;
-use super::unlock::{self, Decision};
+use super::preview::{Previews, ViewLimits};
+use super::unlock;
 use super::{Action, DoorStatus, Event, MediaEvent, MediaEventKind, SnapshotOf, StrikeOutcome};
 use doorbell_protocol::{
     CallId, DoorToHub, ErrorCode, HubToDoor, IceCandidate, IceServer, PhoneId, SessionId,
@@ -24,6 +24,8 @@ pub struct DoorSetup {
     pub missed_rings: Vec<u64>,
     /// `call.voice_message_secs`: how long a visitor nobody answers may speak (0: off).
     pub voice_message_secs: u32,
+    /// The `[view]` limits (live view; `max_sessions` also bounds ring previews).
+    pub view: ViewLimits,
 }
 
 #[derive(Debug)]
@@ -55,6 +57,9 @@ pub struct Door {
     pending_connected: Option<CallId>,
     /// The pinned phones and what passed the check this call.
     pins: pinning::PinGate,
+    /// Live views: their limits, and the media session the door started for them while
+    /// idle (see `views.rs`).
+    views: views::Views,
 }
 
 /// The phone that answered a call, from the hub's `answered`.
@@ -64,12 +69,15 @@ struct Answerer {
     phone_id: PhoneId,
     may_unlock: bool,
 }
+mod control;
 mod pinning;
 mod sessions;
+mod views;
 
 impl Door {
     pub fn new(setup: DoorSetup) -> Self {
         let mut door = Door {
+            views: views::Views::new(setup.view, &setup.id_prefix),
             machine: CallMachine::new(setup.timings, setup.id_prefix),
             media: None,
             ledger: Ledger::new(setup.missed_rings),
@@ -83,7 +91,7 @@ impl Door {
             },
             answerer: None,
             actions: VecDeque::new(),
-            previews: Previews::default(),
+            previews: Previews::new(setup.view.max_sessions),
             answered_in: None,
             pending_connected: None,
             pins: Default::default(),
@@ -115,6 +123,7 @@ impl Door {
             phase: state.into(),
             call_id: state.call_id().cloned(),
             missed_rings_pending: self.ledger.missed_len(),
+            viewers: self.previews.viewers(),
             ..self.status.clone()
         }
     }
@@ -122,6 +131,13 @@ impl Door {
     /// Handle one event. An event that makes no sense now (a stale call, a press while busy,
     /// an illegal transition) is a typed error and changes nothing.
     pub fn handle(&mut self, now: Instant, event: Event) -> Result<(), CallError> {
+        let result = self.handle_event(now, event);
+        // Whatever happened, the `Viewing` light and the view pipeline follow the views.
+        self.views_changed();
+        result
+    }
+
+    fn handle_event(&mut self, now: Instant, event: Event) -> Result<(), CallError> {
         match event {
             Event::ButtonPressed { unix_ms } => {
                 self.press_unix_ms = unix_ms;
@@ -149,11 +165,21 @@ impl Door {
                 if let Some(media) = self.media.as_mut() {
                     media.hub_lost = true;
                 }
+                // Nobody can relay a view's signalling or close it later: views end here.
+                let closed = self.previews.close_views(None);
+                self.actions.extend(closed);
                 self.status.hub_connected = false;
                 self.input(now, Input::HubDown)
             }
             Event::Hub(message) => self.on_hub_message(now, message),
-            Event::Media(event) => self.on_media_event(now, event),
+            Event::Media(event) => match self.host_event(event) {
+                Some(event) => self.on_media_event(now, event),
+                None => Ok(()),
+            },
+            Event::MediaStartFailed(call_id) if self.views.is_host(&call_id) => {
+                self.host_start_failed(&call_id);
+                Ok(())
+            }
             Event::MediaStartFailed(call_id) => {
                 self.media = None;
                 self.fault = true;
@@ -308,10 +334,11 @@ impl Door {
             | HubToDoor::SessionAnswer { .. }
             | HubToDoor::SessionIce { .. }
             | HubToDoor::SessionClosed { .. }
-            | HubToDoor::AnsweredInSession { .. }) => return self.on_session_message(now, message),
-            HubToDoor::PairRequest { .. }
-            | HubToDoor::InviteRequest { .. }
-            | HubToDoor::GrantRequest { .. } => {
+            | HubToDoor::AnsweredInSession { .. }
+            | HubToDoor::OpenView { .. }) => return self.on_session_message(now, message),
+            HubToDoor::PairRequest(_)
+            | HubToDoor::InviteRequest(_)
+            | HubToDoor::GrantRequest(_) => {
                 tracing::warn!("pair_request reached the call core; the daemon handles pairing")
             }
             HubToDoor::QuickReply { call_id, reply_id } => {
@@ -391,39 +418,6 @@ impl Door {
         Ok(())
     }
 
-    /// A message on a call's `control` data channel: maybe an unlock. Every decision is
-    /// logged, and every message gets a reply.
-    fn on_control_message(&mut self, call_id: CallId, text: &str) {
-        if self.media_for(&call_id).is_none() {
-            tracing::warn!(%call_id, "data-channel message for a call that is over; ignored");
-            return;
-        }
-        // No `answered` seen for this call: nobody the hub vouched for, so no unlock.
-        let may_unlock = self.answerer_of(&call_id).is_some_and(|a| a.may_unlock);
-        match unlock::decide(self.machine.state(), &call_id, may_unlock, text) {
-            Decision::Unlock { request_id } => {
-                self.actions.push_back(Action::PulseStrike {
-                    call_id,
-                    request_id,
-                });
-            }
-            Decision::Refuse(reply) => {
-                tracing::warn!(%call_id, ?reply, "unlock request refused");
-                self.reply(call_id, reply);
-            }
-        }
-    }
-
-    fn answerer_of(&self, call_id: &CallId) -> Option<&Answerer> {
-        self.answerer.as_ref().filter(|a| a.call_id == *call_id)
-    }
-
-    fn reply(&mut self, call_id: CallId, message: doorbell_protocol::control::DoorToPhone) {
-        if self.media_for(&call_id).is_some() {
-            self.actions.push_back(Action::Reply { call_id, message });
-        }
-    }
-
     /// Start ICE once both the offer and this call's ICE servers exist.
     fn start_ice(&mut self) {
         let Some(media) = self.media.as_mut() else {
@@ -484,10 +478,13 @@ impl Door {
                 // A session that failed to start reports `MediaStartFailed` and sets it again.
                 self.fault = false;
                 self.media = Some(Negotiation::new(call_id.clone()));
-                self.actions.push_back(Action::StartMedia {
-                    call_id: call_id.clone(),
-                    ice_servers: self.hub_ice_servers.clone(),
-                });
+                // A press during a live view: the view's pipeline becomes the call's.
+                if !self.adopt_view_media(&call_id) {
+                    self.actions.push_back(Action::StartMedia {
+                        call_id: call_id.clone(),
+                        ice_servers: self.hub_ice_servers.clone(),
+                    });
+                }
                 self.actions
                     .push_back(Action::TakeSnapshot(SnapshotOf::Call(call_id)));
             }
@@ -506,18 +503,22 @@ impl Door {
                 }
             }
             call::Action::TearDownMedia(call_id) => {
-                self.pins.call_over();
                 let closed = self.previews.call_over();
                 self.actions.extend(closed);
+                // Views may outlive the call: forget only the sessions that ended.
+                let previews = &self.previews;
+                self.pins.forget_ended(|s| previews.call_of(s).is_some());
+                self.views.call_over(&call_id);
                 self.media = None;
                 self.actions.push_back(Action::TearDownMedia(call_id));
             }
             call::Action::SetLed(state) => {
                 let state = match state {
                     LedState::Idle if self.fault => LedState::Fault,
+                    LedState::Idle if self.previews.viewers() > 0 => LedState::Viewing,
                     other => other,
                 };
-                self.actions.push_back(Action::SetLed(state));
+                self.set_led(state);
             }
             call::Action::ChimeLocally => {
                 let at_ms = self.press_unix_ms;

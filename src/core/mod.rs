@@ -33,7 +33,7 @@
 //! - `negotiation`: the gate in front of the offer (per-call ICE servers, candidate buffer,
 //!   the hub-lost rule).
 //! - [`preview`]: the phones' preview sessions while ringing, the keyframe rate limit, the
-//!   instant answer (which session may talk).
+//!   instant answer (which session may talk); live views and their limits (`preview::view`).
 //! - [`ledger`]: the ring in progress and the presses the hub never heard (missed rings).
 //! - [`unlock`]: who may open the door.
 //! - [`pins`]: which phone certificates the door accepts (pinned at pairing), checked on
@@ -58,10 +58,13 @@ mod scenarios_pins;
 #[cfg(test)]
 mod scenarios_preview;
 #[cfg(test)]
+mod scenarios_view;
+#[cfg(test)]
 mod scenarios_voice;
 
 pub use call::{CallError, LedState, Outcome, State, Timings};
 pub use door::{Door, DoorSetup};
+pub use preview::ViewLimits;
 pub use status::{CallPhase, DoorStatus, Relay};
 
 use doorbell_protocol::control::DoorToPhone;
@@ -204,6 +207,19 @@ pub enum Action {
     OpenTalk(SessionId),
     /// Tear the preview session down (its branch leaves the pipeline).
     ClosePreview(SessionId),
+    /// Let the door's audio out to this live view (`view.door_audio`), or hold it again
+    /// (someone answered: only the answering phone hears the visitor). The phone's audio is
+    /// never played at the door in a view.
+    DoorAudio {
+        session_id: SessionId,
+        on: bool,
+    },
+    /// A press during a live view: the view's pipeline (started as `from` for the views)
+    /// becomes `call_id`'s media session, without a restart (its views keep their sessions).
+    AdoptMedia {
+        from: CallId,
+        call_id: CallId,
+    },
     /// Nobody can come to the door: play the prompt, record the visitor for up to `secs`,
     /// and upload it for this press (kept on the door while the hub is unreachable). Runs
     /// beside the call loop; a new press's media session stops it.

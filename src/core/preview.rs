@@ -24,7 +24,7 @@ use doorbell_protocol::{
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// Preview sessions at once. Each costs the door a `webrtcbin` (SRTP, ICE, its own RTP
+/// Preview and view sessions at once, unless `view.max_viewers` says otherwise. Each costs the door a `webrtcbin` (SRTP, ICE, its own RTP
 /// payloader) and a copy of the video in its upload; four covers a household's phones and
 /// keeps a Pi Zero 2 W's uplink and CPU in budget (the hub allows more per call).
 pub const MAX_PREVIEWS: usize = 4;
@@ -34,8 +34,21 @@ pub const MAX_PREVIEWS: usize = 4;
 /// person notices on a ringing screen.
 pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(500);
 
+/// A ringing phone's preview, or a live view (which outlives an answer: see [`view`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Ring,
+    View {
+        /// The longest view ends here (`time_limit`), unless it became the call.
+        until: Instant,
+        /// The door's audio goes to this viewer (`view.door_audio`), until someone answers.
+        door_audio: bool,
+    },
+}
+
 #[derive(Debug)]
 struct Preview {
+    kind: Kind,
     call_id: CallId,
     /// Who watches: a plain `answered` from this phone supersedes its preview.
     phone_id: PhoneId,
@@ -44,8 +57,10 @@ struct Preview {
     connected: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Previews {
+    /// Most sessions at once (previews and views together): `view.max_viewers`.
+    limit: usize,
     sessions: BTreeMap<SessionId, Preview>,
     /// The session that became the call (after `answered_in_session`).
     talking: Option<SessionId>,
@@ -54,7 +69,20 @@ pub(crate) struct Previews {
     keyframe_pending: bool,
 }
 
+pub(crate) mod view;
+pub use view::ViewLimits;
+
 impl Previews {
+    pub(crate) fn new(limit: usize) -> Self {
+        Previews {
+            limit,
+            sessions: BTreeMap::new(),
+            talking: None,
+            last_keyframe: None,
+            keyframe_pending: false,
+        }
+    }
+
     pub(crate) fn talking(&self) -> Option<&SessionId> {
         self.talking.as_ref()
     }
@@ -68,11 +96,16 @@ impl Previews {
         self.sessions.get(session_id).map(|p| &p.call_id)
     }
 
-    /// When the pending keyframe is due.
+    /// When the pending keyframe is due, or the first view reaches its longest length.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.keyframe_pending
+        let keyframe = self
+            .keyframe_pending
             .then(|| self.last_keyframe.map(|t| t + KEYFRAME_MIN_INTERVAL))
-            .flatten()
+            .flatten();
+        match (keyframe, self.view_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The hub asks for a session of `call_id` (which the caller checked is ringing).
@@ -86,14 +119,15 @@ impl Previews {
         if self.sessions.contains_key(&session_id) {
             return Vec::new();
         }
-        if self.sessions.len() >= MAX_PREVIEWS {
-            tracing::info!(%session_id, "preview refused: {MAX_PREVIEWS} phones already watch");
+        if !self.has_room() {
+            tracing::info!(%session_id, "preview refused: {} phones already watch", self.limit);
             return vec![close_at_hub(session_id, SessionEndReason::Limit)];
         }
         tracing::info!(%call_id, %session_id, %phone_id, "preview session opens");
         self.sessions.insert(
             session_id.clone(),
             Preview {
+                kind: Kind::Ring,
                 call_id: call_id.clone(),
                 phone_id,
                 servers,
@@ -179,9 +213,20 @@ impl Previews {
         }
     }
 
-    /// `now` reached [`Previews::next_deadline`]: the deferred keyframe.
+    /// `now` reached [`Previews::next_deadline`]: the deferred keyframe, the views that
+    /// reached their longest length.
     pub(crate) fn on_deadline(&mut self, now: Instant) -> Vec<Action> {
-        match (self.next_deadline(), self.sessions.values().next()) {
+        let mut actions = self.expire_views(now);
+        actions.extend(self.deferred_keyframe(now));
+        actions
+    }
+
+    fn deferred_keyframe(&mut self, now: Instant) -> Vec<Action> {
+        let due = self
+            .keyframe_pending
+            .then(|| self.last_keyframe.map(|t| t + KEYFRAME_MIN_INTERVAL))
+            .flatten();
+        match (due, self.sessions.values().next()) {
             (Some(due), Some(preview)) if now >= due => {
                 let call_id = preview.call_id.clone();
                 self.keyframe(now, call_id)
@@ -201,6 +246,7 @@ impl Previews {
         let mut actions = self.close_all_but(Some(session_id), |_| None);
         tracing::info!(%session_id, "answered in the preview: opening its audio");
         self.talking = Some(session_id.clone());
+        actions.extend(self.hold_view_audio());
         actions.push(Action::OpenTalk(session_id.clone()));
         Some(actions)
     }
@@ -208,9 +254,11 @@ impl Previews {
     /// A plain `answered` by `phone_id`: every session closes. The hub keeps only the
     /// answering phone's (superseded by the call's own session), so that one is closed there.
     pub(crate) fn answered_plain(&mut self, phone_id: &PhoneId) -> Vec<Action> {
-        self.close_all_but(None, |p| {
+        let mut actions = self.close_all_but(None, |p| {
             (p.phone_id == *phone_id).then_some(SessionEndReason::Closed)
-        })
+        });
+        actions.extend(self.hold_view_audio());
+        actions
     }
 
     /// The hub (or the phone through it) closed a session.
@@ -224,15 +272,19 @@ impl Previews {
         vec![Action::ClosePreview(session_id)]
     }
 
-    /// The call is over: tear every session down. The hub forgot them with the call, so
-    /// nothing is sent.
+    /// The call is over: tear every session down (they are branches of its pipeline). The
+    /// hub forgot the previews with the call; views are the door's, so the hub hears of them.
     pub(crate) fn call_over(&mut self) -> Vec<Action> {
         self.talking = None;
         self.keyframe_pending = false;
-        std::mem::take(&mut self.sessions)
-            .into_keys()
-            .map(Action::ClosePreview)
-            .collect()
+        let mut actions = Vec::new();
+        for (session_id, preview) in std::mem::take(&mut self.sessions) {
+            actions.push(Action::ClosePreview(session_id.clone()));
+            if matches!(preview.kind, Kind::View { .. }) {
+                actions.push(close_at_hub(session_id, SessionEndReason::CallEnded));
+            }
+        }
+        actions
     }
 
     /// Close every session but `keep`. The hub has already told the other phones why
@@ -242,11 +294,12 @@ impl Previews {
         keep: Option<&SessionId>,
         tell_hub: impl Fn(&Preview) -> Option<SessionEndReason>,
     ) -> Vec<Action> {
+        // Views stay open as views: only the phone that answered talks (talk arbitration).
         let ended: Vec<SessionId> = self
             .sessions
-            .keys()
-            .filter(|id| Some(*id) != keep)
-            .cloned()
+            .iter()
+            .filter(|(id, p)| Some(*id) != keep && p.kind == Kind::Ring)
+            .map(|(id, _)| id.clone())
             .collect();
         let mut actions = Vec::new();
         for session_id in ended {

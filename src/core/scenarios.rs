@@ -46,6 +46,7 @@ impl Sim {
             door_name: "Front door".into(),
             missed_rings: missed,
             voice_message_secs: voice_secs,
+            view: ViewLimits::default(),
         });
         let t0 = Instant::now();
         let mut sim = Sim { door, t0, now: t0 };

@@ -56,4 +56,8 @@ pub struct DoorStatus {
     pub missed_rings_pending: usize,
     /// Presses reported to the hub as `missed_ring` since start-up.
     pub missed_rings_reported: u64,
+    /// Live views open now.
+    pub viewers: usize,
+    /// What the status LED shows (`viewing` while someone watches without a call).
+    pub led: Option<super::LedState>,
 }

@@ -102,6 +102,7 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
         door_name: config.door.name.clone(),
         missed_rings: missed_file.load(),
         voice_message_secs: config.call.voice_message_secs as u32,
+        view: config.view.limits(),
     });
     let voice_counters = std::sync::Arc::new(crate::voice::VoiceCounters::default());
     let (status_tx, status_rx) = watch::channel(Status::default());
@@ -120,6 +121,7 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
             session: None,
             previews: Default::default(),
             talking: None,
+            adopted_by: None,
         }),
         led: hw.led,
         strike: Box::new(hw.strike),
@@ -173,18 +175,18 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
             }
             Some(event) = link_events.recv() => match event {
                 // Pairing is not call state: answered here, the core only gets the new pins.
-                LinkEvent::Message(HubToDoor::PairRequest { request_id, code_id, phone_id, fingerprint, proof }) => {
-                    let (reply, pins) = links.answer(request_id, &code_id, &phone_id, &fingerprint, &proof);
+                LinkEvent::Message(HubToDoor::PairRequest(r)) => {
+                    let (reply, pins) = links.answer(r.request_id, &r.code_id, &r.phone_id, &r.fingerprint, &r.proof);
                     pair_replies.send(reply);
                     if let Some(pins) = pins {
                         shell.handle(Event::PinsChanged(pins));
                     }
                 }
-                LinkEvent::Message(HubToDoor::InviteRequest { request_id, phone_id, code_id, access, auth }) => {
-                    pair_replies.send(links.answer_invite(request_id, &phone_id, &code_id, access, &auth));
+                LinkEvent::Message(HubToDoor::InviteRequest(r)) => {
+                    pair_replies.send(links.answer_invite(r.request_id, &r.phone_id, &r.code_id, r.access, &r.auth));
                 }
-                LinkEvent::Message(HubToDoor::GrantRequest { request_id, phone_id, target, access, auth }) => {
-                    let (reply, pins) = links.answer_grant(request_id, &phone_id, &target, access, &auth);
+                LinkEvent::Message(HubToDoor::GrantRequest(r)) => {
+                    let (reply, pins) = links.answer_grant(r.request_id, &r.phone_id, &r.target, r.access, &r.auth);
                     pair_replies.send(reply);
                     if let Some(pins) = pins {
                         shell.handle(Event::PinsChanged(pins));

@@ -56,6 +56,10 @@ pub trait MediaPort: Send {
     /// Let the session's audio through both ways: the phone answered in it.
     fn open_talk(&mut self, _session_id: &SessionId) {}
     fn close_preview(&mut self, _session_id: &SessionId) {}
+    /// Let the door's audio out to a live view, or hold it (see [`crate::core::Action::DoorAudio`]).
+    fn door_audio(&mut self, _session_id: &SessionId, _on: bool) {}
+    /// The session started as `from` (for live views) is `call_id`'s from now on.
+    fn adopt(&mut self, _from: &CallId, _call_id: &CallId) {}
 }
 
 /// The visitor's snapshots ([`crate::snapshots`]): each runs in a task of its own.
@@ -176,11 +180,17 @@ pub struct GstMedia {
     pub previews: HashMap<SessionId, PreviewBranch>,
     /// The preview the phone answered in: the call's data channel replies go there.
     pub talking: Option<SessionId>,
+    /// The call that adopted `session` (started for live views as another id): actions
+    /// name the call, the session keeps its first id.
+    pub adopted_by: Option<CallId>,
 }
 
 impl GstMedia {
     fn session(&self, call_id: &CallId) -> Option<&Session> {
-        self.session.as_ref().filter(|s| s.call_id() == call_id)
+        let adopted = self.adopted_by.as_ref() == Some(call_id);
+        self.session
+            .as_ref()
+            .filter(|s| adopted || s.call_id() == call_id)
     }
 
     /// Count the session's video encoders again (for `doorbelld status`: one, however many
@@ -202,6 +212,7 @@ impl MediaPort for GstMedia {
         self.talking = None;
         self.previews.clear();
         self.session = None;
+        self.adopted_by = None;
         let ice = IceSettings {
             servers: ice_servers,
             local_addresses: self.local_addresses.clone(),
@@ -311,13 +322,28 @@ impl MediaPort for GstMedia {
         self.count_encoders();
     }
 
+    fn door_audio(&mut self, session_id: &SessionId, on: bool) {
+        if let Some(branch) = self.previews.get(session_id) {
+            branch.door_audio(on);
+        }
+    }
+
+    fn adopt(&mut self, from: &CallId, call_id: &CallId) {
+        if self.session.as_ref().is_some_and(|s| s.call_id() == from) {
+            self.adopted_by = Some(call_id.clone());
+        } else {
+            tracing::warn!(%from, %call_id, "no live-view session to adopt");
+        }
+    }
+
     fn tear_down(&mut self, call_id: &CallId) -> Option<SessionStats> {
         // Previews are branches of the session's pipeline: they go first. Dropping the
         // session is the guard: the pipeline goes to NULL here.
         self.talking = None;
         self.previews.clear();
+        let adopted = self.adopted_by.take().as_ref() == Some(call_id);
         let session = self.session.take()?;
-        let stats = (session.call_id() == call_id).then(|| session.stats());
+        let stats = (adopted || session.call_id() == call_id).then(|| session.stats());
         drop(session);
         crate::release_freed_memory();
         stats

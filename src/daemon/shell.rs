@@ -214,6 +214,12 @@ impl Shell {
                 .add_preview_candidate(&session_id, &candidate),
             Action::OpenTalk(session_id) => self.ports.media.open_talk(&session_id),
             Action::ClosePreview(session_id) => self.ports.media.close_preview(&session_id),
+            Action::DoorAudio { session_id, on } => self.ports.media.door_audio(&session_id, on),
+            Action::AdoptMedia { from, call_id } => {
+                // A new visitor rings: the microphone is the call's now.
+                self.ports.voice.stop();
+                self.ports.media.adopt(&from, &call_id);
+            }
         }
     }
 
@@ -241,6 +247,8 @@ impl Shell {
             unlocks: door.unlocks,
             motion_events: door.motion_events,
             missed_rings_pending: door.missed_rings_pending,
+            viewers: door.viewers,
+            led: door.led,
             missed_rings_reported: door.missed_rings_reported,
             local_chimes: self.local_chimes,
             live_counters: live.map(|(_, counters)| counters),

@@ -141,6 +141,7 @@ fn shell(fail_start: bool) -> (Shell, Log, watch::Receiver<Status>) {
         door_name: "Front door".into(),
         missed_rings: vec![],
         voice_message_secs: 20,
+        view: Default::default(),
     });
     let ports = Ports {
         hub: Box::new(FakeHub(log.clone())),

@@ -1,4 +1,4 @@
-//! Status LED patterns: one LED, five states a visitor (or installer) can tell apart.
+//! Status LED patterns: one LED, six states a visitor (or installer) can tell apart.
 //!
 //! | state | pattern | why |
 //! |---|---|---|
@@ -7,6 +7,7 @@
 //! | in call | long on, short off (1.8 s / 0.2 s) | someone is listening, and it looks alive |
 //! | hub unreachable | double blink every 2 s | presses only chime locally |
 //! | fault | off with a short flash every 3 s | needs an installer (camera or pipeline broken) |
+//! | viewing | slow breathing blink (1 s on / 1 s off) | someone watches the camera (live view) |
 //!
 //! A blinker task owns the line; [`PatternLed`] (the call task's [`StatusLed`]) only sends it
 //! the state over a watch channel, so the call task never waits on an LED.
@@ -36,12 +37,14 @@ pub fn pattern(state: LedState) -> &'static [Step] {
         ms(false, 1550),
     ];
     const FAULT: &[Step] = &[ms(true, 100), ms(false, 2900)];
+    const VIEWING: &[Step] = &[ms(true, 1000), ms(false, 1000)];
     match state {
         LedState::Idle => IDLE,
         LedState::Ringing => RINGING,
         LedState::InCall => IN_CALL,
         LedState::HubUnreachable => HUB_UNREACHABLE,
         LedState::Fault => FAULT,
+        LedState::Viewing => VIEWING,
     }
 }
 

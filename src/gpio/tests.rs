@@ -218,6 +218,7 @@ fn every_led_state_has_its_own_pattern() {
         LedState::InCall,
         LedState::HubUnreachable,
         LedState::Fault,
+        LedState::Viewing,
     ];
     for (i, a) in states.iter().enumerate() {
         assert!(!pattern(*a).is_empty());

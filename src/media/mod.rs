@@ -7,10 +7,12 @@
 //! - [`preview`]: a ringing phone's preview session, a branch fed by the call's one encoder.
 //! - [`counters`]: what a session counts (frames, audio both ways, encoders) for status and tests.
 //! - [`dtls`]: the door's own DTLS certificate in webrtcbin.
+//! - `gathering`: a stopped session is released only once ICE gathering has ended (GStreamer 1.22 crash).
 //! - [`snapshot`]: the visitor's JPEG from the session's video (a tee branch).
 
 pub mod counters;
 pub mod dtls;
+mod gathering;
 pub mod pipeline;
 pub mod preview;
 pub mod probe;

@@ -17,6 +17,7 @@
 //! Each branch is a bin of its own in the call's pipeline; dropping the [`PreviewBranch`]
 //! unlinks it from the tees and sets it to NULL (the guard).
 
+use super::gathering::GatheringWatch;
 use super::pipeline::{configure_ice, configure_servers, count_buffers, set_directions};
 use super::session::{Counters, IceSettings, SessionError};
 use super::DtlsCertificate;
@@ -58,6 +59,7 @@ pub struct PreviewBranch {
     talking: Arc<AtomicBool>,
     /// The session's `control` data channel: the answering phone's unlocks, once it talks.
     control: gst_webrtc::WebRTCDataChannel,
+    gathering: GatheringWatch,
 }
 
 fn build_error(e: impl std::fmt::Display) -> SessionError {
@@ -91,6 +93,7 @@ impl PreviewBranch {
             .by_name("webrtc")
             .ok_or_else(|| build_error("no webrtcbin"))?;
         configure_ice(&webrtc, ice);
+        let gathering = GatheringWatch::attach(&webrtc);
         if let Some(certificate) = dtls {
             super::dtls::use_certificate(&webrtc, certificate);
         }
@@ -147,6 +150,7 @@ impl PreviewBranch {
             tee_pads: Vec::new(),
             talking,
             control,
+            gathering,
         };
         for (tee, input) in [(VIDEO_TEE, "video"), (AUDIO_TEE, "audio")] {
             let tee = pipeline
@@ -209,6 +213,15 @@ impl PreviewBranch {
         tracing::info!(session_id = %self.session_id, "preview upgraded: audio both ways");
     }
 
+    /// A live view: the door's voice out to this phone (`view.door_audio`), or held again.
+    /// The phone's voice stays blocked (only [`PreviewBranch::open_talk`] opens it).
+    pub fn door_audio(&self, on: bool) {
+        if let Some(valve) = self.bin.by_name("acaps") {
+            valve.set_property("drop", !on);
+        }
+        tracing::info!(session_id = %self.session_id, on, "live view: door audio");
+    }
+
     /// The audio valves: the door's voice out, and (once the phone's audio pad appeared)
     /// the phone's voice in.
     fn valves(&self) -> Vec<gst::Element> {
@@ -246,6 +259,10 @@ impl Drop for PreviewBranch {
             tracing::warn!(session_id = %self.session_id, "preview did not stop cleanly: {e}");
         }
         let _ = self.pipeline.remove(&self.bin);
+        let label = format!("preview {}", self.session_id);
+        self.gathering
+            .clone()
+            .release_when_quiet(&self.webrtc, self.bin.clone(), &label);
         tracing::debug!(session_id = %self.session_id, "preview torn down");
     }
 }

@@ -23,6 +23,7 @@
 //! GStreamer callbacks never touch call state: they `try_send` a [`MediaEvent`] to the daemon's
 //! one owner task. Dropping the [`Session`] sets the pipeline to NULL (the guard), on every path.
 
+use super::gathering::GatheringWatch;
 use super::pipeline::{configure_ice, configure_servers, count_buffers, describe};
 use super::pipeline::{next_probe_name, set_directions, AEC_CAPS};
 use super::probe::MediaPlan;
@@ -74,6 +75,7 @@ pub struct Session {
     control: Option<gst_webrtc::WebRTCDataChannel>,
     counters: Arc<Counters>,
     bus_task: tokio::task::JoinHandle<()>,
+    gathering: GatheringWatch,
 }
 
 impl Session {
@@ -97,6 +99,7 @@ impl Session {
         let counters = Arc::new(Counters::default());
 
         configure_ice(&webrtc, ice);
+        let gathering = GatheringWatch::attach(&webrtc);
         if let Some(certificate) = &plan.dtls {
             super::dtls::use_certificate(&webrtc, certificate);
         }
@@ -123,6 +126,7 @@ impl Session {
             control: None,
             counters,
             bus_task,
+            gathering,
         };
         // webrtcbin makes data channels only once it is out of NULL; READY moves no data, and
         // the channel must exist before the offer so its m-line is negotiated with the call.
@@ -381,6 +385,11 @@ impl Drop for Session {
         if let Err(e) = self.pipeline.set_state(gst::State::Null) {
             tracing::warn!(call_id = %self.call_id, "pipeline did not stop cleanly: {e}");
         }
+        let keep = (self.pipeline.clone(), self.webrtc.clone());
+        let label = format!("call {}", self.call_id);
+        self.gathering
+            .clone()
+            .release_when_quiet(&self.webrtc, keep, &label);
         tracing::debug!(call_id = %self.call_id, stats = ?self.stats(), "media session torn down");
     }
 }

@@ -1,7 +1,8 @@
 //! The door's one-time pairing codes and the check of a phone's proof. Pure: times are
 //! passed in, so every refusal is unit-tested.
 
-use doorbell_protocol::{Access, PairRefusal, Role};
+use doorbell_protocol::pairing::PairRefusal;
+use doorbell_protocol::{Access, Role};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use std::time::Duration;

@@ -21,7 +21,8 @@ pub use codes::{
 pub use roster::{PinnedPhone, RosterError, PINS_FILE};
 
 use crate::core::pins::Pins;
-use doorbell_protocol::{Access, DoorToHub, PairRefusal, PhoneId};
+use doorbell_protocol::pairing::PairRefusal;
+use doorbell_protocol::{Access, DoorToHub, PhoneId};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 

@@ -1,7 +1,8 @@
 //! The pinned phones, kept in `<state_dir>/phones.json` (mode 0600): who may call and unlock
 //! this door, by certificate. Only [`super::Pairing::redeem`] adds to it.
 
-use doorbell_protocol::{Access, PairRefusal, PhoneId};
+use doorbell_protocol::pairing::PairRefusal;
+use doorbell_protocol::{Access, PhoneId};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

@@ -11,10 +11,10 @@
 // first preview frame p50 <= 400 ms; Answer -> audio p50 <= 50 ms; each extra viewer
 // <= 15 % of the first viewer's CPU.
 
-import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 
 import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
+import { cpuTicks, memory, rssMiB, TICKS_PER_SECOND } from "./lib/proc.mjs";
 import { percentile } from "./lib/stats.mjs";
 import { startPreviewClient, waitForPreview } from "./lib/preview_client.mjs";
 
@@ -27,19 +27,8 @@ if (!Number.isInteger(rings) || rings < 1) {
   process.exit(2);
 }
 const CPU_WINDOW_MS = 5000;
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
 const now = () => performance.timeOrigin + performance.now();
-function cpuTicks(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return Number(fields[11]) + Number(fields[12]); // utime + stime
-}
-const memMiB = (pid, field) => Number(readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"))[1]) / 1024;
-const rssMiB = (pid) => memMiB(pid, "VmRSS");
-// Anonymous memory (heap: growth or fragmentation) apart from file-backed pages (the shared
-// libraries of the GStreamer plugins a first call loads: not a leak).
-const memory = (pid) =>
-  ["VmRSS", "RssAnon", "RssFile"].map((f) => `${f} ${memMiB(pid, f).toFixed(1)}`).join(", ") + " MiB";
 const fmt = (values) => `p50 ${percentile(values, 50).toFixed(1)} ms, p95 ${percentile(values, 95).toFixed(1)} ms (n=${values.length})`;
 
 const system = await startSystem({ doorEnv: { RUST_LOG: "warn" } });

@@ -4,6 +4,9 @@
 // ways over the same candidate pair; the other two end "answered elsewhere"; the door's
 // pipeline has one video encoder throughout.
 //
+// The phones run tests/e2e/lib/preview_client.mjs, not the app (app_preview.test.mjs drives
+// the app): the protocol and the door's side pinned on their own.
+//
 // Needs the debug binaries: `cargo build --workspace --bins`.
 
 import { test, before, after } from "node:test";

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use doorbell_protocol::{DoorId, PairRefusal, PhoneId};
+use doorbell_protocol::pairing::PairRefusal;
+use doorbell_protocol::{DoorId, PhoneId};
 use serde::Deserialize;
 
 use super::{internal_error, json_error, paired_response, MAX_CREDENTIAL_CHARS};

@@ -83,7 +83,9 @@ impl Notice {
                 call_id,
                 reason: e.reason.unwrap_or("cancelled"),
             }),
-            EventKind::Ended | EventKind::MissedRing | EventKind::Unlocked => None,
+            EventKind::Ended | EventKind::MissedRing | EventKind::Unlocked | EventKind::View => {
+                None
+            }
         }
     }
 }

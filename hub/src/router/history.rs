@@ -89,6 +89,20 @@ impl RouterEvent {
         }
     }
 
+    /// `phone_id` watched the door (live view), when the door accepted.
+    pub(crate) fn viewed(door_id: &DoorId, phone_id: &PhoneId) -> Self {
+        RouterEvent {
+            phone_id: Some(phone_id.clone()),
+            ..Self::missed_ring(door_id)
+        }
+        .kind(EventKind::View)
+    }
+
+    fn kind(mut self, kind: EventKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
     /// A press the door could not deliver while the hub was unreachable.
     pub(crate) fn missed_ring(door_id: &DoorId) -> Self {
         RouterEvent {

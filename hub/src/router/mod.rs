@@ -34,6 +34,7 @@ mod roster;
 mod snapshot;
 #[cfg(test)]
 mod test_support;
+mod view;
 
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
@@ -202,7 +203,10 @@ impl Router {
             msg @ (DoorToHub::SessionOffer { .. }
             | DoorToHub::SessionIce { .. }
             | DoorToHub::CloseSession { .. }) => {
-                self.door_session_message(conn, &door_id, msg, &mut out)
+                match self.door_view_message(now, &door_id, &msg) {
+                    Some(relayed) => out.extend(relayed),
+                    None => self.door_session_message(conn, &door_id, msg, &mut out),
+                }
             }
             // Pairing replies go to the waiting `POST /api/pair` (crate::pairing), not here.
             DoorToHub::PairAccepted { .. } | DoorToHub::PairRefused { .. } => {}

@@ -19,6 +19,9 @@ pub(super) struct DoorSlot {
     pub(super) conn: Option<ConnId>,
     pub(super) call: Option<Call>,
     pub(super) recent: RecentCalls,
+    /// Live views of this door (see [`super::view`]): each one's phone connection, and
+    /// whether the door accepted it (sent its offer).
+    pub(super) views: BTreeMap<doorbell_protocol::SessionId, (ConnId, bool)>,
 }
 
 /// One phone connection.
@@ -88,6 +91,7 @@ impl Router {
                 // whatever call it was in cannot continue on the new connection.
                 self.door_conns.remove(&old);
                 self.end_call_door_gone(&door_id, &mut out);
+                self.views_door_gone(&door_id, &mut out);
                 out.push(Out::Close(old, CloseReason::Replaced));
             }
             None => self.door_status(&door_id, true, &mut out),
@@ -187,9 +191,11 @@ impl Router {
                     slot.conn = None;
                 }
                 self.end_call_door_gone(&door_id, &mut out);
+                self.views_door_gone(&door_id, &mut out);
                 self.door_status(&door_id, false, &mut out);
             }
         } else if let Some(peer) = self.phones.remove(&conn) {
+            self.views_phone_gone(conn, &mut out);
             for door_id in peer.doors.keys() {
                 self.phone_gone(now, conn, door_id, &mut out);
             }

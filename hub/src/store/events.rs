@@ -23,6 +23,8 @@ pub(crate) enum EventKind {
     MissedRing,
     /// The door unlocked at the request of the phone in an answered call (`phone_id`).
     Unlocked,
+    /// A phone watched the door without a ring (live view; `phone_id`, no call).
+    View,
 }
 
 impl EventKind {
@@ -34,6 +36,7 @@ impl EventKind {
             EventKind::Ended => "ended",
             EventKind::MissedRing => "missed_ring",
             EventKind::Unlocked => "unlocked",
+            EventKind::View => "view",
         }
     }
 
@@ -45,6 +48,7 @@ impl EventKind {
             "ended" => EventKind::Ended,
             "missed_ring" => EventKind::MissedRing,
             "unlocked" => EventKind::Unlocked,
+            "view" => EventKind::View,
             _ => return None,
         })
     }

@@ -43,9 +43,10 @@ impl PinGate {
         }
     }
 
-    pub(super) fn call_over(&mut self) {
-        self.session_phones.clear();
-        self.verified.clear();
+    /// Forgets the sessions for which `open` is false (they ended).
+    pub(super) fn forget_ended(&mut self, open: impl Fn(&SessionId) -> bool) {
+        self.session_phones.retain(|s, _| open(s));
+        self.verified.retain(|s, _| open(s));
     }
 
     fn check(&self, phone_id: &PhoneId, sdp: &str) -> Option<PinCheck> {

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 impl Door {
     /// `open_session`, `session_answer`, `session_ice`, `session_closed`,
-    /// `answered_in_session` from the hub.
+    /// `answered_in_session`, `open_view` from the hub.
     pub(super) fn on_session_message(
         &mut self,
         now: Instant,
@@ -55,7 +55,9 @@ impl Door {
             HubToDoor::SessionClosed { session_id, reason } => {
                 tracing::info!(%session_id, ?reason, "preview closed by the phone");
                 let talking = self.previews.talking() == Some(&session_id);
-                let call_id = self.previews.call_of(&session_id).cloned();
+                // The call's id (a view's session names the pipeline it joined, maybe the
+                // door's view pipeline a press adopted).
+                let call_id = self.machine.state().call_id().cloned();
                 let actions = self.previews.closed_by_hub(session_id);
                 self.actions.extend(actions);
                 // The session was the call: that is a hang-up.
@@ -79,9 +81,10 @@ impl Door {
                     may_unlock: may_unlock && grant == Some(true),
                 });
                 if grant.is_none() {
-                    tracing::warn!(%call_id, %session_id, "answered in a preview whose certificate the door did not verify: offering anew");
+                    tracing::warn!(%call_id, %session_id, "answered in a session whose certificate the door did not verify: offering anew");
                     self.actions.extend(self.previews.answered_plain(&phone_id));
-                } else if self.previews.call_of(&session_id) == Some(&call_id) {
+                } else if self.previews.call_of(&session_id).is_some() {
+                    // Every open session is of the current call's pipeline (views included).
                     self.answered_in = Some(session_id);
                 } else {
                     // The door closed that session meanwhile (it failed): answer the old way.
@@ -89,6 +92,15 @@ impl Door {
                     self.actions.extend(self.previews.answered_plain(&phone_id));
                 }
                 return self.input(now, Input::Answered(call_id));
+            }
+            HubToDoor::OpenView {
+                session_id,
+                phone_id,
+                ice_servers,
+            } => {
+                // A view's answer is checked against the pins like a preview's.
+                self.pins.session_opened(&session_id, &phone_id);
+                self.open_view(now, session_id, phone_id, ice_servers)
             }
             other => tracing::debug!(?other, "not a session message"),
         }

@@ -4,11 +4,17 @@
 // `answer_in_session` and only then opens the (fake) microphone. The tests read its state
 // from `window.previewClient`.
 //
-// The phone app itself does not use preview sessions yet; this client pins the protocol and
-// the door's behaviour end to end in Chromium meanwhile.
+// The phone app does the same (web/preview.js, tested in app_preview.test.mjs); this client
+// pins the protocol and the door's behaviour on their own, and the benchmarks use it.
 
-/** Installs `window.previewClient` in `page` and connects it to the hub. */
+/**
+ * Installs `window.previewClient` in `page` (a paired app page) and connects it to the hub.
+ * The page first leaves the app for a page of the same origin without it (the token stays in
+ * localStorage): the app previews a ringing door itself, and this phone's only viewer must be
+ * this client.
+ */
 export async function startPreviewClient(page) {
+  await page.goto(new URL("/no-app", page.url()).href);
   await page.evaluate(async () => {
     const proto = await import("/protocol.js");
     // The phone's own certificate, which the door pinned at pairing: it refuses any other.
@@ -45,6 +51,7 @@ export async function startPreviewClient(page) {
         ws.send(proto.answerInSession(c.callId, c.sessionId));
         c.micRequested = true;
         const mic = await navigator.mediaDevices.getUserMedia({ audio: true });
+        c.mic = mic;
         await c.audioTransceiver.sender.replaceTrack(mic.getAudioTracks()[0]);
       },
       async stats() {
@@ -71,6 +78,9 @@ export async function startPreviewClient(page) {
         if (msg.type === "welcome") c.welcome = true;
         else if (msg.type === "ring") {
           c.ringAt = performance.timeOrigin + performance.now();
+          // The last call's microphone (a soak answers hundreds of calls in one page).
+          c.mic?.getTracks().forEach((t) => t.stop());
+          c.mic = null;
           c.firstFrameAt = null;
           c.closedReason = null;
           c.answeredElsewhere = false;

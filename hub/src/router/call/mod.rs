@@ -53,7 +53,7 @@ pub(super) enum Phase {
 
 #[derive(Debug)]
 pub(crate) struct Call {
-    id: CallId,
+    pub(in crate::router) id: CallId,
     phase: Phase,
     /// The phones' preview sessions of this call (they end with it).
     sessions: session::Sessions,

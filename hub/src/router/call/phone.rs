@@ -57,7 +57,8 @@ impl Router {
             | PhoneToHub::SessionAnswer { .. }
             | PhoneToHub::SessionIce { .. }
             | PhoneToHub::CloseSession { .. }
-            | PhoneToHub::AnswerInSession { .. } => return out,
+            | PhoneToHub::AnswerInSession { .. }
+            | PhoneToHub::View { .. } => return out,
         };
         let Some(door_id) = self.phone_call_door(conn, &call_id) else {
             out.push(phone_error(

@@ -151,6 +151,7 @@ impl Router {
         let mut out = Vec::new();
         match msg {
             PhoneToHub::Preview { call_id } => self.open_session(now, conn, &call_id, &mut out),
+            PhoneToHub::View { door_id } => return Ok(self.phone_view(now, conn, &door_id)),
             PhoneToHub::SessionAnswer { session_id, sdp } => {
                 self.phone_relay(conn, &session_id, &mut out, |session_id| {
                     HubToDoor::SessionAnswer { session_id, sdp }
@@ -166,6 +167,9 @@ impl Router {
                 }
             }),
             PhoneToHub::CloseSession { session_id } => {
+                if self.phone_close_view(conn, &session_id, &mut out) {
+                    return Ok(out);
+                }
                 if let Some((door_id, _)) = self.phone_session(conn, &session_id) {
                     if let Some(slot) = self.doors.get_mut(&door_id) {
                         let door_conn = slot.conn;
@@ -213,7 +217,9 @@ impl Router {
     ) {
         let door_conn = self
             .phone_session(conn, session_id)
-            .and_then(|(door_id, _)| self.doors.get(&door_id)?.conn);
+            .map(|(door_id, _)| door_id)
+            .or_else(|| self.phone_view_door(conn, session_id))
+            .and_then(|door_id| self.doors.get(&door_id)?.conn);
         match door_conn {
             Some(door_conn) => out.push(Out::Door(door_conn, make(session_id.clone()))),
             None => out.push(Out::Phone(
@@ -302,6 +308,8 @@ impl Router {
         session_id: SessionId,
     ) -> Vec<Out> {
         match self.phone_session(conn, &session_id) {
+            // A view of the ringing door counts too: its viewer answers in it.
+            _ if self.is_view_of_call(conn, &session_id, &call_id) => {}
             Some((_, session_call)) if session_call == call_id => {}
             _ => {
                 return vec![phone_error(
