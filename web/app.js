@@ -358,7 +358,7 @@ function syncPreview(m) {
       callId: key,
       iceServers: v ? v.iceServers : (c?.iceServers ?? []),
       pinned: readPins()[door] ?? null,
-      certificate,
+      certificate: certificate ?? phoneCertificate().catch(() => null),
       send: (text) => link.send(text),
       dispatch: v ? viewDispatch : dispatch,
       video,
