@@ -10,7 +10,7 @@ use super::{
     PAIRING_CODE_TTL,
 };
 
-/// What a code from `doorbell-hub pair` / `doorbelld pair` grants: a member who may do
+/// What a hub-made code (`create_pairing_code`, tests and tools) grants: a member who may do
 /// everything (or the owner, when it is the door's first phone).
 const MEMBER: Access = Access {
     role: Role::Member,
