@@ -343,6 +343,7 @@ export const SCHEMAS = Object.freeze({
       ["access", "access"],
       ["auth", "string"],
     ],
+    unpin: [["phone_id", "string"]],
     grant_request: [
       ["request_id", "u64"],
       ["phone_id", "string"],

@@ -84,6 +84,19 @@ impl DoorPairing {
         lock(&self.doors).retain(|_, (c, _)| *c != conn);
     }
 
+    /// Sends `message` to `door_id` if it is connected; no answer is awaited.
+    pub(crate) fn tell(&self, door_id: &DoorId, message: &HubToDoor) {
+        let tx = lock(&self.doors).get(door_id).map(|(_, tx)| tx.clone());
+        match (tx, serde_json::to_string(message)) {
+            (Some(tx), Ok(text)) => {
+                if tx.try_send(Outbound::Text(text)).is_err() {
+                    tracing::warn!(door = %door_id, "the door's queue is full; it keeps the pin");
+                }
+            }
+            _ => tracing::info!(door = %door_id, "door offline: it keeps the removed phone's pin"),
+        }
+    }
+
     /// Relays `request` to its door and waits for the answer.
     pub(crate) async fn ask(&self, request: Request) -> Result<DoorAnswer, RelayError> {
         let door_id = request.door_id.clone();

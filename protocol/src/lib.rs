@@ -395,6 +395,11 @@ pub enum HubToDoor {
     PairRequest(pairing::PairRequest),
     InviteRequest(pairing::InviteRequest),
     GrantRequest(pairing::GrantRequest),
+    /// A phone left this door's household (removed, or it left): forget its pin. Removing
+    /// only takes away, so it needs no owner's authorisation.
+    Unpin {
+        phone_id: PhoneId,
+    },
     /// A phone with `may_view` asked to watch the door without a ring (live view): open a
     /// view session for it (send `session_offer`, or `close_session` with a reason).
     OpenView {

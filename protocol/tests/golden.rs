@@ -632,6 +632,12 @@ fn door_pairing() {
         }),
     );
     check(
+        "hub_to_door.unpin",
+        HubToDoor::Unpin {
+            phone_id: PhoneId::new("p-0a2e"),
+        },
+    );
+    check(
         "door_to_hub.pair_accepted",
         DoorToHub::PairAccepted {
             request_id: 7,

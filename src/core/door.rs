@@ -338,8 +338,9 @@ impl Door {
             | HubToDoor::OpenView { .. }) => return self.on_session_message(now, message),
             HubToDoor::PairRequest(_)
             | HubToDoor::InviteRequest(_)
-            | HubToDoor::GrantRequest(_) => {
-                tracing::warn!("pair_request reached the call core; the daemon handles pairing")
+            | HubToDoor::GrantRequest(_)
+            | HubToDoor::Unpin { .. } => {
+                tracing::warn!("a pairing message reached the call core; the daemon answers it")
             }
             HubToDoor::QuickReply { call_id, reply_id } => {
                 // Only to the visitor of the call it was sent in, while it lasts.

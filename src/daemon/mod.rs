@@ -185,6 +185,11 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
                 LinkEvent::Message(HubToDoor::InviteRequest(r)) => {
                     pair_replies.send(links.answer_invite(r.request_id, &r.phone_id, &r.code_id, r.access, &r.auth));
                 }
+                LinkEvent::Message(HubToDoor::Unpin { phone_id }) => {
+                    if let Some(pins) = links.unpin(&phone_id) {
+                        shell.handle(Event::PinsChanged(pins));
+                    }
+                }
                 LinkEvent::Message(HubToDoor::GrantRequest(r)) => {
                     let (reply, pins) = links.answer_grant(r.request_id, &r.phone_id, &r.target, r.access, &r.auth);
                     pair_replies.send(reply);

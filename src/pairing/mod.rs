@@ -322,6 +322,21 @@ impl PairLinks {
         lock(&self.pairing).pins()
     }
 
+    /// The hub says `phone_id` left the household: forget its pin. The new pins, if it had one.
+    pub fn unpin(&self, phone_id: &PhoneId) -> Option<Pins> {
+        let mut pairing = lock(&self.pairing);
+        let before = pairing.phones.len();
+        pairing.phones.retain(|p| p.phone_id != *phone_id);
+        if pairing.phones.len() == before {
+            return None;
+        }
+        if let Err(e) = roster::save(&pairing.file, &pairing.phones) {
+            tracing::error!(file = %pairing.file.display(), "cannot save the pinned phones: {e}");
+        }
+        tracing::info!(phone = %phone_id, "phone removed: its certificate is no longer pinned");
+        Some(pairing.pins())
+    }
+
     /// The hub's `welcome` named the door.
     pub fn set_door_name(&self, name: &str) {
         if let Ok(mut current) = self.door_name.lock() {

@@ -123,6 +123,8 @@ test("an owner restricts and removes a member; the door refuses the member's unl
   await memberRow(owner).getByRole("button", { name: "Remove" }).click();
   await waitForState(member.page, "not-paired", 5_000);
   const took = Date.now() - removedAt;
+  // The door forgets its certificate too.
+  await system.waitForStatus(() => /its certificate is no longer pinned/.test(system.doorLog()), "the door unpinned the member", 5_000);
   assert.ok(took < 3_000, `the removed phone noticed after ${took} ms`);
   // The owner's list drops it; back home, the owner reads who left.
   await owner.page.waitForFunction(() => document.querySelectorAll("#household-list li").length === 1, null, {
