@@ -124,6 +124,12 @@ pub(super) fn configure_ice(webrtc: &gst::Element, ice: &IceSettings) {
         if nice.find_property("stun-pacing-timer").is_some() {
             nice.set_property("stun-pacing-timer", ICE_PACING_MS);
         }
+        // libnice asks the router over UPnP-IGD to forward a port, per call, by default: a
+        // doorbell must not open holes in its home's router (STUN/TURN do the traversal), and
+        // the discovery costs each call a thread and SSDP multicast on the LAN.
+        if nice.find_property("upnp").is_some() {
+            nice.set_property("upnp", false);
+        }
     }
 }
 
