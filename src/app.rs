@@ -29,6 +29,8 @@ pub enum AppError {
     LocalFirst(#[from] LocalFirstError),
     #[error(transparent)]
     Control(#[from] ControlError),
+    #[error(transparent)]
+    Pins(#[from] crate::pairing::RosterError),
     #[error("door daemon stopped")]
     Daemon(#[from] DaemonError),
     #[error("factory-reset wipes this door's identity, paired phones and call history in {0}\n  fix: run `doorbelld factory-reset --yes` with the daemon stopped")]
@@ -79,60 +81,61 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
     tokio::spawn(watch_signals(shutdown.clone()));
 
     // `_keep` holds the embedded TURN server, running until the daemon returns.
-    let (link, pairing, hub_task, _keep): (_, _, Option<JoinHandle<()>>, Option<Box<dyn Send>>) =
-        match embedded_listen(&cli, &config) {
-            #[cfg(feature = "embedded-hub")]
-            Some(listen) => {
-                let embedded =
-                    local_first::start(&config, &identity, listen, shutdown.clone()).await?;
-                // A pairing link admits a phone: it goes only to the terminal of `--demo`,
-                // never into a service's output, which the journal keeps and others may read.
-                // `doorbelld pair` makes one on demand.
-                let phone_url = if cli.demo {
-                    Some(
-                        (embedded.pairing)(crate::control::HubCommand::Pair)
-                            .map_err(LocalFirstError::Pairing)?,
-                    )
-                } else {
-                    None
-                };
-                if let Some(fingerprint) = &embedded.fingerprint {
-                    println!("Hub certificate SHA-256: {fingerprint}");
-                    println!(
-                        "  (self-signed: compare it with what the phone shows before accepting)"
-                    );
-                }
-                match &phone_url {
-                    Some(url) => println!("Phone: {url}"),
-                    None => println!("Pair a phone: run `doorbelld pair` on this machine and open its link on the phone."),
-                }
-                if config.button.stdin {
-                    println!("Press Enter here (or run `doorbelld press`) to ring the door.");
-                }
-                let link = link_config(&config, embedded.hub, &identity.door_id, &identity.secret);
-                let turn = embedded.turn.map(|t| Box::new(t) as Box<dyn Send>);
-                (link, Some(embedded.pairing), Some(embedded.task), turn)
+    let (link, pairing, hub_task, _keep, base_url): Started = match embedded_listen(&cli, &config) {
+        #[cfg(feature = "embedded-hub")]
+        Some(listen) => {
+            let embedded = local_first::start(&config, &identity, listen, shutdown.clone()).await?;
+            if let Some(fingerprint) = &embedded.fingerprint {
+                println!("Hub certificate SHA-256: {fingerprint}");
+                println!("  (self-signed: compare it with what the phone shows before accepting)");
             }
-            // Without the embedded hub, `check` refused a listen address above.
-            _ => {
-                tracing::info!(
-                    "pair phones on the hub: `doorbell-hub pair {}`",
-                    config.hub.door_id
-                );
-                let hub = HubAddress {
-                    url: config.hub.url.clone(),
-                    ca_file: config.hub.ca_file.clone(),
-                };
-                let link = link_config(&config, hub, &config.hub.door_id, &config.hub.secret);
-                (link, None, None, None)
-            }
-        };
+            let link = link_config(&config, embedded.hub, &identity.door_id, &identity.secret);
+            let turn = embedded.turn.map(|t| Box::new(t) as Box<dyn Send>);
+            (
+                link,
+                Some(embedded.pairing),
+                Some(embedded.task),
+                turn,
+                embedded.base_url,
+            )
+        }
+        // Without the embedded hub, `check` refused a listen address above.
+        _ => {
+            tracing::info!(
+                "pair a phone: run `doorbelld pair` here and open its link on the phone"
+            );
+            let base_url = crate::pairing::base_url_of(&config.hub.url);
+            let hub = HubAddress {
+                url: config.hub.url.clone(),
+                ca_file: config.hub.ca_file.clone(),
+            };
+            let link = link_config(&config, hub, &config.hub.door_id, &config.hub.secret);
+            (link, None, None, None, base_url)
+        }
+    };
+    let links = pair_links(&config, &identity, &link.door_id, &base_url)?;
+    if embedded_listen(&cli, &config).is_some() {
+        // A pairing link admits a phone: it goes only to the terminal of `--demo`, never
+        // into a service's output, which the journal keeps and others may read.
+        // `doorbelld pair` makes one on demand.
+        match cli.demo {
+            true => match links.new_link() {
+                Ok(url) => println!("Phone: {url}"),
+                Err(e) => tracing::error!("cannot make a pairing link: {e}"),
+            },
+            false => println!("Pair a phone: run `doorbelld pair` on this machine and open its link on the phone."),
+        }
+        if config.button.stdin {
+            println!("Press Enter here (or run `doorbelld press`) to ring the door.");
+        }
+    }
 
     let setup = daemon::Setup {
         config,
         plan,
         link,
         pairing,
+        links,
     };
     let result = daemon::run(setup, shutdown.clone()).await;
     shutdown.cancel();
@@ -140,6 +143,33 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
         let _ = task.await;
     }
     Ok(result?)
+}
+
+/// What start-up made: the link to the hub, the embedded hub's commands and task, what must
+/// live as long as the daemon (the embedded TURN server), and the URL phones open.
+type Started = (
+    LinkConfig,
+    Option<crate::control::HubCommands>,
+    Option<JoinHandle<()>>,
+    Option<Box<dyn Send>>,
+    String,
+);
+
+/// What `doorbelld pair` makes links with. The pinned phones are loaded once here and shared
+/// by the control socket and the call task.
+fn pair_links(
+    config: &Config,
+    identity: &identity::Identity,
+    door_id: &str,
+    base_url: &str,
+) -> Result<crate::pairing::PairLinks, AppError> {
+    Ok(crate::pairing::PairLinks {
+        pairing: crate::pairing::Pairing::load(&config.state_dir, door_id)?.shared(),
+        base_url: base_url.to_owned(),
+        door_name: std::sync::Arc::new(std::sync::Mutex::new(config.door.name.clone())),
+        door_id: door_id.to_owned(),
+        door_fp: identity.dtls.sha256().to_owned(),
+    })
 }
 
 /// How the door reaches `hub` as `door_id` with `secret`.

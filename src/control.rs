@@ -45,8 +45,6 @@ pub enum ControlError {
 /// What the control socket asks of the embedded hub (only a door with one has them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HubCommand {
-    /// A one-time pairing link for a phone.
-    Pair,
     /// The paired phones, as one JSON line.
     Phones,
     /// Remove this phone from the door (its connections close, its token stops working).
@@ -194,6 +192,7 @@ impl ControlServer {
         commands: mpsc::Sender<ControlCommand>,
         status: watch::Receiver<Status>,
         pairing: Option<HubCommands>,
+        links: crate::pairing::PairLinks,
         shutdown: CancellationToken,
     ) {
         loop {
@@ -208,11 +207,11 @@ impl ControlServer {
                 },
             };
             let (presses, commands, status) = (presses.clone(), commands.clone(), status.clone());
-            let pairing = pairing.clone();
+            let (pairing, links) = (pairing.clone(), links.clone());
             tokio::spawn(async move {
                 let handled = tokio::time::timeout(
                     CLIENT_TIMEOUT,
-                    handle_client(stream, presses, commands, status, pairing),
+                    handle_client(stream, presses, commands, status, pairing, links),
                 )
                 .await;
                 if let Ok(Err(e)) = handled {
@@ -230,6 +229,7 @@ async fn handle_client(
     commands: mpsc::Sender<ControlCommand>,
     status: watch::Receiver<Status>,
     pairing: Option<HubCommands>,
+    links: crate::pairing::PairLinks,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
@@ -254,7 +254,12 @@ async fn handle_client(
         },
         "status" => serde_json::to_string(&status.borrow().now())
             .unwrap_or_else(|e| format!("error: cannot encode status: {e}")),
-        line @ ("pair" | "phones") => hub_command(pairing, if line == "pair" { HubCommand::Pair } else { HubCommand::Phones }).await,
+        // The door makes the code itself, in both modes: only it can admit a phone.
+        "pair" => match links.new_link() {
+            Ok(link) => link,
+            Err(e) => format!("error: {e}"),
+        },
+        "phones" => hub_command(pairing, HubCommand::Phones).await,
         other => match other.strip_prefix("phones remove ") {
             Some(id) if !id.trim().is_empty() => {
                 hub_command(pairing, HubCommand::RemovePhone(id.trim().to_owned())).await
@@ -272,7 +277,7 @@ async fn handle_client(
 /// Runs `command` on the embedded hub, if this door has one.
 async fn hub_command(hub: Option<HubCommands>, command: HubCommand) -> String {
     let Some(run) = hub else {
-        return "error: this door uses a remote hub; manage phones there (`doorbell-hub pair <door>`, `doorbell-hub phones`)".to_owned();
+        return "error: this door uses a remote hub; list and remove phones there (`doorbell-hub phones`) or in the app".to_owned();
     };
     // Small SQLite reads and writes: off the async threads.
     match tokio::task::spawn_blocking(move || run(command)).await {

@@ -14,6 +14,7 @@
 //! | [`chime`] | the door's own ding-dong when the hub is unreachable |
 //! | [`missed`] | the missed-rings file (the queue itself is [`core::ledger`]) |
 //! | [`identity`] | the door's id and secret, made on first start; factory reset |
+//! | [`pairing`] | door-made pairing codes, the phone's proof, the pinned phones (`phones.json`) |
 //! | [`control`] | the local Unix socket behind `doorbelld press` / `status` / `hangup` |
 //! | [`missed_snapshots`] | the snapshots of missed rings, kept (bounded, 0600) until uploaded |
 //! | [`snapshots`] | the visitor's snapshot at each press and missed ring: take, keep, upload (tasks of their own) |
@@ -43,6 +44,7 @@ pub mod local_first;
 pub mod media;
 pub mod missed;
 pub mod missed_snapshots;
+pub mod pairing;
 pub mod service;
 pub mod snapshot_upload;
 pub mod snapshots;

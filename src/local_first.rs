@@ -1,7 +1,7 @@
 //! Local-first mode (`doorbelld --demo`, or `hub.listen` in the configuration): the hub runs
 //! inside this process, the door registers itself with the identity it made on first start
-//! ([`crate::identity`]); `doorbelld pair` makes one-time pairing links (and `--demo` prints
-//! one to its terminal).
+//! ([`crate::identity`]); `doorbelld pair` makes one-time pairing links with codes the door
+//! makes itself ([`crate::pairing`]; `--demo` prints one to its terminal).
 //! One binary on one Pi is then a complete intercom for the home network, with no cloud.
 
 use crate::config::Config;
@@ -41,8 +41,10 @@ pub enum LocalFirstError {
 pub struct EmbeddedHub {
     /// How this door reaches its own embedded hub.
     pub hub: HubAddress,
-    /// `doorbelld pair` (one-time pairing links) and `doorbelld phones [remove <id>]`.
+    /// `doorbelld phones [remove <id>]`.
     pub pairing: HubCommands,
+    /// The URL phones open (pairing links start with it).
+    pub base_url: String,
     /// SHA-256 fingerprint of the hub's self-signed certificate (None on plain loopback HTTP).
     pub fingerprint: Option<String>,
     /// The hub's serve task; it ends after `shutdown` once connections drained.
@@ -130,21 +132,10 @@ pub async fn start(
     let base_url = hub.base_url(local);
     let pairing: HubCommands = {
         let store = hub.store().clone();
-        let door_id = DoorId::new(&identity.door_id);
-        // The door's own links carry its DTLS certificate's fingerprint, which the phone pins
-        // and checks on every call (docs/SECURITY-MODEL.md).
-        let fingerprint = identity.dtls.sha256().to_owned();
-        let door_name = config.door.name.clone();
         // The running hub follows the store's household journal, so a removal here closes
         // the phone's connections within a fraction of a second.
         Arc::new(move |command| {
             let reply = match command {
-                HubCommand::Pair => store.create_pairing_code(&door_id).map(|code| {
-                    format!(
-                        "{}&fp={fingerprint}",
-                        doorbell_hub::pairing_url(&base_url, &code, &door_name)
-                    )
-                }),
                 HubCommand::Phones => store.list_phones().map(|phones| {
                     serde_json::to_string(&phones).unwrap_or_else(|e| format!("error: {e}"))
                 }),
@@ -175,6 +166,7 @@ pub async fn start(
     Ok(EmbeddedHub {
         hub,
         pairing,
+        base_url,
         fingerprint,
         task,
         turn: turn.embedded,

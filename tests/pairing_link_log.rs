@@ -1,7 +1,9 @@
 //! A pairing link admits a phone, so it must never reach a log. The test runs `doorbelld` as
 //! systemd runs the local-first service (no `--demo`, `hub.listen` set, stdout and stderr
 //! captured as the journal would, debug logging), waits until it is ready, gets a link the
-//! documented way (`doorbelld pair`), stops it, and scans everything it printed.
+//! documented way (`doorbelld pair`), stops it, and scans everything it printed. On the way
+//! it is the trust test with a real door: a pairing proof made without the code's secret
+//! (all a hub that forges pairings can make) is refused by the door.
 
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
@@ -84,8 +86,12 @@ fn the_service_never_prints_a_pairing_link() {
     };
     let pair = control(&["pair"]);
     let link = String::from_utf8_lossy(&pair.stdout).trim().to_owned();
-    // The link pairs a phone, which `doorbelld phones` lists and `phones remove` removes.
-    let phone_id = redeem(&link);
+    // A proof made without the code's secret (what a hub that forges pairings can do) is
+    // refused by the door, and uses nothing up; the link then pairs a phone, which
+    // `doorbelld phones` lists and `phones remove` removes.
+    let (forged_status, forged) = redeem(&link, Some(&[0u8; 16]));
+    let (status, paired) = redeem(&link, None);
+    let phone_id = paired["phone_id"].as_str().unwrap_or_default().to_owned();
     let listed = String::from_utf8_lossy(&control(&["phones"]).stdout).into_owned();
     let removed = control(&["phones", "remove", &phone_id]);
     let after = String::from_utf8_lossy(&control(&["phones"]).stdout).into_owned();
@@ -104,6 +110,15 @@ fn the_service_never_prints_a_pairing_link() {
         String::from_utf8_lossy(&pair.stderr)
     );
 
+    assert_eq!(forged_status, 403, "{forged}");
+    assert!(
+        forged["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("bad_proof"),
+        "{forged}"
+    );
+    assert_eq!(status, 200, "{paired}");
     assert!(listed.contains(&phone_id), "{listed}");
     assert!(
         removed.status.success(),
@@ -129,20 +144,40 @@ fn the_service_never_prints_a_pairing_link() {
     assert!(stdout.contains("doorbelld pair"), "{stdout}");
 }
 
-/// Redeems the pairing link's code with `POST /api/pair` on the (plain HTTP, loopback) hub of
-/// the link; returns the new phone's id.
-fn redeem(link: &str) -> String {
+/// Redeems the door-made pairing link's code with `POST /api/pair` on the (plain HTTP,
+/// loopback) hub of the link, proving a made-up certificate fingerprint with the code's
+/// secret, or with `forge_with` instead; returns the HTTP status and the JSON body.
+fn redeem(link: &str, forge_with: Option<&[u8]>) -> (u16, serde_json::Value) {
     use std::io::{Read, Write};
     let (base, rest) = link.split_once("/#pair=").expect("a pairing link");
-    // The door's own links carry its DTLS fingerprint after the code (`&fp=`).
+    // `<door_id>.<code_id>.<secret>`, then `&door=…&fp=…`.
     let code = rest.split('&').next().unwrap_or(rest);
+    let mut parts = code.rsplitn(3, '.');
+    let (secret_hex, code_id, door_id) = (
+        parts.next().expect("secret"),
+        parts.next().expect("code id"),
+        parts.next().expect("door id"),
+    );
+    let secret: Vec<u8> = (0..secret_hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&secret_hex[i..i + 2], 16).expect("hex"))
+        .collect();
+    let fingerprint = vec!["AB"; 32].join(":");
+    let proof = doorbelld::pairing::proof_hex(
+        forge_with.unwrap_or(&secret),
+        door_id,
+        code_id,
+        &fingerprint,
+    );
     let host = base
         .strip_prefix("http://")
         .expect("a loopback hub serves plain HTTP");
-    let body = format!(r#"{{"code":"{code}","name":"Test phone"}}"#);
+    let body = format!(
+        r#"{{"door_id":"{door_id}","code_id":"{code_id}","fingerprint":"{fingerprint}","proof":"{proof}","name":"Test phone"}}"#
+    );
     let mut stream = std::net::TcpStream::connect(host).expect("connect to the hub");
     stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(Duration::from_secs(15)))
         .expect("timeout");
     write!(
         stream,
@@ -152,7 +187,11 @@ fn redeem(link: &str) -> String {
     .expect("send");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("response");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let json = response.split("\r\n\r\n").nth(1).expect("a body");
-    let v: serde_json::Value = serde_json::from_str(json).expect("JSON");
-    v["phone_id"].as_str().expect("phone_id").to_owned()
+    (status, serde_json::from_str(json).expect("JSON"))
 }

@@ -266,7 +266,8 @@ function runEffect(fx) {
         iceServers: c.iceServers,
         muted: model.muted,
         pinned: readPins()[c.doorId] ?? null,
-        certificate,
+        // Still loading right after start (a call answered from a notification): wait for it.
+        certificate: certificate ?? phoneCertificate().catch(() => null),
         send: (text) => link.send(text),
         dispatch,
         onTick: () => renderTimer(model.call?.startedAt ?? null, performance.now()),
@@ -357,7 +358,7 @@ function syncPreview(m) {
       callId: key,
       iceServers: v ? v.iceServers : (c?.iceServers ?? []),
       pinned: readPins()[door] ?? null,
-      certificate,
+      certificate: certificate ?? phoneCertificate().catch(() => null),
       send: (text) => link.send(text),
       dispatch: v ? viewDispatch : dispatch,
       video,

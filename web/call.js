@@ -32,7 +32,7 @@ const CLOCK_TICK_MS = 1000;
  *   id: string, doorName: string, iceServers: any[], muted: boolean, pinned: string | null,
  *   send: (text: string) => boolean, dispatch: (action: Act) => void, onTick: () => void,
  *   video: HTMLVideoElement, audio: HTMLAudioElement, metrics: Metrics,
- *   certificate?: RTCCertificate | null,
+ *   certificate?: RTCCertificate | null | Promise<RTCCertificate | null>,
  * }} CallOptions
  */
 
@@ -77,7 +77,11 @@ export class Call {
 
   /** Answer was sent: open the peer connection, ask for the microphone, arm the timeout. */
   start() {
-    this.pc = this.#createPeerConnection();
+    // The peer connection uses the phone's kept certificate, the one the door pinned (any
+    // other is refused); if it is still loading, signaling waits for it on the chain.
+    this.#chain = Promise.resolve(this.#o.certificate).then((cert) => {
+      if (!this.#disposed) this.pc = this.#createPeerConnection(cert ?? null);
+    });
     this.#requestMic();
     this.#connectTimer = setTimeout(() => this.#emit({ type: Action.ConnectTimeout }), CONNECT_TIMEOUT_MS);
   }
@@ -212,12 +216,13 @@ export class Call {
     await tr.sender.replaceTrack(track);
   }
 
-  #createPeerConnection() {
+  /** @param {RTCCertificate | null} certificate */
+  #createPeerConnection(certificate) {
     const pc = new RTCPeerConnection({
       iceServers: proto.toRtcIceServers(this.#o.iceServers),
       bundlePolicy: "max-bundle",
       // The phone's kept certificate (phone-cert.js): the same fingerprint on every call.
-      ...(this.#o.certificate ? { certificates: [this.#o.certificate] } : {}),
+      ...(certificate ? { certificates: [certificate] } : {}),
     });
     this.#wire(pc);
     return pc;

@@ -7,6 +7,8 @@
 
 import { $ } from "./render.js";
 import { qrSvg } from "./qr.js";
+import { grantAuth, inviteAuth, inviteSecret, newCodeId, readDoorKey } from "./pairing-proof.js";
+import { readPins } from "./pin.js";
 
 /**
  * @typedef {{phone_id: string, name: string, role: string, may_unlock: boolean, may_view: boolean,
@@ -134,7 +136,15 @@ export class HouseholdView {
   /** @param {string} phoneId @param {Record<string, any>} patch */
   async #patch(phoneId, patch) {
     try {
-      await this.#api("PATCH", `/phones/${encodeURIComponent(phoneId)}`, patch);
+      const access = await this.#api("PATCH", `/phones/${encodeURIComponent(phoneId)}`, patch);
+      // A raise takes effect at the door only with this owner's authorisation (the hub
+      // cannot grant); a reduction needs none.
+      const raises = patch.may_unlock === true || patch.may_view === true || patch.role !== undefined;
+      const key = readDoorKey(this.#doorId);
+      if (raises && key && access) {
+        const auth = await grantAuth(key, this.#doorId, phoneId, access);
+        await this.#api("POST", `/phones/${encodeURIComponent(phoneId)}/grant`, { ...access, auth });
+      }
     } catch (e) {
       this.#status(/** @type {Error} */ (e).message);
     }
@@ -175,19 +185,45 @@ export class HouseholdView {
       body.until_ms = until;
     }
     try {
-      const invite = await this.#api("POST", "/invites", body);
-      // This page's own origin: the one the invited phone can reach too. The door's name is
-      // for the invited phone's "Pair this phone with Front door?".
-      const link = `${location.origin}/#pair=${encodeURIComponent(invite.code)}&door=${encodeURIComponent(this.#doorName)}`;
+      const { link, expiresAt } = await this.#makeInvite(body);
       /** @type {HTMLInputElement} */ ($("invite-link")).value = link;
       const qr = /** @type {HTMLImageElement} */ ($("invite-qr"));
       qr.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(qrSvg(link))}`;
-      $("invite-expiry").textContent = `Works once, until ${new Date(invite.expires_at).toLocaleTimeString()}.`;
+      $("invite-expiry").textContent = `Works once, until ${new Date(expiresAt).toLocaleTimeString()}.`;
       $("invite-result").hidden = false;
       /** @type {HTMLButtonElement} */ ($("btn-invite-share")).hidden = !navigator.share;
     } catch (e) {
       this.#status(/** @type {Error} */ (e).message);
     }
+  }
+
+  /**
+   * An invite and its link. With the key this phone shares with the door, the phone makes the
+   * code itself and the door checks the owner's authorisation (the hub cannot mint one); the
+   * link carries the code's secret and the door's pinned fingerprint, like the door's own.
+   * Without a key (paired before doors pinned phones) the hub makes the code: the door will
+   * not take that phone's calls until it pairs with a link from the door.
+   * @param {Record<string, any>} body
+   */
+  async #makeInvite(body) {
+    // This page's own origin: the one the invited phone can reach too. The door's name is
+    // for the invited phone's "Pair this phone with Front door?".
+    const name = `&door=${encodeURIComponent(this.#doorName)}`;
+    const key = readDoorKey(this.#doorId);
+    if (!key) {
+      const invite = await this.#api("POST", "/invites", body);
+      return { link: `${location.origin}/#pair=${encodeURIComponent(invite.code)}${name}`, expiresAt: invite.expires_at };
+    }
+    const codeId = newCodeId();
+    const auth = await inviteAuth(key, this.#doorId, codeId, /** @type {any} */ (body));
+    const invite = await this.#api("POST", "/invites", { ...body, code_id: codeId, auth });
+    const secret = await inviteSecret(key, codeId);
+    const pin = readPins()[this.#doorId];
+    const fp = pin ? `&fp=${pin}` : "";
+    return {
+      link: `${location.origin}/#pair=${encodeURIComponent(this.#doorId)}.${codeId}.${secret}${name}${fp}`,
+      expiresAt: invite.expires_at,
+    };
   }
 
   async #copy() {

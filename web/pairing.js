@@ -2,6 +2,8 @@
 // Pairing: the phone token in localStorage, pairing codes from links, and `POST /api/pair`.
 
 import { savePin } from "./pin.js";
+import { phoneCertificate } from "./phone-cert.js";
+import { certFingerprint, doorCodeFrom, pairingProof, phoneKey, saveDoorKey } from "./pairing-proof.js";
 
 const TOKEN_KEY = "doorbell.token";
 const PHONE_ID_KEY = "doorbell.phone_id";
@@ -104,8 +106,10 @@ export function doorNameFrom(text) {
  * @returns {Promise<string>}
  */
 export async function pair(code, token, pin = null) {
-  /** @type {{code: string, name: string, token?: string}} */
-  const body = { code, name: shortDeviceName(navigator.userAgent || "") };
+  const name = shortDeviceName(navigator.userAgent || "");
+  const doorMade = doorCodeFrom(code);
+  /** @type {Record<string, string>} */
+  const body = doorMade ? await doorMadeBody(doorMade, name) : { code, name };
   if (token) body.token = token;
   let res;
   try {
@@ -119,6 +123,14 @@ export async function pair(code, token, pin = null) {
     throw new Error("Couldn't reach the hub to pair. Check the connection and open the link again.");
   }
   if (!res.ok) {
+    if (doorMade && res.status === 503) {
+      throw new Error("The door is offline, and only the door can pair a phone. Try again once it is back online.");
+    }
+    if (doorMade && res.status === 403) {
+      throw new Error(
+        "The door refused this pairing link: it was used already, it expired, or the door restarted since it was made. Make a new one with `doorbelld pair` on the door.",
+      );
+    }
     if (res.status >= 400 && res.status < 500 && res.status !== 429) {
       throw new Error("This pairing link was already used or expired. Ask for a new one.");
     }
@@ -135,5 +147,22 @@ export async function pair(code, token, pin = null) {
   }
   storeToken(data.token, typeof data.phone_id === "string" ? data.phone_id : null);
   if (pin && typeof data.door_id === "string") savePin(data.door_id, pin);
+  // The key this phone now shares with the door: an owner authorises invites with it.
+  if (doorMade && data.door_id === doorMade.doorId) saveDoorKey(doorMade.doorId, await phoneKey(doorMade.secretHex));
   return data.token;
+}
+
+/**
+ * The body that redeems a door-made code: this phone's certificate fingerprint and the proof,
+ * made with the code's secret, which never leaves the phone.
+ * @param {{doorId: string, codeId: string, secretHex: string}} code @param {string} name
+ */
+async function doorMadeBody(code, name) {
+  const cert = await phoneCertificate().catch(() => null);
+  const fingerprint = cert ? certFingerprint(cert) : null;
+  if (!fingerprint) {
+    throw new Error("This browser cannot keep a certificate for calls, so the door cannot pin this phone. Use a current browser (not a private window).");
+  }
+  const proof = await pairingProof(code.secretHex, code.doorId, code.codeId, fingerprint);
+  return { door_id: code.doorId, code_id: code.codeId, fingerprint, proof, name };
 }

@@ -1,7 +1,7 @@
 // @ts-check
 // This phone's own DTLS certificate: made once, kept in IndexedDB, and given to every call's
 // RTCPeerConnection, so the door sees the same fingerprint call after call. It is the phone's
-// identity that the door is to pin at pairing (docs/SECURITY-MODEL.md, "Next steps").
+// identity that the door pins at pairing (pairing-proof.js, docs/SECURITY-MODEL.md).
 
 /** Its own database: push.js and sw.js share "doorbell" (version 1, without this store). */
 const DB_NAME = "doorbell-keys";
@@ -46,13 +46,24 @@ function request(db, mode, op) {
   });
 }
 
+/** @type {Promise<RTCCertificate | null> | null} one load per page: pairing and calls share it */
+let loading = null;
+
 /**
  * This phone's certificate, made on first use (ECDSA P-256, as browsers make by default).
  * Null where the browser cannot make one: calls then use a fresh certificate each, as before.
  * Where it cannot be stored (no IndexedDB, private mode) it lasts for this page only.
+ * One promise per page, so two callers never make two certificates (the door pins the one
+ * proven at pairing).
  * @returns {Promise<RTCCertificate | null>}
  */
-export async function phoneCertificate() {
+export function phoneCertificate() {
+  loading ??= loadOrMake();
+  return loading;
+}
+
+/** @returns {Promise<RTCCertificate | null>} */
+async function loadOrMake() {
   if (typeof RTCPeerConnection === "undefined" || !RTCPeerConnection.generateCertificate) return null;
   /** @type {IDBDatabase | null} */
   let db = null;

@@ -2,9 +2,9 @@
 // The door's identity, pinned at pairing. A link made by the door itself (`doorbelld pair`)
 // carries the SHA-256 fingerprint of the door's DTLS certificate (`#pair=CODE&fp=AA:BB:…`); the
 // phone keeps it per door and refuses a call whose offer names another certificate, so a hub
-// cannot put itself (or anyone) between the phone and the door unnoticed. Links from
-// `doorbell-hub pair` carry none (the hub cannot vouch for the door): those doors stay
-// unpinned. See docs/SECURITY-MODEL.md.
+// cannot put itself (or anyone) between the phone and the door unnoticed. Invites made in the
+// app carry none (the hub cannot vouch for the door): those doors stay unpinned. See
+// docs/SECURITY-MODEL.md.
 
 const PINS_KEY = "doorbell.pins";
 

@@ -20,7 +20,8 @@ export const PREVIEW_FRAME_TIMEOUT_MS = 10000;
  *   control: RTCDataChannel | null, videoTrack: MediaStreamTrack | null, audioTrack: MediaStreamTrack | null,
  * }} Handover
  * @typedef {{
- *   callId: string, iceServers: any[], pinned: string | null, certificate?: RTCCertificate | null,
+ *   callId: string, iceServers: any[], pinned: string | null,
+ *   certificate?: RTCCertificate | null | Promise<RTCCertificate | null>,
  *   send: (text: string) => boolean,
  *   dispatch: (action: {type: string, [key: string]: any}) => void, video: HTMLVideoElement,
  *   audio?: HTMLAudioElement | null,
@@ -76,11 +77,14 @@ export class Preview {
   async #applyOffer(sdp) {
     // The pinned door's certificate or nothing: a mismatch is reported by the plain answer path.
     if (!offerMatchesPin(sdp, this.#o.pinned)) throw new Error("the offer is not from the pinned door");
+    // The phone's kept certificate (phone-cert.js), the one the door pinned (it refuses any
+    // other); still loading right after start, so waited for.
+    const certificate = await this.#o.certificate;
+    if (this.#disposed) return;
     const pc = (this.pc = new RTCPeerConnection({
       iceServers: proto.toRtcIceServers(this.#o.iceServers),
       bundlePolicy: "max-bundle",
-      // The phone's kept certificate (phone-cert.js): the identity Answer keeps in this session.
-      ...(this.#o.certificate ? { certificates: [this.#o.certificate] } : {}),
+      ...(certificate ? { certificates: [certificate] } : {}),
     }));
     pc.onicecandidate = (ev) => {
       const cand = ev.candidate;

@@ -31,6 +31,8 @@ export const RING_END_REASONS = Object.freeze(["timeout", "declined", "cancelled
 
 /** A phone's role in a door's household. */
 export const ROLES = Object.freeze(["owner", "member", "guest"]);
+/** Why a door refused a pairing (`pair_refused`, docs/PROTOCOL.md "Pairing"). */
+export const PAIR_REFUSALS = Object.freeze(["unknown_code", "used", "expired", "bad_proof", "bad_fingerprint", "full", "not_owner", "unknown_phone"]);
 
 /** Why an answered call ended. */
 export const HANG_UP_REASONS = Object.freeze(["normal", "failed", "timeout", "peer_gone"]);
@@ -137,6 +139,7 @@ const kinds = {
     ]),
   ),
   role: enumKind(ROLES, "role"),
+  pairRefusal: enumKind(PAIR_REFUSALS, "reason"),
   // A phone's role and permissions at one door (absent from older hubs: a member who may do all).
   access: objectKind([
     ["role", "role"],
@@ -263,6 +266,14 @@ export const SCHEMAS = Object.freeze({
     session_offer: sessionSdpFields,
     session_ice: sessionIceFields,
     close_session: sessionEndFields,
+    pair_accepted: [
+      ["request_id", "u64"],
+      ["access", "access"],
+    ],
+    pair_refused: [
+      ["request_id", "u64"],
+      ["reason", "pairRefusal"],
+    ],
   },
   hub_to_door: {
     welcome: [
@@ -317,6 +328,28 @@ export const SCHEMAS = Object.freeze({
       ["call_id", "string"],
       ["session_id", "string"],
       ["phone_id", "string"],
+    ],
+    pair_request: [
+      ["request_id", "u64"],
+      ["code_id", "string"],
+      ["phone_id", "string"],
+      ["fingerprint", "string"],
+      ["proof", "string"],
+    ],
+    invite_request: [
+      ["request_id", "u64"],
+      ["phone_id", "string"],
+      ["code_id", "string"],
+      ["access", "access"],
+      ["auth", "string"],
+    ],
+    unpin: [["phone_id", "string"]],
+    grant_request: [
+      ["request_id", "u64"],
+      ["phone_id", "string"],
+      ["target", "string"],
+      ["access", "access"],
+      ["auth", "string"],
     ],
     open_view: [
       ["session_id", "string"],

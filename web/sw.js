@@ -33,6 +33,7 @@ const SHELL = [
   "/household.js",
   "/pin.js",
   "/phone-cert.js",
+  "/pairing-proof.js",
   "/qr.js",
   "/qrcode-generator.mjs",
   "/quiet.js",

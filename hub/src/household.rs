@@ -55,6 +55,18 @@ pub(crate) async fn follow(hub: Arc<HubState>, stop: CancellationToken) {
                 _ => None,
             };
             tracing::info!(?change, "household change");
+            // The door forgets the phone's certificate too (if it is online now).
+            if let AccessChange::PhoneRemoved {
+                door_id, phone_id, ..
+            } = &change
+            {
+                hub.door_pairing.tell(
+                    door_id,
+                    &doorbell_protocol::HubToDoor::Unpin {
+                        phone_id: phone_id.clone(),
+                    },
+                );
+            }
             hub.switchboard.access_change(&change, access);
         }
     }

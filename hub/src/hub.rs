@@ -182,7 +182,7 @@ impl Hub {
         Ok(())
     }
 
-    /// Stores the base URL for a listener on `local`, which `doorbell-hub pair` uses for its
+    /// Stores the base URL for a listener on `local`, which app invites (hub-made codes) use for their
     /// links. [`Hub::serve`] does it too; call it first to have it stored before announcing
     /// the listener, so a `pair` started on that announcement finds it.
     pub async fn remember_base_url(&self, local: SocketAddr) -> Result<(), HubError> {

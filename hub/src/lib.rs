@@ -87,6 +87,7 @@ mod http;
 mod hub;
 mod link;
 mod notify;
+mod pairing;
 mod push;
 mod quiet;
 mod ratelimit;

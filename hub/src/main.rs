@@ -8,8 +8,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use doorbell_hub::{
-    now_ms, pairing_url, AcmeConfig, HistoryConfig, Hub, HubConfig, Store, TlsMode, TurnConfig,
-    TurnDefaults, PAIRING_CODE_TTL,
+    now_ms, AcmeConfig, HistoryConfig, Hub, HubConfig, Store, TlsMode, TurnConfig, TurnDefaults,
 };
 use doorbell_protocol::IceServer;
 
@@ -39,7 +38,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print a one-time link that pairs a phone with a door (valid 10 minutes).
+    /// Refused: only the door admits a phone. Run `doorbelld pair` on the door.
     Pair {
         /// Door id or name.
         door: String,
@@ -347,7 +346,7 @@ async fn serve(db: PathBuf, args: ServeArgs) -> Result<()> {
     stdout.flush()?;
     drop(stdout);
     tracing::info!(
-        "phones open {}; pair one with `doorbell-hub pair <door>`",
+        "phones open {}; pair one with `doorbelld pair` on its door",
         hub.base_url(local)
     );
 
@@ -411,28 +410,21 @@ fn add_door(store: &Store, name: &str, json: bool) -> Result<()> {
         println!("  door_id = \"{door_id}\"");
         println!("  secret = \"{secret}\"");
         println!();
-        println!("Then pair a phone: doorbell-hub pair {door_id}");
+        println!("Then pair a phone: run `doorbelld pair` on the door.");
     }
     Ok(())
 }
 
-fn pair(store: &Store, door: &str, public_url: Option<String>) -> Result<()> {
+fn pair(store: &Store, door: &str, _public_url: Option<String>) -> Result<()> {
     let Some((door_id, name)) = store.find_door(door)? else {
         bail!("no door with id or name {door:?}; `doorbell-hub doors` lists them, `doorbell-hub add-door NAME` adds one");
     };
-    let base = match public_url {
-        Some(url) => url,
-        None => store.base_url()?.context(
-            "no base URL known yet: start `doorbell-hub serve` once, or pass --public-url https://your-hub",
-        )?,
-    };
-    let code = store.create_pairing_code(&door_id)?;
-    println!("{}", pairing_url(&base, &code, &name));
-    eprintln!(
-        "Open this link on the phone to pair it with {name:?}. It works once, for {} minutes.",
-        PAIRING_CODE_TTL.as_secs() / 60
-    );
-    Ok(())
+    // A code the hub made would let the hub (or whoever controls it) admit phones; the door
+    // refuses calls from phones it did not pin itself (docs/SECURITY-MODEL.md).
+    bail!(
+        "the hub cannot admit a phone: only the door can. On the door {name:?} ({door_id}) run `doorbelld pair` \
+         and open its link on the phone (or ask an owner for an invite in the app)"
+    )
 }
 
 fn known_door(store: &Store, door: &str) -> Result<(doorbell_protocol::DoorId, String)> {
@@ -507,7 +499,7 @@ fn phones(store: &Store, json: bool) -> Result<()> {
         return Ok(());
     }
     if phones.is_empty() {
-        println!("No phones yet: doorbell-hub pair <door>");
+        println!("No phones yet: run `doorbelld pair` on the door");
     }
     for p in phones {
         let doors: Vec<String> = p.doors.iter().map(ToString::to_string).collect();

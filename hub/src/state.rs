@@ -39,6 +39,8 @@ pub(crate) struct HubState {
     /// Wakes the household journal's follower (`crate::household`) after this process
     /// changed a household, so the change does not wait for its next poll.
     pub(crate) household_wake: tokio::sync::Notify,
+    /// Pairing requests relayed to doors, waiting for their answer.
+    pub(crate) door_pairing: crate::pairing::DoorPairing,
 }
 
 impl HubState {
@@ -62,6 +64,7 @@ impl HubState {
             snapshots,
             notify,
             household_wake: tokio::sync::Notify::new(),
+            door_pairing: Default::default(),
         }
     }
 }

@@ -291,6 +291,8 @@ async fn run(hub: Arc<HubState>, mut socket: WebSocket, shutdown: CancellationTo
                         .recorder()
                         .door_seen(door_id.clone(), software, now_ms());
                     let (peer, rx, kick) = peer_handle();
+                    hub.door_pairing
+                        .door_connected(conn, door_id.clone(), peer.tx.clone());
                     hub.switchboard
                         .door_connected(conn, peer, door_id.clone(), name);
                     (Role::Door(door_id), rx, kick)
@@ -364,6 +366,7 @@ struct Registered {
 
 impl Drop for Registered {
     fn drop(&mut self) {
+        self.hub.door_pairing.disconnected(self.conn);
         self.hub.switchboard.disconnected(self.conn);
     }
 }
@@ -494,6 +497,10 @@ async fn pump(
                                     hub.switchboard.door_message(conn, DoorToHub::Ring { call_id });
                                 }
                             }
+                            None
+                        }
+                        Ok(msg @ (DoorToHub::PairAccepted { .. } | DoorToHub::PairRefused { .. })) => {
+                            hub.door_pairing.answer(door_id, msg);
                             None
                         }
                         Ok(msg) => {

@@ -94,6 +94,14 @@ async fn ring(door: &mut DoorClient, n: u32) -> u32 {
     }
 }
 
+/// The door is told to forget Ben's certificate (docs/PROTOCOL.md "Pairing").
+async fn assert_unpinned(h: &mut Household) {
+    match h.door.recv().await {
+        HubToDoor::Unpin { phone_id } => assert_eq!(phone_id, h.ben.1),
+        other => panic!("expected unpin, got {other:?}"),
+    }
+}
+
 /// After removal: the token is refused everywhere, and a ring reaches only the phones that
 /// remain (`ringing` of them, the owner among them).
 async fn assert_gone(h: &mut Household, token: &str, ringing: u32) {
@@ -136,6 +144,7 @@ async fn an_owner_removes_a_connected_phone_which_is_cut_off_at_once() {
         HubToPhone::PhoneRemoved { phone_id, .. } => assert_eq!(phone_id, h.ben.1),
         other => panic!("expected phone_removed, got {other:?}"),
     }
+    assert_unpinned(&mut h).await;
     let token = h.ben.0.clone();
     assert_gone(&mut h, &token, 1).await;
 }
@@ -150,6 +159,7 @@ async fn phones_remove_on_the_command_line_cuts_off_a_phone_of_a_running_hub() {
         h.anna.2.recv().await,
         HubToPhone::PhoneRemoved { .. }
     ));
+    assert_unpinned(&mut h).await;
     let token = h.ben.0.clone();
     assert_gone(&mut h, &token, 1).await;
 }

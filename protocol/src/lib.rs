@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 pub mod control;
+mod errors;
+pub mod pairing;
 
 /// Version of this protocol. Bumped on any incompatible change; a peer that sends another
 /// version gets `error { code: "unsupported_version" }` and is disconnected.
@@ -282,6 +284,12 @@ pub enum DoorToHub {
         session_id: SessionId,
         reason: SessionEndReason,
     },
+    /// The door's answers to a pairing, an invite or a grant (see [`pairing`]).
+    PairAccepted { request_id: u64, access: Access },
+    PairRefused {
+        request_id: u64,
+        reason: pairing::PairRefusal,
+    },
 }
 
 /// Messages the hub sends to a door.
@@ -382,6 +390,15 @@ pub enum HubToDoor {
         /// As in `answered`: whether the answering phone may unlock. Absent: it may.
         #[serde(default = "yes", skip_serializing_if = "is_true")]
         may_unlock: bool,
+    },
+    /// Pairing, owners' invites and grants, for the door alone to decide (see [`pairing`]).
+    PairRequest(pairing::PairRequest),
+    InviteRequest(pairing::InviteRequest),
+    GrantRequest(pairing::GrantRequest),
+    /// A phone left this door's household (removed, or it left): forget its pin. Removing
+    /// only takes away, so it needs no owner's authorisation.
+    Unpin {
+        phone_id: PhoneId,
     },
     /// A phone with `may_view` asked to watch the door without a ring (live view): open a
     /// view session for it (send `session_offer`, or `close_session` with a reason).
@@ -562,26 +579,6 @@ fn yes() -> bool {
 
 fn is_true(value: &bool) -> bool {
     *value
-}
-
-impl HubToDoor {
-    pub fn error(code: ErrorCode, message: impl Into<String>, call_id: Option<CallId>) -> Self {
-        Self::Error(ErrorBody {
-            code,
-            message: message.into(),
-            call_id,
-        })
-    }
-}
-
-impl HubToPhone {
-    pub fn error(code: ErrorCode, message: impl Into<String>, call_id: Option<CallId>) -> Self {
-        Self::Error(ErrorBody {
-            code,
-            message: message.into(),
-            call_id,
-        })
-    }
 }
 
 /// Largest WebSocket message any side accepts. An SDP offer for one H.264 video and one Opus

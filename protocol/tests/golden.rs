@@ -587,6 +587,77 @@ fn preview_sessions() {
     );
 }
 
+/// Pairing that the hub cannot subvert: the hub relays a phone's proof to the door, which
+/// alone decides (docs/PROTOCOL.md "Pairing").
+#[test]
+fn door_pairing() {
+    check(
+        "hub_to_door.pair_request",
+        HubToDoor::PairRequest(pairing::PairRequest {
+            request_id: 7,
+            code_id: "Jq0nZ2m8xQw".into(),
+            phone_id: PhoneId::new("p-7c1b"),
+            fingerprint: "3B:7A:0C:55:91:DE:4F:20:8B:11:C3:9A:76:E2:05:B8:44:1D:F0:6C:A9:32:87:5E:D4:10:6B:C8:2F:93:E7:01".into(),
+            proof: "m3dxTcJ4kQ8yD0f9rB1e0mU5sFq2aZ7wX9cV6bN4hLk".into(),
+        }),
+    );
+    check(
+        "hub_to_door.invite_request",
+        HubToDoor::InviteRequest(pairing::InviteRequest {
+            request_id: 8,
+            phone_id: PhoneId::new("p-7c1b"),
+            code_id: "0f1e2d3c4b5a6978".into(),
+            access: Access {
+                role: Role::Guest,
+                may_unlock: true,
+                may_view: false,
+                until_ms: Some(1_767_312_000_000),
+            },
+            auth: "5d41402abc4b2a76b9719d911017c592aa5fc3a6bbf2b6f1c2e0d3a4b5c6d7e8".into(),
+        }),
+    );
+    check(
+        "hub_to_door.grant_request",
+        HubToDoor::GrantRequest(pairing::GrantRequest {
+            request_id: 9,
+            phone_id: PhoneId::new("p-7c1b"),
+            target: PhoneId::new("p-0a2e"),
+            access: Access {
+                role: Role::Member,
+                may_unlock: true,
+                may_view: true,
+                until_ms: None,
+            },
+            auth: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        }),
+    );
+    check(
+        "hub_to_door.unpin",
+        HubToDoor::Unpin {
+            phone_id: PhoneId::new("p-0a2e"),
+        },
+    );
+    check(
+        "door_to_hub.pair_accepted",
+        DoorToHub::PairAccepted {
+            request_id: 7,
+            access: Access {
+                role: Role::Owner,
+                may_unlock: true,
+                may_view: true,
+                until_ms: None,
+            },
+        },
+    );
+    check(
+        "door_to_hub.pair_refused",
+        DoorToHub::PairRefused {
+            request_id: 7,
+            reason: pairing::PairRefusal::BadProof,
+        },
+    );
+}
+
 /// Live view: a phone with `may_view` watches the door without a ring; the session then works
 /// as a preview's (the shared `session_*` fixtures above).
 #[test]

@@ -5,7 +5,7 @@ use super::call::{self, CallError, CallMachine, Input, LedState, Timings};
 use super::ledger::Ledger;
 use super::negotiation::Negotiation;
 use super::preview::{Previews, ViewLimits};
-use super::unlock::{self, Decision};
+use super::unlock;
 use super::{Action, DoorStatus, Event, MediaEvent, MediaEventKind, SnapshotOf, StrikeOutcome};
 use doorbell_protocol::{
     CallId, DoorToHub, ErrorCode, HubToDoor, IceCandidate, IceServer, PhoneId, SessionId,
@@ -55,6 +55,8 @@ pub struct Door {
     /// The upgraded session was already connected: the machine hears `MediaConnected` once
     /// it has finished the `Answered` transition.
     pending_connected: Option<CallId>,
+    /// The pinned phones and what passed the check this call.
+    pins: pinning::PinGate,
     /// Live views: their limits, and the media session the door started for them while
     /// idle (see `views.rs`).
     views: views::Views,
@@ -67,6 +69,8 @@ struct Answerer {
     phone_id: PhoneId,
     may_unlock: bool,
 }
+mod control;
+mod pinning;
 mod sessions;
 mod views;
 
@@ -90,6 +94,7 @@ impl Door {
             previews: Previews::new(setup.view.max_sessions),
             answered_in: None,
             pending_connected: None,
+            pins: Default::default(),
         };
         door.run_machine();
         door
@@ -228,6 +233,10 @@ impl Door {
                 self.status.motion_events += 1;
                 Ok(())
             }
+            Event::PinsChanged(pins) => {
+                self.pins.set(pins);
+                Ok(())
+            }
         }
     }
 
@@ -308,7 +317,7 @@ impl Door {
             }
             HubToDoor::SdpAnswer { call_id, sdp } => {
                 if self.media_for(&call_id).is_some() {
-                    self.actions.push_back(Action::SetAnswer { call_id, sdp });
+                    return self.pinned_answer(now, call_id, sdp);
                 }
             }
             HubToDoor::Ice { call_id, candidate } => {
@@ -327,6 +336,12 @@ impl Door {
             | HubToDoor::SessionClosed { .. }
             | HubToDoor::AnsweredInSession { .. }
             | HubToDoor::OpenView { .. }) => return self.on_session_message(now, message),
+            HubToDoor::PairRequest(_)
+            | HubToDoor::InviteRequest(_)
+            | HubToDoor::GrantRequest(_)
+            | HubToDoor::Unpin { .. } => {
+                tracing::warn!("a pairing message reached the call core; the daemon answers it")
+            }
             HubToDoor::QuickReply { call_id, reply_id } => {
                 // Only to the visitor of the call it was sent in, while it lasts.
                 if !self.is_current(&call_id) {
@@ -402,39 +417,6 @@ impl Door {
             }
         }
         Ok(())
-    }
-
-    /// A message on a call's `control` data channel: maybe an unlock. Every decision is
-    /// logged, and every message gets a reply.
-    fn on_control_message(&mut self, call_id: CallId, text: &str) {
-        if self.media_for(&call_id).is_none() {
-            tracing::warn!(%call_id, "data-channel message for a call that is over; ignored");
-            return;
-        }
-        // No `answered` seen for this call: nobody the hub vouched for, so no unlock.
-        let may_unlock = self.answerer_of(&call_id).is_some_and(|a| a.may_unlock);
-        match unlock::decide(self.machine.state(), &call_id, may_unlock, text) {
-            Decision::Unlock { request_id } => {
-                self.actions.push_back(Action::PulseStrike {
-                    call_id,
-                    request_id,
-                });
-            }
-            Decision::Refuse(reply) => {
-                tracing::warn!(%call_id, ?reply, "unlock request refused");
-                self.reply(call_id, reply);
-            }
-        }
-    }
-
-    fn answerer_of(&self, call_id: &CallId) -> Option<&Answerer> {
-        self.answerer.as_ref().filter(|a| a.call_id == *call_id)
-    }
-
-    fn reply(&mut self, call_id: CallId, message: doorbell_protocol::control::DoorToPhone) {
-        if self.media_for(&call_id).is_some() {
-            self.actions.push_back(Action::Reply { call_id, message });
-        }
     }
 
     /// Start ICE once both the offer and this call's ICE servers exist.
@@ -524,6 +506,9 @@ impl Door {
             call::Action::TearDownMedia(call_id) => {
                 let closed = self.previews.call_over();
                 self.actions.extend(closed);
+                // Views may outlive the call: forget only the sessions that ended.
+                let previews = &self.previews;
+                self.pins.forget_ended(|s| previews.call_of(s).is_some());
                 self.views.call_over(&call_id);
                 self.media = None;
                 self.actions.push_back(Action::TearDownMedia(call_id));

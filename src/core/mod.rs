@@ -36,12 +36,15 @@
 //!   instant answer (which session may talk); live views and their limits (`preview::view`).
 //! - [`ledger`]: the ring in progress and the presses the hub never heard (missed rings).
 //! - [`unlock`]: who may open the door.
+//! - [`pins`]: which phone certificates the door accepts (pinned at pairing), checked on
+//!   every SDP answer.
 //! - [`status`]: what `doorbelld status` reports, as enums.
 
 pub mod call;
 mod door;
 pub mod ledger;
 mod negotiation;
+pub mod pins;
 pub mod preview;
 pub mod status;
 pub mod unlock;
@@ -50,6 +53,8 @@ pub mod unlock;
 mod scenarios;
 #[cfg(test)]
 mod scenarios_edges;
+#[cfg(test)]
+mod scenarios_pins;
 #[cfg(test)]
 mod scenarios_preview;
 #[cfg(test)]
@@ -102,6 +107,9 @@ pub enum Event {
     },
     /// The PIR sensor saw movement.
     Motion,
+    /// The phones the door pinned at pairing (at start and after each pairing): from now on
+    /// only their certificates get media and unlock.
+    PinsChanged(pins::Pins),
 }
 
 /// What pulsing the door strike did.

@@ -26,6 +26,7 @@ use crate::media::{self, MediaPlan};
 use crate::missed::{self, MissedRingFile};
 use crate::missed_snapshots::MissedSnapshots;
 use crate::service::ServiceManager;
+use doorbell_protocol::HubToDoor;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -46,8 +47,11 @@ pub struct Setup {
     pub plan: MediaPlan,
     /// Where the hub is and how to authenticate.
     pub link: LinkConfig,
-    /// `doorbelld pair` and `doorbelld phones`: present when the hub is embedded in this process.
+    /// `doorbelld phones`: present when the hub is embedded in this process.
     pub pairing: Option<HubCommands>,
+    /// `doorbelld pair` (door-made codes) and the pinned phones; `pair_request`s are answered
+    /// from here, in this task.
+    pub links: crate::pairing::PairLinks,
 }
 
 /// Why the door stopped.
@@ -66,6 +70,7 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
         plan,
         link: link_config,
         pairing,
+        links,
     } = setup;
     let (press_tx, mut presses) = mpsc::channel::<Press>(PRESS_QUEUE);
     let (link_tx, mut link_events) = mpsc::channel(LINK_EVENT_QUEUE);
@@ -81,6 +86,7 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
     let control = ControlServer::bind(&config.control_socket()).await?;
     let uploader = crate::snapshots::uploader(&link_config);
     let (link, link_task) = link::spawn(link_config, link_tx, shutdown.child_token());
+    let pair_replies = link.clone();
     if config.button.stdin {
         Box::new(StdinButton).start(press_tx.clone())?;
     }
@@ -140,11 +146,14 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
     // Dropped last on every exit path: the input pins' threads stop with it.
     let _inputs = hw.inputs;
     let mut shell = Shell::new(door, ports, hardware, status_tx);
+    // From here on only pinned phone certificates get media and unlock.
+    shell.handle(Event::PinsChanged(links.pins()));
     let control_task = tokio::spawn(control.serve(
         press_tx,
         command_tx,
         status_rx,
         pairing,
+        links.clone(),
         shutdown.child_token(),
     ));
 
@@ -164,10 +173,38 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
                 tracing::info!(source = ?press.source, "button pressed");
                 shell.handle(Event::ButtonPressed { unix_ms: missed::now_unix_ms() });
             }
-            Some(event) = link_events.recv() => {
-                let event = link_event(event, &mut service);
-                shell.handle(event);
-            }
+            Some(event) = link_events.recv() => match event {
+                // Pairing is not call state: answered here, the core only gets the new pins.
+                LinkEvent::Message(HubToDoor::PairRequest(r)) => {
+                    let (reply, pins) = links.answer(r.request_id, &r.code_id, &r.phone_id, &r.fingerprint, &r.proof);
+                    pair_replies.send(reply);
+                    if let Some(pins) = pins {
+                        shell.handle(Event::PinsChanged(pins));
+                    }
+                }
+                LinkEvent::Message(HubToDoor::InviteRequest(r)) => {
+                    pair_replies.send(links.answer_invite(r.request_id, &r.phone_id, &r.code_id, r.access, &r.auth));
+                }
+                LinkEvent::Message(HubToDoor::Unpin { phone_id }) => {
+                    if let Some(pins) = links.unpin(&phone_id) {
+                        shell.handle(Event::PinsChanged(pins));
+                    }
+                }
+                LinkEvent::Message(HubToDoor::GrantRequest(r)) => {
+                    let (reply, pins) = links.answer_grant(r.request_id, &r.phone_id, &r.target, r.access, &r.auth);
+                    pair_replies.send(reply);
+                    if let Some(pins) = pins {
+                        shell.handle(Event::PinsChanged(pins));
+                    }
+                }
+                event => {
+                    if let LinkEvent::Up { door_name, .. } = &event {
+                        links.set_door_name(door_name);
+                    }
+                    let event = link_event(event, &mut service);
+                    shell.handle(event);
+                }
+            },
             Some(event) = media_events.recv() => shell.handle(Event::Media(event)),
             Some(motion) = motions.recv() => {
                 tracing::info!(

@@ -10,6 +10,10 @@
 //! - The offer's `a=fingerprint` is a hash of every base64 line of the `pem` property, which
 //!   for a certificate *with its key* is not the certificate's fingerprint, so the phone would
 //!   refuse the handshake ("certificate unknown"). [`fix_fingerprints`] writes the right one.
+//! - webrtcbin does not check that the certificate the peer presents in the DTLS handshake is
+//!   the one the peer's SDP names (RFC 8842 §5.1), so an answer relayed with a pinned
+//!   fingerprint but made by someone else would connect. [`verify_peer`] checks it when the
+//!   connection comes up, before the core hears "connected" (tests/e2e/trust_door.test.mjs).
 
 use std::sync::Arc;
 
@@ -98,6 +102,51 @@ pub fn fix_fingerprints(sdp: &mut gst_sdp::SDPMessageRef, certificate: &DtlsCert
             let _ = media.replace_attribute(i, fingerprint());
         }
     }
+}
+
+/// Whether every certificate a peer presented in `webrtc`'s DTLS handshakes is one the
+/// remote description names (`a=fingerprint:sha-256`). Called once the connection is up.
+pub fn verify_peer(webrtc: &gst::Element) -> Result<(), String> {
+    let remote = webrtc
+        .property::<Option<gstreamer_webrtc::WebRTCSessionDescription>>("remote-description")
+        .ok_or("no remote description")?;
+    let sdp = remote
+        .sdp()
+        .as_text()
+        .map_err(|e| format!("remote description: {e}"))?;
+    let named = crate::core::pins::sdp_sha256_fingerprints(&sdp);
+    if named.is_empty() {
+        return Err("the remote description names no SHA-256 certificate fingerprint".into());
+    }
+    let Some(bin) = webrtc.downcast_ref::<gst::Bin>() else {
+        return Err("webrtcbin is not a bin".into());
+    };
+    let mut presented = 0;
+    for element in bin.iterate_recurse().into_iter().flatten() {
+        let is_decoder = element
+            .factory()
+            .is_some_and(|factory| factory.name() == "dtlssrtpdec");
+        if !is_decoder {
+            continue;
+        }
+        // Unused transports (bundled away) never saw a handshake.
+        let Some(pem) = element.property::<Option<String>>("peer-pem") else {
+            continue;
+        };
+        let cert = CertificateDer::from_pem_slice(pem.as_bytes())
+            .map_err(|e| format!("the peer's DTLS certificate does not parse: {e}"))?;
+        let fingerprint = doorbell_common::cert_fingerprint(cert.as_ref());
+        if !named.contains(&fingerprint) {
+            return Err(format!(
+                "the peer's DTLS certificate {fingerprint} is not the one its answer names"
+            ));
+        }
+        presented += 1;
+    }
+    if presented == 0 {
+        return Err("no DTLS peer certificate to check".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -305,7 +305,11 @@ fn connect_signals(
     webrtc.connect_notify(Some("connection-state"), move |webrtc, _| {
         use gst_webrtc::WebRTCPeerConnectionState as S;
         match webrtc.property::<S>("connection-state") {
-            S::Connected => on_state(SessionMediaEvent::Connected),
+            // Only the certificate the answer named (the pinned one) may be on the other end.
+            S::Connected => on_state(match super::dtls::verify_peer(webrtc) {
+                Ok(()) => SessionMediaEvent::Connected,
+                Err(why) => SessionMediaEvent::Failed(why),
+            }),
             S::Failed => on_state(SessionMediaEvent::Failed(
                 "ICE/DTLS connection failed".into(),
             )),

@@ -436,7 +436,11 @@ fn connect_signals(
         let state = webrtc.property::<S>("connection-state");
         tracing::debug!(?state, "peer connection state");
         match state {
-            S::Connected => on_state(MediaEventKind::Connected),
+            // Only the certificate the answer named (the pinned one) may be on the other end.
+            S::Connected => on_state(match super::dtls::verify_peer(webrtc) {
+                Ok(()) => MediaEventKind::Connected,
+                Err(why) => MediaEventKind::Failed(why),
+            }),
             S::Failed => on_state(MediaEventKind::Failed("ICE/DTLS connection failed".into())),
             _ => {}
         }

@@ -38,7 +38,7 @@ after(async () => {
   assert.deepEqual(exit, { code: 0, signal: null }, system?.logs());
 });
 
-/** A phone paired through a one-time link from `doorbell-hub pair`, on its idle screen. */
+/** A phone paired through a one-time link from `doorbelld pair`, on its idle screen. */
 async function pairedPhone(name) {
   const phone = await launchPhone({ name });
   phones.push(phone);

@@ -107,7 +107,12 @@ test("an owner restricts and removes a member; the door refuses the member's unl
   // An invite: a link and its QR code.
   await owner.page.locator("#invite-form button[type=submit]").click();
   await owner.page.locator("#invite-result").waitFor();
-  assert.match(await owner.page.locator("#invite-link").inputValue(), /\/#pair=[0-9a-f]+&door=Front%20door$/);
+  // Made by the owner's phone with the key it shares with the door (the door checked it):
+  // the door's id, the code id, its secret, the name, the door's pinned fingerprint.
+  assert.match(
+    await owner.page.locator("#invite-link").inputValue(),
+    /\/#pair=d-[0-9a-f]+\.[0-9a-f]{16}\.[0-9a-f]{32}&door=Front%20door&fp=([0-9A-F]{2}:){31}[0-9A-F]{2}$/,
+  );
   const qr = await owner.page.locator("#invite-qr").evaluate((img) => ({ src: img.src, w: img.naturalWidth }));
   assert.match(qr.src, /^data:image\/svg\+xml/);
   assert.ok(qr.w > 0, "the QR code image loaded");
@@ -118,6 +123,8 @@ test("an owner restricts and removes a member; the door refuses the member's unl
   await memberRow(owner).getByRole("button", { name: "Remove" }).click();
   await waitForState(member.page, "not-paired", 5_000);
   const took = Date.now() - removedAt;
+  // The door forgets its certificate too.
+  await system.waitForStatus(() => /its certificate is no longer pinned/.test(system.doorLog()), "the door unpinned the member", 5_000);
   assert.ok(took < 3_000, `the removed phone noticed after ${took} ms`);
   // The owner's list drops it; back home, the owner reads who left.
   await owner.page.waitForFunction(() => document.querySelectorAll("#household-list li").length === 1, null, {

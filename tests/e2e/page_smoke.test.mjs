@@ -59,7 +59,7 @@ test("without a token the page shows not-paired, with no console errors or CSP v
     assert.equal(resp.status(), 200);
     await waitForState(page, "not-paired");
     await page.getByRole("heading", { name: "Not paired" }).waitFor();
-    assert.match(await page.textContent("#screen-not-paired"), /doorbell-hub pair/);
+    assert.match(await page.textContent("#screen-not-paired"), /doorbelld pair/);
     assert.match(await page.textContent("#screen-not-paired"), /doorbelld --demo/);
     const api = await page.evaluate(() => ({
       state: window.doorbell.state,

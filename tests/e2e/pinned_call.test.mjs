@@ -45,7 +45,8 @@ test("a phone that pinned the door from its own link answers the door's call", a
   const [, link] = await waitForOutput(door.stdout, /Phone: (\S+)/, 60_000, "the demo's pairing link").catch((e) => {
     throw new Error(`${e.message}\n${log()}`);
   });
-  assert.match(link, /#pair=[0-9a-f]+&door=[^&]+&fp=([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+  // A code the door made: its id, the code id, the secret (docs/PROTOCOL.md "Pairing").
+  assert.match(link, /#pair=d-[0-9a-f]+\.[0-9a-f]{16}\.[0-9a-f]{32}&door=[^&]+&fp=([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
   const fp = link.split("&fp=")[1];
 
   const phone = await launchPhone({ name: "pinned" });

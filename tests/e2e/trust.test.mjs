@@ -1,7 +1,7 @@
 // Trust: a hub that swaps the door's certificate fingerprint in the offer (a tampering hub,
 // played by lib/fake_hub.mjs) cannot get a phone that pinned the door's identity at pairing
 // to answer: the phone refuses the call with the identity-changed message and hangs up. A
-// door left unpinned (a link from `doorbell-hub pair`) is not checked.
+// door left unpinned (a link without `&fp=`, e.g. an older app's invite) is not checked.
 //
 // Run: node --test tests/e2e/trust.test.mjs (no Rust needed)
 

@@ -32,6 +32,10 @@ pub(super) fn routes() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(PAIR_BODY_LIMIT)),
         )
         .route(
+            "/api/doors/{door_id}/phones/{phone_id}/grant",
+            post(grant).layer(DefaultBodyLimit::max(PAIR_BODY_LIMIT)),
+        )
+        .route(
             "/api/doors/{door_id}/invites",
             post(invite).layer(DefaultBodyLimit::max(PAIR_BODY_LIMIT)),
         )
@@ -196,6 +200,13 @@ struct InviteRequest {
     /// A guest's end, Unix ms.
     #[serde(default)]
     until_ms: Option<u64>,
+    /// An invite the owner's phone made for the door (with `auth`): relayed to the door,
+    /// which alone decides (docs/PROTOCOL.md "Pairing"). Without it the hub makes the code,
+    /// which the door will not accept for calls.
+    #[serde(default)]
+    code_id: Option<String>,
+    #[serde(default)]
+    auth: Option<String>,
 }
 
 fn yes() -> bool {
@@ -213,6 +224,125 @@ struct Invite {
     expires_at: i64,
 }
 
+/// An invite the owner's phone made: the door checks it and keeps the code; the answer is
+/// `{"code_id", "expires_at"}` (the phone builds the link: only it knows the code's secret).
+async fn door_invite(
+    app: &AppState,
+    owner: PhoneId,
+    door_id: DoorId,
+    code_id: String,
+    auth: String,
+    grant: Access,
+) -> Response {
+    if code_id.len() > MAX_CREDENTIAL_CHARS || auth.len() > MAX_CREDENTIAL_CHARS {
+        return json_error(StatusCode::BAD_REQUEST, "malformed code_id or auth");
+    }
+    if let Err(e) = crate::store::check_access(&grant, now_ms()) {
+        return store_error(StoreCallError::Store(e));
+    }
+    let answer = app
+        .hub
+        .door_pairing
+        .invite(crate::pairing::Invite {
+            door_id,
+            phone_id: owner,
+            code_id: code_id.clone(),
+            access: grant,
+            auth,
+        })
+        .await;
+    match answer {
+        Ok(crate::pairing::DoorAnswer::Accepted(_)) => Json(DoorInvite {
+            code_id,
+            expires_at: now_ms() + crate::store::PAIRING_CODE_TTL.as_millis() as i64,
+        })
+        .into_response(),
+        Ok(crate::pairing::DoorAnswer::Refused(reason)) => {
+            json_error(StatusCode::FORBIDDEN, super::pair::refusal_text(reason))
+        }
+        Err(e) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("door_offline: {e}"),
+        ),
+    }
+}
+
+/// An owner's grant: the phone's whole access after the raise, and the owner's MAC of it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantRequest {
+    role: Role,
+    may_unlock: bool,
+    may_view: bool,
+    #[serde(default)]
+    until_ms: Option<u64>,
+    auth: String,
+}
+
+/// `POST /api/doors/{door_id}/phones/{phone_id}/grant`: relay an owner's grant to the door,
+/// which applies it to its pin of that phone if the owner's MAC holds (`204`), else `403`.
+async fn grant(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Json<GrantRequest>, JsonRejection>,
+) -> Response {
+    let Ok(Path((door, phone))) = path else {
+        return json_error(StatusCode::BAD_REQUEST, "bad door or phone id");
+    };
+    if !path_ok(&[&door, &phone]) {
+        return json_error(StatusCode::BAD_REQUEST, "bad door or phone id");
+    }
+    let (caller, door_id, access) = match caller_at(&app, &headers, &door).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Some(r) = unless_owner(&access) {
+        return r;
+    }
+    let Json(req) = match body {
+        Ok(body) => body,
+        Err(rejection) => return json_error(StatusCode::BAD_REQUEST, rejection.body_text()),
+    };
+    if req.auth.len() > MAX_CREDENTIAL_CHARS {
+        return json_error(StatusCode::BAD_REQUEST, "malformed auth");
+    }
+    let access = Access {
+        role: req.role,
+        may_unlock: req.may_unlock,
+        may_view: req.may_view,
+        until_ms: req.until_ms,
+    };
+    let answer = app
+        .hub
+        .door_pairing
+        .grant(
+            &door_id,
+            caller.phone_id,
+            PhoneId::new(phone),
+            access,
+            req.auth,
+        )
+        .await;
+    match answer {
+        Ok(crate::pairing::DoorAnswer::Accepted(_)) => StatusCode::NO_CONTENT.into_response(),
+        Ok(crate::pairing::DoorAnswer::Refused(reason)) => {
+            json_error(StatusCode::FORBIDDEN, super::pair::refusal_text(reason))
+        }
+        Err(e) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("door_offline: {e}"),
+        ),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct DoorInvite {
+    code_id: String,
+    /// When the door forgets the code, Unix ms (the door's 10 minutes, as the hub sees them).
+    expires_at: i64,
+}
+
 /// `POST /api/doors/{door_id}/invites`: a one-time pairing code granting what the body asks.
 async fn invite(
     State(app): State<AppState>,
@@ -223,7 +353,7 @@ async fn invite(
     let Ok(Path(door)) = path else {
         return json_error(StatusCode::BAD_REQUEST, "bad door id");
     };
-    let (_, door_id, access) = match caller_at(&app, &headers, &door).await {
+    let (caller, door_id, access) = match caller_at(&app, &headers, &door).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -240,6 +370,9 @@ async fn invite(
         may_view: req.may_view,
         until_ms: req.until_ms.filter(|_| req.role == Role::Guest),
     };
+    if let (Some(code_id), Some(auth)) = (req.code_id, req.auth) {
+        return door_invite(&app, caller.phone_id, door_id, code_id, auth, grant).await;
+    }
     let result = app
         .hub
         .store

@@ -5,6 +5,7 @@
 
 mod history;
 mod household;
+mod pair;
 mod push;
 mod quiet;
 mod replies;
@@ -165,7 +166,13 @@ fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
 
 #[derive(Debug, Deserialize)]
 struct PairRequest {
+    /// A hub-made code (`create_pairing_code`, an app invite): admits the phone to the hub's
+    /// household only; a door refuses its calls until it pairs with a door-made code.
+    #[serde(default)]
     code: String,
+    /// A door-made code (`doorbelld pair`): relayed to that door, which decides.
+    #[serde(flatten)]
+    door_made: pair::DoorMade,
     #[serde(default)]
     token: Option<String>,
     #[serde(default)]
@@ -179,6 +186,29 @@ struct PairResponse {
     /// The door the code was for, so a phone can keep what the link said about that door
     /// (its pinned DTLS fingerprint).
     door_id: String,
+}
+
+/// Tells the door's phones and the router about a new pairing; the phone's token reply.
+fn paired_response(app: &AppState, paired: crate::store::Paired) -> Response {
+    tracing::info!(phone = %paired.phone_id, door = %paired.door_id, new = paired.new_phone, "phone paired");
+    if paired.joined {
+        app.hub
+            .switchboard
+            .phone_joined(&paired.phone_id, &paired.door_id, &paired.phone_name);
+    }
+    let door_id = paired.door_id.clone();
+    app.hub.switchboard.pairing_added(
+        &paired.phone_id,
+        paired.door_id,
+        paired.door_name,
+        paired.access,
+    );
+    Json(PairResponse {
+        token: paired.token,
+        phone_id: paired.phone_id.0,
+        door_id: door_id.0,
+    })
+    .into_response()
 }
 
 /// `POST /api/pair`: redeem a one-time code for a phone token.
@@ -199,6 +229,12 @@ async fn pair(
         Err(rejection) => return json_error(StatusCode::BAD_REQUEST, rejection.body_text()),
     };
     let too_long = |s: &Option<String>| s.as_ref().is_some_and(|s| s.len() > MAX_CREDENTIAL_CHARS);
+    if req.door_made.is_present() {
+        if too_long(&req.token) {
+            return json_error(StatusCode::BAD_REQUEST, "malformed token");
+        }
+        return pair::door_made(&app, peer, req.door_made, req.token, req.name).await;
+    }
     if req.code.trim().is_empty() || req.code.len() > MAX_CREDENTIAL_CHARS || too_long(&req.token) {
         return json_error(StatusCode::BAD_REQUEST, "missing or malformed pairing code");
     }
@@ -215,29 +251,7 @@ async fn pair(
         })
         .await;
     match result {
-        Ok(paired) => {
-            tracing::info!(phone = %paired.phone_id, door = %paired.door_id, new = paired.new_phone, "phone paired");
-            if paired.joined {
-                app.hub.switchboard.phone_joined(
-                    &paired.phone_id,
-                    &paired.door_id,
-                    &paired.phone_name,
-                );
-            }
-            let door_id = paired.door_id.clone();
-            app.hub.switchboard.pairing_added(
-                &paired.phone_id,
-                paired.door_id,
-                paired.door_name,
-                paired.access,
-            );
-            Json(PairResponse {
-                token: paired.token,
-                phone_id: paired.phone_id.0,
-                door_id: door_id.0,
-            })
-            .into_response()
-        }
+        Ok(paired) => paired_response(&app, paired),
         Err(StoreCallError::Store(
             e @ (StoreError::PairingCodeUnknown
             | StoreError::PairingCodeUsed

@@ -208,6 +208,8 @@ impl Router {
                     None => self.door_session_message(conn, &door_id, msg, &mut out),
                 }
             }
+            // Pairing replies go to the waiting `POST /api/pair` (crate::pairing), not here.
+            DoorToHub::PairAccepted { .. } | DoorToHub::PairRefused { .. } => {}
         }
         out
     }

@@ -1,6 +1,6 @@
 //! The hub's database: doors, phones, pairings, one-time pairing codes, call events, settings.
 //!
-//! SQLite in WAL mode with a busy timeout, so `doorbell-hub pair` in one process can write while
+//! SQLite in WAL mode with a busy timeout, so `doorbell-hub phones remove` in one process can write while
 //! `doorbell-hub serve` runs in another. Secrets, tokens and pairing codes are stored only as
 //! SHA-256 digests (see [`crate::secrets`]). The schema is versioned with `PRAGMA user_version`
 //! and migrated forward in [`Store::open`].
@@ -37,13 +37,13 @@ use serde::Serialize;
 use crate::secrets::RandomError;
 
 pub(crate) use events::{CallEvent, EventKind, HistoryEvent, HistoryPage};
-pub(crate) use household::{active, AccessChange, Member, MemberPatch};
+pub(crate) use household::{active, check_access, AccessChange, Member, MemberPatch};
 pub(crate) use push_subscriptions::{NewSubscription, PushTarget};
 pub(crate) use quiet::RingPhone;
 pub(crate) use replies::{NewReply, ReplyInfo, ReplyQuota};
 pub(crate) use snapshots::StoredSnapshot;
 
-/// How long `doorbell-hub pair` links stay valid. Long enough to walk to the phone and scan,
+/// How long hub-made pairing codes (invites of older apps) stay valid. Long enough to walk to the phone and scan,
 /// short enough that a link leaked in a chat log is useless later.
 pub const PAIRING_CODE_TTL: Duration = Duration::from_secs(10 * 60);
 /// How long a writer waits for another process's write lock before failing. The CLI and the
@@ -319,7 +319,7 @@ impl Store {
     // ---- settings ----------------------------------------------------------------------
 
     /// The URL `doorbell-hub serve` last served on ([`crate::Hub::remember_base_url`]), which
-    /// `doorbell-hub pair` uses for its links.
+    /// hub-made invite links use.
     pub fn base_url(&self) -> Result<Option<String>, StoreError> {
         self.setting(SETTING_BASE_URL)
     }

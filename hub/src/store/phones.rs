@@ -10,7 +10,7 @@ use super::{
     PAIRING_CODE_TTL,
 };
 
-/// What a code from `doorbell-hub pair` / `doorbelld pair` grants: a member who may do
+/// What a hub-made code (`create_pairing_code`, tests and tools) grants: a member who may do
 /// everything (or the owner, when it is the door's first phone).
 const MEMBER: Access = Access {
     role: Role::Member,
@@ -114,98 +114,62 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, access_from(r, 3)?)),
             )
             .optional()?;
-        let (door_id, expires_at, used_at, mut access) =
-            row.ok_or(StoreError::PairingCodeUnknown)?;
+        let (door_id, expires_at, used_at, access) = row.ok_or(StoreError::PairingCodeUnknown)?;
         if used_at.is_some() {
             return Err(StoreError::PairingCodeUsed);
         }
         if now >= expires_at {
             return Err(StoreError::PairingCodeExpired);
         }
-        let door_name: String =
-            tx.query_row("SELECT name FROM doors WHERE id = ?1", [&door_id], |r| {
-                r.get(0)
-            })?;
-
-        let existing: Option<String> = match token {
-            Some(token) if !token.is_empty() => tx
-                .query_row(
-                    "SELECT id FROM phones WHERE token_sha256 = ?1",
-                    [secrets::sha256_hex(token.as_bytes())],
-                    |r| r.get(0),
-                )
-                .optional()?,
-            _ => None,
-        };
-        let (phone_id, token, new_phone) = match (existing, token) {
-            (Some(id), Some(token)) => (id, token.to_owned(), false),
-            _ => {
-                let token = secrets::random_hex(secrets::PHONE_TOKEN_BYTES)?;
-                let name = match phone_name.map(check_name) {
-                    Some(Ok(name)) => name,
-                    _ => "Phone".to_owned(),
-                };
-                let mut new_id = None;
-                for _ in 0..ID_ATTEMPTS {
-                    let id = format!("p-{}", secrets::random_hex(secrets::ID_BYTES)?);
-                    let inserted = tx.execute(
-                        "INSERT OR IGNORE INTO phones (id, name, token_sha256, created_at) VALUES (?1, ?2, ?3, ?4)",
-                        params![id, name, secrets::sha256_hex(token.as_bytes()), now],
-                    )?;
-                    if inserted == 1 {
-                        new_id = Some(id);
-                        break;
-                    }
-                }
-                (new_id.ok_or(StoreError::IdSpaceExhausted)?, token, true)
-            }
-        };
-        // The door's first phone owns it, whatever the code said.
-        let first: bool = tx.query_row(
-            "SELECT NOT EXISTS(SELECT 1 FROM pairings WHERE door_id = ?1)",
-            [&door_id],
-            |r| r.get(0),
-        )?;
-        if first {
-            access = Access {
-                role: Role::Owner,
-                ..MEMBER
-            };
-        }
-        let joined = tx.execute(
-            "INSERT OR IGNORE INTO pairings (phone_id, door_id, created_at, role, may_unlock, may_view, until_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                phone_id,
-                door_id,
-                now,
-                role_str(access.role),
-                access.may_unlock,
-                access.may_view,
-                access.until_ms.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
-            ],
-        )? == 1;
-        let phone_name: String =
-            tx.query_row("SELECT name FROM phones WHERE id = ?1", [&phone_id], |r| {
-                r.get(0)
-            })?;
         tx.execute(
             "UPDATE pairing_codes SET used_at = ?2 WHERE code_sha256 = ?1",
             params![code_hash, now],
         )?;
+        let paired = pair_in(&tx, &door_id, access, token, phone_name, None, now)?;
         tx.commit()?;
-        Ok(Paired {
-            phone_id: PhoneId::new(phone_id),
-            token,
-            door_id: DoorId::new(door_id),
-            door_name,
-            new_phone,
-            phone_name,
-            joined,
-            access,
-        })
+        Ok(paired)
     }
 
+    /// Pairs `door_id` with a phone the DOOR accepted (`pair_accepted`, crate::pairing): the
+    /// phone owning `token` (if valid) or a new phone with id `new_id`, with the role and
+    /// permissions the door pinned (the door's first phone owns it, here as at the door).
+    pub(crate) fn pair_door_approved(
+        &self,
+        door_id: &DoorId,
+        access: Access,
+        token: Option<&str>,
+        phone_name: Option<&str>,
+        new_id: &PhoneId,
+        now: i64,
+    ) -> Result<Paired, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let paired = pair_in(
+            &tx,
+            door_id.as_str(),
+            access,
+            token,
+            phone_name,
+            Some(new_id.as_str()),
+            now,
+        )?;
+        tx.commit()?;
+        Ok(paired)
+    }
+
+    /// The id of the phone owning `token`, if any: the id a door pins when that phone pairs
+    /// one more door.
+    pub(crate) fn phone_of_token(&self, token: &str) -> Result<Option<PhoneId>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id FROM phones WHERE token_sha256 = ?1",
+                [secrets::sha256_hex(token.as_bytes())],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .map(PhoneId::new))
+    }
     /// The phone owning `token` and its paired doors; `None` for an unknown token.
     pub(crate) fn authenticate_phone(&self, token: &str) -> Result<Option<PhoneAuth>, StoreError> {
         let conn = self.conn();
@@ -284,6 +248,103 @@ impl Store {
         }
         Ok(phones)
     }
+}
+
+/// The pairing itself, inside the caller's transaction: finds or makes the phone, pairs it
+/// with `door_id` (the first phone of a door owns it) and returns what the caller reports.
+fn pair_in(
+    tx: &rusqlite::Transaction<'_>,
+    door_id: &str,
+    mut access: Access,
+    token: Option<&str>,
+    phone_name: Option<&str>,
+    new_id: Option<&str>,
+    now: i64,
+) -> Result<Paired, StoreError> {
+    let door_name: String =
+        tx.query_row("SELECT name FROM doors WHERE id = ?1", [door_id], |r| {
+            r.get(0)
+        })?;
+
+    let existing: Option<String> = match token {
+        Some(token) if !token.is_empty() => tx
+            .query_row(
+                "SELECT id FROM phones WHERE token_sha256 = ?1",
+                [secrets::sha256_hex(token.as_bytes())],
+                |r| r.get(0),
+            )
+            .optional()?,
+        _ => None,
+    };
+    let (phone_id, token, new_phone) = match (existing, token) {
+        (Some(id), Some(token)) => (id, token.to_owned(), false),
+        _ => {
+            let token = secrets::random_hex(secrets::PHONE_TOKEN_BYTES)?;
+            let name = match phone_name.map(check_name) {
+                Some(Ok(name)) => name,
+                _ => "Phone".to_owned(),
+            };
+            let mut made = None;
+            for _ in 0..ID_ATTEMPTS {
+                // The id the door pinned, or (a hub-made code) a fresh one.
+                let id = match new_id {
+                    Some(id) => id.to_owned(),
+                    None => format!("p-{}", secrets::random_hex(secrets::ID_BYTES)?),
+                };
+                let inserted = tx.execute(
+                        "INSERT OR IGNORE INTO phones (id, name, token_sha256, created_at) VALUES (?1, ?2, ?3, ?4)",
+                        params![id, name, secrets::sha256_hex(token.as_bytes()), now],
+                    )?;
+                if inserted == 1 {
+                    made = Some(id);
+                    break;
+                }
+                if new_id.is_some() {
+                    break;
+                }
+            }
+            (made.ok_or(StoreError::IdSpaceExhausted)?, token, true)
+        }
+    };
+    // The door's first phone owns it, whatever the code said.
+    let first: bool = tx.query_row(
+        "SELECT NOT EXISTS(SELECT 1 FROM pairings WHERE door_id = ?1)",
+        [door_id],
+        |r| r.get(0),
+    )?;
+    if first {
+        access = Access {
+            role: Role::Owner,
+            ..MEMBER
+        };
+    }
+    let joined = tx.execute(
+            "INSERT OR IGNORE INTO pairings (phone_id, door_id, created_at, role, may_unlock, may_view, until_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                phone_id,
+                door_id,
+                now,
+                role_str(access.role),
+                access.may_unlock,
+                access.may_view,
+                access.until_ms.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+            ],
+        )? == 1;
+    let phone_name: String =
+        tx.query_row("SELECT name FROM phones WHERE id = ?1", [&phone_id], |r| {
+            r.get(0)
+        })?;
+    Ok(Paired {
+        phone_id: PhoneId::new(phone_id),
+        token,
+        door_id: DoorId::new(door_id),
+        door_name,
+        new_phone,
+        phone_name,
+        joined,
+        access,
+    })
 }
 
 #[cfg(test)]

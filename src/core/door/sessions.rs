@@ -24,6 +24,7 @@ impl Door {
             } => {
                 let ringing = matches!(self.machine.state(), call::State::Ringing { call_id: c, .. } if *c == call_id);
                 let actions = if ringing && self.media_for(&call_id).is_some() {
+                    self.pins.session_opened(&session_id, &phone_id);
                     self.previews
                         .open(call_id, session_id, phone_id, ice_servers)
                 } else {
@@ -37,8 +38,7 @@ impl Door {
             }
             HubToDoor::SessionAnswer { session_id, sdp } => {
                 if self.previews.call_of(&session_id).is_some() {
-                    self.actions
-                        .push_back(Action::SetPreviewAnswer { session_id, sdp });
+                    self.pinned_session_answer(session_id, sdp);
                 }
             }
             HubToDoor::SessionIce {
@@ -72,13 +72,19 @@ impl Door {
                 may_unlock,
             } => {
                 tracing::info!(%call_id, %session_id, %phone_id, may_unlock, "answered in a preview");
+                // The session's answer passed the pin check (else it was closed): the door's
+                // own grant applies too; the hub can only take permission away.
+                let grant = self.pins.session_grant(&session_id);
                 self.answerer = Some(Answerer {
                     call_id: call_id.clone(),
                     phone_id: phone_id.clone(),
-                    may_unlock,
+                    may_unlock: may_unlock && grant == Some(true),
                 });
-                // Every open session is of the current call's pipeline (views included).
-                if self.previews.call_of(&session_id).is_some() {
+                if grant.is_none() {
+                    tracing::warn!(%call_id, %session_id, "answered in a session whose certificate the door did not verify: offering anew");
+                    self.actions.extend(self.previews.answered_plain(&phone_id));
+                } else if self.previews.call_of(&session_id).is_some() {
+                    // Every open session is of the current call's pipeline (views included).
                     self.answered_in = Some(session_id);
                 } else {
                     // The door closed that session meanwhile (it failed): answer the old way.
@@ -91,7 +97,11 @@ impl Door {
                 session_id,
                 phone_id,
                 ice_servers,
-            } => self.open_view(now, session_id, phone_id, ice_servers),
+            } => {
+                // A view's answer is checked against the pins like a preview's.
+                self.pins.session_opened(&session_id, &phone_id);
+                self.open_view(now, session_id, phone_id, ice_servers)
+            }
             other => tracing::debug!(?other, "not a session message"),
         }
         Ok(())

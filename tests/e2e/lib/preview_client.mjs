@@ -17,6 +17,8 @@ export async function startPreviewClient(page) {
   await page.goto(new URL("/no-app", page.url()).href);
   await page.evaluate(async () => {
     const proto = await import("/protocol.js");
+    // The phone's own certificate, which the door pinned at pairing: it refuses any other.
+    const certificate = await (await import("/phone-cert.js")).phoneCertificate();
     const token = localStorage.getItem("doorbell.token");
     if (!token) throw new Error("the page is not paired");
     const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/ws");
@@ -88,7 +90,7 @@ export async function startPreviewClient(page) {
           ws.send(proto.preview(msg.call_id));
         } else if (msg.type === "session_offer") {
           c.sessionId = msg.session_id;
-          const pc = (c.pc = new RTCPeerConnection({ iceServers: c.iceServers ?? [] }));
+          const pc = (c.pc = new RTCPeerConnection({ iceServers: c.iceServers ?? [], certificates: [certificate] }));
           pc.onicecandidate = (e) => {
             if (e.candidate && e.candidate.candidate) ws.send(proto.sessionIce(c.sessionId, e.candidate));
           };

@@ -192,6 +192,8 @@ export async function startSystem({
       return hub.proc;
     },
     env,
+    /** Everything the door logged so far. */
+    doorLog: () => doorLog(),
     /** Everything the hub logged so far. */
     hubLog: () => hubLog(),
     logs: () => `--- door log ---\n${doorLog().slice(-6000)}\n--- hub log ---\n${hubLog().slice(-3000)}`,
@@ -206,12 +208,16 @@ export async function startSystem({
       hubLogs.push(hub.log);
       return hub.baseUrl;
     },
-    /** A one-time pairing link, from the hub's CLI. */
+    /**
+     * A one-time pairing link made by the door (`doorbelld pair`, through its control socket):
+     * only the door can admit a phone. The door builds it on the hub URL it dials; the phone
+     * opens it on the URL phones use (they differ when the door is behind a forwarder).
+     */
     async pairingUrl() {
-      const out = await hubCli(db, 'pair', door.door_id, '--public-url', baseUrl);
-      const url = out.split('\n').find((l) => l.startsWith('http'));
-      if (!url) throw new Error(`no pairing URL in: ${out}`);
-      return url.trim();
+      const out = await control('pair');
+      const hash = out.indexOf('#pair=');
+      if (!out.startsWith('http') || hash < 0) throw new Error(`no pairing URL in: ${out}`);
+      return `${baseUrl}/${out.slice(hash)}`;
     },
     /** Press through the documented CLI (`doorbelld press`). */
     async pressCli() {
