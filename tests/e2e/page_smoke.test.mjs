@@ -326,7 +326,7 @@ test("loopback call with a fake door: answer, media flows, mute, hang up", async
     await page.getByRole("button", { name: "Answer", exact: true }).click();
     assert.deepEqual(await hub.waitFor("answer"), { type: "answer", call_id: CALL });
     await waitForState(page, "connecting");
-    await page.getByText("Connecting…").waitFor();
+    await page.locator("#call-status-text").getByText("Connecting…").waitFor();
     assert.ok(await page.evaluate(() => window.doorbell.pc instanceof RTCPeerConnection), "pc exists at answer press");
     await shot(page, "connecting");
 
