@@ -158,7 +158,9 @@ async function onVoiceMessage(msg) {
 async function onRing(msg) {
   if (typeof msg.call_id !== "string" || typeof msg.door_id !== "string") return;
   // The open, visible app rings by itself (it got the same ring over its WebSocket): once.
-  if (await appVisible()) return;
+  const visible = await appVisible();
+  noteRing(msg.call_id, visible ? "app visible" : "shown");
+  if (visible) return;
   const doorName = typeof msg.door_name === "string" && msg.door_name ? msg.door_name : "Door";
   /** @type {NotificationOptions & {image?: string, renotify?: boolean, actions?: {action: string, title: string}[]}} */
   const options = {
@@ -181,6 +183,22 @@ async function onRing(msg) {
   };
   if (typeof msg.snapshot === "string" && msg.snapshot) options.image = msg.snapshot;
   await sw.registration.showNotification(doorName, options);
+}
+
+/** How many ring decisions the worker keeps. */
+const RING_NOTES = 8;
+/**
+ * The worker's last ring decisions, newest last: whether each ring push was shown or left to
+ * the visible app. Kept for inspecting the worker (DevTools, chrome://serviceworker-internals)
+ * and for the e2e tests, which otherwise cannot tell "not shown" from "not handled yet".
+ * @type {{call_id: string, decision: string}[]}
+ */
+const ringNotes = [];
+/** @param {string} callId @param {string} decision */
+function noteRing(callId, decision) {
+  ringNotes.push({ call_id: callId, decision });
+  if (ringNotes.length > RING_NOTES) ringNotes.shift();
+  /** @type {any} */ (sw).ringNotes = ringNotes;
 }
 
 /**

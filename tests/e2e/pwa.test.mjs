@@ -127,6 +127,12 @@ test("a ring push shows a call-like notification; ring_ended turns it into a mis
   });
   // The app is open and visible: it rings by itself, the worker shows nothing.
   await push(ring("c-visible", "d-visible", "Side door"));
+  // Handled (the worker decided) before the page goes: else the decision races the navigation.
+  const decided = await until(
+    async () => (await worker()).evaluate(() => self.ringNotes?.find((n) => n.call_id === "c-visible")?.decision),
+    "the worker's decision on the visible ring",
+  );
+  assert.equal(decided, "app visible", "the visible app rings by itself");
   // Without a visible app the worker shows the ring.
   await page.goto("about:blank");
   const snapshot = `${system.baseUrl}/icon-512.png`;
