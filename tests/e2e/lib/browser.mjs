@@ -107,7 +107,12 @@ export async function waitForState(page, state, timeout = 15_000) {
     await page.waitForFunction((w) => w.includes(document.body?.dataset.state), wanted, { timeout, polling: 20 });
   } catch (e) {
     const now = await page.evaluate(() => document.body?.dataset.state).catch(() => "?");
-    throw new Error(`timed out after ${timeout} ms waiting for state ${wanted.join("|")}; state is ${now}`, { cause: e });
+    // "connecting-hub" is also index.html's own value before the app's script has run: say
+    // whether it ran, so a page whose script never started is not mistaken for a slow hub.
+    const where = await page
+      .evaluate(() => `${location.href.split("#")[0]}, document ${document.readyState}, app ${window.doorbell ? "running" : "not started"}`)
+      .catch(() => "?");
+    throw new Error(`timed out after ${timeout} ms waiting for state ${wanted.join("|")}; state is ${now} (${where})`, { cause: e });
   }
 }
 
