@@ -2,8 +2,8 @@
 // Pairing: the phone token in localStorage, pairing codes from links, and `POST /api/pair`.
 
 import { savePin } from "./pin.js";
-import { phoneCertificate } from "./phone-cert.js";
-import { certFingerprint, doorCodeFrom, pairingProof, phoneKey, saveDoorKey } from "./pairing-proof.js";
+import { phoneCertificate, renewCertificate } from "./phone-cert.js";
+import { certFingerprint, doorCodeFrom, pairingProof, phoneKey, readDoorKey, repinProof, saveDoorKey } from "./pairing-proof.js";
 
 const TOKEN_KEY = "doorbell.token";
 const PHONE_ID_KEY = "doorbell.phone_id";
@@ -165,4 +165,35 @@ async function doorMadeBody(code, name) {
   }
   const proof = await pairingProof(code.secretHex, code.doorId, code.codeId, fingerprint);
   return { door_id: code.doorId, code_id: code.codeId, fingerprint, proof, name };
+}
+
+/** @type {Promise<unknown> | null} the renewal under way, so two welcomes do not race */
+let renewing = null;
+
+/**
+ * On each `welcome`: renew this phone's certificate if it is due (phone-cert.js), asking each
+ * of its doors whose shared key it holds to re-pin the new one (`POST
+ * /api/doors/{door}/phones/me/repin`). A door offline or refusing is asked again on a later
+ * welcome; doors without a key (paired before phones had one) need pairing again once the old
+ * certificate ends. Resolves what renewCertificate says.
+ * @param {{phone_id: string, doors?: {door_id: string}[]}} welcome @param {string} token
+ */
+export function renewOnWelcome(welcome, token) {
+  const doors = (welcome.doors ?? []).map((d) => d.door_id).filter((id) => readDoorKey(id));
+  /** @param {string} doorId @param {string} oldFp @param {string} newFp */
+  const ask = async (doorId, oldFp, newFp) => {
+    const key = /** @type {string} */ (readDoorKey(doorId));
+    const proof = await repinProof(key, doorId, welcome.phone_id, oldFp, newFp);
+    const res = await fetch(`/api/doors/${encodeURIComponent(doorId)}/phones/me/repin`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ old_fingerprint: oldFp, new_fingerprint: newFp, proof }),
+    }).catch(() => null);
+    if (res?.status !== 204) console.warn("doorbell: re-pin at", doorId, "not done:", res?.status, await res?.text().catch(() => ""));
+    return res?.status === 204;
+  };
+  renewing ??= renewCertificate(doors, ask)
+    .catch((e) => console.warn("doorbell: certificate renewal failed:", e?.message || e))
+    .finally(() => (renewing = null));
+  return renewing;
 }
