@@ -70,8 +70,8 @@ export const certificateChoice = (state, doorId) =>
 
 /**
  * A renewal's next step: which doors to ask to re-pin, and whether the new certificate may
- * replace the old one, which is only once every door this phone can ask has pinned it.
- * @param {string[]} doors the doors whose shared key this phone holds @param {string[]} moved
+ * replace the old one, which is only once every door has pinned it.
+ * @param {string[]} doors every door this phone is paired with @param {string[]} moved
  */
 export function renewalStep(doors, moved) {
   const ask = doors.filter((d) => !moved.includes(d));
@@ -155,9 +155,10 @@ async function loadOrMake() {
  * Renews the kept certificate when it is due (a month before its end): makes the new one but
  * keeps showing the old one, asks each door in `doors` to re-pin (`ask` resolves true once the
  * door pinned the new fingerprint), and replaces the old one only once every door did. A door
- * that is offline is asked again on a later call (each page load). Resolves "kept" (not due),
+ * that is offline is asked again on a later call (each welcome, so each page load); the old
+ * one stays until then, or until it ends (loadOrMake). Resolves "kept" (not due),
  * "pending" (some door still to ask) or "renewed".
- * @param {string[]} doors the doors whose shared key this phone holds
+ * @param {string[]} doors every door this phone is paired with
  * @param {(doorId: string, oldFp: string, newFp: string) => Promise<boolean>} ask
  * @returns {Promise<"kept" | "pending" | "renewed">}
  */
