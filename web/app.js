@@ -24,8 +24,8 @@ import {
 import { Call } from "./call.js";
 import { Preview } from "./preview.js";
 import { HubLink } from "./hub-link.js";
-import { doorNameFrom, pair, pairCodeFrom, readToken, storePhoneId, storeToken } from "./pairing.js";
-import { phoneCertificate } from "./phone-cert.js";
+import { doorNameFrom, pair, pairCodeFrom, readToken, renewOnWelcome, storePhoneId, storeToken } from "./pairing.js";
+import { certificateFor, phoneCertificate } from "./phone-cert.js";
 import { pinFrom, readPins } from "./pin.js";
 import { $, render, renderTimer } from "./render.js";
 import { Ringer } from "./ringer.js";
@@ -266,8 +266,9 @@ function runEffect(fx) {
         iceServers: c.iceServers,
         muted: model.muted,
         pinned: readPins()[c.doorId] ?? null,
-        // Still loading right after start (a call answered from a notification): wait for it.
-        certificate: certificate ?? phoneCertificate().catch(() => null),
+        // The one this door pinned (the new one once it re-pinned a renewal); still loading
+        // right after start (a call answered from a notification): wait for it.
+        certificate: certificateFor(c.doorId).catch(() => certificate),
         send: (text) => link.send(text),
         dispatch,
         onTick: () => renderTimer(model.call?.startedAt ?? null, performance.now()),
@@ -296,7 +297,10 @@ function runEffect(fx) {
 
 /** @param {any} msg */
 function onHubMessage(msg) {
-  if (msg.type === "welcome") storePhoneId(msg.phone_id);
+  if (msg.type === "welcome") {
+    storePhoneId(msg.phone_id);
+    if (token) renewOnWelcome(msg, token);
+  }
   if ((msg.type === "phone_joined" || msg.type === "phone_removed") && householdView) householdView.refresh();
   if (msg.type === "session_ice") {
     if (call && call.sessionId === msg.session_id) call.signal(msg);
@@ -358,7 +362,7 @@ function syncPreview(m) {
       callId: key,
       iceServers: v ? v.iceServers : (c?.iceServers ?? []),
       pinned: readPins()[door] ?? null,
-      certificate: certificate ?? phoneCertificate().catch(() => null),
+      certificate: certificateFor(door).catch(() => certificate),
       send: (text) => link.send(text),
       dispatch: v ? viewDispatch : dispatch,
       video,

@@ -87,6 +87,15 @@ function ownerMac(label, keyHex, doorId, about, access) {
   return mac(keyHex, `${label}\n${doorId}\n${about}\n${access.role}\n${flag(access.may_unlock)}\n${flag(access.may_view)}\n${until}`);
 }
 
+/**
+ * This phone's proof that it renewed its certificate from `oldFp` to `newFp` (both uppercase,
+ * colon-separated), under the key it shares with the door since pairing: the door re-pins
+ * only with it (src/pairing/codes.rs `repin_proof_hex`).
+ * @param {string} keyHex @param {string} doorId @param {string} phoneId @param {string} oldFp @param {string} newFp
+ */
+export const repinProof = (keyHex, doorId, phoneId, oldFp, newFp) =>
+  mac(keyHex, `doorbell-repin-v1\n${doorId}\n${phoneId}\n${oldFp}\n${newFp}`);
+
 /** A random invite code id: 64 bits, hex. */
 export function newCodeId() {
   return hexOf(crypto.getRandomValues(new Uint8Array(8)).buffer);

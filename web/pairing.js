@@ -2,8 +2,8 @@
 // Pairing: the phone token in localStorage, pairing codes from links, and `POST /api/pair`.
 
 import { savePin } from "./pin.js";
-import { phoneCertificate } from "./phone-cert.js";
-import { certFingerprint, doorCodeFrom, pairingProof, phoneKey, saveDoorKey } from "./pairing-proof.js";
+import { phoneCertificate, renewCertificate } from "./phone-cert.js";
+import { certFingerprint, doorCodeFrom, pairingProof, phoneKey, readDoorKey, repinProof, saveDoorKey } from "./pairing-proof.js";
 
 const TOKEN_KEY = "doorbell.token";
 const PHONE_ID_KEY = "doorbell.phone_id";
@@ -165,4 +165,49 @@ async function doorMadeBody(code, name) {
   }
   const proof = await pairingProof(code.secretHex, code.doorId, code.codeId, fingerprint);
   return { door_id: code.doorId, code_id: code.codeId, fingerprint, proof, name };
+}
+
+/** @type {Promise<unknown> | null} the renewal under way, so two welcomes do not race */
+let renewing = null;
+/** @type {{welcome: any, token: string} | null} a welcome that came while one ran: run again after */
+let renewAgain = null;
+
+/**
+ * On each `welcome`: renew this phone's certificate if it is due (phone-cert.js), asking each
+ * of its doors to re-pin the new one (`POST /api/doors/{door}/phones/me/repin`) with a proof
+ * under the key it shares with that door. A door offline, refusing, or whose key this phone
+ * lacks (paired before phones had one, or a pairing still saving it) is asked again on a later
+ * welcome, and the old certificate stays until every door moved or it ends (then a door
+ * without a key needs pairing again). Resolves what renewCertificate says.
+ * @param {{phone_id: string, doors?: {door_id: string}[]}} welcome @param {string} token
+ * @returns {Promise<unknown>}
+ */
+export function renewOnWelcome(welcome, token) {
+  if (renewing) {
+    renewAgain = { welcome, token };
+    return renewing;
+  }
+  const doors = (welcome.doors ?? []).map((d) => d.door_id);
+  /** @param {string} doorId @param {string} oldFp @param {string} newFp */
+  const ask = async (doorId, oldFp, newFp) => {
+    const key = readDoorKey(doorId);
+    if (!key) return false;
+    const proof = await repinProof(key, doorId, welcome.phone_id, oldFp, newFp);
+    const res = await fetch(`/api/doors/${encodeURIComponent(doorId)}/phones/me/repin`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ old_fingerprint: oldFp, new_fingerprint: newFp, proof }),
+    }).catch(() => null);
+    if (res?.status !== 204) console.warn("doorbell: re-pin at", doorId, "not done:", res?.status, await res?.text().catch(() => ""));
+    return res?.status === 204;
+  };
+  renewing = renewCertificate(doors, ask)
+    .catch((e) => console.warn("doorbell: certificate renewal failed:", e?.message || e))
+    .finally(() => {
+      renewing = null;
+      const again = renewAgain;
+      renewAgain = null;
+      if (again) renewOnWelcome(again.welcome, again.token);
+    });
+  return renewing;
 }

@@ -32,7 +32,7 @@ export const RING_END_REASONS = Object.freeze(["timeout", "declined", "cancelled
 /** A phone's role in a door's household. */
 export const ROLES = Object.freeze(["owner", "member", "guest"]);
 /** Why a door refused a pairing (`pair_refused`, docs/PROTOCOL.md "Pairing"). */
-export const PAIR_REFUSALS = Object.freeze(["unknown_code", "used", "expired", "bad_proof", "bad_fingerprint", "full", "not_owner", "unknown_phone"]);
+export const PAIR_REFUSALS = Object.freeze(["unknown_code", "used", "expired", "bad_proof", "bad_fingerprint", "full", "not_owner", "unknown_phone", "not_pinned"]);
 
 /** Why an answered call ended. */
 export const HANG_UP_REASONS = Object.freeze(["normal", "failed", "timeout", "peer_gone"]);
@@ -344,6 +344,13 @@ export const SCHEMAS = Object.freeze({
       ["auth", "string"],
     ],
     unpin: [["phone_id", "string"]],
+    repin_request: [
+      ["request_id", "u64"],
+      ["phone_id", "string"],
+      ["old_fingerprint", "string"],
+      ["new_fingerprint", "string"],
+      ["proof", "string"],
+    ],
     grant_request: [
       ["request_id", "u64"],
       ["phone_id", "string"],

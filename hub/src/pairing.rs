@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use doorbell_protocol::pairing::{GrantRequest, InviteRequest, PairRefusal, PairRequest};
+use doorbell_protocol::pairing::{
+    GrantRequest, InviteRequest, PairRefusal, PairRequest, RepinRequest,
+};
 use doorbell_protocol::{Access, DoorId, DoorToHub, HubToDoor, PhoneId};
 use tokio::sync::{mpsc, oneshot};
 
@@ -143,6 +145,28 @@ impl DoorPairing {
                 target,
                 access,
                 auth,
+            })
+        })
+        .await
+    }
+
+    /// Relays a phone's re-pin (it renewed its certificate) to its door and waits for the
+    /// answer. The hub cannot make the phone's proof: it only routes.
+    pub(crate) async fn repin(
+        &self,
+        door_id: &DoorId,
+        phone_id: PhoneId,
+        old_fingerprint: String,
+        new_fingerprint: String,
+        proof: String,
+    ) -> Result<DoorAnswer, RelayError> {
+        self.relay(door_id, move |request_id| {
+            HubToDoor::RepinRequest(RepinRequest {
+                request_id,
+                phone_id,
+                old_fingerprint,
+                new_fingerprint,
+                proof,
             })
         })
         .await

@@ -325,3 +325,78 @@ async fn a_rotated_door_secret_closes_the_door_and_the_old_one_is_refused() {
     let (status, _) = api(&h.hub, "GET", "/api/events", &h.anna.0, None).await;
     assert_eq!(status, 401, "a phone of no door is gone");
 }
+
+/// Ben asks to re-pin (it renewed its certificate) in the background; returns the answer.
+fn repin(h: &Household) -> tokio::task::JoinHandle<(u16, String)> {
+    let (addr, auth) = (h.hub.addr, bearer(&h.ben.0));
+    let path = format!("/api/doors/{}/phones/me/repin", h.door_id);
+    tokio::spawn(async move {
+        let body = r#"{"old_fingerprint":"AA:01","new_fingerprint":"BB:02","proof":"00ff"}"#;
+        http(addr, "POST", &path, &[("Authorization", &auth)], Some(body)).await
+    })
+}
+
+/// The door's next `repin_request`: it names the caller (the hub cannot pick another phone).
+async fn repin_request(h: &mut Household) -> u64 {
+    loop {
+        if let HubToDoor::RepinRequest(r) = h.door.recv().await {
+            assert_eq!(
+                r.phone_id, h.ben.1,
+                "the hub relays the caller's own re-pin"
+            );
+            assert_eq!(
+                (
+                    r.old_fingerprint.as_str(),
+                    r.new_fingerprint.as_str(),
+                    r.proof.as_str()
+                ),
+                ("AA:01", "BB:02", "00ff")
+            );
+            return r.request_id;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_phones_repin_goes_to_its_door_and_the_doors_answer_comes_back() {
+    use doorbell_protocol::pairing::PairRefusal;
+    let mut h = household().await;
+    let asking = repin(&h);
+    let request_id = repin_request(&mut h).await;
+    h.door
+        .send(&DoorToHub::PairRefused {
+            request_id,
+            reason: PairRefusal::NotPinned,
+        })
+        .await;
+    let (status, body) = asking.await.unwrap();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("not_pinned"), "{body}");
+
+    let asking = repin(&h);
+    let request_id = repin_request(&mut h).await;
+    let access = doorbell_protocol::Access {
+        role: Role::Member,
+        may_unlock: true,
+        may_view: true,
+        until_ms: None,
+    };
+    h.door
+        .send(&DoorToHub::PairAccepted { request_id, access })
+        .await;
+    let (status, body) = asking.await.unwrap();
+    assert_eq!(status, 204, "{body}");
+
+    // A door that is offline cannot re-pin: a typed 503 the phone retries after.
+    drop(h.door);
+    loop {
+        if let HubToPhone::DoorStatus { online: false, .. } = h.ben.2.recv().await {
+            break;
+        }
+    }
+    let path = format!("/api/doors/{}/phones/me/repin", h.door_id);
+    let body = r#"{"old_fingerprint":"AA:01","new_fingerprint":"BB:02","proof":"00ff"}"#;
+    let (status, body) = api(&h.hub, "POST", &path, &h.ben.0, Some(body)).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("door_offline"), "{body}");
+}

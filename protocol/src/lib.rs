@@ -391,10 +391,12 @@ pub enum HubToDoor {
         #[serde(default = "yes", skip_serializing_if = "is_true")]
         may_unlock: bool,
     },
-    /// Pairing, owners' invites and grants, for the door alone to decide (see [`pairing`]).
+    /// Pairing, owners' invites and grants, re-pins, for the door alone to decide (see [`pairing`]).
     PairRequest(pairing::PairRequest),
     InviteRequest(pairing::InviteRequest),
     GrantRequest(pairing::GrantRequest),
+    /// A phone renewed its certificate: re-pin it (see [`pairing::RepinRequest`]).
+    RepinRequest(pairing::RepinRequest),
     /// A phone left this door's household (removed, or it left): forget its pin. Removing
     /// only takes away, so it needs no owner's authorisation.
     Unpin {

@@ -1,7 +1,7 @@
 //! Pairing that the hub cannot subvert: what the hub relays to a door, which alone admits a
 //! phone, keeps an owner's invite, or applies an owner's grant (docs/PROTOCOL.md "Pairing").
-//! Each is a `HubToDoor` variant (`pair_request`, `invite_request`, `grant_request`); the door
-//! answers `pair_accepted` or `pair_refused`.
+//! Each is a `HubToDoor` variant (`pair_request`, `invite_request`, `grant_request`,
+//! `repin_request`); the door answers `pair_accepted` or `pair_refused`.
 
 use crate::{Access, PhoneId};
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,8 @@ pub enum PairRefusal {
     NotOwner,
     /// A grant names a phone this door never pinned.
     UnknownPhone,
+    /// A re-pin's old fingerprint is not the one the door pinned for that phone.
+    NotPinned,
 }
 
 /// A phone redeems a pairing code the door made (`POST /api/pair` with `code_id`): the door
@@ -74,4 +76,19 @@ pub struct GrantRequest {
     pub access: Access,
     /// Hex HMAC-SHA256 under the owner's key.
     pub auth: String,
+}
+
+/// A phone renewed its persistent DTLS certificate (a month before the old one ends): the
+/// door replaces its pin of `phone_id` from `old_fingerprint` to `new_fingerprint` only if
+/// `proof` is the phone's MAC of both under the key they share since pairing, and the old one
+/// is what it pinned. The hub does not have the key, so it cannot swap a phone's pin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepinRequest {
+    pub request_id: u64,
+    /// The phone asking (the hub's authenticated caller).
+    pub phone_id: PhoneId,
+    pub old_fingerprint: String,
+    pub new_fingerprint: String,
+    /// Hex HMAC-SHA256 under the phone's key.
+    pub proof: String,
 }

@@ -632,6 +632,16 @@ fn door_pairing() {
         }),
     );
     check(
+        "hub_to_door.repin_request",
+        HubToDoor::RepinRequest(pairing::RepinRequest {
+            request_id: 10,
+            phone_id: PhoneId::new("p-0a2e"),
+            old_fingerprint: "3B:7A:0C:55:91:DE:4F:20:8B:11:C3:9A:76:E2:05:B8:44:1D:F0:6C:A9:32:87:5E:D4:10:6B:C8:2F:93:E7:01".into(),
+            new_fingerprint: "C4:19:8E:02:7F:B3:56:DA:21:90:4C:E8:0B:A7:63:1F:5D:C2:38:94:E0:7B:16:AF:49:D3:82:05:6E:B1:FA:27".into(),
+            proof: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae".into(),
+        }),
+    );
+    check(
         "hub_to_door.unpin",
         HubToDoor::Unpin {
             phone_id: PhoneId::new("p-0a2e"),

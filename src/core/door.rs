@@ -339,6 +339,7 @@ impl Door {
             HubToDoor::PairRequest(_)
             | HubToDoor::InviteRequest(_)
             | HubToDoor::GrantRequest(_)
+            | HubToDoor::RepinRequest(_)
             | HubToDoor::Unpin { .. } => {
                 tracing::warn!("a pairing message reached the call core; the daemon answers it")
             }

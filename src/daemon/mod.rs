@@ -190,6 +190,13 @@ pub async fn run(setup: Setup, shutdown: CancellationToken) -> Result<(), Daemon
                         shell.handle(Event::PinsChanged(pins));
                     }
                 }
+                LinkEvent::Message(HubToDoor::RepinRequest(r)) => {
+                    let (reply, pins) = links.answer_repin(&r);
+                    pair_replies.send(reply);
+                    if let Some(pins) = pins {
+                        shell.handle(Event::PinsChanged(pins));
+                    }
+                }
                 LinkEvent::Message(HubToDoor::GrantRequest(r)) => {
                     let (reply, pins) = links.answer_grant(r.request_id, &r.phone_id, &r.target, r.access, &r.auth);
                     pair_replies.send(reply);

@@ -28,6 +28,8 @@ const INVITE_LABEL: &str = "doorbell-invite-v1";
 const INVITE_KEY_LABEL: &str = "doorbell-invite-key-v1";
 /// An owner's authorisation of a raised permission.
 const GRANT_LABEL: &str = "doorbell-grant-v1";
+/// A phone's proof that it renewed its own certificate.
+const REPIN_LABEL: &str = "doorbell-repin-v1";
 
 /// A code as `doorbelld pair` hands it out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,6 +244,40 @@ pub(super) fn grant_holds(
     let key = hmac::Key::new(hmac::HMAC_SHA256, owner_key);
     let message = owner_message(GRANT_LABEL, door_id, target, access);
     unhex(auth).is_some_and(|tag| hmac::verify(&key, message.as_bytes(), &tag).is_ok())
+}
+
+/// What a phone's re-pin proof covers: the door, the phone, the old and the new fingerprint
+/// (normalised), so it cannot be replayed for another door, phone or certificate.
+fn repin_message(door_id: &str, phone_id: &str, old_fp: &str, new_fp: &str) -> String {
+    format!("{REPIN_LABEL}\n{door_id}\n{phone_id}\n{old_fp}\n{new_fp}")
+}
+
+/// A phone's re-pin proof (hex) under the key it shares with the door, as
+/// `web/pairing-proof.js` computes it.
+pub fn repin_proof_hex(
+    phone_key: &[u8],
+    door_id: &str,
+    phone_id: &str,
+    old_fp: &str,
+    new_fp: &str,
+) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, phone_key);
+    let message = repin_message(door_id, phone_id, old_fp, new_fp);
+    hex(hmac::sign(&key, message.as_bytes()).as_ref())
+}
+
+/// Whether `proof` is the phone's re-pin proof (checked in constant time by `ring`).
+pub(super) fn repin_holds(
+    phone_key: &[u8],
+    door_id: &str,
+    phone_id: &str,
+    old_fp: &str,
+    new_fp: &str,
+    proof: &str,
+) -> bool {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, phone_key);
+    let message = repin_message(door_id, phone_id, old_fp, new_fp);
+    unhex(proof).is_some_and(|tag| hmac::verify(&key, message.as_bytes(), &tag).is_ok())
 }
 
 fn message(door_id: &str, code_id: &str, fingerprint: &str) -> String {

@@ -16,7 +16,8 @@ mod roster;
 
 pub use codes::CodeError;
 pub use codes::{
-    grant_auth_hex, invite_auth_hex, invite_secret, phone_key, proof_hex, NewCode, PAIR_CODE_TTL,
+    grant_auth_hex, invite_auth_hex, invite_secret, phone_key, proof_hex, repin_proof_hex, NewCode,
+    PAIR_CODE_TTL,
 };
 pub use roster::{PinnedPhone, RosterError, PINS_FILE};
 
@@ -111,6 +112,49 @@ impl Pairing {
             .find(|p| p.phone_id == *target)
             .ok_or(PairRefusal::UnknownPhone)?;
         pin.access = access;
+        if let Err(e) = roster::save(&self.file, &self.phones) {
+            tracing::error!(file = %self.file.display(), "cannot save the pinned phones: {e}");
+        }
+        Ok(access)
+    }
+
+    /// Checks a relayed `repin_request`: phone `phone_id` renewed its certificate. On success
+    /// its pin moves from `old_fp` to `new_fp` (and the roster is saved). The proof is checked
+    /// first, so a caller without the phone's key learns nothing about what is pinned.
+    pub fn repin(
+        &mut self,
+        phone_id: &PhoneId,
+        old_fp: &str,
+        new_fp: &str,
+        proof: &str,
+    ) -> Result<Access, PairRefusal> {
+        let old_fp = crate::core::pins::normalise(old_fp).ok_or(PairRefusal::BadFingerprint)?;
+        let new_fp = crate::core::pins::normalise(new_fp).ok_or(PairRefusal::BadFingerprint)?;
+        let pin = self
+            .phones
+            .iter_mut()
+            .find(|p| p.phone_id == *phone_id)
+            .ok_or(PairRefusal::UnknownPhone)?;
+        // A phone paired before phones had a key with the door cannot prove anything: it
+        // pairs again.
+        let key = pin
+            .key
+            .as_deref()
+            .and_then(codes::unhex)
+            .ok_or(PairRefusal::BadProof)?;
+        let id = phone_id.as_str();
+        if !codes::repin_holds(&key, &self.door_id, id, &old_fp, &new_fp, proof) {
+            return Err(PairRefusal::BadProof);
+        }
+        if pin.fingerprint != old_fp {
+            // Already moved (a retried request whose answer was lost) is a success.
+            if pin.fingerprint == new_fp {
+                return Ok(pin.access);
+            }
+            return Err(PairRefusal::NotPinned);
+        }
+        pin.fingerprint = new_fp;
+        let access = pin.access;
         if let Err(e) = roster::save(&self.file, &self.phones) {
             tracing::error!(file = %self.file.display(), "cannot save the pinned phones: {e}");
         }
@@ -282,6 +326,33 @@ impl PairLinks {
             }
             Err(reason) => {
                 tracing::warn!(owner = %phone_id, phone = %target, ?reason, "grant refused");
+                (DoorToHub::PairRefused { request_id, reason }, None)
+            }
+        }
+    }
+
+    /// Answers the hub's `repin_request`; with the new pins when the phone's pin moved.
+    pub fn answer_repin(
+        &self,
+        r: &doorbell_protocol::pairing::RepinRequest,
+    ) -> (DoorToHub, Option<Pins>) {
+        let mut pairing = lock(&self.pairing);
+        let request_id = r.request_id;
+        match pairing.repin(
+            &r.phone_id,
+            &r.old_fingerprint,
+            &r.new_fingerprint,
+            &r.proof,
+        ) {
+            Ok(access) => {
+                tracing::info!(phone = %r.phone_id, fingerprint = %r.new_fingerprint, "a phone renewed its certificate: the new one is pinned");
+                (
+                    DoorToHub::PairAccepted { request_id, access },
+                    Some(pairing.pins()),
+                )
+            }
+            Err(reason) => {
+                tracing::warn!(phone = %r.phone_id, ?reason, "re-pin refused");
                 (DoorToHub::PairRefused { request_id, reason }, None)
             }
         }

@@ -329,3 +329,84 @@ fn only_an_owners_grant_raises_a_pinned_phones_permissions() {
         .any(|p| p.phone_id == member && p.access.may_unlock));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The renewed certificate the re-pin tests move to.
+const NEW_FP: &str = "C4:19:8E:02:7F:B3:56:DA:21:90:4C:E8:0B:A7:63:1F:5D:C2:38:94:E0:7B:16:AF:49:D3:82:05:6E:B1:FA:27";
+
+#[test]
+fn repin_vector_matches_the_phones() {
+    // The same vector as web/pairing-proof.test.mjs (WebCrypto on the phone).
+    let key = phone_key(&SECRET);
+    assert_eq!(
+        repin_proof_hex(&key, "d-1", "p-1", FP, NEW_FP),
+        "a2168b8b0787511f55764dcdddf8acb78a2c837699c9e2f0a3a6aa02cdda8ca2"
+    );
+}
+
+#[test]
+fn a_phone_moves_its_own_pin_with_its_key_and_nobody_else_can() {
+    let dir = std::env::temp_dir().join(format!("doorbell-repin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut pairing = Pairing::load(&dir, "d-1").unwrap();
+    let phone = PhoneId::new("p-1");
+    let code = pairing.new_code(NOW).unwrap();
+    let secret = unhex(&code.secret_hex);
+    let proof = proof_hex(&secret, "d-1", &code.code_id, FP);
+    let access = pairing
+        .redeem(NOW, &code.code_id, &phone, FP, &proof)
+        .unwrap();
+    let key = phone_key(&secret);
+    let pinned = |p: &Pairing| p.pinned()[0].fingerprint.clone();
+
+    // A hub that forges the proof (it has no key), or replays it for another certificate.
+    let forged = repin_proof_hex(b"hub", "d-1", "p-1", FP, NEW_FP);
+    assert_eq!(
+        pairing.repin(&phone, FP, NEW_FP, &forged),
+        Err(PairRefusal::BadProof)
+    );
+    let proof = repin_proof_hex(&key, "d-1", "p-1", FP, NEW_FP);
+    let other_fp = FP.replacen("3B", "5B", 1);
+    assert_eq!(
+        pairing.repin(&phone, FP, &other_fp, &proof),
+        Err(PairRefusal::BadProof)
+    );
+    assert_eq!(
+        pairing.repin(&PhoneId::new("p-x"), FP, NEW_FP, &proof),
+        Err(PairRefusal::UnknownPhone)
+    );
+    assert_eq!(
+        pairing.repin(&phone, FP, "AA", &proof),
+        Err(PairRefusal::BadFingerprint)
+    );
+    // A proof the phone made from an old fingerprint the door does not pin.
+    let stale = repin_proof_hex(&key, "d-1", "p-1", &other_fp, NEW_FP);
+    assert_eq!(
+        pairing.repin(&phone, &other_fp, NEW_FP, &stale),
+        Err(PairRefusal::NotPinned)
+    );
+    assert_eq!(pinned(&pairing), FP, "no refusal moved the pin");
+
+    // The phone's own proof, its fingerprints in lowercase: normalised like pairing's.
+    let lower = repin_proof_hex(&key, "d-1", "p-1", FP, NEW_FP);
+    assert_eq!(
+        pairing.repin(&phone, &FP.to_lowercase(), &NEW_FP.to_lowercase(), &lower),
+        Ok(access)
+    );
+    assert_eq!(pinned(&pairing), NEW_FP);
+    let answer = |fp: &str| format!("v=0\r\na=fingerprint:sha-256 {fp}\r\n");
+    use crate::core::pins::{check, PinCheck};
+    assert!(matches!(
+        check(&pairing.pins(), &phone, &answer(NEW_FP)),
+        PinCheck::Pinned { .. }
+    ));
+    assert_eq!(
+        check(&pairing.pins(), &phone, &answer(FP)),
+        PinCheck::Mismatch,
+        "the old certificate no longer calls"
+    );
+    // A retry whose answer was lost is a success, and changes nothing.
+    assert_eq!(pairing.repin(&phone, FP, NEW_FP, &proof), Ok(access));
+    let again = Pairing::load(&dir, "d-1").unwrap();
+    assert_eq!(pinned(&again), NEW_FP, "the re-pin was saved");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

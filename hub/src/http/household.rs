@@ -8,6 +8,7 @@
 //! | `PATCH /api/doors/{door_id}/phones/{phone_id}` | the door's owners |
 //! | `DELETE /api/doors/{door_id}/phones/{phone_id}` | the door's owners; any phone for itself (leave) |
 //! | `POST /api/doors/{door_id}/invites` | the door's owners |
+//! | `POST /api/doors/{door_id}/phones/me/repin` | any phone of the door, for itself |
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -34,6 +35,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route(
             "/api/doors/{door_id}/phones/{phone_id}/grant",
             post(grant).layer(DefaultBodyLimit::max(PAIR_BODY_LIMIT)),
+        )
+        .route(
+            "/api/doors/{door_id}/phones/me/repin",
+            post(repin).layer(DefaultBodyLimit::max(PAIR_BODY_LIMIT)),
         )
         .route(
             "/api/doors/{door_id}/invites",
@@ -324,6 +329,61 @@ async fn grant(
             req.auth,
         )
         .await;
+    door_said(answer)
+}
+
+/// A phone renewed its certificate: the old and new fingerprints and its MAC of both.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepinBody {
+    old_fingerprint: String,
+    new_fingerprint: String,
+    proof: String,
+}
+
+/// `POST /api/doors/{door_id}/phones/me/repin`: relay the caller's re-pin to the door, which
+/// moves its pin if the phone's MAC holds and the old fingerprint is the pinned one (`204`),
+/// else `403`; `503` while the door is offline (the phone retries on a later start).
+async fn repin(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<RepinBody>, JsonRejection>,
+) -> Response {
+    let Ok(Path(door)) = path else {
+        return json_error(StatusCode::BAD_REQUEST, "bad door id");
+    };
+    if !path_ok(&[&door]) {
+        return json_error(StatusCode::BAD_REQUEST, "bad door id");
+    }
+    let (caller, door_id, _) = match caller_at(&app, &headers, &door).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Json(req) = match body {
+        Ok(body) => body,
+        Err(rejection) => return json_error(StatusCode::BAD_REQUEST, rejection.body_text()),
+    };
+    let fields = [&req.old_fingerprint, &req.new_fingerprint, &req.proof];
+    if fields.iter().any(|f| f.len() > MAX_CREDENTIAL_CHARS) {
+        return json_error(StatusCode::BAD_REQUEST, "malformed fingerprint or proof");
+    }
+    let answer = app
+        .hub
+        .door_pairing
+        .repin(
+            &door_id,
+            caller.phone_id,
+            req.old_fingerprint,
+            req.new_fingerprint,
+            req.proof,
+        )
+        .await;
+    door_said(answer)
+}
+
+/// The door's answer to a relayed request that has no body on success.
+fn door_said(answer: Result<crate::pairing::DoorAnswer, crate::pairing::RelayError>) -> Response {
     match answer {
         Ok(crate::pairing::DoorAnswer::Accepted(_)) => StatusCode::NO_CONTENT.into_response(),
         Ok(crate::pairing::DoorAnswer::Refused(reason)) => {

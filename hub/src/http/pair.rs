@@ -146,6 +146,10 @@ pub(super) fn refusal_text(reason: PairRefusal) -> String {
         PairRefusal::BadFingerprint => ("bad_fingerprint", "not a certificate fingerprint"),
         PairRefusal::Full => ("full", "the door pins as many phones as it can; remove one"),
         PairRefusal::UnknownPhone => ("unknown_phone", "the door never pinned that phone"),
+        PairRefusal::NotPinned => (
+            "not_pinned",
+            "the door pins another certificate for this phone; pair again with a link from the door",
+        ),
         PairRefusal::NotOwner => (
             "not_owner",
             "only an owner the door pinned can invite; pair again with a link from the door",
