@@ -130,6 +130,7 @@ macro_rules! choice {
 
 // After `choice!`, which it uses.
 mod gpio;
+mod hub;
 #[cfg(feature = "embedded-hub")]
 mod turn;
 mod view;
@@ -449,41 +450,6 @@ impl Config {
             }
         }
         self.gpio.validate()
-    }
-
-    /// The hub settings a standalone (non-demo) daemon needs.
-    pub fn validate_hub(&self) -> Result<(), ConfigError> {
-        let url = self.hub.url.trim();
-        if url.is_empty() {
-            return Err(ConfigError::Invalid {
-                key: "hub.url",
-                problem: "is not set".into(),
-                fix: "set hub.url = \"wss://your-hub/ws\" in /etc/doorbell/doorbell.toml, or hub.listen = \"0.0.0.0:8443\" for a hub inside this process (or run `doorbelld --demo`)".into(),
-            });
-        }
-        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
-            return Err(ConfigError::Invalid {
-                key: "hub.url",
-                problem: format!("{url:?} is not a ws:// or wss:// URL"),
-                fix: "write it like \"wss://hub.example.net/ws\"".into(),
-            });
-        }
-        if self.hub.door_id.trim().is_empty() {
-            return Err(ConfigError::Invalid {
-                key: "hub.door_id",
-                problem: "is not set".into(),
-                fix: "run `doorbell-hub add-door \"Front door\"` on the hub and copy door_id"
-                    .into(),
-            });
-        }
-        if self.hub.secret.trim().is_empty() {
-            return Err(ConfigError::Invalid {
-                key: "hub.secret",
-                problem: "is not set".into(),
-                fix: "copy the secret printed by `doorbell-hub add-door` (there is no default secret)".into(),
-            });
-        }
-        Ok(())
     }
 
     pub fn control_socket(&self) -> PathBuf {

@@ -87,6 +87,8 @@ enum Hello {
         token: String,
     },
     WrongVersion(u64),
+    /// A door's hello with an id or text the protocol refuses (`invalid_id`, `invalid_text`).
+    Invalid(ErrorCode, String),
     /// Not a hello at all (or a hello of neither shape).
     Other,
 }
@@ -104,18 +106,27 @@ fn parse_hello(text: &str) -> Hello {
         Some(v) if v != u64::from(PROTOCOL_VERSION) => return Hello::WrongVersion(v),
         _ => {}
     }
-    if let Ok(DoorToHub::Hello {
-        door_id,
-        secret,
-        software,
-        ..
-    }) = serde_json::from_value::<DoorToHub>(value.clone())
-    {
-        return Hello::Door {
+    match serde_json::from_value::<DoorToHub>(value.clone()) {
+        Ok(DoorToHub::Hello {
             door_id,
             secret,
             software,
-        };
+            ..
+        }) => {
+            return Hello::Door {
+                door_id,
+                secret,
+                software,
+            }
+        }
+        Err(e) if value.get("door_id").is_some() => {
+            let message = e.to_string();
+            let code = ErrorCode::for_decode_error(&message);
+            if code != ErrorCode::BadMessage {
+                return Hello::Invalid(code, message);
+            }
+        }
+        _ => {}
     }
     if let Ok(PhoneToHub::Hello { token, .. }) = serde_json::from_value::<PhoneToHub>(value) {
         return Hello::Phone { token };
@@ -222,6 +233,14 @@ enum Role {
     Phone,
 }
 
+/// The reply to a frame that did not decode: `invalid_id` / `invalid_text` when a field broke
+/// the protocol's limits, else `bad_message`.
+fn decode_error_text(error: &serde_json::Error, what: &str) -> String {
+    let message = error.to_string();
+    let code = ErrorCode::for_decode_error(&message);
+    error_text(code, &format!("{what}: {message}"))
+}
+
 async fn run(hub: Arc<HubState>, mut socket: WebSocket, shutdown: CancellationToken) {
     let conn = hub.switchboard.next_conn_id();
     // --- handshake ---
@@ -256,6 +275,10 @@ async fn run(hub: Arc<HubState>, mut socket: WebSocket, shutdown: CancellationTo
                 "hello required",
             )
             .await;
+            return;
+        }
+        Hello::Invalid(code, message) => {
+            refuse(&mut socket, code, &message, "invalid hello").await;
             return;
         }
         Hello::WrongVersion(v) => {
@@ -507,7 +530,7 @@ async fn pump(
                             hub.switchboard.door_message(conn, msg);
                             None
                         }
-                        Err(e) => Some(error_text(ErrorCode::BadMessage, &format!("not a door message: {e}"))),
+                        Err(e) => Some(decode_error_text(&e, "not a door message")),
                     },
                     (Some(text), Role::Phone) => match serde_json::from_str::<PhoneToHub>(&text) {
                         Ok(PhoneToHub::Hello { .. }) => Some(error_text(ErrorCode::AlreadyAuthenticated, "already authenticated")),
@@ -515,7 +538,7 @@ async fn pump(
                             hub.switchboard.phone_message(conn, msg);
                             None
                         }
-                        Err(e) => Some(error_text(ErrorCode::BadMessage, &format!("not a phone message: {e}"))),
+                        Err(e) => Some(decode_error_text(&e, "not a phone message")),
                     },
                 };
                 if let Some(reply) = reply {
