@@ -176,36 +176,7 @@ async fn bad_credentials_are_refused_then_rate_limited() {
     c.close().await.expect("close");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn allocations_per_credential_are_capped() {
-    let server = embedded("max_allocations_per_credential = 2").await;
-    let ice = server.issuer().ice_server("p-quota");
-    let (u, p) = (
-        ice.username.clone().expect("u"),
-        ice.credential.clone().expect("p"),
-    );
-    let mut kept = Vec::new();
-    for _ in 0..2 {
-        let c = client(server.addr(), &u, &p).await;
-        let relay = within("allocate", c.allocate())
-            .await
-            .expect("within quota");
-        kept.push((c, relay));
-    }
-    let c = client(server.addr(), &u, &p).await;
-    let err = within("over quota", c.allocate())
-        .await
-        .err()
-        .expect("third allocation refused")
-        .to_string();
-    assert!(err.contains("486"), "expected 486, got {err}");
-    // Another credential (another side of the call) is unaffected.
-    let other = server.issuer().ice_server("d-quota");
-    let c2 = client_for(server.addr(), &other).await;
-    within("other credential", c2.allocate())
-        .await
-        .expect("another credential allocates");
-}
+// The allocation quotas: turn_limits.rs.
 
 // ---------------------------------------------------------------------------------------------
 // coturn's reference client against the embedded server
