@@ -366,6 +366,19 @@ impl Config {
         Ok(config)
     }
 
+    /// A configuration from TOML text alone (defaults, then `text`; no environment, no
+    /// overrides), checked like [`Config::load`]: for tests and the fuzz targets.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let defaults = config::Config::try_from(&Config::default())?;
+        let config: Config = config::Config::builder()
+            .add_source(defaults)
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()?
+            .try_deserialize()?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Checks that serde cannot express: ranges and cross-key rules.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key, problem: String, fix: &str| ConfigError::Invalid {

@@ -3,6 +3,7 @@
 //! [`snapshots`]), `GET /healthz`, and `GET /ws` (handed to [`crate::ws`]). Every response
 //! carries the security headers.
 
+mod fuzz_bodies;
 mod history;
 mod household;
 mod pair;
@@ -10,6 +11,7 @@ mod push;
 mod quiet;
 mod replies;
 mod snapshots;
+pub(crate) use fuzz_bodies::fuzz_pair_body;
 
 use std::net::SocketAddr;
 use std::time::Instant;

@@ -299,6 +299,30 @@ impl GateConn {
     }
 }
 
+/// What the gate reads of one datagram, without a server: STUN decoding, every peer address
+/// against the policy, the USERNAME's identity and credential check (`crate::fuzzing`).
+pub(crate) fn fuzz_gate_datagram(data: &[u8]) {
+    let mut m = Message {
+        raw: data.to_vec(),
+        ..Default::default()
+    };
+    if m.decode().is_err() {
+        return;
+    }
+    let policy = PeerPolicy::default().with_own_addresses(
+        SocketAddr::from(([127, 0, 0, 1], 3478)),
+        IpAddr::from([198, 51, 100, 1]),
+        (49152, 65535),
+    );
+    for peer in peer_addresses(&m) {
+        let _ = policy.permits_peer(peer);
+    }
+    if let Some(username) = text_attr(&m, ATTR_USERNAME) {
+        let _ = identity(&username);
+        let _ = crate::fuzzing::verifier().password_for(&username, crate::fuzzing::now());
+    }
+}
+
 /// The door or phone a username was minted for: `EXPIRY:ID` without the expiry, which changes
 /// with every ring.
 fn identity(username: &str) -> &str {

@@ -35,6 +35,7 @@ pub use config::{
     TurnConfigError, TurnDefaults, TurnMode,
 };
 pub use credentials::{password, CredentialError, TurnIssuer, TurnVerifier};
+pub(crate) use gate::fuzz_gate_datagram;
 pub use policy::{denied_class, Cidr, DeniedClass, PeerPolicy};
 
 /// Bytes of randomness in a generated shared secret: 256 bits, hex encoded (coturn reads the
