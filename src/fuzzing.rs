@@ -16,17 +16,21 @@ use crate::media::dtls::{fix_fingerprints, DtlsCertificate};
 /// media layer compares with the DTLS handshake, GStreamer's SDP parser and the door's rewrite
 /// of its own fingerprint lines.
 pub fn sdp_answer(data: &[u8]) {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let phone = PhoneId::new("p-fuzz");
-        let pinned = Pins::new([(phone.clone(), FINGERPRINT.to_owned(), true)]);
-        let _ = pins::check(&pinned, &phone, text);
-        let _ = pins::sdp_sha256_fingerprints(text);
-    }
+    // An answer reaches the door inside a JSON string, so it is always UTF-8. (Bytes that are
+    // not made gstreamer-sdp 0.25's `SDPAttribute::key()` panic on the first fuzzing run:
+    // fuzz/regressions/sdp_answer/. The door reads attribute keys only of its own offers.)
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let phone = PhoneId::new("p-fuzz");
+    let pinned = Pins::new([(phone.clone(), FINGERPRINT.to_owned(), true)]);
+    let _ = pins::check(&pinned, &phone, text);
+    let _ = pins::sdp_sha256_fingerprints(text);
     static GST: OnceLock<bool> = OnceLock::new();
     if !*GST.get_or_init(|| gst::init().is_ok()) {
         return;
     }
-    if let Ok(mut message) = gst_sdp::SDPMessage::parse_buffer(data) {
+    if let Ok(mut message) = gst_sdp::SDPMessage::parse_buffer(text.as_bytes()) {
         fix_fingerprints(&mut message, certificate());
         let _ = message.as_text();
     }
