@@ -1,0 +1,117 @@
+// Firefox ESR as the phone (docs: README "Phones and browsers"). Debian's Firefox has no
+// H.264 here, so it answers the door's offer with VP8 (the door encodes VP8 only for it), or,
+// with `media.vp8 = false`, with the video line rejected: the call must still carry audio both
+// ways and Unlock. Driven by puppeteer-core over WebDriver BiDi (lib/firefox.mjs).
+//
+// Needs the debug binaries: `cargo build --workspace --bins` (scripts/test.sh does it).
+
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+
+import { clickWhenEnabled, launchFirefoxPhone, pairFirefox, waitForFirefoxState } from "./lib/firefox.mjs";
+import { waitForStats } from "./lib/stats.mjs";
+import { startSystem } from "./lib/system.mjs";
+
+const cleanups = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+/** A door and one paired Firefox phone on its idle screen. */
+async function firefoxWithDoor(doorEnv) {
+  const system = await startSystem({ doorEnv });
+  cleanups.push(async () => {
+    const exit = await system.stop();
+    assert.deepEqual(exit, { code: 0, signal: null }, system.logs());
+  });
+  const phone = await launchFirefoxPhone({ name: "firefox" });
+  cleanups.push(() => phone.close());
+  await phone.page.evaluateOnNewDocument(keepDescriptions);
+  await pairFirefox(phone.page, await system.pairingUrl());
+  return { system, phone };
+}
+
+/** The video line of the phone's last answer ("m=video 0 ..." when rejected). */
+async function answeredVideoLine(page) {
+  return page.evaluate(() => window.__doorbellSdp?.local?.match(/^m=video.*$/m)?.[0] ?? null);
+}
+
+/** The last descriptions the phone applied (kept by `keepDescriptions`), for failure messages. */
+async function descriptions(page) {
+  return page.evaluate(() => `offer:\n${window.__doorbellSdp?.remote}\nanswer:\n${window.__doorbellSdp?.local}`);
+}
+
+/** Keeps a copy of the descriptions each peer connection applies, also after it closed. */
+function keepDescriptions() {
+  const kept = (window.__doorbellSdp = {});
+  const proto = RTCPeerConnection.prototype;
+  for (const [method, side] of [["setLocalDescription", "local"], ["setRemoteDescription", "remote"]]) {
+    const original = proto[method];
+    proto[method] = async function (...args) {
+      const result = await original.apply(this, args);
+      kept[side] = this[`${side}Description`]?.sdp;
+      return result;
+    };
+  }
+}
+
+/**
+ * Ring, answer on the Firefox phone, wait until audio flows both ways (the door decodes the
+ * phone's microphone, the phone receives the door's), press Unlock, hang up. `video` checks
+ * the phone's stats once audio flows.
+ */
+async function callWithUnlock({ system, phone }, video) {
+  const { page } = phone;
+  const before = await system.status();
+  assert.equal(await system.press(), "ok");
+  await waitForFirefoxState(page, "ringing");
+  await page.click("#btn-answer");
+  await waitForFirefoxState(page, "in-call", 20_000).catch(async (e) => {
+    throw new Error(`${e.message}\n${await descriptions(page)}\n${system.logs()}`);
+  });
+  const stats = await waitForStats(page, (s) => s.audio?.packetsReceived > 25 && video(s, false), {
+    timeout: 20_000,
+  }).catch(async (e) => {
+    throw new Error(`${e.message}\nanswer: ${await answeredVideoLine(page)}\n${system.logs()}`);
+  });
+  video(stats, true);
+  assert.equal(stats.audio.mimeType?.toLowerCase(), "audio/opus");
+  await system.waitForStatus(
+    (s) => s.state === "in_call" && s.current_call?.audio_buffers_received > 25,
+    "in_call with the phone's audio decoded at the door",
+  );
+
+  await clickWhenEnabled(page, "#btn-unlock");
+  await system.waitForStatus(
+    (s) => s.unlocks === before.unlocks + 1 && s.relay_pulses === before.relay_pulses + 1,
+    "one unlock and one relay pulse",
+  );
+  await page.click("#btn-hangup");
+  await waitForFirefoxState(page, "idle");
+  const done = await system.waitForStatus(
+    (s) => s.state === "idle" && s.calls_ended === before.calls_ended + 1,
+    "idle after the call",
+  );
+  assert.equal(done.last_call.outcome, "completed");
+  assert.ok(done.last_call.stats.audio_buffers_received > 25, JSON.stringify(done.last_call));
+  return { stats, done };
+}
+
+test("Firefox (no H.264) answers: VP8 video, audio both ways, Unlock", async () => {
+  const door = await firefoxWithDoor({});
+  const { stats, done } = await callWithUnlock(door, (s, strict) => {
+    if (!strict) return s.video?.framesDecoded > 30;
+    assert.equal(s.video.mimeType, "video/VP8");
+    return true;
+  });
+  assert.ok(stats.video.frameWidth > 0, JSON.stringify(stats.video));
+  assert.ok(done.last_call.stats.vp8_frames_sent > 30, JSON.stringify(done.last_call));
+  assert.deepEqual(door.phone.consoleErrors, []);
+});
+
+test("media.vp8 = false: Firefox rejects the video line and the call still has audio and Unlock", async () => {
+  const door = await firefoxWithDoor({ DOORBELL__MEDIA__VP8: "false" });
+  const { done } = await callWithUnlock(door, (s) => (s.video?.framesDecoded ?? 0) === 0);
+  assert.match(String(await answeredVideoLine(door.phone.page)), /^m=video 0 /, "the phone rejected the video");
+  assert.equal(done.last_call.stats.vp8_frames_sent ?? 0, 0);
+});
