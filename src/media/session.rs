@@ -9,6 +9,10 @@
 //!
 //! The camera also feeds a tee branch that makes one JPEG per press (`super::snapshot`).
 //!
+//! Audio is the offer's first m-line (BUNDLE's tag) and VP8 follows H.264 on the video line:
+//! a phone without H.264 gets VP8 from a branch started for it, one with neither codec
+//! rejects the video line and still has audio and Unlock (`super::vp8`).
+//!
 //! With `media.echo_cancel` (the default) the microphone goes through `webrtcdsp` (echo
 //! cancellation, noise suppression, gain control) and the phone's voice passes a
 //! `webrtcechoprobe` just before the speaker, so the canceller knows what the speaker played

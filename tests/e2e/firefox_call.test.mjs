@@ -19,7 +19,8 @@ after(async () => {
 
 /** A door and one paired Firefox phone on its idle screen. */
 async function firefoxWithDoor(doorEnv) {
-  const system = await startSystem({ doorEnv });
+  // A short strike pulse, so that call after call each Unlock pulses anew.
+  const system = await startSystem({ doorEnv: { DOORBELL__GPIO__RELAY_PULSE_MS: "200", ...doorEnv } });
   cleanups.push(async () => {
     const exit = await system.stop();
     assert.deepEqual(exit, { code: 0, signal: null }, system.logs());
@@ -57,14 +58,28 @@ function keepDescriptions() {
 
 /**
  * Ring, answer on the Firefox phone, wait until audio flows both ways (the door decodes the
- * phone's microphone, the phone receives the door's), press Unlock, hang up. `video` checks
- * the phone's stats once audio flows.
+ * phone's microphone, the phone receives the door's), press Unlock, hang up. `video(stats,
+ * strict)` checks the phone's stats once audio flows. With `inPreview` the phone answers once
+ * its ring preview shows the door's video (Answer then continues in the preview's session);
+ * otherwise at once (the door's call session).
  */
-async function callWithUnlock({ system, phone }, video) {
+async function callWithUnlock({ system, phone }, video, { inPreview = false } = {}) {
   const { page } = phone;
   const before = await system.status();
   assert.equal(await system.press(), "ok");
   await waitForFirefoxState(page, "ringing");
+  if (inPreview) {
+    await page
+      .waitForFunction(() => document.getElementById("screen-ringing")?.dataset.preview === "live", {
+        timeout: 15_000,
+        polling: 50,
+      })
+      .catch(async (e) => {
+        throw new Error(`the ring preview never showed video: ${e.message}\n${await descriptions(page)}\n${system.logs()}`);
+      });
+    const ringing = await system.status();
+    assert.equal(ringing.current_call.video_encoders, 2, "H.264 and, for this phone, VP8");
+  }
   await page.click("#btn-answer");
   await waitForFirefoxState(page, "in-call", 20_000).catch(async (e) => {
     throw new Error(`${e.message}\n${await descriptions(page)}\n${system.logs()}`);
@@ -86,6 +101,7 @@ async function callWithUnlock({ system, phone }, video) {
     (s) => s.unlocks === before.unlocks + 1 && s.relay_pulses === before.relay_pulses + 1,
     "one unlock and one relay pulse",
   );
+  await system.waitForStatus((s) => s.relay === "off", "the strike released after its pulse");
   await page.click("#btn-hangup");
   await waitForFirefoxState(page, "idle");
   const done = await system.waitForStatus(
@@ -97,15 +113,18 @@ async function callWithUnlock({ system, phone }, video) {
   return { stats, done };
 }
 
-test("Firefox (no H.264) answers: VP8 video, audio both ways, Unlock", async () => {
+test("Firefox (no H.264) answers: VP8 video, audio both ways, Unlock; at once and in its ring preview", async () => {
   const door = await firefoxWithDoor({});
-  const { stats, done } = await callWithUnlock(door, (s, strict) => {
+  const vp8 = (s, strict) => {
     if (!strict) return s.video?.framesDecoded > 30;
     assert.equal(s.video.mimeType, "video/VP8");
+    assert.equal(s.video.frameWidth, 640, JSON.stringify(s.video));
     return true;
-  });
-  assert.ok(stats.video.frameWidth > 0, JSON.stringify(stats.video));
-  assert.ok(done.last_call.stats.vp8_frames_sent > 30, JSON.stringify(done.last_call));
+  };
+  for (const inPreview of [false, true]) {
+    const { done } = await callWithUnlock(door, vp8, { inPreview });
+    assert.ok(done.last_call.stats.vp8_frames_sent > 30, JSON.stringify(done.last_call));
+  }
   assert.deepEqual(door.phone.consoleErrors, []);
 });
 
