@@ -28,6 +28,7 @@ async function firefoxWithDoor(doorEnv) {
   const phone = await launchFirefoxPhone({ name: "firefox" });
   cleanups.push(() => phone.close());
   await phone.page.evaluateOnNewDocument(keepDescriptions);
+  await phone.page.evaluateOnNewDocument(namePreviewPc);
   await pairFirefox(phone.page, await system.pairingUrl());
   return { system, phone };
 }
@@ -35,6 +36,11 @@ async function firefoxWithDoor(doorEnv) {
 /** The video line of the phone's last answer ("m=video 0 ..." when rejected). */
 async function answeredVideoLine(page) {
   return page.evaluate(() => window.__doorbellSdp?.local?.match(/^m=video.*$/m)?.[0] ?? null);
+}
+
+/** Names a live view's connection (the app's Preview) for lib/stats.mjs. */
+function namePreviewPc() {
+  Object.defineProperty(window, "doorbellPreviewPc", { get: () => window.doorbell?.previewPc ?? null });
 }
 
 /** The last descriptions the phone applied (kept by `keepDescriptions`), for failure messages. */
@@ -125,7 +131,22 @@ test("Firefox (no H.264) answers: VP8 video, audio both ways, Unlock; at once an
     const { done } = await callWithUnlock(door, vp8, { inPreview });
     assert.ok(done.last_call.stats.vp8_frames_sent > 30, JSON.stringify(done.last_call));
   }
-  assert.deepEqual(door.phone.consoleErrors, []);
+
+  // A live view is a preview session too: VP8 on the viewer screen.
+  const { system, phone } = door;
+  await phone.page.click(`button[data-view="${system.door.door_id}"]`);
+  await waitForFirefoxState(phone.page, "viewing");
+  const view = await waitForStats(phone.page, (s) => s.video?.framesDecoded > 30, {
+    global: "doorbellPreviewPc",
+    timeout: 20_000,
+  });
+  assert.equal(view.video.mimeType, "video/VP8");
+  const viewing = await system.waitForStatus((s) => s.viewers === 1, "one viewer");
+  assert.ok(viewing.current_call.vp8_frames_sent > 30, JSON.stringify(viewing.current_call));
+  await phone.page.click("#btn-view-stop");
+  await waitForFirefoxState(phone.page, "idle");
+  await system.waitForStatus((s) => s.viewers === 0 && s.state === "idle", "the view ended");
+  assert.deepEqual(phone.consoleErrors, []);
 });
 
 test("media.vp8 = false: Firefox rejects the video line and the call still has audio and Unlock", async () => {

@@ -28,15 +28,20 @@ const VP8_TEE: &str = "vp8rtp";
 pub(crate) const VP8_ENCODER: &str = "vp8enc";
 const VP8_VALVE: &str = "vp8valve";
 const VP8_PAYLOADER: &str = "vp8pay";
-/// A Raspberry Pi encodes VP8 in software only: 640 px wide at most…
+/// A Raspberry Pi encodes VP8 in software only (its hardware encoder is H.264): 640 px wide
+/// at most, whatever the camera gives the H.264 encoder…
 const VP8_MAX_WIDTH: u32 = 640;
-/// …and 15 frames per second at most (libvpx realtime at 640x480 keeps up on a Pi 3 there).
+/// …and 15 frames per second at most, half the default rate and so half the encoding cost.
 const VP8_MAX_FRAMERATE: u32 = 15;
 /// Target bitrate (bit/s): about what x264 needs for the same picture at 30 fps.
 const VP8_BITRATE: u32 = 600_000;
-/// libvpx speed in realtime mode (`deadline=1`): higher is faster and coarser; 12 kept a
-/// 640x480@15 encode at about a third of one x86 core's time on the test machines.
+/// libvpx speed in realtime mode (`deadline=1`): higher is faster and coarser. 640x480@15 of
+/// the test pattern cost 0.36-0.40 s of CPU per 10 s of video at 12 (x264 ultrafast at
+/// 640x480@30: 0.57 s) on the 2-core test machine.
 const VP8_CPU_USED: i32 = 12;
+/// One encoder thread: with two, libvpx's threads spin-wait on each other and the same encode
+/// took 3-4 s of CPU per 10 s on a busy 2-core machine (a Pi has other work on its cores).
+const VP8_THREADS: u32 = 1;
 
 /// Where a session takes its video: the pad a tee links to, and the source pad of the queue
 /// in front of its `webrtcbin` (packets already queued leave there).
@@ -273,7 +278,7 @@ fn describe(pt: u32, ssrc: Option<u32>, plan: &Vp8Plan) -> String {
          ! videoscale ! videorate drop-only=true ! videoconvert \
          ! video/x-raw,format=I420,width={w},height={h},framerate={fps}/1 \
          ! {VP8_ENCODER} name={VP8_ENCODER} deadline=1 cpu-used={VP8_CPU_USED} end-usage=cbr \
-           target-bitrate={VP8_BITRATE} keyframe-max-dist={kf} lag-in-frames=0 threads=2 \
+           target-bitrate={VP8_BITRATE} keyframe-max-dist={kf} lag-in-frames=0 threads={VP8_THREADS} \
          ! rtpvp8pay name={VP8_PAYLOADER} pt={pt}{ssrc} picture-id-mode=15-bit",
         kf = fps * 2,
     )
