@@ -21,6 +21,9 @@ use gstreamer::prelude::*;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+/// RTP leaves a queue as buffers or buffer lists.
+const DATA: gst::PadProbeType = gst::PadProbeType::BUFFER.union(gst::PadProbeType::BUFFER_LIST);
+
 /// The tee after the VP8 payloader, a child of the call's pipeline (so that sessions' bins
 /// can link to it like to `vrtp`).
 const VP8_TEE: &str = "vp8rtp";
@@ -97,22 +100,23 @@ impl Vp8Feed {
         // H.264 packets still queued for the session must not follow: they carry the same
         // SSRC with other sequence numbers, and SRTP refuses such a "replay" with an error
         // that ends the call. Only VP8 passes from here on.
-        input
-            .queue_src
-            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                let Some(buffer) = info.buffer() else {
-                    return gst::PadProbeReturn::Ok;
-                };
-                let payload_type = buffer
-                    .map_readable()
-                    .ok()
-                    .and_then(|map| map.get(1).map(|b| u32::from(b & 0x7f)));
-                if payload_type == Some(pt) {
-                    gst::PadProbeReturn::Ok
-                } else {
-                    gst::PadProbeReturn::Drop
-                }
-            });
+        // (A non-blocking probe: it also sees the packet the hold blocked, once released.)
+        input.queue_src.add_probe(DATA, move |_, info| {
+            let first = match &info.data {
+                Some(gst::PadProbeData::Buffer(buffer)) => Some(buffer.as_ref()),
+                // A payloader pushes a fragmented frame as one list, all of one stream.
+                Some(gst::PadProbeData::BufferList(list)) => list.get(0),
+                _ => return gst::PadProbeReturn::Ok,
+            };
+            let payload_type = first
+                .and_then(|buffer| buffer.map_readable().ok())
+                .and_then(|map| map.get(1).map(|b| u32::from(b & 0x7f)));
+            if payload_type == Some(pt) {
+                gst::PadProbeReturn::Ok
+            } else {
+                gst::PadProbeReturn::Drop
+            }
+        });
         let input = &input.link;
         // Off the H.264 tee…
         if let Some(old) = input.peer() {
@@ -158,10 +162,13 @@ impl Drop for Vp8Feed {
 /// One session's VP8 state: offered or not, the hold on its video until the answer, the feed.
 pub(crate) struct Vp8Video {
     plan: Option<Vp8Plan>,
-    /// Drops the session's video packets until the answer says which codec it gets: an H.264
-    /// packet that reached `webrtcbin` before a switch to VP8 carries the SSRC the VP8 stream
-    /// takes over with other sequence numbers, and SRTP ends the call on that "replay"
-    /// (libsrtp `replay_old`). Before the answer nothing can be sent anyway.
+    /// Holds the session's video at its queue's output until the answer says which codec it
+    /// gets: an H.264 packet that reached `webrtcbin` before a switch to VP8 carries the SSRC
+    /// the VP8 stream takes over with other sequence numbers, and SRTP ends the call on that
+    /// "replay" (libsrtp `replay_old`). A block, not a drop: the leaky queue keeps its newest
+    /// packets meanwhile, so an H.264 phone still gets them at once when it connects (as when
+    /// `webrtcbin` itself held them); a VP8 phone's filter drops them when the block goes.
+    /// Before the answer nothing can be sent anyway.
     hold: Option<(gst::Pad, gst::PadProbeId)>,
     feed: Option<Vp8Feed>,
 }
@@ -172,7 +179,9 @@ impl Vp8Video {
     pub(crate) fn new(plan: Option<Vp8Plan>, bin: &impl IsA<gst::Bin>) -> Vp8Video {
         let hold = plan.and_then(|_| {
             let pad = bin.as_ref().by_name("vcaps")?.static_pad("src")?;
-            let id = pad.add_probe(gst::PadProbeType::BUFFER, |_, _| gst::PadProbeReturn::Drop)?;
+            let id = pad.add_probe(gst::PadProbeType::BLOCK | DATA, |_, _| {
+                gst::PadProbeReturn::Ok
+            })?;
             Some((pad, id))
         });
         Vp8Video {
