@@ -8,8 +8,9 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 
+import { launchPhone, openPairingLink, waitForState } from "./lib/browser.mjs";
 import { clickWhenEnabled, launchFirefoxPhone, pairFirefox, waitForFirefoxState } from "./lib/firefox.mjs";
-import { waitForStats } from "./lib/stats.mjs";
+import { callStats, waitForStats } from "./lib/stats.mjs";
 import { startSystem } from "./lib/system.mjs";
 
 const cleanups = [];
@@ -36,6 +37,12 @@ async function firefoxWithDoor(doorEnv) {
 /** The video line of the phone's last answer ("m=video 0 ..." when rejected). */
 async function answeredVideoLine(page) {
   return page.evaluate(() => window.__doorbellSdp?.local?.match(/^m=video.*$/m)?.[0] ?? null);
+}
+
+/** Waits until the ringing screen on a Firefox page shows the door's video (its ring preview). */
+function firefoxPreviewLive(page) {
+  const live = () => document.getElementById("screen-ringing")?.dataset.preview === "live";
+  return page.waitForFunction(live, { timeout: 15_000, polling: 50 });
 }
 
 /** Names a live view's connection (the app's Preview) for lib/stats.mjs. */
@@ -75,12 +82,7 @@ async function callWithUnlock({ system, phone }, video, { inPreview = false } = 
   assert.equal(await system.press(), "ok");
   await waitForFirefoxState(page, "ringing");
   if (inPreview) {
-    await page
-      .waitForFunction(() => document.getElementById("screen-ringing")?.dataset.preview === "live", {
-        timeout: 15_000,
-        polling: 50,
-      })
-      .catch(async (e) => {
+    await firefoxPreviewLive(page).catch(async (e) => {
         throw new Error(`the ring preview never showed video: ${e.message}\n${await descriptions(page)}\n${system.logs()}`);
       });
     const ringing = await system.status();
@@ -154,4 +156,42 @@ test("media.vp8 = false: Firefox rejects the video line and the call still has a
   const { done } = await callWithUnlock(door, (s) => (s.video?.framesDecoded ?? 0) === 0);
   assert.match(String(await answeredVideoLine(door.phone.page)), /^m=video 0 /, "the phone rejected the video");
   assert.equal(done.last_call.stats.vp8_frames_sent ?? 0, 0);
+});
+
+test("Firefox and Chromium ring together; Chromium answers: the VP8 encoder stops with Firefox's preview", async () => {
+  const { system, phone: firefox } = await firefoxWithDoor({});
+  const chromium = await launchPhone({ name: "chromium" });
+  cleanups.push(() => chromium.close());
+  await openPairingLink(chromium.page, await system.pairingUrl());
+  await waitForState(chromium.page, "idle");
+
+  assert.equal(await system.press(), "ok");
+  await Promise.all([waitForFirefoxState(firefox.page, "ringing"), waitForState(chromium.page, "ringing")]);
+  // Both previews live: Firefox's VP8 from the second encoder, Chromium's H.264 from the first.
+  await firefoxPreviewLive(firefox.page);
+  await chromium.page.waitForFunction(() => document.getElementById("screen-ringing")?.dataset.preview === "live", null, {
+    timeout: 15_000,
+  });
+  const ringing = await system.status();
+  assert.equal(ringing.current_call.video_encoders, 2, JSON.stringify(ringing.current_call));
+  assert.ok(ringing.current_call.vp8_frames_sent > 0, JSON.stringify(ringing.current_call));
+
+  await chromium.page.click("#btn-answer");
+  await waitForFirefoxState(firefox.page, "answered-elsewhere");
+  await waitForState(chromium.page, "in-call", 20_000);
+  const first = await waitForStats(chromium.page, (s) => s.video?.framesDecoded > 10 && s.audio?.totalSamplesReceived > 0);
+  assert.equal(first.video.mimeType, "video/H264");
+  // Firefox's session is gone: no VP8 is encoded while Chromium alone watches (a frame or two
+  // may still have been on their way when its preview closed).
+  const stopped = (await system.waitForStatus((s) => s.state === "in_call", "in_call")).current_call.vp8_frames_sent;
+  const later = await waitForStats(chromium.page, (s) => s.video.framesDecoded > first.video.framesDecoded + 30);
+  assert.ok(later.video.framesDecoded > first.video.framesDecoded + 30);
+  const after = (await system.status()).current_call;
+  assert.ok(after.vp8_frames_sent <= stopped + 2, `VP8 still encoded: ${stopped} -> ${after.vp8_frames_sent}`);
+
+  await chromium.page.click("#btn-hangup");
+  await waitForState(chromium.page, "idle");
+  await system.waitForStatus((s) => s.state === "idle", "idle after the call");
+  assert.deepEqual(chromium.consoleErrors, []);
+  assert.equal((await callStats(chromium.page)), null, "the phone closed its peer connection");
 });
