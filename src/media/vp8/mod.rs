@@ -36,7 +36,8 @@ const VP8_PAYLOADER: &str = "vp8pay";
 const VP8_MAX_WIDTH: u32 = 640;
 /// …and 15 frames per second at most, half the default rate and so half the encoding cost.
 const VP8_MAX_FRAMERATE: u32 = 15;
-/// Target bitrate (bit/s): about what x264 needs for the same picture at 30 fps.
+/// Target bitrate (bit/s): half the H.264 default (`media.video_bitrate_kbps` 1200) for half
+/// its frame rate.
 const VP8_BITRATE: u32 = 600_000;
 /// libvpx speed in realtime mode (`deadline=1`): higher is faster and coarser. 640x480@15 of
 /// the test pattern cost 0.36-0.40 s of CPU per 10 s of video at 12 (x264 ultrafast at
@@ -94,9 +95,6 @@ impl Vp8Feed {
                 "the VP8 branch sends payload type {payloader_pt:?}, this answer wants {pt}"
             )));
         }
-        if let Some(valve) = pipeline.by_name(VP8_VALVE) {
-            valve.set_property("drop", false);
-        }
         // H.264 packets still queued for the session must not follow: they carry the same
         // SSRC with other sequence numbers, and SRTP refuses such a "replay" with an error
         // that ends the call. Only VP8 passes from here on.
@@ -132,6 +130,10 @@ impl Vp8Feed {
         tee_pad
             .link(input)
             .map_err(|e| SessionError::Build(format!("cannot feed VP8: {e:?}")))?;
+        // Open (again) only now that someone watches: a failed attach leaves it as it was.
+        if let Some(valve) = pipeline.by_name(VP8_VALVE) {
+            valve.set_property("drop", false);
+        }
         // The phone's decoder starts at a keyframe; a running encoder's next one may be seconds away.
         request_keyframe(pipeline);
         Ok(Vp8Feed {
