@@ -64,7 +64,7 @@ pub struct PreviewBranch {
     control: gst_webrtc::WebRTCDataChannel,
     gathering: GatheringWatch,
     /// VP8 offered; the video from the VP8 tee once the phone answered VP8 (`super::vp8`).
-    vp8: std::sync::Mutex<Vp8Video>,
+    vp8: Vp8Video,
     counters: Arc<Counters>,
 }
 
@@ -161,7 +161,7 @@ impl PreviewBranch {
             talking,
             control,
             gathering,
-            vp8: std::sync::Mutex::new(vp8),
+            vp8,
             counters,
         };
         for (tee, input) in [(VIDEO_TEE, "video"), (AUDIO_TEE, "audio")] {
@@ -202,8 +202,6 @@ impl PreviewBranch {
             gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).map_err(|_| SessionError::BadSdp)?;
         let input = VideoInput::of(&self.bin, self.bin.static_pad("video"));
         self.vp8
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .follow_answer(&self.pipeline, input, &mut message, &self.counters);
         let answer =
             gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Answer, message);
@@ -264,7 +262,7 @@ impl PreviewBranch {
 
 impl Drop for PreviewBranch {
     fn drop(&mut self) {
-        self.vp8.lock().unwrap_or_else(|e| e.into_inner()).stop();
+        self.vp8.stop();
         for src in self.tee_pads.drain(..) {
             if let Some(peer) = src.peer() {
                 let _ = src.unlink(&peer);

@@ -9,9 +9,7 @@
 //!
 //! The camera also feeds a tee branch that makes one JPEG per press (`super::snapshot`).
 //!
-//! Audio is the offer's first m-line (BUNDLE's tag) and VP8 follows H.264 on the video line:
-//! a phone without H.264 gets VP8 from a branch started for it, one with neither codec
-//! rejects the video line and still has audio and Unlock (`super::vp8`).
+//! Audio is the offer's first m-line; VP8 follows H.264 for phones without it (`super::vp8`).
 //!
 //! With `media.echo_cancel` (the default) the microphone goes through `webrtcdsp` (echo
 //! cancellation, noise suppression, gain control) and the phone's voice passes a
@@ -82,7 +80,7 @@ pub struct Session {
     bus_task: tokio::task::JoinHandle<()>,
     gathering: GatheringWatch,
     /// VP8 offered (`media.vp8`); the phone's video from the VP8 tee once it answers VP8.
-    vp8: std::sync::Mutex<Vp8Video>,
+    vp8: Vp8Video,
 }
 
 impl Session {
@@ -135,7 +133,7 @@ impl Session {
             counters,
             bus_task,
             gathering,
-            vp8: std::sync::Mutex::new(vp8),
+            vp8,
         };
         // webrtcbin makes data channels only once it is out of NULL; READY moves no data, and
         // the channel must exist before the offer so its m-line is negotiated with the call.
@@ -312,8 +310,6 @@ impl Session {
             gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).map_err(|_| SessionError::BadSdp)?;
         let input = VideoInput::of(&self.pipeline, None);
         self.vp8
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .follow_answer(&self.pipeline, input, &mut message, &self.counters);
         let answer =
             gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Answer, message);
@@ -402,7 +398,7 @@ pub(super) fn create_control_channel(
 impl Drop for Session {
     fn drop(&mut self) {
         self.bus_task.abort();
-        self.vp8.lock().unwrap_or_else(|e| e.into_inner()).stop();
+        self.vp8.stop();
         super::teardown::flush_for_teardown(&self.webrtc);
         if let Err(e) = self.pipeline.set_state(gst::State::Null) {
             tracing::warn!(call_id = %self.call_id, "pipeline did not stop cleanly: {e}");

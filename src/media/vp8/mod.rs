@@ -19,7 +19,7 @@ use super::session::{Counters, SessionError};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// RTP leaves a queue as buffers or buffer lists.
 const DATA: gst::PadProbeType = gst::PadProbeType::BUFFER.union(gst::PadProbeType::BUFFER_LIST);
@@ -171,8 +171,8 @@ pub(crate) struct Vp8Video {
     /// packets meanwhile, so an H.264 phone still gets them at once when it connects (as when
     /// `webrtcbin` itself held them); a VP8 phone's filter drops them when the block goes.
     /// Before the answer nothing can be sent anyway.
-    hold: Option<(gst::Pad, gst::PadProbeId)>,
-    feed: Option<Vp8Feed>,
+    hold: Mutex<Option<(gst::Pad, gst::PadProbeId)>>,
+    feed: Mutex<Option<Vp8Feed>>,
 }
 
 impl Vp8Video {
@@ -188,8 +188,8 @@ impl Vp8Video {
         });
         Vp8Video {
             plan,
-            hold,
-            feed: None,
+            hold: Mutex::new(hold),
+            feed: Mutex::new(None),
         }
     }
 
@@ -203,7 +203,7 @@ impl Vp8Video {
     /// to the VP8 tee; otherwise the session keeps H.264 (or sends no video: a rejected line
     /// needs nothing more from the door). The hold is released either way.
     pub(crate) fn follow_answer(
-        &mut self,
+        &self,
         pipeline: &gst::Pipeline,
         input: Option<VideoInput>,
         answer: &mut gstreamer_sdp::SDPMessageRef,
@@ -218,7 +218,7 @@ impl Vp8Video {
                     match Vp8Feed::attach(pipeline, &input, pt, &plan, counters) {
                         Ok(feed) => {
                             tracing::info!(pt, "the phone decodes no H.264: sending it VP8");
-                            self.feed = Some(feed);
+                            *lock(&self.feed) = Some(feed);
                         }
                         Err(e) => tracing::warn!("the phone wants VP8 and gets no video: {e}"),
                     }
@@ -227,15 +227,20 @@ impl Vp8Video {
             }
         }
         // After the VP8 filter is in place (attach), so no H.264 packet slips through.
-        if let Some((pad, id)) = self.hold.take() {
+        if let Some((pad, id)) = lock(&self.hold).take() {
             pad.remove_probe(id);
         }
     }
 
     /// Stop feeding VP8 (the session ends).
-    pub(crate) fn stop(&mut self) {
-        self.feed = None;
+    pub(crate) fn stop(&self) {
+        lock(&self.feed).take();
     }
+}
+
+/// A poisoned lock only means a panic elsewhere; the pads it guards are still valid.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Ask the VP8 encoder, if there is one, for a keyframe.
