@@ -312,11 +312,13 @@ fn build_branch(
     let raw = pipeline
         .by_name(super::snapshot::TEE)
         .ok_or_else(|| build("no raw video tee".into()))?;
-    // The offer's `a=ssrc` is the H.264 payloader's; the VP8 stream takes its place.
-    let ssrc = pipeline
+    let h264 = pipeline
         .by_name(super::preview::VIDEO_TEE)
         .and_then(|t| t.static_pad("sink"))
-        .and_then(|p| p.current_caps())
+        .and_then(|p| p.current_caps());
+    // The offer's `a=ssrc` is the H.264 payloader's; the VP8 stream takes its place.
+    let ssrc = h264
+        .as_ref()
         .and_then(|c| c.structure(0).and_then(|s| s.get::<u32>("ssrc").ok()));
     let bin = gst::parse::bin_from_description(&describe(pt, ssrc, plan), true)
         .map_err(|e| build(e.to_string()))?;
@@ -329,7 +331,8 @@ fn build_branch(
         .add_many([bin.upcast_ref::<gst::Element>(), &tee])
         .map_err(|e| build(e.to_string()))?;
     let started = (|| -> Result<(), String> {
-        bin.link(&tee).map_err(|e| e.to_string())?;
+        let caps = rtp_caps(pt, h264.as_ref());
+        bin.link_filtered(&tee, &caps).map_err(|e| e.to_string())?;
         tee.sync_state_with_parent().map_err(|e| e.to_string())?;
         bin.sync_state_with_parent().map_err(|e| e.to_string())?;
         let counted = counters.clone();
@@ -356,9 +359,55 @@ fn build_branch(
     Ok(tee)
 }
 
+/// The VP8 RTP caps, with the H.264 stream's RTP header extensions (`extmap-N` fields, e.g.
+/// transport-wide congestion control's): the payloader adds what its downstream caps name,
+/// so the VP8 stream carries the same extensions the offer announced for the video line.
+fn rtp_caps(pt: u32, h264: Option<&gst::Caps>) -> gst::Caps {
+    let mut caps = gst::Caps::builder("application/x-rtp")
+        .field("media", "video")
+        .field("encoding-name", "VP8")
+        .field("payload", pt as i32)
+        .build();
+    let extensions = h264.and_then(|c| c.structure(0)).into_iter().flat_map(|s| {
+        s.iter()
+            .filter(|(name, _)| name.starts_with("extmap-"))
+            .map(|(name, value)| (name.to_owned(), value.clone()))
+            .collect::<Vec<_>>()
+    });
+    if let Some(structure) = caps.make_mut().structure_mut(0) {
+        for (name, value) in extensions {
+            structure.set_value(name.as_str(), value);
+        }
+    }
+    caps
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vp8_rtp_takes_the_h264_streams_header_extensions() {
+        gst::init().unwrap();
+        let h264: gst::Caps = "application/x-rtp,media=video,encoding-name=H264,payload=96,ssrc=(uint)7,\
+            extmap-3=(string)http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+            .parse()
+            .unwrap();
+        let caps = rtp_caps(98, Some(&h264));
+        let s = caps.structure(0).unwrap();
+        assert_eq!(s.get::<&str>("encoding-name").unwrap(), "VP8");
+        assert_eq!(s.get::<i32>("payload").unwrap(), 98);
+        assert!(s
+            .get::<&str>("extmap-3")
+            .unwrap()
+            .contains("transport-wide-cc"));
+        assert!(
+            !s.has_field("ssrc"),
+            "the payloader's ssrc property sets it"
+        );
+        let plain = rtp_caps(98, None);
+        assert_eq!(plain.structure(0).unwrap().n_fields(), 3);
+    }
 
     #[test]
     fn vp8_is_encoded_at_most_640_wide_and_15_fps() {
