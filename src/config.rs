@@ -196,6 +196,10 @@ pub struct MediaConfig {
     /// voice from the door's speaker is removed from the door's microphone, so the person on
     /// the phone does not hear themselves. Off only for a headset-like setup or to compare.
     pub echo_cancel: bool,
+    /// Offer VP8 besides H.264 (preferred) and encode it in software for a phone that
+    /// decodes no H.264 (Firefox without its OpenH264 plugin), only while one watches.
+    /// `false`: such a phone gets audio and Unlock without video.
+    pub vp8: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -275,6 +279,7 @@ impl Default for MediaConfig {
             video_bitrate_kbps: 1200,
             ice_local_addresses: Vec::new(),
             echo_cancel: true,
+            vp8: true,
         }
     }
 }
