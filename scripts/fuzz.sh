@@ -32,8 +32,9 @@ for t in "${TARGETS[@]}"; do
   # GStreamer's one-time initialisation (sdp_answer) keeps GLib allocations for the life of the
   # process, which LeakSanitizer reports at exit as a leak: not one per input.
   extra=()
-  [ "$t" = sdp_answer ] && extra=(-detect_leaks=0)
-  if cargo +nightly fuzz run -O "$t" "$scratch/$t" "corpus/$t" -- \
+  asan=
+  if [ "$t" = sdp_answer ]; then extra=(-detect_leaks=0); asan=detect_leaks=0; fi
+  if ASAN_OPTIONS="$asan" cargo +nightly fuzz run -O "$t" "$scratch/$t" "corpus/$t" -- \
       -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 "${extra[@]}" >"$log" 2>&1; then
     result="no crash in ${SECONDS_EACH} s"
   else
