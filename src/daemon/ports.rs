@@ -280,6 +280,7 @@ impl MediaPort for GstMedia {
             dtls: self.plan.dtls.as_ref(),
             audio_sink: &self.plan.audio_sink,
             counters: session.counters(),
+            congestion: session.congestion(),
             events: self.events.clone(),
         };
         let branch = PreviewBranch::open(session.pipeline(), call_id, session_id, setup)

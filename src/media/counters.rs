@@ -13,6 +13,10 @@ pub struct Counters {
     pub audio_rtp_sent: AtomicU64,
     /// Video encoders in the pipeline, counted when a session or preview starts or ends.
     pub video_encoders: AtomicU64,
+    /// Congestion control: the last bandwidth estimate of a session (kbit/s, 0 before any).
+    pub bandwidth_estimate_kbps: AtomicU64,
+    /// The bitrate the video encoder was last given (kbit/s; 0 without congestion control).
+    pub video_target_kbps: AtomicU64,
 }
 
 impl Counters {
@@ -22,6 +26,8 @@ impl Counters {
             audio_buffers_received: self.audio_buffers_received.load(Ordering::Relaxed),
             audio_rtp_sent: self.audio_rtp_sent.load(Ordering::Relaxed),
             video_encoders: self.video_encoders.load(Ordering::Relaxed),
+            bandwidth_estimate_kbps: self.bandwidth_estimate_kbps.load(Ordering::Relaxed),
+            video_target_kbps: self.video_target_kbps.load(Ordering::Relaxed),
         }
     }
 }
@@ -32,4 +38,6 @@ pub struct SessionStats {
     pub audio_buffers_received: u64,
     pub audio_rtp_sent: u64,
     pub video_encoders: u64,
+    pub bandwidth_estimate_kbps: u64,
+    pub video_target_kbps: u64,
 }

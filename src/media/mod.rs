@@ -5,12 +5,14 @@
 //! - [`session`]: the per-call pipeline, its events and its teardown guard.
 //! - [`pipeline`]: the session's launch string and ICE (STUN/TURN) configuration.
 //! - [`preview`]: a ringing phone's preview session, a branch fed by the call's one encoder.
+//! - [`congestion`]: congestion control (`rtpgccbwe`) and the encoder's bitrate following it.
 //! - [`counters`]: what a session counts (frames, audio both ways, encoders) for status and tests.
 //! - [`dtls`]: the door's own DTLS certificate in webrtcbin.
 //! - `teardown`: a webrtcbin is flushed before NULL (GStreamer 1.22 deadlock on pad blocks).
 //! - `gathering`: a stopped session is released only once ICE gathering has ended (GStreamer 1.22 crash).
 //! - [`snapshot`]: the visitor's JPEG from the session's video (a tee branch).
 
+pub mod congestion;
 pub mod counters;
 pub mod dtls;
 mod gathering;
@@ -21,6 +23,7 @@ pub mod session;
 pub mod snapshot;
 mod teardown;
 
+pub use congestion::{BitrateRange, Controller};
 pub use dtls::DtlsCertificate;
 pub use pipeline::{aec_fragment, AEC_CAPS};
 pub use preview::{video_encoders, PreviewBranch};

@@ -43,6 +43,8 @@ pub struct PreviewSetup<'a> {
     pub audio_sink: &'a str,
     /// The call session's counters (outbound audio, decoded phone audio).
     pub counters: Arc<Counters>,
+    /// The call's congestion control, which this preview's transport reports to.
+    pub congestion: Option<&'a super::Controller>,
     pub events: mpsc::Sender<MediaEvent>,
 }
 
@@ -59,6 +61,8 @@ pub struct PreviewBranch {
     talking: Arc<AtomicBool>,
     /// The session's `control` data channel: the answering phone's unlocks, once it talks.
     control: gst_webrtc::WebRTCDataChannel,
+    /// The call's congestion control: follows this session once the phone answers in it.
+    congestion: Option<super::Controller>,
     gathering: GatheringWatch,
 }
 
@@ -79,6 +83,7 @@ impl PreviewBranch {
             dtls,
             audio_sink,
             counters,
+            congestion,
             events,
         } = setup;
         let bin = gst::parse::bin_from_description(
@@ -98,6 +103,9 @@ impl PreviewBranch {
             super::dtls::use_certificate(&webrtc, certificate);
         }
         set_directions(&webrtc)?;
+        if let Some(congestion) = congestion {
+            congestion.attach(&webrtc, session_id.as_str());
+        }
         // Door audio leaving: counted after the valve, so 0 until Answer is the privacy rule.
         count_buffers(&bin, "acaps", counters.clone(), |c| &c.audio_rtp_sent);
         for (name, element) in [("video", "vcaps"), ("audio", "aq")] {
@@ -150,6 +158,7 @@ impl PreviewBranch {
             tee_pads: Vec::new(),
             talking,
             control,
+            congestion: congestion.cloned(),
             gathering,
         };
         for (tee, input) in [(VIDEO_TEE, "video"), (AUDIO_TEE, "audio")] {
@@ -207,6 +216,10 @@ impl PreviewBranch {
     pub fn open_talk(&self) {
         // The flag first: a valve created from now on starts open (see `connect_signals`).
         self.talking.store(true, Ordering::SeqCst);
+        // The one encoder now serves this phone: its link sets the bitrate.
+        if let Some(congestion) = &self.congestion {
+            congestion.follow(self.session_id.as_str());
+        }
         for valve in self.valves() {
             valve.set_property("drop", false);
         }
@@ -247,6 +260,9 @@ impl PreviewBranch {
 
 impl Drop for PreviewBranch {
     fn drop(&mut self) {
+        if let Some(congestion) = &self.congestion {
+            congestion.forget(self.session_id.as_str());
+        }
         for src in self.tee_pads.drain(..) {
             if let Some(peer) = src.peer() {
                 let _ = src.unlink(&peer);

@@ -66,6 +66,9 @@ pub struct IceSettings {
 /// (candidates, state changes); 256 absorbs a burst without ever blocking a streaming thread.
 pub const MEDIA_EVENT_QUEUE: usize = 256;
 
+/// The call's own `webrtcbin` in congestion control (previews go by their session id).
+pub const CALL_LABEL: &str = "call";
+
 pub struct Session {
     call_id: CallId,
     pipeline: gst::Pipeline,
@@ -74,6 +77,8 @@ pub struct Session {
     /// after the pipeline leaves NULL, before the offer.
     control: Option<gst_webrtc::WebRTCDataChannel>,
     counters: Arc<Counters>,
+    /// The encoder's bitrate decision (`None`: a fixed bitrate).
+    congestion: Option<super::Controller>,
     bus_task: tokio::task::JoinHandle<()>,
     gathering: GatheringWatch,
 }
@@ -104,6 +109,13 @@ impl Session {
             super::dtls::use_certificate(&webrtc, certificate);
         }
         set_directions(&webrtc)?;
+        let congestion = plan.bitrate.and_then(|range| {
+            let encoder = pipeline.by_name("venc")?;
+            super::Controller::new(&encoder, &plan.encoder, range, counters.clone())
+        });
+        if let Some(congestion) = &congestion {
+            congestion.attach(&webrtc, CALL_LABEL);
+        }
         count_buffers(&pipeline, "venc", counters.clone(), |c| {
             &c.video_frames_sent
         });
@@ -125,6 +137,7 @@ impl Session {
             webrtc,
             control: None,
             counters,
+            congestion,
             bus_task,
             gathering,
         };
@@ -169,6 +182,11 @@ impl Session {
     /// The pipeline, for inspection (tests check that it is freed after the session).
     pub fn pipeline(&self) -> &gst::Pipeline {
         &self.pipeline
+    }
+
+    /// Congestion control of this call's one encoder (previews attach to it).
+    pub fn congestion(&self) -> Option<&super::Controller> {
+        self.congestion.as_ref()
     }
 
     pub fn stats(&self) -> SessionStats {
