@@ -395,14 +395,14 @@ impl Config {
             ));
         }
         let m = &self.media;
-        if !(160..=1920).contains(&m.width) || m.width % 2 != 0 {
+        if !(160..=1920).contains(&m.width) || !m.width.is_multiple_of(2) {
             return Err(invalid(
                 "media.width",
                 format!("{} is not an even number between 160 and 1920", m.width),
                 "use 640 (or 1280 on a Pi 4 with a camera module)",
             ));
         }
-        if !(120..=1080).contains(&m.height) || m.height % 2 != 0 {
+        if !(120..=1080).contains(&m.height) || !m.height.is_multiple_of(2) {
             return Err(invalid(
                 "media.height",
                 format!("{} is not an even number between 120 and 1080", m.height),

@@ -9,13 +9,17 @@
 //! - [`counters`]: what a session counts (frames, audio both ways, encoders) for status and tests.
 //! - [`dtls`]: the door's own DTLS certificate in webrtcbin.
 //! - `teardown`: a webrtcbin is flushed before NULL (GStreamer 1.22 deadlock on pad blocks).
+//! - `keyframes`: the phones' keyframe requests (PLI/FIR) reach the encoder at most every 500 ms.
+//! - `audio_loss`: Opus's in-band FEC sized by the audio loss the phones report.
 //! - `gathering`: a stopped session is released only once ICE gathering has ended (GStreamer 1.22 crash).
 //! - [`snapshot`]: the visitor's JPEG from the session's video (a tee branch).
 
+mod audio_loss;
 pub mod congestion;
 pub mod counters;
 pub mod dtls;
 mod gathering;
+mod keyframes;
 pub mod pipeline;
 pub mod preview;
 pub mod probe;

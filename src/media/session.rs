@@ -80,6 +80,8 @@ pub struct Session {
     /// The encoder's bitrate decision (`None`: a fixed bitrate).
     congestion: Option<super::Controller>,
     bus_task: tokio::task::JoinHandle<()>,
+    /// Sizes Opus's FEC by the phones' reported loss (`super::audio_loss`).
+    loss_task: tokio::task::JoinHandle<()>,
     gathering: GatheringWatch,
 }
 
@@ -116,6 +118,9 @@ impl Session {
         if let Some(congestion) = &congestion {
             congestion.attach(&webrtc, CALL_LABEL);
         }
+        if let Some(tee) = pipeline.by_name(super::preview::VIDEO_TEE) {
+            super::keyframes::limit(&tee);
+        }
         count_buffers(&pipeline, "venc", counters.clone(), |c| {
             &c.video_frames_sent
         });
@@ -129,6 +134,7 @@ impl Session {
             probe.as_deref(),
         );
         let bus_task = watch_bus(&pipeline, &call_id, events.clone())?;
+        let loss_task = super::audio_loss::follow(&pipeline);
 
         // From here on the guard (Drop) owns cleanup, so every error path below tears down.
         let mut session = Session {
@@ -139,6 +145,7 @@ impl Session {
             counters,
             congestion,
             bus_task,
+            loss_task,
             gathering,
         };
         // webrtcbin makes data channels only once it is out of NULL; READY moves no data, and
@@ -400,6 +407,7 @@ pub(super) fn create_control_channel(
 impl Drop for Session {
     fn drop(&mut self) {
         self.bus_task.abort();
+        self.loss_task.abort();
         super::teardown::flush_for_teardown(&self.webrtc);
         if let Err(e) = self.pipeline.set_state(gst::State::Null) {
             tracing::warn!(call_id = %self.call_id, "pipeline did not stop cleanly: {e}");
