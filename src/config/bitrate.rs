@@ -18,10 +18,14 @@ const KBPS: std::ops::RangeInclusive<u32> = 100..=10_000;
 
 impl MediaConfig {
     /// The adaptive range, or `None` for a fixed bitrate (`validate_bitrates` checked it).
+    /// The start is clamped into the range: a configuration written before congestion control
+    /// (say `video_bitrate_kbps = 3000`) still starts.
     pub fn bitrate_range(&self) -> Option<crate::media::BitrateRange> {
-        (self.congestion_control == CongestionControl::Gcc).then_some(crate::media::BitrateRange {
+        (self.congestion_control == CongestionControl::Gcc).then(|| crate::media::BitrateRange {
             min_kbps: self.video_min_kbps,
-            start_kbps: self.video_bitrate_kbps,
+            start_kbps: self
+                .video_bitrate_kbps
+                .clamp(self.video_min_kbps, self.video_max_kbps),
             max_kbps: self.video_max_kbps,
         })
     }
@@ -40,14 +44,14 @@ impl MediaConfig {
                 });
             }
         }
-        if !(self.video_min_kbps..=self.video_max_kbps).contains(&self.video_bitrate_kbps) {
+        if self.video_min_kbps > self.video_max_kbps {
             return Err(ConfigError::Invalid {
-                key: "media.video_bitrate_kbps",
+                key: "media.video_min_kbps",
                 problem: format!(
-                    "the start bitrate {} is not between media.video_min_kbps ({}) and media.video_max_kbps ({})",
-                    self.video_bitrate_kbps, self.video_min_kbps, self.video_max_kbps
+                    "{} is above media.video_max_kbps ({})",
+                    self.video_min_kbps, self.video_max_kbps
                 ),
-                fix: "keep video_min_kbps <= video_bitrate_kbps <= video_max_kbps".into(),
+                fix: "keep video_min_kbps <= video_max_kbps".into(),
             });
         }
         // Goes into a pipeline description: a word, as videotestsrc's patterns are.
