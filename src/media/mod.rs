@@ -10,11 +10,13 @@
 //! - [`dtls`]: the door's own DTLS certificate in webrtcbin.
 //! - `teardown`: a webrtcbin is flushed before NULL (GStreamer 1.22 deadlock on pad blocks).
 //! - `keyframes`: the phones' keyframe requests (PLI/FIR) reach the encoder at most every 500 ms.
+//! - `bus`: the call pipeline's bus (errors, end of stream) to the call's events.
 //! - `audio_loss`: Opus's in-band FEC sized by the audio loss the phones report.
 //! - `gathering`: a stopped session is released only once ICE gathering has ended (GStreamer 1.22 crash).
 //! - [`snapshot`]: the visitor's JPEG from the session's video (a tee branch).
 
 mod audio_loss;
+mod bus;
 pub mod congestion;
 pub mod counters;
 pub mod dtls;
