@@ -41,19 +41,6 @@ const AUDIO_SHARE_BPS: u32 = 48_000;
 /// packets are sent again on top; without the margin each overshoot fills the bottleneck's
 /// queue and costs a freeze (3 in 15 s under a 1 Mbit/s cap in `tests/nat/bench_network.mjs`).
 const HEADROOM_PERCENT: u32 = 85;
-/// The capsfilter in front of a software encoder that the ladder resizes (`pipeline.rs`).
-pub const LADDER: &str = "vladder";
-/// Below this many bits per pixel (per frame) the picture goes to half its width and height:
-/// 0.038 is 350 kbit/s at 640x480@30, where x264 already runs at its coarsest quantiser and
-/// still overshoots a noisy picture (`bench_network.mjs`, 500 kbit/s cap).
-const HALF_BELOW_BITS_PER_PIXEL: f64 = 0.038;
-/// Back to full size above this (650 kbit/s at 640x480@30): apart from the line above, so an
-/// estimate hovering near one does not resize the picture every second.
-const FULL_ABOVE_BITS_PER_PIXEL: f64 = 0.07;
-/// ... and only once the estimate stayed above it this long. GCC probes past the link's
-/// capacity every few seconds; a resize up is a full-size keyframe, which on a link that only
-/// seemed faster froze the picture for 2.7 s (500 kbit/s cap, before this hold).
-const FULL_AFTER: std::time::Duration = std::time::Duration::from_secs(8);
 /// Smaller changes do not reach the encoder: x264 restarts its rate control on every change,
 /// and the estimate moves by a few percent every feedback interval.
 const MIN_CHANGE_PERCENT: u32 = 4;
@@ -128,7 +115,6 @@ pub struct Controller {
 
 struct Inner {
     encoder: gst::glib::WeakRef<gst::Element>,
-    ladder: Option<Ladder>,
     setter: Setter,
     range: BitrateRange,
     counters: Arc<Counters>,
@@ -144,50 +130,6 @@ struct State {
     leader: Option<String>,
     /// The video bitrate last given to the encoder (bit/s).
     applied: u32,
-    /// The ladder's step: the picture at half size.
-    half: bool,
-    /// Since when the estimate has called for full size while at half (see [`FULL_AFTER`]).
-    full_since: Option<std::time::Instant>,
-}
-
-/// The resolution step of a low estimate: the capsfilter before the encoder and the full
-/// picture size (`media.width` x `media.height` at `media.framerate`).
-pub(super) struct Ladder {
-    pub filter: gst::Element,
-    pub width: u32,
-    pub height: u32,
-    pub framerate: u32,
-}
-
-impl Ladder {
-    fn pixels_per_second(&self) -> f64 {
-        f64::from(self.width) * f64::from(self.height) * f64::from(self.framerate)
-    }
-
-    /// Whether `bps` calls for half size, given the step now (`half`).
-    fn wants_half(&self, bps: u32, half: bool) -> bool {
-        let bits_per_pixel = f64::from(bps) / self.pixels_per_second();
-        if half {
-            bits_per_pixel <= FULL_ABOVE_BITS_PER_PIXEL
-        } else {
-            bits_per_pixel < HALF_BELOW_BITS_PER_PIXEL
-        }
-    }
-
-    fn resize(&self, half: bool) {
-        // Even sizes: the encoders take 4:2:0 pictures.
-        let (width, height) = if half {
-            ((self.width / 2) & !1, (self.height / 2) & !1)
-        } else {
-            (self.width, self.height)
-        };
-        let caps = gst::Caps::builder("video/x-raw")
-            .field("width", i32::try_from(width).unwrap_or(i32::MAX))
-            .field("height", i32::try_from(height).unwrap_or(i32::MAX))
-            .build();
-        tracing::info!(width, height, "video size follows the estimate");
-        self.filter.set_property("caps", caps);
-    }
 }
 
 impl Controller {
@@ -198,7 +140,6 @@ impl Controller {
         encoder: &gst::Element,
         encoder_name: &str,
         range: BitrateRange,
-        ladder: Option<Ladder>,
         counters: Arc<Counters>,
     ) -> Option<Controller> {
         register();
@@ -210,7 +151,6 @@ impl Controller {
         Some(Controller {
             inner: Arc::new(Inner {
                 encoder: encoder.downgrade(),
-                ladder,
                 setter,
                 range,
                 counters,
@@ -280,24 +220,15 @@ impl Inner {
     }
 
     fn update(&self, label: &str, estimate: u32) {
-        self.update_at(label, estimate, std::time::Instant::now());
-    }
-
-    fn update_at(&self, label: &str, estimate: u32, now: std::time::Instant) {
         self.lock().estimates.insert(label.to_owned(), estimate);
         self.counters
             .bandwidth_estimate_kbps
             .store((estimate / 1000).into(), Ordering::Relaxed);
-        self.decide_at(now);
+        self.decide();
     }
 
+    /// Pick the video bitrate from the estimates and hand it to the encoder.
     fn decide(&self) {
-        self.decide_at(std::time::Instant::now());
-    }
-
-    /// Pick the video bitrate (and the ladder's step) from the estimates and hand it to the
-    /// encoder.
-    fn decide_at(&self, now: std::time::Instant) {
         let mut state = self.lock();
         let leading = state
             .leader
@@ -308,21 +239,6 @@ impl Inner {
             return;
         };
         let target = video_share(estimate, self.range);
-        if let Some(ladder) = &self.ladder {
-            let half = ladder.wants_half(target, state.half);
-            let since = match (state.half, half) {
-                (true, false) => *state.full_since.get_or_insert(now),
-                _ => {
-                    state.full_since = None;
-                    now
-                }
-            };
-            if half != state.half && (half || now.duration_since(since) >= FULL_AFTER) {
-                state.half = half;
-                state.full_since = None;
-                ladder.resize(half);
-            }
-        }
         let change = target.abs_diff(state.applied);
         if change * 100 < state.applied * MIN_CHANGE_PERCENT {
             return;
@@ -369,49 +285,8 @@ mod tests {
         gst::init().unwrap();
         let encoder = gst::ElementFactory::make("x264enc").build().unwrap();
         let counters = Arc::new(Counters::default());
-        let controller = Controller::new(&encoder, "x264enc", RANGE, None, counters).unwrap();
+        let controller = Controller::new(&encoder, "x264enc", RANGE, counters).unwrap();
         (controller, encoder)
-    }
-
-    #[test]
-    fn a_low_estimate_halves_the_picture_and_a_recovered_one_restores_it() {
-        gst::init().unwrap();
-        let encoder = gst::ElementFactory::make("x264enc").build().unwrap();
-        let filter = gst::ElementFactory::make("capsfilter").build().unwrap();
-        let ladder = Ladder {
-            filter: filter.clone(),
-            width: 640,
-            height: 480,
-            framerate: 30,
-        };
-        let counters = Arc::new(Counters::default());
-        let controller =
-            Controller::new(&encoder, "x264enc", RANGE, Some(ladder), counters).unwrap();
-        let width = || {
-            filter
-                .property::<Option<gst::Caps>>("caps")
-                .and_then(|c| c.structure(0).and_then(|s| s.get::<i32>("width").ok()))
-        };
-        let start = std::time::Instant::now();
-        let at = |secs| start + std::time::Duration::from_secs(secs);
-        let inner = &controller.inner;
-        inner.update_at("call", 1_000_000, at(0));
-        assert_eq!(width(), None, "full size: the filter is left alone");
-        inner.update_at("call", 400_000, at(1)); // 299 kbit/s of video
-        assert_eq!(width(), Some(320), "half at once");
-        inner.update_at("call", 700_000, at(2)); // 554: between the lines, stays half
-        assert_eq!(width(), Some(320));
-        inner.update_at("call", 900_000, at(3)); // 724: above, but only just now
-        inner.update_at("call", 950_000, at(9));
-        assert_eq!(
-            width(),
-            Some(320),
-            "a probe past the line is not a recovery"
-        );
-        inner.update_at("call", 400_000, at(10));
-        inner.update_at("call", 900_000, at(11));
-        inner.update_at("call", 950_000, at(19));
-        assert_eq!(width(), Some(640), "back up after 8 s above the line");
     }
 
     #[test]

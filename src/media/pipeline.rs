@@ -68,7 +68,7 @@ pub(super) fn describe(plan: &MediaPlan, probe: Option<&str>) -> String {
     };
     format!(
         "webrtcbin name=webrtc bundle-policy=max-bundle latency=50 \
-         {video} ! tee name={tee} ! queue max-size-buffers=2 leaky=downstream ! {ladder}{encoder} \
+         {video} ! tee name={tee} ! queue max-size-buffers=2 leaky=downstream ! {encoder} \
          ! video/x-h264,profile=constrained-baseline ! h264parse \
          ! rtph264pay config-interval=-1 aggregate-mode=zero-latency pt=96 \
          ! application/x-rtp,media=video,encoding-name=H264,payload=96{twcc} ! tee name={vtee} allow-not-linked=true \
@@ -84,7 +84,6 @@ pub(super) fn describe(plan: &MediaPlan, probe: Option<&str>) -> String {
             String::new()
         },
         loss = super::congestion::START_LOSS_PERCENT,
-        ladder = ladder(plan),
         vtee = super::preview::VIDEO_TEE,
         atee = super::preview::AUDIO_TEE,
         tee = super::snapshot::TEE,
@@ -93,21 +92,6 @@ pub(super) fn describe(plan: &MediaPlan, probe: Option<&str>) -> String {
         encoder = plan.encoder_fragment,
         audio = plan.audio_source,
     )
-}
-
-/// With congestion control on a software encoder, a scaler and the ladder's capsfilter in front
-/// of it (`congestion::Ladder`; passthrough at full size). The Pi's V4L2 encoder is left out:
-/// its buffers are allocated for one size, and a resize mid-stream is untested there.
-fn ladder(plan: &MediaPlan) -> String {
-    let software = matches!(plan.encoder.as_str(), "x264enc" | "openh264enc");
-    if plan.bitrate.is_some() && software {
-        format!(
-            "videoscale ! capsfilter name={} ! ",
-            super::congestion::LADDER
-        )
-    } else {
-        String::new()
-    }
 }
 
 pub(super) fn configure_servers(webrtc: &gst::Element, servers: &[IceServer]) {

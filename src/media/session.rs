@@ -113,15 +113,7 @@ impl Session {
         set_directions(&webrtc)?;
         let congestion = plan.bitrate.and_then(|range| {
             let encoder = pipeline.by_name("venc")?;
-            let ladder = pipeline.by_name(super::congestion::LADDER).map(|filter| {
-                super::congestion::Ladder {
-                    filter,
-                    width: plan.width,
-                    height: plan.height,
-                    framerate: plan.framerate,
-                }
-            });
-            super::Controller::new(&encoder, &plan.encoder, range, ladder, counters.clone())
+            super::Controller::new(&encoder, &plan.encoder, range, counters.clone())
         });
         if let Some(congestion) = &congestion {
             congestion.attach(&webrtc, CALL_LABEL);
