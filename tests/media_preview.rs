@@ -164,6 +164,7 @@ async fn three_phones_preview_one_encoder_no_audio_until_one_answers_in_its_sess
             dtls: plan.dtls.as_ref(),
             audio_sink: &plan.audio_sink,
             counters: counters.clone(),
+            congestion: session.congestion(),
             events: door_tx.clone(),
             vp8: plan.vp8_plan(),
         };

@@ -177,3 +177,57 @@ async fn without_vp8_the_offer_has_h264_only() {
     assert!(sdp.contains("H264/90000"), "{sdp}");
     assert!(!sdp.contains("VP8"), "{sdp}");
 }
+
+/// Congestion control and loss recovery are negotiated: transport-wide CC (the header
+/// extension and its feedback) on both media, NACK with an RTX stream on video.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offer_asks_for_congestion_feedback_and_retransmission() {
+    let (sdp, session) = offer_for(EncoderKind::Auto).await;
+    let sections = media_sections(&sdp);
+    // Audio first (BUNDLE's tag), then video.
+    let (audio, video) = (&sections[0], &sections[1]);
+    for section in [video, audio] {
+        assert!(
+            section.contains(&format!(
+                "a=extmap:{} {}",
+                media::congestion::TWCC_ID,
+                media::congestion::TWCC_URI
+            )),
+            "no TWCC header extension:\n{section}"
+        );
+    }
+    assert!(video.contains("transport-cc"), "no TWCC feedback:\n{video}");
+    assert!(video.contains("a=rtcp-fb:96 nack\r\n"), "no NACK:\n{video}");
+    assert!(video.contains("rtx/90000"), "no RTX stream:\n{video}");
+    drop(session);
+}
+
+/// `media.congestion_control = "off"`: today's fixed bitrate, no TWCC in the offer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixed_bitrate_offer_has_no_transport_cc() {
+    media::check_installation().expect("GStreamer installation");
+    let mut config = test_config(EncoderKind::Auto);
+    config.congestion_control = doorbelld::config::CongestionControl::Off;
+    let plan = media::plan(&config).expect("plan");
+    assert_eq!(plan.bitrate, None);
+    let (tx, mut rx) = mpsc::channel(64);
+    let ice = IceSettings {
+        servers: vec![],
+        local_addresses: vec!["127.0.0.1".into()],
+    };
+    let session = Session::start(CallId::new("c-fixed"), &plan, &ice, tx).expect("session starts");
+    assert!(session.congestion().is_none());
+    let sdp = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match rx.recv().await.expect("event channel open").kind {
+                MediaEventKind::OfferReady(sdp) => return sdp,
+                MediaEventKind::Failed(why) => panic!("media failed: {why}"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("offer within 20 s");
+    assert!(!sdp.contains(media::congestion::TWCC_URI), "{sdp}");
+    drop(session);
+}

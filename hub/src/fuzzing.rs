@@ -3,8 +3,6 @@
 //! runs them through a decoder of outside input exactly as the hub does. A decoder may refuse
 //! anything; it must never panic, hang or allocate without bound. Not an API.
 
-use std::time::{Duration, SystemTime};
-
 use doorbell_protocol::control::{DoorToPhone, PhoneToDoor};
 use doorbell_protocol::{DoorToHub, HubToDoor, HubToPhone, PhoneToHub};
 use serde::de::DeserializeOwned;
@@ -60,14 +58,4 @@ pub fn media_uploads(data: &[u8]) {
     let _ = crate::voice::ogg_opus_ms(data);
     let _ = crate::voice::webm::webm_opus_ms(data);
     let _ = crate::snapshots::is_jpeg(data);
-}
-
-/// A TURN verifier like the embedded server's, for [`turn_datagram`].
-pub(crate) fn verifier() -> crate::turn::TurnVerifier {
-    crate::turn::TurnVerifier::new(b"fuzz-secret".to_vec(), Duration::from_secs(3600))
-}
-
-/// A fixed clock for the fuzz targets, so a run is reproducible.
-pub(crate) fn now() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
 }

@@ -129,3 +129,33 @@ fn voice_message_secs_defaults_to_20_and_a_bad_value_names_the_key() {
         "{err}"
     );
 }
+
+#[test]
+fn congestion_control_is_on_by_default_with_a_clamped_start() {
+    let media = load(None, &[]).unwrap().media;
+    let range = media.bitrate_range().expect("gcc by default");
+    assert_eq!(
+        (range.min_kbps, range.start_kbps, range.max_kbps),
+        (150, 1200, 2500)
+    );
+    // A bitrate written before congestion control still starts, inside the range.
+    let c = load(None, &["media.video_bitrate_kbps=3000"]).unwrap();
+    assert_eq!(c.media.bitrate_range().unwrap().start_kbps, 2500);
+    let c = load(None, &["media.congestion_control=off"]).unwrap();
+    assert_eq!(c.media.bitrate_range(), None);
+    let err = load(None, &["media.video_min_kbps=3000"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("media.video_min_kbps") && err.contains("fix:"),
+        "{err}"
+    );
+    let err = load(None, &["media.congestion_control=bbr"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("gcc") && err.contains("off"), "{err}");
+    let err = load(None, &["media.test_pattern=ball ! fakesink"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("media.test_pattern"), "{err}");
+}

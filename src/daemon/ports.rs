@@ -283,6 +283,7 @@ impl MediaPort for GstMedia {
             dtls: self.plan.dtls.as_ref(),
             audio_sink: &self.plan.audio_sink,
             counters: session.counters(),
+            congestion: session.congestion(),
             events: self.events.clone(),
             vp8: self.plan.vp8_plan(),
         };

@@ -15,6 +15,10 @@ pub struct Counters {
     pub video_encoders: AtomicU64,
     /// Encoded VP8 frames (for phones without H.264; 0 while only H.264 phones watch).
     pub vp8_frames_sent: AtomicU64,
+    /// Congestion control: the last bandwidth estimate of a session (kbit/s, 0 before any).
+    pub bandwidth_estimate_kbps: AtomicU64,
+    /// The bitrate the video encoder was last given (kbit/s; 0 without congestion control).
+    pub video_target_kbps: AtomicU64,
 }
 
 impl Counters {
@@ -25,6 +29,8 @@ impl Counters {
             audio_rtp_sent: self.audio_rtp_sent.load(Ordering::Relaxed),
             video_encoders: self.video_encoders.load(Ordering::Relaxed),
             vp8_frames_sent: self.vp8_frames_sent.load(Ordering::Relaxed),
+            bandwidth_estimate_kbps: self.bandwidth_estimate_kbps.load(Ordering::Relaxed),
+            video_target_kbps: self.video_target_kbps.load(Ordering::Relaxed),
         }
     }
 }
@@ -36,4 +42,6 @@ pub struct SessionStats {
     pub audio_rtp_sent: u64,
     pub video_encoders: u64,
     pub vp8_frames_sent: u64,
+    pub bandwidth_estimate_kbps: u64,
+    pub video_target_kbps: u64,
 }

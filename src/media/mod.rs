@@ -5,16 +5,24 @@
 //! - [`session`]: the per-call pipeline, its events and its teardown guard.
 //! - [`pipeline`]: the session's launch string and ICE (STUN/TURN) configuration.
 //! - [`preview`]: a ringing phone's preview session, a branch fed by the call's one encoder.
+//! - [`congestion`]: congestion control (`rtpgccbwe`) and the encoder's bitrate following it.
 //! - [`counters`]: what a session counts (frames, audio both ways, encoders) for status and tests.
 //! - [`dtls`]: the door's own DTLS certificate in webrtcbin.
 //! - `teardown`: a webrtcbin is flushed before NULL (GStreamer 1.22 deadlock on pad blocks).
+//! - `keyframes`: the phones' keyframe requests (PLI/FIR) reach the encoder at most every 500 ms.
+//! - `bus`: the call pipeline's bus (errors, end of stream) to the call's events.
+//! - `audio_loss`: Opus's in-band FEC sized by the audio loss the phones report.
 //! - `gathering`: a stopped session is released only once ICE gathering has ended (GStreamer 1.22 crash).
 //! - [`snapshot`]: the visitor's JPEG from the session's video (a tee branch).
 //! - `vp8`: VP8 in the offer, and its encoder (a tee branch) while a phone without H.264 watches.
 
+mod audio_loss;
+mod bus;
+pub mod congestion;
 pub mod counters;
 pub mod dtls;
 mod gathering;
+mod keyframes;
 pub mod pipeline;
 pub mod preview;
 pub mod probe;
@@ -23,6 +31,7 @@ pub mod snapshot;
 mod teardown;
 mod vp8;
 
+pub use congestion::{BitrateRange, Controller};
 pub use dtls::DtlsCertificate;
 pub use pipeline::{aec_fragment, AEC_CAPS};
 pub use preview::{video_encoders, PreviewBranch};

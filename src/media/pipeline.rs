@@ -71,14 +71,21 @@ pub(super) fn describe(plan: &MediaPlan, probe: Option<&str>) -> String {
     format!(
         "webrtcbin name=webrtc bundle-policy=max-bundle latency=50 \
          {audio} ! audioconvert ! audioresample ! {dsp}queue max-size-time=100000000 leaky=downstream \
-         ! opusenc bitrate=32000 frame-size=20 ! rtpopuspay pt=111 \
-         ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! tee name={atee} allow-not-linked=true \
+         ! opusenc name=aenc bitrate=32000 frame-size=20 inband-fec=true dtx=true packet-loss-percentage={loss} ! rtpopuspay pt=111 \
+         ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111{twcc} ! tee name={atee} allow-not-linked=true \
          ! queue name=acaps leaky=downstream ! webrtc. \
          {video} ! tee name={tee} ! queue max-size-buffers=2 leaky=downstream ! {encoder} \
          ! video/x-h264,profile=constrained-baseline ! h264parse \
          ! rtph264pay config-interval=-1 aggregate-mode=zero-latency pt=96 \
-         ! application/x-rtp,media=video,encoding-name=H264,payload=96 ! tee name={vtee} allow-not-linked=true \
+         ! application/x-rtp,media=video,encoding-name=H264,payload=96{twcc} ! tee name={vtee} allow-not-linked=true \
          ! queue name=vcaps leaky=downstream ! webrtc.{probe}{snapshot}",
+        // Congestion control needs the TWCC header extension on every packet (both payloaders).
+        twcc = if plan.bitrate.is_some() {
+            super::congestion::caps_fields()
+        } else {
+            String::new()
+        },
+        loss = super::congestion::START_LOSS_PERCENT,
         vtee = super::preview::VIDEO_TEE,
         atee = super::preview::AUDIO_TEE,
         tee = super::snapshot::TEE,
@@ -181,6 +188,12 @@ pub(super) fn set_directions(webrtc: &gst::Element) -> Result<(), SessionError> 
             }
         };
         transceiver.set_direction(direction);
+        if upstream == "vcaps" {
+            // Loss recovery: the phone NACKs a lost video packet and the door resends it on
+            // an RTX stream (RFC 4588) from webrtcbin's send buffer, so one lost packet costs
+            // a round trip, not a frozen picture until the next keyframe.
+            transceiver.set_property("do-nack", true);
+        }
     }
     Ok(())
 }

@@ -44,6 +44,8 @@ pub struct PreviewSetup<'a> {
     pub audio_sink: &'a str,
     /// The call session's counters (outbound audio, decoded phone audio).
     pub counters: Arc<Counters>,
+    /// The call's congestion control, which this preview's transport reports to.
+    pub congestion: Option<&'a super::Controller>,
     pub events: mpsc::Sender<MediaEvent>,
     /// VP8 offered too (`MediaPlan::vp8_plan`).
     pub vp8: Option<Vp8Plan>,
@@ -62,6 +64,8 @@ pub struct PreviewBranch {
     talking: Arc<AtomicBool>,
     /// The session's `control` data channel: the answering phone's unlocks, once it talks.
     control: gst_webrtc::WebRTCDataChannel,
+    /// The call's congestion control: follows this session once the phone answers in it.
+    congestion: Option<super::Controller>,
     gathering: GatheringWatch,
     /// VP8 offered; the video from the VP8 tee once the phone answered VP8 (`super::vp8`).
     vp8: Vp8Video,
@@ -85,6 +89,7 @@ impl PreviewBranch {
             dtls,
             audio_sink,
             counters,
+            congestion,
             events,
             vp8,
         } = setup;
@@ -107,6 +112,9 @@ impl PreviewBranch {
             super::dtls::use_certificate(&webrtc, certificate);
         }
         set_directions(&webrtc)?;
+        if let Some(congestion) = congestion {
+            congestion.attach(&webrtc, session_id.as_str());
+        }
         // Door audio leaving: counted after the valve, so 0 until Answer is the privacy rule.
         count_buffers(&bin, "acaps", counters.clone(), |c| &c.audio_rtp_sent);
         for (name, element) in [("video", "vcaps"), ("audio", "aq")] {
@@ -160,6 +168,7 @@ impl PreviewBranch {
             tee_pads: Vec::new(),
             talking,
             control,
+            congestion: congestion.cloned(),
             gathering,
             vp8,
             counters,
@@ -222,6 +231,10 @@ impl PreviewBranch {
     pub fn open_talk(&self) {
         // The flag first: a valve created from now on starts open (see `connect_signals`).
         self.talking.store(true, Ordering::SeqCst);
+        // The one encoder now serves this phone: its link sets the bitrate.
+        if let Some(congestion) = &self.congestion {
+            congestion.follow(self.session_id.as_str());
+        }
         for valve in self.valves() {
             valve.set_property("drop", false);
         }
@@ -263,6 +276,9 @@ impl PreviewBranch {
 impl Drop for PreviewBranch {
     fn drop(&mut self) {
         self.vp8.stop();
+        if let Some(congestion) = &self.congestion {
+            congestion.forget(self.session_id.as_str());
+        }
         for src in self.tee_pads.drain(..) {
             if let Some(peer) = src.peer() {
                 let _ = src.unlink(&peer);

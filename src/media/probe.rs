@@ -172,6 +172,8 @@ pub struct MediaPlan {
     pub width: u32,
     pub height: u32,
     pub framerate: u32,
+    /// Congestion control's bitrate range; `None`: a fixed bitrate (`media.congestion_control`).
+    pub bitrate: Option<super::BitrateRange>,
     /// The door's DTLS certificate and key from its identity; `None`: GStreamer's own
     /// per-process RSA key (tests that do not care which key a call uses).
     #[serde(skip)]
@@ -261,7 +263,10 @@ pub fn plan(config: &MediaConfig) -> Result<MediaPlan, ProbeError> {
     );
     // Real cameras offer whatever formats they have: convert, scale and rate-adapt to ours.
     let adapt = format!("videoconvert ! videoscale ! videorate ! {size}");
-    let test_video = format!("videotestsrc is-live=true pattern=ball ! {size}");
+    let test_video = format!(
+        "videotestsrc is-live=true pattern={} ! {size}",
+        config.test_pattern
+    );
     let video_source = match config.camera {
         CameraKind::Test => test_video,
         CameraKind::Libcamera => {
@@ -348,6 +353,7 @@ pub fn plan(config: &MediaConfig) -> Result<MediaPlan, ProbeError> {
         width: config.width,
         height: config.height,
         framerate: config.framerate,
+        bitrate: config.bitrate_range(),
         dtls: None,
     })
 }

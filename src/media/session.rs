@@ -69,6 +69,9 @@ pub struct IceSettings {
 /// (candidates, state changes); 256 absorbs a burst without ever blocking a streaming thread.
 pub const MEDIA_EVENT_QUEUE: usize = 256;
 
+/// The call's own `webrtcbin` in congestion control (previews go by their session id).
+pub const CALL_LABEL: &str = "call";
+
 pub struct Session {
     call_id: CallId,
     pipeline: gst::Pipeline,
@@ -77,7 +80,11 @@ pub struct Session {
     /// after the pipeline leaves NULL, before the offer.
     control: Option<gst_webrtc::WebRTCDataChannel>,
     counters: Arc<Counters>,
+    /// The encoder's bitrate decision (`None`: a fixed bitrate).
+    congestion: Option<super::Controller>,
     bus_task: tokio::task::JoinHandle<()>,
+    /// Sizes Opus's FEC by the phones' reported loss (`super::audio_loss`).
+    loss_task: tokio::task::JoinHandle<()>,
     gathering: GatheringWatch,
     /// VP8 offered (`media.vp8`); the phone's video from the VP8 tee once it answers VP8.
     vp8: Vp8Video,
@@ -109,6 +116,16 @@ impl Session {
             super::dtls::use_certificate(&webrtc, certificate);
         }
         set_directions(&webrtc)?;
+        let congestion = plan.bitrate.and_then(|range| {
+            let encoder = pipeline.by_name("venc")?;
+            super::Controller::new(&encoder, &plan.encoder, range, counters.clone())
+        });
+        if let Some(congestion) = &congestion {
+            congestion.attach(&webrtc, CALL_LABEL);
+        }
+        if let Some(tee) = pipeline.by_name(super::preview::VIDEO_TEE) {
+            super::keyframes::limit(&tee);
+        }
         count_buffers(&pipeline, "venc", counters.clone(), |c| {
             &c.video_frames_sent
         });
@@ -121,7 +138,8 @@ impl Session {
             &plan.audio_sink,
             probe.as_deref(),
         );
-        let bus_task = watch_bus(&pipeline, &call_id, events.clone())?;
+        let bus_task = super::bus::watch_bus(&pipeline, &call_id, events.clone())?;
+        let loss_task = super::audio_loss::follow(&pipeline);
 
         let vp8 = Vp8Video::new(plan.vp8_plan(), &pipeline);
         // From here on the guard (Drop) owns cleanup, so every error path below tears down.
@@ -131,7 +149,9 @@ impl Session {
             webrtc,
             control: None,
             counters,
+            congestion,
             bus_task,
+            loss_task,
             gathering,
             vp8,
         };
@@ -176,6 +196,11 @@ impl Session {
     /// The pipeline, for inspection (tests check that it is freed after the session).
     pub fn pipeline(&self) -> &gst::Pipeline {
         &self.pipeline
+    }
+
+    /// Congestion control of this call's one encoder (previews attach to it).
+    pub fn congestion(&self) -> Option<&super::Controller> {
+        self.congestion.as_ref()
     }
 
     pub fn stats(&self) -> SessionStats {
@@ -399,6 +424,7 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.bus_task.abort();
         self.vp8.stop();
+        self.loss_task.abort();
         super::teardown::flush_for_teardown(&self.webrtc);
         if let Err(e) = self.pipeline.set_state(gst::State::Null) {
             tracing::warn!(call_id = %self.call_id, "pipeline did not stop cleanly: {e}");
@@ -535,65 +561,4 @@ fn connect_signals(
             )));
         }
     });
-}
-
-/// Exactly one consumer of the bus: errors and EOS become `Failed` events.
-fn watch_bus(
-    pipeline: &gst::Pipeline,
-    call_id: &CallId,
-    events: mpsc::Sender<MediaEvent>,
-) -> Result<tokio::task::JoinHandle<()>, SessionError> {
-    use futures_util::StreamExt;
-    let bus = pipeline
-        .bus()
-        .ok_or_else(|| SessionError::Build("pipeline has no bus".into()))?;
-    let mut messages = bus.stream();
-    let call_id = call_id.clone();
-    Ok(tokio::spawn(async move {
-        while let Some(message) = messages.next().await {
-            use gst::MessageView;
-            let failure = match message.view() {
-                // The data channel's SCTP association ends with an error when the phone closes
-                // its peer connection (Chromium aborts it), which races with the hub's
-                // `hang_up`. Losing the data channel costs Unlock, not the call: the call
-                // still ends on hang-up, ICE failure or the timeouts.
-                MessageView::Error(err) if from_sctp(err.src()) => {
-                    tracing::info!(%call_id, "data channel closed: {}", err.error());
-                    let _ = events.try_send(MediaEvent {
-                        call_id: call_id.clone(),
-                        kind: MediaEventKind::ControlClosed,
-                    });
-                    None
-                }
-                MessageView::Error(err) => Some(format!(
-                    "{} ({})",
-                    err.error(),
-                    err.debug().map(|d| d.to_string()).unwrap_or_default()
-                )),
-                MessageView::Eos(_) => Some("media source ended".into()),
-                MessageView::Warning(w) => {
-                    tracing::warn!(%call_id, "GStreamer: {}", w.error());
-                    None
-                }
-                _ => None,
-            };
-            if let Some(why) = failure {
-                let _ = events
-                    .send(MediaEvent {
-                        call_id: call_id.clone(),
-                        kind: MediaEventKind::Failed(why),
-                    })
-                    .await;
-                break;
-            }
-        }
-    }))
-}
-
-/// Whether a bus message comes from webrtcbin's data-channel (SCTP) elements.
-fn from_sctp(source: Option<&gst::Object>) -> bool {
-    source
-        .and_then(|o| o.downcast_ref::<gst::Element>())
-        .and_then(|e| e.factory())
-        .is_some_and(|f| matches!(f.name().as_str(), "sctpenc" | "sctpdec"))
 }

@@ -319,7 +319,13 @@ pub(crate) fn fuzz_gate_datagram(data: &[u8]) {
     }
     if let Some(username) = text_attr(&m, ATTR_USERNAME) {
         let _ = identity(&username);
-        let _ = crate::fuzzing::verifier().password_for(&username, crate::fuzzing::now());
+        // A fixed secret and clock, so a fuzz run is reproducible.
+        let verifier = TurnVerifier::new(
+            b"fuzz-secret".to_vec(),
+            std::time::Duration::from_secs(3600),
+        );
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        let _ = verifier.password_for(&username, now);
     }
 }
 

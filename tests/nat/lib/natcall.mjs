@@ -29,6 +29,7 @@ function phoneIceOverride({ policy, iceServers }) {
  * options.delayMs    one-way latency of the door router's WAN link (door-phone RTT += 2x)
  * options.phoneIce   { policy: "relay", turnFromCoturn: true }: override the phone's ICE config
  * options.hubArgs    more `doorbell-hub serve` arguments (e.g. ["--stun", url])
+ * options.doorEnv    more environment for doorbelld (e.g. DOORBELL__MEDIA__CONGESTION_CONTROL)
  *
  * Returns { bed, system, phone, coturn, secret, close() }; close() always tears everything
  * down. secret: { secret, file } shared by the hub and coturn, when there is TURN.
@@ -66,6 +67,7 @@ export async function startNatSystem(options = {}) {
         // The door's only interface (besides loopback) is its LAN.
         DOORBELL__MEDIA__ICE_LOCAL_ADDRESSES: bed.addr.door,
         ...(process.env.DEBUG ? {} : { RUST_LOG: "warn,doorbelld=info" }),
+        ...options.doorEnv,
       },
     });
     let initArg = null;

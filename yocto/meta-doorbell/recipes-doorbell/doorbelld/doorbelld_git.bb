@@ -34,7 +34,7 @@ S = "${WORKDIR}/git"
 # (identical output to `bitbake -c update_crates doorbelld`); CI fails when it is stale.
 require ${BPN}-crates.inc
 
-# Rust: the workspace needs rustc >= 1.85 (rust-version in Cargo.toml; Cargo.lock format 4
+# Rust: the workspace needs rustc >= 1.92 (rust-version in Cargo.toml, for gst-plugin-rtp; Cargo.lock format 4
 # alone needs cargo >= 1.78). scarthgap's oe-core ships 1.75, so the kas files add
 # meta-lts-mixins (branch scarthgap/rust), which replaces it with a current toolchain.
 inherit cargo cargo-update-recipe-crates pkgconfig systemd useradd overlayfs
