@@ -35,6 +35,7 @@
 //!     history: Default::default(),
 //!     push: Default::default(),
 //!     notify: Default::default(),
+//!     limits: Default::default(),
 //! })?;
 //! let (door_id, secret) = hub.store().add_door("Front door")?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(doorbell_hub::HubError::LocalAddr)?;
@@ -85,6 +86,7 @@ mod error;
 mod household;
 mod http;
 mod hub;
+mod limits;
 mod link;
 mod notify;
 mod pairing;
@@ -109,6 +111,7 @@ pub use acme::{AcmeConfig, AcmeError, AcmeStatus};
 pub use config::{HubConfig, Timings, TlsMode};
 pub use error::HubError;
 pub use hub::{outbound_ip, Hub};
+pub use limits::{LimitsConfig, REQUEST_TIMEOUT};
 pub use link::pairing_url;
 pub use notify::{NotifyConfig, NotifyError, NtfyConfig};
 pub use push::{NotifyConfigError, PushConfig};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use doorbell_protocol::{
@@ -18,9 +18,10 @@ use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
+use crate::limits::{PendingTicket, Refusal};
 use crate::ratelimit::TokenBucket;
 use crate::router::ConnId;
-use crate::state::{AppState, HubState};
+use crate::state::{AppState, ClientIp, HubState};
 use crate::store::{now_ms, StoreCallError};
 use crate::switchboard::{Outbound, PeerHandle, OUTBOUND_QUEUE};
 
@@ -49,15 +50,26 @@ const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_INTERNAL: u16 = 1011;
+const CLOSE_TRY_AGAIN: u16 = 1013;
 
 /// `GET /ws`.
-pub(crate) async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
+pub(crate) async fn upgrade(
+    State(app): State<AppState>,
+    Extension(ClientIp(client)): Extension<ClientIp>,
+    ws: WebSocketUpgrade,
+) -> Response {
     if app.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "the hub is shutting down").into_response();
     }
+    let limits = &app.hub.limits;
     let Ok(permit) = app.hub.ws_slots.clone().try_acquire_owned() else {
-        tracing::warn!("WebSocket connection limit reached; refusing an upgrade");
+        limits.refusals.record(Refusal::WebSockets);
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
+    };
+    // Until its hello, the socket holds a place in the small pending pool as well.
+    let Some(pending) = limits.admit_pending(client) else {
+        let why = "too many connections without hello from this address";
+        return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
     };
     // Tracked from now on, so shutdown waits for this connection too.
     let tracked = app.tracker.token();
@@ -71,7 +83,7 @@ pub(crate) async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -
         .on_upgrade(move |socket| async move {
             let _tracked = tracked;
             let _permit = permit;
-            run(hub, socket, shutdown).await;
+            run(hub, socket, shutdown, pending).await;
         })
 }
 
@@ -222,12 +234,22 @@ enum Role {
     Phone,
 }
 
-async fn run(hub: Arc<HubState>, mut socket: WebSocket, shutdown: CancellationToken) {
+async fn run(
+    hub: Arc<HubState>,
+    mut socket: WebSocket,
+    shutdown: CancellationToken,
+    pending: PendingTicket,
+) {
     let conn = hub.switchboard.next_conn_id();
     // --- handshake ---
     let first = tokio::select! {
         _ = shutdown.cancelled() => {
             close(&mut socket, CLOSE_GOING_AWAY, "hub shutting down").await;
+            return;
+        }
+        _ = pending.evicted.cancelled() => {
+            tracing::debug!(conn, "no hello yet and the pending pool is full; closing");
+            close(&mut socket, CLOSE_TRY_AGAIN, "too many connections without hello").await;
             return;
         }
         first = timeout(hub.timings.handshake, first_frame(&mut socket)) => first,
@@ -349,6 +371,7 @@ async fn run(hub: Arc<HubState>, mut socket: WebSocket, shutdown: CancellationTo
         }
     };
     let (role, rx, kick) = role;
+    drop(pending);
     // From here on the switchboard knows this connection; the guard tells it when we are gone,
     // whichever way this function ends.
     let _registered = Registered {
