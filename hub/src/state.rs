@@ -5,7 +5,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -30,8 +29,6 @@ pub(crate) struct HubState {
     pub(crate) switchboard: Switchboard,
     /// `None` for plain HTTP.
     pub(crate) tls: Option<TlsSetup>,
-    /// One permit per open WebSocket (`limits.caps.websockets`); beyond it upgrades get 503.
-    pub(crate) ws_slots: Arc<Semaphore>,
     /// Per-client limits, caps, the `Host`/`Origin` allow-lists, the refusal summary.
     pub(crate) limits: Limits,
     /// Wrong pairing codes per client address.
@@ -66,7 +63,6 @@ impl HubState {
             store,
             switchboard,
             tls,
-            ws_slots: Arc::new(Semaphore::new(limits.caps.websockets)),
             limits,
             pair_failures: FailureLimiter::default(),
             snapshots,

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
-use crate::limits::{PendingTicket, Refusal};
+use crate::limits::PendingTicket;
 use crate::ratelimit::TokenBucket;
 use crate::router::ConnId;
 use crate::state::{AppState, ClientIp, HubState};
@@ -61,15 +61,10 @@ pub(crate) async fn upgrade(
     if app.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "the hub is shutting down").into_response();
     }
-    let limits = &app.hub.limits;
-    let Ok(permit) = app.hub.ws_slots.clone().try_acquire_owned() else {
-        limits.refusals.record(Refusal::WebSockets);
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
-    };
-    // Until its hello, the socket holds a place in the small pending pool as well.
-    let Some(pending) = limits.admit_pending(client) else {
-        let why = "too many connections without hello from this address";
-        return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    // Until its hello, the socket holds a place in the small pending pool only.
+    let pending = match app.hub.limits.admit_upgrade(client) {
+        Ok(pending) => pending,
+        Err(why) => return (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
     };
     // Tracked from now on, so shutdown waits for this connection too.
     let tracked = app.tracker.token();
@@ -82,7 +77,6 @@ pub(crate) async fn upgrade(
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             let _tracked = tracked;
-            let _permit = permit;
             run(hub, socket, shutdown, pending).await;
         })
 }
@@ -269,7 +263,16 @@ async fn run(
         Ok(None) => return,
         Ok(Some(text)) => text,
     };
-    let role = match parse_hello(&text) {
+    let hello = parse_hello(&text);
+    // A door or phone hello takes a WebSocket slot, held until this function returns.
+    let authenticating = matches!(hello, Hello::Door { .. } | Hello::Phone { .. });
+    let slot = authenticating.then(|| hub.limits.take_websocket());
+    if slot.as_ref().is_some_and(Option::is_none) {
+        let why = "the hub is full; try again later";
+        refuse(&mut socket, ErrorCode::Internal, why, "hub full").await;
+        return;
+    }
+    let role = match hello {
         Hello::Other => {
             refuse(
                 &mut socket,

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderMap;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub(crate) use address::{client_ip, AddrKey, AddressSlot, PerAddress};
 pub(crate) use body::IdleTimeoutBody;
@@ -76,6 +77,9 @@ pub(crate) struct Limits {
     /// TCP connections per address (not counted for trusted proxies).
     pub(crate) per_address: Arc<PerAddress>,
     pub(crate) pending: Arc<PendingPool>,
+    /// One permit per authenticated WebSocket ([`Caps::websockets`]); hello-less ones are in
+    /// `pending` instead, so they cannot take these.
+    websockets: Arc<Semaphore>,
     pub(crate) hosts: HostPolicy,
     pub(crate) refusals: RefusalLog,
 }
@@ -99,6 +103,7 @@ impl Limits {
                 .collect(),
             per_address: PerAddress::new(caps.per_address),
             pending: PendingPool::new(caps.pending, caps.pending_per_address),
+            websockets: Arc::new(Semaphore::new(caps.websockets)),
             hosts: HostPolicy::new(
                 names
                     .into_iter()
@@ -113,9 +118,22 @@ impl Limits {
         }
     }
 
-    /// A place among the WebSockets waiting for `hello` for `client`, or `None` if its
-    /// address has its share (counted as refused).
-    pub(crate) fn admit_pending(&self, client: IpAddr) -> Option<PendingTicket> {
+    /// A slot for a WebSocket that said `hello`, held while it stays open.
+    pub(crate) fn take_websocket(&self) -> Option<OwnedSemaphorePermit> {
+        let permit = self.websockets.clone().try_acquire_owned().ok();
+        if permit.is_none() {
+            self.refusals.record(Refusal::WebSockets);
+        }
+        permit
+    }
+
+    /// Admits an upgrade from `client` into the pool of WebSockets waiting for `hello`, or
+    /// says why not (every WebSocket slot taken; its address has its share of waiters).
+    pub(crate) fn admit_upgrade(&self, client: IpAddr) -> Result<PendingTicket, &'static str> {
+        if self.websockets.available_permits() == 0 {
+            self.refusals.record(Refusal::WebSockets);
+            return Err("too many connections");
+        }
         match self.pending.admit(AddrKey::of(client)) {
             Ok(Admitted {
                 ticket,
@@ -124,11 +142,11 @@ impl Limits {
                 if evicted_one {
                     self.refusals.record(Refusal::PendingEvicted);
                 }
-                Some(ticket)
+                Ok(ticket)
             }
             Err(_) => {
                 self.refusals.record(Refusal::PendingAddress);
-                None
+                Err("too many connections without hello from this address")
             }
         }
     }
