@@ -88,7 +88,7 @@ run_sio() { # N
   grep -E "^(established|server VmRSS|KB/connection|probe latency)" "$out.wsload" || cat "$out.wsload.err"
 }
 
-if [ "$SIO" = 1 ]; then
+if [ "$SIO" = 1 ] && [ ! -d "$SCRATCH/sio/node_modules" ]; then
   cp -r "$WSLOAD_DIR/refs/socketio-relay" "$SCRATCH/sio"
   (cd "$SCRATCH/sio" && npm install --silent --no-audit --no-fund >/dev/null)
 fi

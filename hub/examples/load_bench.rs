@@ -81,7 +81,10 @@ async fn pair(addr: &str, code: &str) -> anyhow::Result<String> {
 }
 
 async fn connect(addr: &str, hello: String) -> anyhow::Result<Ws> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await?;
+    // Without Nagle, as browsers and doors send: a ring right after the last one would
+    // otherwise wait for a delayed ACK.
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/ws"), None, true).await?;
     ws.send(Message::text(hello)).await?;
     let first = tokio::time::timeout(WAIT, ws.next()).await?;
     match first {

@@ -19,7 +19,7 @@ use tower::ServiceExt;
 
 use crate::http;
 use crate::limits::{AddrKey, AddressSlot, IdleTimeoutBody, Refusal, REFUSAL_SUMMARY_INTERVAL};
-use crate::state::{AppState, ClientIp, HubState};
+use crate::state::{AppState, Client, HubState};
 use crate::store::now_ms;
 
 /// A TLS handshake that takes longer is a stalled or malicious client.
@@ -109,10 +109,11 @@ async fn connection(
     app: axum::Router,
     hub: Arc<HubState>,
     shutdown: CancellationToken,
-    _slots: Slots,
+    slots: Slots,
 ) {
+    let slots: Arc<dyn std::any::Any + Send + Sync> = Arc::new(slots);
     match hub.tls.clone() {
-        None => serve_http(stream, peer, app, &hub, shutdown).await,
+        None => serve_http(stream, peer, app, &hub, slots, shutdown).await,
         Some(tls) => {
             let accepted = tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -121,7 +122,7 @@ async fn connection(
             match accepted {
                 // A CA's TLS-ALPN-01 validation: the handshake was the whole exchange.
                 Ok(Ok(stream)) if crate::acme::is_challenge_connection(stream.get_ref().1) => {}
-                Ok(Ok(stream)) => serve_http(stream, peer, app, &hub, shutdown).await,
+                Ok(Ok(stream)) => serve_http(stream, peer, app, &hub, slots, shutdown).await,
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
@@ -134,6 +135,7 @@ async fn serve_http<S>(
     peer: SocketAddr,
     app: axum::Router,
     hub: &Arc<HubState>,
+    slots: Arc<dyn std::any::Any + Send + Sync>,
     shutdown: CancellationToken,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -141,10 +143,13 @@ async fn serve_http<S>(
     let request_timeout = hub.limits.request_timeout;
     let limits_of = hub.clone();
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let client = limits_of.limits.client_of(peer.ip(), request.headers());
+        let client = Client {
+            ip: limits_of.limits.client_of(peer.ip(), request.headers()),
+            slots: slots.clone(),
+        };
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(ConnectInfo(peer));
-        parts.extensions.insert(ClientIp(client));
+        parts.extensions.insert(client);
         let body = axum::body::Body::new(IdleTimeoutBody::new(body, request_timeout));
         app.clone().oneshot(hyper::Request::from_parts(parts, body))
     });

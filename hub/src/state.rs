@@ -16,10 +16,16 @@ use crate::store::Store;
 use crate::switchboard::Switchboard;
 use crate::tls::TlsSetup;
 
-/// The client a request is from: the peer's address, or the one a trusted proxy forwarded
-/// (`[limits] trusted_proxies`). Put into every request's extensions by the server.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ClientIp(pub(crate) IpAddr);
+/// The client a request is from, and what its connection holds under the limits. Put into
+/// every request's extensions by the server.
+#[derive(Clone)]
+pub(crate) struct Client {
+    /// The peer's address, or the one a trusted proxy forwarded (`[limits] trusted_proxies`).
+    pub(crate) ip: IpAddr,
+    /// The connection's places under the global and per-address caps. The upgrade ends the
+    /// HTTP connection's task; a WebSocket keeps a clone, so its places stay taken.
+    pub(crate) slots: Arc<dyn std::any::Any + Send + Sync>,
+}
 
 /// Everything one hub's connections share, for as long as the hub exists.
 pub(crate) struct HubState {

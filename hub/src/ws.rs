@@ -21,14 +21,13 @@ use tokio_util::sync::CancellationToken;
 use crate::limits::PendingTicket;
 use crate::ratelimit::TokenBucket;
 use crate::router::ConnId;
-use crate::state::{AppState, ClientIp, HubState};
+use crate::state::{AppState, Client, HubState};
 use crate::store::{now_ms, StoreCallError};
 use crate::switchboard::{Outbound, PeerHandle, OUTBOUND_QUEUE};
 
-/// Initial read buffer per connection. Signaling messages are small (an SDP is 3-6 KiB);
-/// tungstenite's 128 KiB default would cost 128 MiB at the connection limit. The buffer still
-/// grows up to a full message when needed.
-pub(crate) const READ_BUFFER: usize = 8 * 1024;
+/// Initial read buffer, allocated for every idle door: a hello, a ring or an ICE candidate
+/// fits; an SDP (3-6 KiB) takes a few reads and the buffer grows to a full message when needed.
+pub(crate) const READ_BUFFER: usize = 1024;
 /// Bytes buffered before a write goes to the socket. Every send flushes anyway, so this only
 /// batches within one message.
 pub(crate) const WRITE_BUFFER: usize = 8 * 1024;
@@ -55,14 +54,14 @@ const CLOSE_TRY_AGAIN: u16 = 1013;
 /// `GET /ws`.
 pub(crate) async fn upgrade(
     State(app): State<AppState>,
-    Extension(ClientIp(client)): Extension<ClientIp>,
+    Extension(Client { ip, slots }): Extension<Client>,
     ws: WebSocketUpgrade,
 ) -> Response {
     if app.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "the hub is shutting down").into_response();
     }
     // Until its hello, the socket holds a place in the small pending pool only.
-    let pending = match app.hub.limits.admit_upgrade(client) {
+    let pending = match app.hub.limits.admit_upgrade(ip) {
         Ok(pending) => pending,
         Err(why) => return (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
     };
@@ -76,7 +75,7 @@ pub(crate) async fn upgrade(
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
-            let _tracked = tracked;
+            let _held = (tracked, slots);
             run(hub, socket, shutdown, pending).await;
         })
 }

@@ -130,6 +130,34 @@ async fn one_address_cannot_take_the_others_slots() {
     assert_eq!((status, body.as_str()), (200, "ok"));
 }
 
+/// A WebSocket keeps its address's place after the upgrade (the HTTP connection is over).
+#[tokio::test]
+async fn websockets_count_against_their_address() {
+    let hub = hub_with(LimitsConfig {
+        max_per_address: Some(2),
+        ..LimitsConfig::default()
+    })
+    .await;
+    let first = Ipv4Addr::new(127, 0, 0, 2);
+    let mut held = Vec::new();
+    for name in ["Front", "Back"] {
+        let (door, secret) = hub.add_door(name);
+        let mut ws = ws_from(first, &hub, None).await.expect("within the limit");
+        hello_door(&mut ws, &door, &secret).await;
+        held.push(ws);
+    }
+    let (door, secret) = hub.add_door("Side");
+    let mut third = tcp_from(first, hub.addr).await;
+    assert!(
+        closed_by_hub(&mut third).await,
+        "a third connection from the same address"
+    );
+    let mut ws = ws_from(Ipv4Addr::new(127, 0, 0, 3), &hub, None)
+        .await
+        .expect("another address");
+    hello_door(&mut ws, &door, &secret).await;
+}
+
 /// The probe: a `POST /api/pair` whose body never came stayed open indefinitely.
 #[tokio::test]
 async fn a_body_that_never_arrives_is_closed_within_the_timeout() {

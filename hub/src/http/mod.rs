@@ -24,7 +24,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::assets;
-use crate::state::{AppState, ClientIp};
+use crate::state::{AppState, Client};
 use crate::store::{now_ms, PhoneAuth, StoreCallError, StoreError};
 
 /// Largest `POST /api/pair` body: a code, a token and a name fit in a few hundred bytes.
@@ -250,7 +250,7 @@ fn wrong_code(app: &AppState, client: IpAddr, why: String) -> Response {
 /// answer is `429` instead of `403`.
 async fn pair(
     State(app): State<AppState>,
-    Extension(ClientIp(client)): Extension<ClientIp>,
+    Extension(Client { ip: client, .. }): Extension<Client>,
     body: Result<Json<PairRequest>, JsonRejection>,
 ) -> Response {
     let Json(req) = match body {
