@@ -55,7 +55,7 @@ run_hub() { # N
   local n=$1 db=$SCRATCH/hub-$1.sqlite3 port code pid out=$SCRATCH/hub-$1
   code=$("$LB" seed "$db" "$n")
   port=$(free_port)
-  "$HUB" --db "$db" serve --listen "127.0.0.1:$port" --insecure-http --config "$SCRATCH/limits.toml" \
+  MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2} "$HUB" --db "$db" serve --listen "127.0.0.1:$port" --insecure-http --config "$SCRATCH/limits.toml" \
     >"$out.log" 2>&1 &
   pid=$!
   wait_for "$out.log" "Listening on" "the hub"

@@ -59,7 +59,8 @@
 //! | `router` | pure routing rules: presence, each door's call, ICE servers, history, missed rings |
 //! | `switchboard` | owns the router and every peer's bounded outgoing queue; executes router output |
 //! | `recorder` | background thread writing call events and last-seen marks |
-//! | `server` | accept loop (TCP, TLS), connection limits, graceful drain |
+//! | `server` | accept loop (TCP, TLS), connection limits, request timeout, graceful drain |
+//! | `limits` | limits per client ([`LimitsConfig`], the `[limits]` table): per address (IPv6 /64), hello-less pool, caps from the open-files limit, `Host`/`Origin` |
 //! | `http` | routes: phone app files, `/api/pair`, `/api/events`, `/healthz`, `/ws`; security headers |
 //! | `ws` | one WebSocket connection: limits, `hello`, read/write loop, keepalive |
 //! | `assets` | the phone app embedded from `web/` by `build.rs` |

@@ -13,6 +13,7 @@ use doorbell_protocol::{
     DoorId, DoorToHub, ErrorBody, ErrorCode, HubToPhone, PhoneToHub, MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
 };
+use futures_util::future::BoxFuture;
 use futures_util::SinkExt;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
@@ -25,9 +26,8 @@ use crate::state::{AppState, Client, HubState};
 use crate::store::{now_ms, StoreCallError};
 use crate::switchboard::{Outbound, PeerHandle, OUTBOUND_QUEUE};
 
-/// Initial read buffer, allocated for every idle door: a hello, a ring or an ICE candidate
-/// fits; an SDP (3-6 KiB) takes a few reads and the buffer grows to a full message when needed.
-pub(crate) const READ_BUFFER: usize = 1024;
+/// Initial read buffer of every idle door (a ring fits; a longer message grows it as it is read).
+pub(crate) const READ_BUFFER: usize = 256;
 /// Bytes buffered before a write goes to the socket. Every send flushes anyway, so this only
 /// batches within one message.
 pub(crate) const WRITE_BUFFER: usize = 8 * 1024;
@@ -147,26 +147,27 @@ async fn send(socket: &mut WebSocket, msg: Message) -> Result<(), ()> {
     }
 }
 
-/// Sends a close frame and waits briefly for the peer's reply (or for it to vanish).
-async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
-    let frame = CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    };
-    if send(socket, Message::Close(Some(frame))).await.is_err() {
-        return;
-    }
-    let _ = timeout(CLOSE_GRACE, async {
-        while let Some(Ok(msg)) = socket.recv().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
-            }
+/// Sends a close frame, waits briefly for the reply. Boxed: inline it would grow every task.
+fn close<'a>(socket: &'a mut WebSocket, code: u16, reason: &'static str) -> BoxFuture<'a, ()> {
+    Box::pin(async move {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        if send(socket, Message::Close(Some(frame))).await.is_err() {
+            return;
         }
+        let _ = timeout(CLOSE_GRACE, async {
+            while let Some(Ok(msg)) = socket.recv().await {
+                if matches!(msg, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
     })
-    .await;
 }
 
-/// Sends an error and closes: the end of a failed handshake.
 /// The result of a blocking authentication, or None after refusing the connection because
 /// the check could not run (database error, or the blocking task failed). Wrong credentials
 /// are not decided here: the caller refuses those with its own message.
@@ -514,7 +515,7 @@ async fn pump(
                         Ok(DoorToHub::Ring { call_id }) => {
                             // Who is quiet and who push reaches is in the store; read it
                             // before routing (this door's next message waits, in order).
-                            match crate::quiet::roster::load(&hub.store, door_id, now_ms()).await {
+                            match Box::pin(crate::quiet::roster::load(&hub.store, door_id, now_ms())).await {
                                 Ok(roster) => hub.switchboard.door_ring(conn, call_id, roster),
                                 Err(e) => {
                                     // Ring the open pages rather than nobody.
