@@ -12,8 +12,9 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-nice gstreamer1.0-libav gstreamer1.0-tools
   gstreamer1.0-alsa gstreamer1.0-pulseaudio
-  # the phone in end-to-end tests, and the test runner's JavaScript engine
-  chromium nodejs npm
+  # the phones in end-to-end tests (Firefox ESR: the one without H.264, driven by
+  # puppeteer-core), and the test runner's JavaScript engine
+  chromium firefox-esr nodejs npm
   # systemd-analyze, to check the units offline
   systemd
   # the NAT test bed: namespaces, veth, NAT, delay; python3 runs its delay line where the kernel

@@ -223,6 +223,46 @@ impl ControlServer {
     }
 }
 
+/// One line of the control socket, decoded (sans-IO, so the parser is tested and fuzzed alone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlRequest {
+    Press,
+    HangUp,
+    Status,
+    Pair,
+    Phones,
+    /// `phones remove <phone_id>`; the id follows the protocol's id rule.
+    RemovePhone(String),
+}
+
+/// Decodes one control-socket line (its trailing newline and surrounding spaces ignored).
+pub fn parse_request(line: &str) -> Result<ControlRequest, String> {
+    Ok(match line.trim() {
+        "press" => ControlRequest::Press,
+        "hangup" => ControlRequest::HangUp,
+        "status" => ControlRequest::Status,
+        "pair" => ControlRequest::Pair,
+        "phones" => ControlRequest::Phones,
+        other => match other
+            .strip_prefix("phones remove")
+            .filter(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace))
+            .map(str::trim)
+        {
+            Some(id) => {
+                doorbell_protocol::limits::check_id(id)
+                    .map_err(|why| format!("phone id {:?}: {why}", doorbell_protocol::limits::printable(id)))?;
+                ControlRequest::RemovePhone(id.to_owned())
+            }
+            None => {
+                return Err(format!(
+                    "unknown command {:?} (expected press, status, hangup, pair, phones or phones remove <phone_id>)",
+                    doorbell_protocol::limits::printable(other)
+                ))
+            }
+        },
+    })
+}
+
 async fn handle_client(
     stream: UnixStream,
     presses: mpsc::Sender<Press>,
@@ -237,8 +277,9 @@ async fn handle_client(
         .take(MAX_COMMAND_BYTES)
         .read_line(&mut line)
         .await?;
-    let reply = match line.trim() {
-        "press" => {
+    let reply = match parse_request(&line) {
+        Err(why) => format!("error: {why}"),
+        Ok(ControlRequest::Press) => {
             let press = Press {
                 at: Instant::now(),
                 source: PressSource::ControlSocket,
@@ -248,26 +289,21 @@ async fn handle_client(
                 Err(_) => "error: button queue full, try again".to_owned(),
             }
         }
-        "hangup" => match commands.try_send(ControlCommand::HangUp) {
+        Ok(ControlRequest::HangUp) => match commands.try_send(ControlCommand::HangUp) {
             Ok(()) => "ok".to_owned(),
             Err(_) => "error: daemon busy, try again".to_owned(),
         },
-        "status" => serde_json::to_string(&status.borrow().now())
+        Ok(ControlRequest::Status) => serde_json::to_string(&status.borrow().now())
             .unwrap_or_else(|e| format!("error: cannot encode status: {e}")),
         // The door makes the code itself, in both modes: only it can admit a phone.
-        "pair" => match links.new_link() {
+        Ok(ControlRequest::Pair) => match links.new_link() {
             Ok(link) => link,
             Err(e) => format!("error: {e}"),
         },
-        "phones" => hub_command(pairing, HubCommand::Phones).await,
-        other => match other.strip_prefix("phones remove ") {
-            Some(id) if !id.trim().is_empty() => {
-                hub_command(pairing, HubCommand::RemovePhone(id.trim().to_owned())).await
-            }
-            _ => format!(
-                "error: unknown command {other:?} (expected press, status, hangup, pair, phones or phones remove <phone_id>)"
-            ),
-        },
+        Ok(ControlRequest::Phones) => hub_command(pairing, HubCommand::Phones).await,
+        Ok(ControlRequest::RemovePhone(id)) => {
+            hub_command(pairing, HubCommand::RemovePhone(id)).await
+        }
     };
     write.write_all(reply.as_bytes()).await?;
     write.write_all(b"\n").await?;
@@ -307,5 +343,30 @@ pub async fn request(path: &Path, command: &str) -> Result<String, ControlError>
     match reply.strip_prefix("error: ") {
         Some(why) => Err(ControlError::Refused(why.to_owned())),
         None => Ok(reply),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_decodes_and_anything_else_is_a_clear_error() {
+        assert_eq!(parse_request("press\n"), Ok(ControlRequest::Press));
+        assert_eq!(parse_request(" status "), Ok(ControlRequest::Status));
+        assert_eq!(
+            parse_request("phones remove p-1a2b\n"),
+            Ok(ControlRequest::RemovePhone("p-1a2b".into()))
+        );
+        let err = parse_request("phones remove ").unwrap_err();
+        assert!(err.contains("invalid id"), "{err}");
+        let err = parse_request(&format!("phones remove {}", "p".repeat(65))).unwrap_err();
+        assert!(err.contains("invalid id"), "{err}");
+        let err = parse_request("reboot\u{1b}[2J").unwrap_err();
+        assert!(err.contains("unknown command"), "{err}");
+        assert!(
+            !err.contains('\u{1b}'),
+            "control characters are escaped: {err}"
+        );
     }
 }

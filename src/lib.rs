@@ -36,6 +36,9 @@ pub mod config;
 pub mod control;
 pub mod core;
 pub mod daemon;
+/// Entry points of the fuzz targets (`fuzz/`) and their corpus replay. Not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gpio;
 pub mod identity;
 pub mod link;

@@ -165,6 +165,7 @@ async fn three_phones_preview_one_encoder_no_audio_until_one_answers_in_its_sess
             audio_sink: &plan.audio_sink,
             counters: counters.clone(),
             events: door_tx.clone(),
+            vp8: plan.vp8_plan(),
         };
         branches.push(
             PreviewBranch::open(session.pipeline(), &call_id, &session_id(i), setup)

@@ -14,8 +14,12 @@ fn test_config(encoder: EncoderKind) -> MediaConfig {
 }
 
 async fn offer_for(encoder: EncoderKind) -> (String, Session) {
+    offer_with(test_config(encoder)).await
+}
+
+async fn offer_with(config: MediaConfig) -> (String, Session) {
     media::check_installation().expect("GStreamer installation");
-    let plan = media::plan(&test_config(encoder)).expect("plan");
+    let plan = media::plan(&config).expect("plan");
     let (tx, mut rx) = mpsc::channel(64);
     let ice = IceSettings {
         servers: vec![],
@@ -66,20 +70,49 @@ async fn offer_has_sendonly_h264_baseline_sendrecv_opus_and_a_data_channel() {
     let (sdp, session) = offer_for(EncoderKind::Auto).await;
     let sections = media_sections(&sdp);
     assert_eq!(sections.len(), 3, "three m-lines expected:\n{sdp}");
-    let video = &sections[0];
+    // Audio first: BUNDLE's tag, so a phone that rejects the video keeps the bundle.
+    let audio = &sections[0];
+    assert!(audio.starts_with("m=audio 9 "), "{audio}");
+    assert!(audio.to_lowercase().contains("opus/48000"), "{audio}");
+    assert!(audio.contains("a=sendrecv"), "{audio}");
+    assert!(!audio.contains("a=bundle-only"), "{audio}");
+    let video = &sections[1];
     assert!(video.starts_with("m=video"), "{video}");
     assert!(video.contains("H264/90000"), "{video}");
     assert_h264_fmtp_is_final(video);
     assert!(video.contains("a=sendonly"), "{video}");
-    let audio = &sections[1];
-    assert!(audio.starts_with("m=audio"), "{audio}");
-    assert!(audio.to_lowercase().contains("opus/48000"), "{audio}");
-    assert!(audio.contains("a=sendrecv"), "{audio}");
+    // VP8 too, after H.264 (the first format is the preferred one).
+    let formats: Vec<&str> = video.lines().next().unwrap().split(' ').skip(3).collect();
+    let pt_of = |codec: &str| {
+        video
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("a=rtpmap:")?
+                    .strip_suffix(&format!(" {codec}/90000"))
+            })
+            .unwrap_or_else(|| panic!("no {codec}: {video}"))
+    };
+    assert_eq!(formats[0], pt_of("H264"), "{video}");
+    assert!(formats.contains(&pt_of("VP8")), "{video}");
     // The control data channel (unlock), created before the offer so it is negotiated.
     let data = &sections[2];
     assert!(data.starts_with("m=application"), "{data}");
     assert!(data.contains("webrtc-datachannel"), "{data}");
-    assert!(sdp.contains("a=group:BUNDLE"), "bundled: {sdp}");
+    let mid = |section: &str| {
+        section
+            .lines()
+            .find_map(|l| l.strip_prefix("a=mid:"))
+            .map(str::to_owned)
+    };
+    let group = sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("a=group:BUNDLE "))
+        .expect("bundled");
+    assert_eq!(
+        group.split(' ').next().map(str::to_owned),
+        mid(audio),
+        "audio tags the bundle: {sdp}"
+    );
     // Warmed: the encoder is already producing frames while the phone would be ringing.
     tokio::time::timeout(Duration::from_secs(10), async {
         while session.stats().video_frames_sent == 0 {
@@ -103,7 +136,7 @@ async fn openh264_fallback_also_produces_an_offer() {
 async fn back_to_back_sessions_offer_the_negotiated_caps() {
     for _ in 0..3 {
         let (sdp, session) = offer_for(EncoderKind::Auto).await;
-        assert_h264_fmtp_is_final(&media_sections(&sdp)[0]);
+        assert_h264_fmtp_is_final(&media_sections(&sdp)[1]);
         drop(session);
     }
 }
@@ -131,4 +164,16 @@ async fn dropped_session_frees_its_pipeline() {
         pipeline.upgrade().is_none(),
         "pipeline still referenced after the session ended"
     );
+}
+
+/// `media.vp8 = false`: H.264 only, as before VP8 was offered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_vp8_the_offer_has_h264_only() {
+    let config = MediaConfig {
+        vp8: false,
+        ..test_config(EncoderKind::Auto)
+    };
+    let (sdp, _session) = offer_with(config).await;
+    assert!(sdp.contains("H264/90000"), "{sdp}");
+    assert!(!sdp.contains("VP8"), "{sdp}");
 }

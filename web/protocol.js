@@ -55,6 +55,8 @@ export const ERROR_CODES = Object.freeze([
   "internal",
   "invalid_timestamp",
   "forbidden",
+  "invalid_id",
+  "invalid_text",
 ]);
 
 /** Version of the data-channel messages (`control` channel, phone <-> door). */

@@ -126,6 +126,10 @@ pub use turn::{
 
 /// Internals that the integration tests in `hub/tests` and the TURN benchmark drive
 /// directly. Not an API: it changes with the code.
+/// Entry points of the fuzz targets (`fuzz/`) and their corpus replay. Not an API.
+#[doc(hidden)]
+pub mod fuzzing;
+
 #[doc(hidden)]
 pub mod testing {
     pub use crate::assets::{find as find_asset, ASSETS};

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use doorbell_hub::{
     now_ms, AcmeConfig, HistoryConfig, Hub, HubConfig, Store, TlsMode, TurnConfig, TurnDefaults,
 };
+use doorbell_protocol::limits::printable;
 use doorbell_protocol::IceServer;
 
 #[derive(Debug, Parser)]
@@ -488,10 +489,14 @@ fn doors(store: &Store, json: bool) -> Result<()> {
         println!(
             "{}  {:<24}  phones: {:<3} last seen: {}{}",
             d.door_id,
-            d.name,
+            printable(&d.name),
             d.phones,
             ago(d.last_seen),
-            d.software.map(|s| format!(" ({s})")).unwrap_or_default()
+            // Stored by older hubs without the protocol's text rules: never let a door's
+            // string drive the operator's terminal.
+            d.software
+                .map(|s| format!(" ({})", printable(&s)))
+                .unwrap_or_default()
         );
     }
     Ok(())
@@ -511,7 +516,7 @@ fn phones(store: &Store, json: bool) -> Result<()> {
         println!(
             "{}  {:<24}  last seen: {:<14} doors: {}",
             p.phone_id,
-            p.name,
+            printable(&p.name),
             ago(p.last_seen),
             doors.join(", ")
         );

@@ -19,6 +19,9 @@ use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
+mod hello;
+
+use self::hello::{parse_hello, Hello};
 use crate::limits::PendingTicket;
 use crate::ratelimit::TokenBucket;
 use crate::router::ConnId;
@@ -78,54 +81,6 @@ pub(crate) async fn upgrade(
             let _held = (tracked, slots);
             run(hub, socket, shutdown, pending).await;
         })
-}
-
-/// What the first frame turned out to be.
-#[derive(Debug, PartialEq)]
-enum Hello {
-    Door {
-        door_id: DoorId,
-        secret: String,
-        software: String,
-    },
-    Phone {
-        token: String,
-    },
-    WrongVersion(u64),
-    /// Not a hello at all (or a hello of neither shape).
-    Other,
-}
-
-/// Classifies the first text frame. A `hello` with another protocol version is recognised by
-/// its `protocol_version` alone, since a future version may change the other fields.
-fn parse_hello(text: &str) -> Hello {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
-        return Hello::Other;
-    };
-    if value.get("type").and_then(|t| t.as_str()) != Some("hello") {
-        return Hello::Other;
-    }
-    match value.get("protocol_version").and_then(|v| v.as_u64()) {
-        Some(v) if v != u64::from(PROTOCOL_VERSION) => return Hello::WrongVersion(v),
-        _ => {}
-    }
-    if let Ok(DoorToHub::Hello {
-        door_id,
-        secret,
-        software,
-        ..
-    }) = serde_json::from_value::<DoorToHub>(value.clone())
-    {
-        return Hello::Door {
-            door_id,
-            secret,
-            software,
-        };
-    }
-    if let Ok(PhoneToHub::Hello { token, .. }) = serde_json::from_value::<PhoneToHub>(value) {
-        return Hello::Phone { token };
-    }
-    Hello::Other
 }
 
 /// Both `HubToDoor::Error` and `HubToPhone::Error` serialize to this same object, so before
@@ -228,6 +183,14 @@ enum Role {
     Phone,
 }
 
+/// The reply to a frame that did not decode: `invalid_id` / `invalid_text` when a field broke
+/// the protocol's limits, else `bad_message`.
+fn decode_error_text(error: &serde_json::Error, what: &str) -> String {
+    let message = error.to_string();
+    let code = ErrorCode::for_decode_error(&message);
+    error_text(code, &format!("{what}: {message}"))
+}
+
 async fn run(
     hub: Arc<HubState>,
     mut socket: WebSocket,
@@ -281,6 +244,10 @@ async fn run(
                 "hello required",
             )
             .await;
+            return;
+        }
+        Hello::Invalid(code, message) => {
+            refuse(&mut socket, code, &message, "invalid hello").await;
             return;
         }
         Hello::WrongVersion(v) => {
@@ -533,7 +500,7 @@ async fn pump(
                             hub.switchboard.door_message(conn, msg);
                             None
                         }
-                        Err(e) => Some(error_text(ErrorCode::BadMessage, &format!("not a door message: {e}"))),
+                        Err(e) => Some(decode_error_text(&e, "not a door message")),
                     },
                     (Some(text), Role::Phone) => match serde_json::from_str::<PhoneToHub>(&text) {
                         Ok(PhoneToHub::Hello { .. }) => Some(error_text(ErrorCode::AlreadyAuthenticated, "already authenticated")),
@@ -541,7 +508,7 @@ async fn pump(
                             hub.switchboard.phone_message(conn, msg);
                             None
                         }
-                        Err(e) => Some(error_text(ErrorCode::BadMessage, &format!("not a phone message: {e}"))),
+                        Err(e) => Some(decode_error_text(&e, "not a phone message")),
                     },
                 };
                 if let Some(reply) = reply {
@@ -569,32 +536,5 @@ mod tests {
         });
         assert!(is_too_big(&axum::Error::new(too_big)));
         assert!(!is_too_big(&axum::Error::new(Error::ConnectionClosed)));
-    }
-
-    #[test]
-    fn hello_classification() {
-        assert!(matches!(
-            parse_hello(
-                r#"{"type":"hello","protocol_version":1,"door_id":"d-1","secret":"s","software":"x"}"#
-            ),
-            Hello::Door { .. }
-        ));
-        assert_eq!(
-            parse_hello(r#"{"type":"hello","protocol_version":1,"token":"t"}"#),
-            Hello::Phone { token: "t".into() }
-        );
-        assert_eq!(
-            parse_hello(r#"{"type":"hello","protocol_version":2,"whatever":true}"#),
-            Hello::WrongVersion(2)
-        );
-        assert_eq!(
-            parse_hello(r#"{"type":"ring","call_id":"c"}"#),
-            Hello::Other
-        );
-        assert_eq!(parse_hello("not json"), Hello::Other);
-        assert_eq!(
-            parse_hello(r#"{"type":"hello","protocol_version":1}"#),
-            Hello::Other
-        );
     }
 }

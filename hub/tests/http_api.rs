@@ -8,17 +8,7 @@ use doorbell_protocol::{CallId, DoorToHub, HangUpReason, HubToDoor, HubToPhone, 
 
 /// `GET /api/events` as the phone with `token`; must succeed.
 async fn history(hub: &TestHub, token: &str) -> serde_json::Value {
-    let auth = format!("Bearer {token}");
-    let (status, body) = http(
-        hub.addr,
-        "GET",
-        "/api/events",
-        &[("Authorization", &auth)],
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).expect("json")
+    get_json(hub, "/api/events", token).await
 }
 
 #[tokio::test]

@@ -195,7 +195,8 @@ fn config_errors_name_the_key_and_defaults_fill_in() {
             assert_eq!(s.relay_ports, (49152, 65535));
             assert_eq!(s.mint.credential_ttl_secs, 900);
             assert_eq!(s.max_ttl_secs, 3600);
-            assert_eq!(s.max_allocations_per_credential, 8);
+            assert_eq!(s.max_allocations_per_credential, 24);
+            assert_eq!(s.max_allocations, 2048);
             assert_eq!(s.mint.secret_file, dir.path().join("turn-secret"));
         }
         other => panic!("expected embedded, got {other:?}"),

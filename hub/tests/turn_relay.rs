@@ -12,13 +12,13 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use doorbell_hub::testing::{password, TurnVerifier};
 use doorbell_hub::TurnIssuer;
 use support::{
-    client, client_for, defaults, echo_peer, embedded, ip, parse, within, Embedded, DENIED,
+    client, client_for, defaults, echo_peer, embedded, ip, parse, run_uclient, uclient,
+    uclient_args, within, DENIED, UCLIENT_MAX_TTL,
 };
 use tempfile::TempDir;
 use tokio::net::UdpSocket;
@@ -176,101 +176,10 @@ async fn bad_credentials_are_refused_then_rate_limited() {
     c.close().await.expect("close");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn allocations_per_credential_are_capped() {
-    let server = embedded("max_allocations_per_credential = 2").await;
-    let ice = server.issuer().ice_server("p-quota");
-    let (u, p) = (
-        ice.username.clone().expect("u"),
-        ice.credential.clone().expect("p"),
-    );
-    let mut kept = Vec::new();
-    for _ in 0..2 {
-        let c = client(server.addr(), &u, &p).await;
-        let relay = within("allocate", c.allocate())
-            .await
-            .expect("within quota");
-        kept.push((c, relay));
-    }
-    let c = client(server.addr(), &u, &p).await;
-    let err = within("over quota", c.allocate())
-        .await
-        .err()
-        .expect("third allocation refused")
-        .to_string();
-    assert!(err.contains("486"), "expected 486, got {err}");
-    // Another credential (another side of the call) is unaffected.
-    let other = server.issuer().ice_server("d-quota");
-    let c2 = client_for(server.addr(), &other).await;
-    within("other credential", c2.allocate())
-        .await
-        .expect("another credential allocates");
-}
+// The allocation quotas: turn_limits.rs.
 
 // ---------------------------------------------------------------------------------------------
 // coturn's reference client against the embedded server
-
-/// `turnutils_uclient`, or a failure telling how to install it; `None` under qemu (see the
-/// module docs).
-fn uclient() -> Option<&'static str> {
-    if std::env::var_os("DOORBELL_TEST_RUNNER").is_some() {
-        eprintln!("skipped under DOORBELL_TEST_RUNNER: coturn tools run on the x86 host only");
-        return None;
-    }
-    let path = "/usr/bin/turnutils_uclient";
-    assert!(
-        Path::new(path).exists(),
-        "turnutils_uclient (Debian package coturn) is missing: `bash scripts/install-deps.sh` installs it"
-    );
-    Some(path)
-}
-
-async fn run_uclient(args: &[String]) -> (bool, String) {
-    let bin = match uclient() {
-        Some(b) => b,
-        None => return (true, String::new()),
-    };
-    let child = tokio::process::Command::new(bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn turnutils_uclient");
-    let out = within("turnutils_uclient", child.wait_with_output())
-        .await
-        .expect("uclient output");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("turnutils_uclient {}:\n{text}", args.join(" "));
-    (out.status.success(), text)
-}
-
-fn uclient_args(server: &Embedded, secret: &str, peer: SocketAddr, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = vec![
-        "-W".into(),
-        secret.into(),
-        "-u".into(),
-        "d-uclient".into(),
-        "-p".into(),
-        server.addr().port().to_string(),
-        "-e".into(),
-        peer.ip().to_string(),
-        "-r".into(),
-        peer.port().to_string(),
-        "-c".into(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args.push("127.0.0.1".into());
-    args
-}
-
-/// uclient's REST usernames expire a day ahead; the server is configured to accept that.
-const UCLIENT_MAX_TTL: &str = "max_ttl_secs = 172800";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coturn_uclient_allocates_and_relays_through_the_embedded_server() {

@@ -21,6 +21,8 @@ use std::fmt;
 
 pub mod control;
 mod errors;
+pub use errors::ErrorCode;
+pub mod limits;
 pub mod pairing;
 
 /// Version of this protocol. Bumped on any incompatible change; a peer that sends another
@@ -30,9 +32,12 @@ pub const PROTOCOL_VERSION: u32 = 1;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
+        ///
+        /// On the wire: 1 to [`limits::MAX_ID_LEN`] characters of [`limits::is_id_char`];
+        /// anything else does not decode (`invalid_id`).
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(pub String);
+        pub struct $name(#[serde(deserialize_with = "limits::deserialize_id")] pub String);
 
         impl $name {
             pub fn new(value: impl Into<String>) -> Self {
@@ -185,39 +190,6 @@ pub enum SessionEndReason {
     TimeLimit,
 }
 
-/// Machine-readable error codes. The `message` next to a code is for humans and may change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// The frame was not valid JSON or not a known message for this direction.
-    BadMessage,
-    /// `hello` carried a protocol version the hub does not speak. The connection closes.
-    UnsupportedVersion,
-    /// Wrong door secret or phone token. The connection closes.
-    Unauthorized,
-    /// A message other than `hello` arrived before `hello`. The connection closes.
-    HelloRequired,
-    /// `hello` arrived twice.
-    AlreadyAuthenticated,
-    /// The call id is not a call this peer may act on (unknown, over, or another door's).
-    UnknownCall,
-    /// The call was already answered by another phone.
-    AlreadyAnswered,
-    /// The message is not allowed in the call's current state (e.g. SDP before answer).
-    InvalidState,
-    /// The door already has a call in progress.
-    Busy,
-    /// The sender is sending faster than the hub accepts.
-    RateLimited,
-    /// Something went wrong in the hub; the message may be retried.
-    Internal,
-    /// A timestamp (`missed_ring.at_ms`) is in the future beyond the allowed clock skew, or
-    /// older than the hub accepts: usually a door whose clock is not set yet.
-    InvalidTimestamp,
-    /// The phone's household permissions do not allow this (`view` without `may_view`).
-    Forbidden,
-}
-
 /// An error reply. Sent by the hub to doors and phones alike.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -239,7 +211,9 @@ pub enum DoorToHub {
         door_id: DoorId,
         /// The per-device secret the hub issued when the door was registered.
         secret: String,
-        /// Firmware version, for the hub's device list.
+        /// Firmware version, for the hub's device list: at most
+        /// [`limits::MAX_SOFTWARE_CHARS`] characters, no control characters (`invalid_text`).
+        #[serde(deserialize_with = "limits::deserialize_software")]
         software: String,
     },
     /// The button was pressed: ring every phone paired with this door.

@@ -90,6 +90,13 @@ fn echo_cancel_is_on_by_default_and_can_be_turned_off() {
 }
 
 #[test]
+fn vp8_is_offered_by_default_and_can_be_turned_off() {
+    assert!(load(None, &[]).unwrap().media.vp8);
+    assert!(!load(Some("[media]\nvp8 = false\n"), &[]).unwrap().media.vp8);
+    assert!(!load(None, &["media.vp8=false"]).unwrap().media.vp8);
+}
+
+#[test]
 fn missing_hub_secret_is_refused_with_no_default() {
     let c = load(None, &["hub.url=ws://127.0.0.1:9/ws", "hub.door_id=d-1"]).unwrap();
     let err = c.validate_hub().unwrap_err().to_string();

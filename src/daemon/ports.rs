@@ -238,10 +238,13 @@ impl MediaPort for GstMedia {
     }
 
     fn set_answer(&mut self, call_id: &CallId, sdp: &str) -> Result<(), String> {
-        match self.session(call_id) {
+        let set = match self.session(call_id) {
             Some(session) => session.set_answer(sdp).map_err(|e| e.to_string()),
             None => Ok(()),
-        }
+        };
+        // A phone without H.264 starts the VP8 encoder.
+        self.count_encoders();
+        set
     }
 
     fn add_remote_candidate(&mut self, call_id: &CallId, candidate: &IceCandidate) {
@@ -281,6 +284,7 @@ impl MediaPort for GstMedia {
             audio_sink: &self.plan.audio_sink,
             counters: session.counters(),
             events: self.events.clone(),
+            vp8: self.plan.vp8_plan(),
         };
         let branch = PreviewBranch::open(session.pipeline(), call_id, session_id, setup)
             .map_err(|e| e.to_string())?;
@@ -298,10 +302,12 @@ impl MediaPort for GstMedia {
     }
 
     fn set_preview_answer(&mut self, session_id: &SessionId, sdp: &str) -> Result<(), String> {
-        match self.previews.get(session_id) {
+        let set = match self.previews.get(session_id) {
             Some(branch) => branch.set_answer(sdp).map_err(|e| e.to_string()),
             None => Ok(()),
-        }
+        };
+        self.count_encoders();
+        set
     }
 
     fn add_preview_candidate(&mut self, session_id: &SessionId, candidate: &IceCandidate) {

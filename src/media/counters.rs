@@ -13,6 +13,8 @@ pub struct Counters {
     pub audio_rtp_sent: AtomicU64,
     /// Video encoders in the pipeline, counted when a session or preview starts or ends.
     pub video_encoders: AtomicU64,
+    /// Encoded VP8 frames (for phones without H.264; 0 while only H.264 phones watch).
+    pub vp8_frames_sent: AtomicU64,
 }
 
 impl Counters {
@@ -22,6 +24,7 @@ impl Counters {
             audio_buffers_received: self.audio_buffers_received.load(Ordering::Relaxed),
             audio_rtp_sent: self.audio_rtp_sent.load(Ordering::Relaxed),
             video_encoders: self.video_encoders.load(Ordering::Relaxed),
+            vp8_frames_sent: self.vp8_frames_sent.load(Ordering::Relaxed),
         }
     }
 }
@@ -32,4 +35,5 @@ pub struct SessionStats {
     pub audio_buffers_received: u64,
     pub audio_rtp_sent: u64,
     pub video_encoders: u64,
+    pub vp8_frames_sent: u64,
 }

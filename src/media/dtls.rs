@@ -83,7 +83,8 @@ pub fn use_certificate(webrtc: &gst::Element, certificate: &DtlsCertificate) {
 }
 
 /// Make every `a=fingerprint:` attribute of `sdp` (session or media level) name
-/// `certificate`'s SHA-256 fingerprint.
+/// `certificate`'s SHA-256 fingerprint. For the door's own offers (webrtcbin's text): the
+/// attribute keys must be UTF-8, or gstreamer-sdp's `key()` panics (found by fuzzing).
 pub fn fix_fingerprints(sdp: &mut gst_sdp::SDPMessageRef, certificate: &DtlsCertificate) {
     let value = format!("sha-256 {}", certificate.sha256);
     let fingerprint = || gst_sdp::SDPAttribute::new("fingerprint", Some(&value));

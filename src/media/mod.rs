@@ -10,6 +10,7 @@
 //! - `teardown`: a webrtcbin is flushed before NULL (GStreamer 1.22 deadlock on pad blocks).
 //! - `gathering`: a stopped session is released only once ICE gathering has ended (GStreamer 1.22 crash).
 //! - [`snapshot`]: the visitor's JPEG from the session's video (a tee branch).
+//! - `vp8`: VP8 in the offer, and its encoder (a tee branch) while a phone without H.264 watches.
 
 pub mod counters;
 pub mod dtls;
@@ -20,6 +21,7 @@ pub mod probe;
 pub mod session;
 pub mod snapshot;
 mod teardown;
+mod vp8;
 
 pub use dtls::DtlsCertificate;
 pub use pipeline::{aec_fragment, AEC_CAPS};

@@ -66,17 +66,19 @@ pub(super) fn describe(plan: &MediaPlan, probe: Option<&str>) -> String {
         ),
         None => (String::new(), String::new()),
     };
+    // Audio is linked first, so it is the first m-line and BUNDLE's tag: a phone that rejects
+    // the video line (no codec in common) still bundles audio and the data channel with it.
     format!(
         "webrtcbin name=webrtc bundle-policy=max-bundle latency=50 \
+         {audio} ! audioconvert ! audioresample ! {dsp}queue max-size-time=100000000 leaky=downstream \
+         ! opusenc bitrate=32000 frame-size=20 ! rtpopuspay pt=111 \
+         ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! tee name={atee} allow-not-linked=true \
+         ! queue name=acaps leaky=downstream ! webrtc. \
          {video} ! tee name={tee} ! queue max-size-buffers=2 leaky=downstream ! {encoder} \
          ! video/x-h264,profile=constrained-baseline ! h264parse \
          ! rtph264pay config-interval=-1 aggregate-mode=zero-latency pt=96 \
          ! application/x-rtp,media=video,encoding-name=H264,payload=96 ! tee name={vtee} allow-not-linked=true \
-         ! queue name=vcaps leaky=downstream ! webrtc. \
-         {audio} ! audioconvert ! audioresample ! {dsp}queue max-size-time=100000000 leaky=downstream \
-         ! opusenc bitrate=32000 frame-size=20 ! rtpopuspay pt=111 \
-         ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! tee name={atee} allow-not-linked=true \
-         ! queue name=acaps leaky=downstream ! webrtc.{probe}{snapshot}",
+         ! queue name=vcaps leaky=downstream ! webrtc.{probe}{snapshot}",
         vtee = super::preview::VIDEO_TEE,
         atee = super::preview::AUDIO_TEE,
         tee = super::snapshot::TEE,

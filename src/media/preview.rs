@@ -20,6 +20,7 @@
 use super::gathering::GatheringWatch;
 use super::pipeline::{configure_ice, configure_servers, count_buffers, set_directions};
 use super::session::{Counters, IceSettings, SessionError};
+use super::vp8::{VideoInput, Vp8Plan, Vp8Video};
 use super::DtlsCertificate;
 use crate::core::{MediaEvent, MediaEventKind, SessionMediaEvent};
 use doorbell_protocol::{CallId, SessionId};
@@ -44,6 +45,8 @@ pub struct PreviewSetup<'a> {
     /// The call session's counters (outbound audio, decoded phone audio).
     pub counters: Arc<Counters>,
     pub events: mpsc::Sender<MediaEvent>,
+    /// VP8 offered too (`MediaPlan::vp8_plan`).
+    pub vp8: Option<Vp8Plan>,
 }
 
 /// One phone's preview: its bin in the call's pipeline and the tee pads feeding it.
@@ -60,6 +63,9 @@ pub struct PreviewBranch {
     /// The session's `control` data channel: the answering phone's unlocks, once it talks.
     control: gst_webrtc::WebRTCDataChannel,
     gathering: GatheringWatch,
+    /// VP8 offered; the video from the VP8 tee once the phone answered VP8 (`super::vp8`).
+    vp8: Vp8Video,
+    counters: Arc<Counters>,
 }
 
 fn build_error(e: impl std::fmt::Display) -> SessionError {
@@ -80,12 +86,15 @@ impl PreviewBranch {
             audio_sink,
             counters,
             events,
+            vp8,
         } = setup;
         let bin = gst::parse::bin_from_description(
+            // Audio first: BUNDLE's tag, so a rejected video line leaves the bundle intact
+            // (see `pipeline::describe`).
             "webrtcbin name=webrtc bundle-policy=max-bundle latency=50 \
-             queue name=vcaps max-size-buffers=60 leaky=downstream ! webrtc. \
              queue name=aq max-size-buffers=50 leaky=downstream \
-             ! valve name=acaps drop=true drop-mode=forward-sticky-events ! webrtc.",
+             ! valve name=acaps drop=true drop-mode=forward-sticky-events ! webrtc. \
+             queue name=vcaps max-size-buffers=60 leaky=downstream ! webrtc.",
             false,
         )
         .map_err(build_error)?;
@@ -117,11 +126,12 @@ impl PreviewBranch {
             &webrtc,
             &bin,
             audio_sink,
-            counters,
+            counters.clone(),
             talking.clone(),
             send.clone(),
         );
-        create_offer_once_negotiated(&webrtc, dtls.cloned(), send.clone());
+        let vp8 = Vp8Video::new(vp8, &bin);
+        create_offer_once_negotiated(&webrtc, dtls.cloned(), vp8.offered(), send.clone());
 
         pipeline.add(&bin).map_err(build_error)?;
         // webrtcbin makes data channels only out of NULL, and the channel must exist before
@@ -151,6 +161,8 @@ impl PreviewBranch {
             talking,
             control,
             gathering,
+            vp8,
+            counters,
         };
         for (tee, input) in [(VIDEO_TEE, "video"), (AUDIO_TEE, "audio")] {
             let tee = pipeline
@@ -186,8 +198,11 @@ impl PreviewBranch {
     }
 
     pub fn set_answer(&self, sdp: &str) -> Result<(), SessionError> {
-        let message =
+        let mut message =
             gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).map_err(|_| SessionError::BadSdp)?;
+        let input = VideoInput::of(&self.bin, self.bin.static_pad("video"));
+        self.vp8
+            .follow_answer(&self.pipeline, input, &mut message, &self.counters);
         let answer =
             gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Answer, message);
         self.webrtc
@@ -247,6 +262,7 @@ impl PreviewBranch {
 
 impl Drop for PreviewBranch {
     fn drop(&mut self) {
+        self.vp8.stop();
         for src in self.tee_pads.drain(..) {
             if let Some(peer) = src.peer() {
                 let _ = src.unlink(&peer);
@@ -363,7 +379,12 @@ fn connect_signals(
 
 /// Create the offer once both inputs carry caps (see `Session::create_offer_once_negotiated`
 /// for why the caps event, not a query, must come first).
-fn create_offer_once_negotiated(webrtc: &gst::Element, dtls: Option<DtlsCertificate>, send: Send) {
+fn create_offer_once_negotiated(
+    webrtc: &gst::Element,
+    dtls: Option<DtlsCertificate>,
+    vp8: bool,
+    send: Send,
+) {
     let pads = webrtc.sink_pads();
     let waiting = Arc::new(AtomicUsize::new(pads.len()));
     let weak = webrtc.downgrade();
@@ -388,6 +409,9 @@ fn create_offer_once_negotiated(webrtc: &gst::Element, dtls: Option<DtlsCertific
             let mut message = offer.sdp().to_owned();
             if let Some(certificate) = &dtls {
                 super::dtls::fix_fingerprints(&mut message, certificate);
+            }
+            if vp8 {
+                super::vp8::sdp::offer_vp8(&mut message);
             }
             match message.as_text() {
                 Ok(text) => send(SessionMediaEvent::OfferReady(text.to_string())),

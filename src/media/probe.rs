@@ -167,6 +167,8 @@ pub struct MediaPlan {
     pub audio_sink: String,
     /// Route the microphone through `webrtcdsp` and the speaker through `webrtcechoprobe`.
     pub echo_cancel: bool,
+    /// Offer VP8 too (`media.vp8`, and `vp8enc` and `rtpvp8pay` installed).
+    pub vp8: bool,
     pub width: u32,
     pub height: u32,
     pub framerate: u32,
@@ -174,6 +176,15 @@ pub struct MediaPlan {
     /// per-process RSA key (tests that do not care which key a call uses).
     #[serde(skip)]
     pub dtls: Option<super::DtlsCertificate>,
+}
+
+/// VP8 comes from `gstreamer1.0-plugins-good` (libvpx); without it the door offers H.264 only.
+fn vp8_installed() -> bool {
+    let installed = exists("vp8enc") && exists("rtpvp8pay");
+    if !installed {
+        tracing::warn!("media.vp8: vp8enc or rtpvp8pay is missing (gstreamer1.0-plugins-good); phones without H.264 get no video");
+    }
+    installed
 }
 
 fn exists(element: &str) -> bool {
@@ -333,6 +344,7 @@ pub fn plan(config: &MediaConfig) -> Result<MediaPlan, ProbeError> {
         audio_source,
         audio_sink,
         echo_cancel: config.echo_cancel,
+        vp8: config.vp8 && vp8_installed(),
         width: config.width,
         height: config.height,
         framerate: config.framerate,

@@ -9,6 +9,8 @@
 //!
 //! The camera also feeds a tee branch that makes one JPEG per press (`super::snapshot`).
 //!
+//! Audio is the offer's first m-line; VP8 follows H.264 for phones without it (`super::vp8`).
+//!
 //! With `media.echo_cancel` (the default) the microphone goes through `webrtcdsp` (echo
 //! cancellation, noise suppression, gain control) and the phone's voice passes a
 //! `webrtcechoprobe` just before the speaker, so the canceller knows what the speaker played
@@ -27,6 +29,7 @@ use super::gathering::GatheringWatch;
 use super::pipeline::{configure_ice, configure_servers, count_buffers, describe};
 use super::pipeline::{next_probe_name, set_directions, AEC_CAPS};
 use super::probe::MediaPlan;
+use super::vp8::{VideoInput, Vp8Video};
 use doorbell_protocol::{CallId, IceServer};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -76,6 +79,8 @@ pub struct Session {
     counters: Arc<Counters>,
     bus_task: tokio::task::JoinHandle<()>,
     gathering: GatheringWatch,
+    /// VP8 offered (`media.vp8`); the phone's video from the VP8 tee once it answers VP8.
+    vp8: Vp8Video,
 }
 
 impl Session {
@@ -118,6 +123,7 @@ impl Session {
         );
         let bus_task = watch_bus(&pipeline, &call_id, events.clone())?;
 
+        let vp8 = Vp8Video::new(plan.vp8_plan(), &pipeline);
         // From here on the guard (Drop) owns cleanup, so every error path below tears down.
         let mut session = Session {
             call_id: call_id.clone(),
@@ -127,6 +133,7 @@ impl Session {
             counters,
             bus_task,
             gathering,
+            vp8,
         };
         // webrtcbin makes data channels only once it is out of NULL; READY moves no data, and
         // the channel must exist before the offer so its m-line is negotiated with the call.
@@ -149,7 +156,7 @@ impl Session {
         };
         session.control = Some(create_control_channel(&session.webrtc, forward)?);
         // Watch for caps before anything flows, so no CAPS event can slip past the probes.
-        session.create_offer_once_negotiated(events, plan.dtls.clone());
+        session.create_offer_once_negotiated(events, plan.dtls.clone(), plan.vp8);
         session
             .pipeline
             .set_state(gst::State::Playing)
@@ -191,6 +198,7 @@ impl Session {
         &self,
         events: mpsc::Sender<MediaEvent>,
         dtls: Option<DtlsCertificate>,
+        vp8: bool,
     ) {
         let pads = self.webrtc.sink_pads();
         let waiting = Arc::new(AtomicU64::new(pads.len() as u64));
@@ -198,7 +206,7 @@ impl Session {
         let call_id = self.call_id.clone();
         let start = Arc::new(std::sync::Mutex::new(Some(move || {
             if let Some(webrtc) = webrtc.upgrade() {
-                create_offer(&webrtc, call_id, events, dtls);
+                create_offer(&webrtc, call_id, events, dtls, vp8);
             }
         })));
         for pad in pads {
@@ -233,6 +241,7 @@ fn create_offer(
     call_id: CallId,
     events: mpsc::Sender<MediaEvent>,
     dtls: Option<DtlsCertificate>,
+    vp8: bool,
 ) {
     {
         // The promise must not keep the element alive (it would outlive the session's guard).
@@ -260,6 +269,9 @@ fn create_offer(
             let mut message = offer.sdp().to_owned();
             if let Some(certificate) = &dtls {
                 super::dtls::fix_fingerprints(&mut message, certificate);
+            }
+            if vp8 {
+                super::vp8::sdp::offer_vp8(&mut message);
             }
             let sdp = match message.as_text() {
                 Ok(text) => text.to_string(),
@@ -294,8 +306,11 @@ impl Session {
     }
 
     pub fn set_answer(&self, sdp: &str) -> Result<(), SessionError> {
-        let message =
+        let mut message =
             gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).map_err(|_| SessionError::BadSdp)?;
+        let input = VideoInput::of(&self.pipeline, None);
+        self.vp8
+            .follow_answer(&self.pipeline, input, &mut message, &self.counters);
         let answer =
             gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Answer, message);
         self.webrtc
@@ -329,6 +344,7 @@ impl Session {
         if !src.send_event(event) {
             tracing::debug!(call_id = %self.call_id, "encoder ignored the keyframe request");
         }
+        super::vp8::request_keyframe(&self.pipeline);
     }
 }
 
@@ -382,6 +398,7 @@ pub(super) fn create_control_channel(
 impl Drop for Session {
     fn drop(&mut self) {
         self.bus_task.abort();
+        self.vp8.stop();
         super::teardown::flush_for_teardown(&self.webrtc);
         if let Err(e) = self.pipeline.set_state(gst::State::Null) {
             tracing::warn!(call_id = %self.call_id, "pipeline did not stop cleanly: {e}");

@@ -27,11 +27,17 @@ pub(crate) const TEE: &str = "vtee";
 /// The snapshot size for a `width` x `height` camera: at most [`MAX_SNAPSHOT_WIDTH`] wide,
 /// same aspect ratio, even dimensions (as encoders like).
 pub fn snapshot_size(width: u32, height: u32) -> (u32, u32) {
-    if width <= MAX_SNAPSHOT_WIDTH || width == 0 {
+    scaled_to_width(width, height, MAX_SNAPSHOT_WIDTH)
+}
+
+/// `width` x `height` scaled down to at most `max_width` wide, same aspect ratio, even
+/// height (as encoders like). Also the VP8 branch's size (`super::vp8`).
+pub(crate) fn scaled_to_width(width: u32, height: u32, max_width: u32) -> (u32, u32) {
+    if width <= max_width || width == 0 {
         return (width, height);
     }
-    let h = (u64::from(height) * u64::from(MAX_SNAPSHOT_WIDTH) / u64::from(width)) as u32;
-    (MAX_SNAPSHOT_WIDTH, (h & !1).max(2))
+    let h = (u64::from(height) * u64::from(max_width) / u64::from(width)) as u32;
+    (max_width, (h & !1).max(2))
 }
 
 /// The branch of the session's description that starts at the tee.

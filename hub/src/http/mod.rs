@@ -3,6 +3,7 @@
 //! [`snapshots`]), `GET /healthz`, and `GET /ws` (handed to [`crate::ws`]). Every response
 //! carries the security headers.
 
+mod fuzz_bodies;
 mod guard;
 mod history;
 mod household;
@@ -11,6 +12,7 @@ mod push;
 mod quiet;
 mod replies;
 mod snapshots;
+pub(crate) use fuzz_bodies::fuzz_pair_body;
 
 use std::net::IpAddr;
 use std::time::Instant;

@@ -22,8 +22,6 @@ use crate::state::AppState;
 use crate::store::{now_ms, StoredSnapshot};
 use crate::voice::{ogg_opus_ms, VoiceError, MAX_VOICE_BYTES};
 
-/// Longest call id accepted in an upload (the door's are ~20 characters).
-pub(crate) const MAX_CALL_ID_CHARS: usize = 128;
 /// How long a browser may keep a served snapshot: the bytes of one snapshot never change.
 const SNAPSHOT_CACHE_CONTROL: &str = "private, max-age=3600";
 
@@ -176,10 +174,7 @@ async fn store_upload(
         Ok(UploadQuery {
             call_id: Some(call),
             missed_at_ms: None,
-        }) if !call.is_empty()
-            && call.len() <= MAX_CALL_ID_CHARS
-            && !call.chars().any(char::is_control) =>
-        {
+        }) if doorbell_protocol::limits::check_id(&call).is_ok() => {
             SnapshotKey::Call(CallId::new(call))
         }
         Ok(UploadQuery {

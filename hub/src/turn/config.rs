@@ -13,7 +13,8 @@
 //! credential_ttl_secs = 900        # lifetime of the per-call credentials the hub mints
 //! max_ttl_secs = 3600              # embedded: refuse usernames expiring later than this
 //! allow_peers = []                 # embedded, LAB ONLY: CIDRs exempt from the peer policy
-//! max_allocations_per_credential = 8
+//! max_allocations_per_credential = 24  # embedded: per door or phone, across its calls
+//! max_allocations = 2048           # embedded: for the whole server
 //! max_relay_kbps = 12000           # embedded: relayed bandwidth per allocation, each way
 //! ```
 
@@ -52,9 +53,16 @@ pub(crate) const DEFAULT_CREDENTIAL_TTL_SECS: u64 = 900;
 /// credential is never longer-lived than `credential_ttl_secs`, so anything far in the future
 /// was not minted by us for a call (or the secret leaked).
 pub(crate) const DEFAULT_MAX_TTL_SECS: u64 = 3600;
-/// A browser makes one allocation per local interface and address family it gathers on;
-/// 8 covers a dual-stack phone with Wi-Fi and mobile data while bounding relay ports per call.
-pub(crate) const DEFAULT_MAX_ALLOCATIONS_PER_CREDENTIAL: u32 = 8;
+/// Live allocations of one door or phone (the ID of its credentials, whichever call minted
+/// them: a new username is minted every ring, so a quota per username bounded nothing). A
+/// browser makes one allocation per local interface and address family it gathers on (up to 8
+/// on a dual-stack phone with Wi-Fi and mobile data) per session; a door holds one per session
+/// and interface, and has up to `view.max_viewers` (8) previews plus the call: 24 covers both.
+pub(crate) const DEFAULT_MAX_ALLOCATIONS_PER_CREDENTIAL: u32 = 24;
+/// Live allocations of the whole server: each is a UDP socket and a relay port. 2048 is about
+/// 100 calls relayed at both ends at once, far more than a household hub sees, and keeps a
+/// flood of valid credentials from using up the relay range or the file descriptors.
+pub(crate) const DEFAULT_MAX_ALLOCATIONS: u32 = 2048;
 /// Relayed kbit/s per allocation and direction: the door's highest video bitrate
 /// (`media.video_bitrate_kbps` <= 10000) plus Opus and packet overhead fits; anything beyond is
 /// not a doorbell call. With the allocation quota this bounds what one credential can relay.
@@ -99,9 +107,13 @@ pub struct TurnConfig {
     /// Embedded, lab use only: peer CIDRs exempt from the private-address peer policy
     /// (e.g. "127.0.0.1/32" to relay to a test peer on loopback).
     pub allow_peers: Vec<String>,
-    /// Embedded: live allocations one credential (one username) may hold.
+    /// Embedded: live allocations one door or phone may hold (the ID part of its usernames,
+    /// across every call's credentials).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_allocations_per_credential: Option<u32>,
+    /// Embedded: live allocations of the whole server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_allocations: Option<u32>,
     /// Embedded: relayed kbit/s per allocation and direction; datagrams beyond it are dropped
     /// (a one-second burst is allowed).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -185,6 +197,7 @@ pub struct EmbeddedSettings {
     pub max_ttl_secs: u64,
     pub allow_peers: Vec<Cidr>,
     pub max_allocations_per_credential: u32,
+    pub max_allocations: u32,
     pub max_relay_kbps: u32,
 }
 
@@ -328,7 +341,19 @@ impl TurnConfig {
             return Err(invalid(
                 "turn.max_allocations_per_credential",
                 "0 would refuse every allocation",
-                "use the default 8, or mode = \"off\" to disable TURN",
+                "use the default 24, or mode = \"off\" to disable TURN",
+            ));
+        }
+        let relay_range = u32::from(relay_ports.1 - relay_ports.0) + 1;
+        // Unset: as many as the relay range holds, up to the default.
+        let max_allocations = self
+            .max_allocations
+            .unwrap_or(DEFAULT_MAX_ALLOCATIONS.min(relay_range));
+        if max_allocations == 0 || max_allocations > relay_range {
+            return Err(invalid(
+                "turn.max_allocations",
+                format!("{max_allocations} is outside 1-{relay_range} (the size of turn.relay_ports)"),
+                "use the default 2048 (or fewer on a small device); each allocation holds a relay port",
             ));
         }
         let max_relay_kbps = self.max_relay_kbps.unwrap_or(DEFAULT_MAX_RELAY_KBPS);
@@ -347,6 +372,7 @@ impl TurnConfig {
             max_ttl_secs,
             allow_peers,
             max_allocations_per_credential,
+            max_allocations,
             max_relay_kbps,
         }))
     }

@@ -51,7 +51,7 @@ const MAGIC_COOKIE: u32 = 0x2112_A442;
 
 /// The decoded XOR-PEER-ADDRESS values of `m` (every one: a CreatePermission may carry
 /// several, and the `turn` crate itself only reads the first).
-pub(crate) fn peer_addresses(m: &Message) -> Vec<IpAddr> {
+pub(crate) fn peer_addresses(m: &Message) -> Vec<SocketAddr> {
     let mut out = Vec::new();
     for attr in m
         .attributes
@@ -63,10 +63,12 @@ pub(crate) fn peer_addresses(m: &Message) -> Vec<IpAddr> {
         if v.len() < 8 {
             continue;
         }
+        // X-Port is the port XOR the cookie's most significant 16 bits.
+        let port = u16::from_be_bytes([v[2], v[3]]) ^ (MAGIC_COOKIE >> 16) as u16;
         match v[1] {
             1 if v.len() >= 8 => {
                 let x = u32::from_be_bytes([v[4], v[5], v[6], v[7]]) ^ MAGIC_COOKIE;
-                out.push(IpAddr::V4(Ipv4Addr::from(x)));
+                out.push(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(x)), port));
             }
             2 if v.len() >= 20 => {
                 let mut key = [0u8; 16];
@@ -76,10 +78,10 @@ pub(crate) fn peer_addresses(m: &Message) -> Vec<IpAddr> {
                 for (i, byte) in b.iter_mut().enumerate() {
                     *byte = v[4 + i] ^ key[i];
                 }
-                out.push(IpAddr::V6(Ipv6Addr::from(b)));
+                out.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(b)), port));
             }
             // Unknown family: the server answers it; treat as denied to be safe.
-            _ => out.push(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            _ => out.push(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)),
         }
     }
     out
@@ -159,7 +161,7 @@ pub(crate) struct GateConn {
     verifier: TurnVerifier,
     policy: PeerPolicy,
     failures: FailureLimiter,
-    max_allocations: u32,
+    quotas: AllocationQuotas,
     /// Set once the server exists (it is built from this socket), to count allocations.
     server: OnceLock<Weak<Server>>,
 }
@@ -169,7 +171,7 @@ impl GateConn {
         inner: Arc<dyn Conn + Send + Sync>,
         verifier: TurnVerifier,
         policy: PeerPolicy,
-        max_allocations: u32,
+        quotas: AllocationQuotas,
     ) -> webrtc_util::Result<Self> {
         Ok(GateConn {
             local: inner.local_addr()?,
@@ -177,7 +179,7 @@ impl GateConn {
             verifier,
             policy,
             failures: FailureLimiter::default(),
-            max_allocations,
+            quotas,
             server: OnceLock::new(),
         })
     }
@@ -200,7 +202,7 @@ impl GateConn {
             // denied peer; this keeps a Send to one from even being looked at.
             return if peer_addresses(&m)
                 .into_iter()
-                .all(|ip| self.policy.permits(ip))
+                .all(|peer| self.policy.permits_peer(peer))
             {
                 Verdict::Pass
             } else {
@@ -231,17 +233,25 @@ impl GateConn {
         };
         let method = m.typ.method;
         if method == METHOD_CREATE_PERMISSION || method == METHOD_CHANNEL_BIND {
-            if let Some(ip) = peer_addresses(&m)
+            if let Some(peer) = peer_addresses(&m)
                 .into_iter()
-                .find(|ip| !self.policy.permits(*ip))
+                .find(|peer| !self.policy.permits_peer(*peer))
             {
-                tracing::info!(%src, peer = %ip, "TURN permission refused by the peer policy");
+                tracing::info!(%src, %peer, "TURN permission refused by the peer policy");
                 return reply(error_response(&m, CODE_FORBIDDEN, "Forbidden", Some(&key)));
             }
         } else if method == METHOD_ALLOCATE {
             let username = text_attr(&m, ATTR_USERNAME).unwrap_or_default();
-            if self.allocations_of(&username).await >= self.max_allocations as usize {
-                tracing::info!(%src, "TURN allocation refused: quota reached for this credential");
+            let (total, of_identity) = self.allocations_of(identity(&username)).await;
+            let refusal = if total >= self.quotas.total as usize {
+                Some("the server holds its most allocations (turn.max_allocations)")
+            } else if of_identity >= self.quotas.per_identity as usize {
+                Some("this door or phone holds its most allocations")
+            } else {
+                None
+            };
+            if let Some(why) = refusal {
+                tracing::info!(%src, user = %username, "TURN allocation refused: {why}");
                 return reply(error_response(
                     &m,
                     CODE_ALLOC_QUOTA_REACHED,
@@ -271,15 +281,61 @@ impl GateConn {
         Some(key)
     }
 
-    async fn allocations_of(&self, username: &str) -> usize {
+    /// Live allocations: of the whole server, and of the door or phone `id`.
+    async fn allocations_of(&self, id: &str) -> (usize, usize) {
         let Some(server) = self.server.get().and_then(Weak::upgrade) else {
-            return 0;
+            return (0, 0);
         };
         match server.get_allocations_info(None).await {
-            Ok(infos) => infos.values().filter(|i| i.username == username).count(),
-            Err(_) => 0,
+            Ok(infos) => (
+                infos.len(),
+                infos
+                    .values()
+                    .filter(|i| identity(&i.username) == id)
+                    .count(),
+            ),
+            Err(_) => (0, 0),
         }
     }
+}
+
+/// What the gate reads of one datagram, without a server: STUN decoding, every peer address
+/// against the policy, the USERNAME's identity and credential check (`crate::fuzzing`).
+pub(crate) fn fuzz_gate_datagram(data: &[u8]) {
+    let mut m = Message {
+        raw: data.to_vec(),
+        ..Default::default()
+    };
+    if m.decode().is_err() {
+        return;
+    }
+    let policy = PeerPolicy::default().with_own_addresses(
+        SocketAddr::from(([127, 0, 0, 1], 3478)),
+        IpAddr::from([198, 51, 100, 1]),
+        (49152, 65535),
+    );
+    for peer in peer_addresses(&m) {
+        let _ = policy.permits_peer(peer);
+    }
+    if let Some(username) = text_attr(&m, ATTR_USERNAME) {
+        let _ = identity(&username);
+        let _ = crate::fuzzing::verifier().password_for(&username, crate::fuzzing::now());
+    }
+}
+
+/// The door or phone a username was minted for: `EXPIRY:ID` without the expiry, which changes
+/// with every ring.
+fn identity(username: &str) -> &str {
+    username.split_once(':').map_or(username, |(_, id)| id)
+}
+
+/// How many allocations the gate lets exist.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AllocationQuotas {
+    /// Per door or phone ([`identity`]): `turn.max_allocations_per_credential`.
+    pub(crate) per_identity: u32,
+    /// The whole server: `turn.max_allocations`.
+    pub(crate) total: u32,
 }
 
 fn reply(bytes: Option<Vec<u8>>) -> Verdict {
@@ -339,13 +395,13 @@ conn_wrapper!(PolicedConn, {
     async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
         loop {
             let (n, src) = self.inner.recv_from(buf).await?;
-            if self.policy.permits(src.ip()) && within_rate(&self.inbound, n) {
+            if self.policy.permits_peer(src) && within_rate(&self.inbound, n) {
                 return Ok((n, src));
             }
         }
     }
     async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
-        if !self.policy.permits(target.ip()) {
+        if !self.policy.permits_peer(target) {
             return Err(webrtc_util::Error::Other(format!(
                 "peer {target} denied by the TURN peer policy"
             )));

@@ -35,6 +35,7 @@ pub use config::{
     TurnConfigError, TurnDefaults, TurnMode,
 };
 pub use credentials::{password, CredentialError, TurnIssuer, TurnVerifier};
+pub(crate) use gate::fuzz_gate_datagram;
 pub use policy::{denied_class, Cidr, DeniedClass, PeerPolicy};
 
 /// Bytes of randomness in a generated shared secret: 256 bits, hex encoded (coturn reads the
@@ -170,12 +171,19 @@ pub(crate) async fn start_embedded(
         source,
     })?;
     let verifier = TurnVerifier::new(secret, Duration::from_secs(s.max_ttl_secs));
-    let policy = PeerPolicy::new(s.allow_peers.clone());
+    let policy = PeerPolicy::new(s.allow_peers.clone()).with_own_addresses(
+        local,
+        s.relay_address,
+        s.relay_ports,
+    );
     let gate = Arc::new(gate::GateConn::new(
         Arc::new(socket),
         verifier.clone(),
         policy.clone(),
-        s.max_allocations_per_credential,
+        gate::AllocationQuotas {
+            per_identity: s.max_allocations_per_credential,
+            total: s.max_allocations,
+        },
     )?);
     let relays = gate::PolicedRelays {
         inner: Box::new(RelayAddressGeneratorRanges {

@@ -7,9 +7,15 @@
 //! `127.0.0.1`), then refused if it is loopback, private (RFC 1918, IPv6 ULA `fc00::/7`),
 //! shared/CGNAT (`100.64.0.0/10`), link-local, multicast, broadcast, unspecified, or one of
 //! the other special-purpose ranges below. An explicit allow-list (lab use) overrides.
+//!
+//! The server's own addresses are a second rule, which the allow-list does not lift: its own
+//! TURN port on any of its addresses (a relay into itself: loops and amplification), and every
+//! port outside the relay range on its own public addresses (services that trust "this
+//! machine", a resolver, anything firewalled to its own IP). Relay ports on its own address
+//! stay open, since two clients of the same server talk relay to relay.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 /// An address block, e.g. `10.0.0.0/8` or `fe80::/10`. A bare address is a /32 or /128.
@@ -160,15 +166,125 @@ pub fn denied_class(ip: IpAddr) -> Option<DeniedClass> {
 pub struct PeerPolicy {
     /// Lab use only: blocks exempt from [`denied_class`].
     pub allow: Vec<Cidr>,
+    own: OwnAddresses,
+}
+
+/// Where the server itself is (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct OwnAddresses {
+    /// Its own addresses (the relay address, the listen address if specific), canonical.
+    ips: Vec<IpAddr>,
+    /// The TURN listening port, refused on every own address and on loopback.
+    turn_port: Option<u16>,
+    /// The relay port range, the only ports open on an own public address.
+    relay_ports: (u16, u16),
 }
 
 impl PeerPolicy {
     pub fn new(allow: Vec<Cidr>) -> Self {
-        PeerPolicy { allow }
+        PeerPolicy {
+            allow,
+            own: OwnAddresses::default(),
+        }
     }
 
-    /// Whether the server may relay to (and accept data from) `ip`.
+    /// The same policy, also refusing the server's own services: it listens on `listen`,
+    /// relays from `relay_address` on `relay_ports`.
+    pub fn with_own_addresses(
+        mut self,
+        listen: SocketAddr,
+        relay_address: IpAddr,
+        relay_ports: (u16, u16),
+    ) -> Self {
+        let mut ips = vec![relay_address.to_canonical()];
+        if !listen.ip().is_unspecified() && !ips.contains(&listen.ip().to_canonical()) {
+            ips.push(listen.ip().to_canonical());
+        }
+        self.own = OwnAddresses {
+            ips,
+            turn_port: Some(listen.port()),
+            relay_ports,
+        };
+        self
+    }
+
+    /// Whether the server may relay to (and accept data from) `ip` (the address rule only).
     pub fn permits(&self, ip: IpAddr) -> bool {
         denied_class(ip).is_none() || self.allow.iter().any(|c| c.contains(ip))
+    }
+
+    /// Whether the server may relay to (and accept data from) `peer`: [`Self::permits`], and
+    /// not one of the server's own services.
+    pub fn permits_peer(&self, peer: SocketAddr) -> bool {
+        self.permits(peer.ip()) && !self.is_own_service(peer)
+    }
+
+    fn is_own_service(&self, peer: SocketAddr) -> bool {
+        let ip = peer.ip().to_canonical();
+        let port = peer.port();
+        let own = &self.own;
+        let is_own_ip = own.ips.contains(&ip);
+        if own.turn_port == Some(port) && (is_own_ip || ip.is_loopback()) {
+            return true;
+        }
+        // Loopback is the address rule's (and a lab's allow-list's) business; an own public
+        // address is open only on relay ports.
+        is_own_ip && !ip.is_loopback() && !(own.relay_ports.0..=own.relay_ports.1).contains(&port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sock(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn server_policy(allow: &[&str]) -> PeerPolicy {
+        PeerPolicy::new(allow.iter().map(|c| c.parse().unwrap()).collect()).with_own_addresses(
+            sock("0.0.0.0:3478"),
+            "198.51.7.1".parse().unwrap(),
+            (49152, 65535),
+        )
+    }
+
+    #[test]
+    fn the_servers_own_public_address_is_open_on_relay_ports_only() {
+        let p = server_policy(&[]);
+        assert!(p.permits_peer(sock("198.51.7.1:50000")), "relay to relay");
+        assert!(
+            !p.permits_peer(sock("198.51.7.1:3478")),
+            "its own TURN port"
+        );
+        assert!(
+            !p.permits_peer(sock("198.51.7.1:53")),
+            "a service on its address"
+        );
+        assert!(!p.permits_peer(sock("198.51.7.1:8443")), "the hub's port");
+        assert!(
+            !p.permits_peer(sock("[::ffff:198.51.7.1]:22")),
+            "mapped form"
+        );
+        assert!(p.permits_peer(sock("198.51.7.2:3478")), "another host");
+    }
+
+    #[test]
+    fn the_allow_list_does_not_open_the_servers_own_turn_port() {
+        let p = PeerPolicy::new(vec!["127.0.0.1/32".parse().unwrap()]).with_own_addresses(
+            sock("127.0.0.1:40000"),
+            "127.0.0.1".parse().unwrap(),
+            (49152, 65535),
+        );
+        assert!(
+            p.permits_peer(sock("127.0.0.1:41234")),
+            "a lab peer on loopback"
+        );
+        assert!(
+            !p.permits_peer(sock("127.0.0.1:40000")),
+            "the server itself"
+        );
+        let unspecified = server_policy(&["127.0.0.1/32"]);
+        assert!(!unspecified.permits_peer(sock("127.0.0.1:3478")));
     }
 }

@@ -293,6 +293,14 @@ pub async fn http(
     (status, body)
 }
 
+/// `GET path` as the phone with `token`; must answer 200 with JSON.
+pub async fn get_json(hub: &TestHub, path: &str, token: &str) -> serde_json::Value {
+    let auth = format!("Bearer {token}");
+    let (status, body) = http(hub.addr, "GET", path, &[("Authorization", &auth)], None).await;
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).expect("json")
+}
+
 /// One HTTP/1.1 request with a binary body; returns (status, head, body bytes).
 pub async fn http_bytes(
     addr: SocketAddr,

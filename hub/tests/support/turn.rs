@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -181,3 +182,73 @@ pub async fn echo_peer() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
     });
     (addr, seen)
 }
+
+// ---------------------------------------------------------------------------------------------
+// coturn's reference client
+
+/// `turnutils_uclient`, or a failure telling how to install it; `None` under qemu (see the
+/// module docs).
+pub fn uclient() -> Option<&'static str> {
+    if std::env::var_os("DOORBELL_TEST_RUNNER").is_some() {
+        eprintln!("skipped under DOORBELL_TEST_RUNNER: coturn tools run on the x86 host only");
+        return None;
+    }
+    let path = "/usr/bin/turnutils_uclient";
+    assert!(
+        Path::new(path).exists(),
+        "turnutils_uclient (Debian package coturn) is missing: `bash scripts/install-deps.sh` installs it"
+    );
+    Some(path)
+}
+
+pub async fn run_uclient(args: &[String]) -> (bool, String) {
+    let bin = match uclient() {
+        Some(b) => b,
+        None => return (true, String::new()),
+    };
+    let child = tokio::process::Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn turnutils_uclient");
+    let out = within("turnutils_uclient", child.wait_with_output())
+        .await
+        .expect("uclient output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("turnutils_uclient {}:\n{text}", args.join(" "));
+    (out.status.success(), text)
+}
+
+pub fn uclient_args(
+    server: &Embedded,
+    secret: &str,
+    peer: SocketAddr,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "-W".into(),
+        secret.into(),
+        "-u".into(),
+        "d-uclient".into(),
+        "-p".into(),
+        server.addr().port().to_string(),
+        "-e".into(),
+        peer.ip().to_string(),
+        "-r".into(),
+        peer.port().to_string(),
+        "-c".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.push("127.0.0.1".into());
+    args
+}
+
+/// uclient's REST usernames expire a day ahead; the server is configured to accept that.
+pub const UCLIENT_MAX_TTL: &str = "max_ttl_secs = 172800";

@@ -1,18 +1,21 @@
 // The door in its own network namespace, so a test can cut its network to the hub for real.
 //
 //   root namespace                                   namespace "dbheal-<pid>-<n>"
-//   hub 127.0.0.1:P <- forwarder <hostAddr>:F  <==veth==>  <doorAddr>  doorbelld
-//   phone (Chromium) on loopback and the veth                ws://<hostAddr>:F/ws
+//   hub 127.0.0.1:P <- forwarder <hostAddr>:F  <==veth==>  <doorAddr> <- forwarder 127.0.0.1:L
+//   phone (Chromium) on loopback                                         doorbelld ws://127.0.0.1:L/ws
 //
-// The hub keeps listening on loopback (plain HTTP is loopback-only); a small TCP forwarder in
-// the test process carries the door's connection from the veth to it. `cut()` adds DROP rules
+// The hub keeps listening on loopback (plain HTTP is loopback-only, and the door speaks plain
+// ws:// only to loopback); a small TCP forwarder beside the test carries the door's
+// connection from the veth to it, and one inside the namespace gives the door a hub on its own
+// loopback, so every hub packet still crosses the veth. `cut()` adds DROP rules
 // inside the door's namespace: packets vanish silently (no RST, no ICMP), the nastiest case,
 // and only the door's namespace is touched. `destroy()` deletes the namespace, which removes
 // its rules and the veth pair. Needs root (CI runs as root).
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import net from 'node:net';
 
 const run = promisify(execFile);
 /** Every namespace and veth these tests create starts with this, so leftovers can be found. */
@@ -68,34 +71,35 @@ async function pickSubnet() {
   throw new Error('no free 10.213.x.y/30 subnet for the test namespace');
 }
 
-/** Forward TCP connections arriving on host:0 to 127.0.0.1:targetPort. */
-async function forwarder(host, targetPort) {
-  const sockets = new Set();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => {});
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-    const endBoth = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('close', endBoth);
-    upstream.on('close', endBoth);
+const TCP_FORWARD = fileURLToPath(new URL('./tcp_forward.mjs', import.meta.url));
+
+/**
+ * Start tcp_forward.mjs: connections to listenHost:L (L printed by it) go to host:port. With
+ * `ns`, inside that network namespace.
+ */
+async function forwarder({ ns = null, listenHost, host, port }) {
+  const args = [TCP_FORWARD, listenHost, host, String(port)];
+  const [cmd, cmdArgs] = ns ? ['ip', ['netns', 'exec', ns, process.execPath, ...args]] : [process.execPath, args];
+  const child = spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const listening = new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(Number(out.trim()));
+    });
+    child.once('exit', (code) => reject(new Error(`the TCP forwarder exited (${code}) before listening`)));
   });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, resolve);
+  const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error("the TCP forwarder did not listen within 10 s")), 10_000).unref());
+  const localPort = await Promise.race([listening, timeout]).catch((e) => {
+    child.kill();
+    throw e;
   });
   return {
-    port: server.address().port,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise((r) => server.close(r));
+    port: localPort,
+    close: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill();
+      await once(child, 'exit');
     },
   };
 }
@@ -114,9 +118,12 @@ export async function createDoorNetns() {
   const vethDoor = 'eth0';
   const { host, door } = await pickSubnet();
   let fwd = null;
+  let nsFwd = null;
   let cutRules = [];
   const inNs = (...args) => run('ip', ['netns', 'exec', name, ...args], { timeout: 10_000 });
   const destroy = async () => {
+    await nsFwd?.close();
+    nsFwd = null;
     await fwd?.close();
     fwd = null;
     await ip('netns', 'delete', name).catch(() => {});
@@ -141,9 +148,10 @@ export async function createDoorNetns() {
     hostAddr: host,
     doorAddr: door,
     async prepareDoor({ hubPort }) {
-      fwd = await forwarder(host, hubPort);
+      fwd = await forwarder({ listenHost: host, host: '127.0.0.1', port: hubPort });
+      nsFwd = await forwarder({ ns: name, listenHost: '127.0.0.1', host, port: fwd.port });
       return {
-        wsUrl: `ws://${host}:${fwd.port}/ws`,
+        wsUrl: `ws://127.0.0.1:${nsFwd.port}/ws`,
         wrap: (cmd, args) => ['ip', ['netns', 'exec', name, cmd, ...args]],
         env: { DOORBELL__MEDIA__ICE_LOCAL_ADDRESSES: door },
       };

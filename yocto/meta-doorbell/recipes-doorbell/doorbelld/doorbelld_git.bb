@@ -134,6 +134,7 @@ RDEPENDS:${PN} += "\
     gstreamer1.0-plugins-good-rtp \
     gstreamer1.0-plugins-good-rtpmanager \
     gstreamer1.0-plugins-good-video4linux2 \
+    gstreamer1.0-plugins-good-vpx \
     libcamera-gst \
     libnice \
     "
