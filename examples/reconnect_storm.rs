@@ -171,6 +171,7 @@ fn start_hub(db: &std::path::Path, listener: TcpListener) -> anyhow::Result<Runn
         history: Default::default(),
         push: Default::default(),
         notify: Default::default(),
+        limits: Default::default(),
     })?;
     let (stop, stopped) = oneshot::channel::<()>();
     let finished = tokio::spawn(async move {

@@ -110,6 +110,7 @@ pub async fn start(
         history: config.history,
         push: config.push.clone(),
         notify: config.notify.clone(),
+        limits: Default::default(),
     })?;
     hub.store().ensure_door(
         &DoorId::new(&identity.door_id),

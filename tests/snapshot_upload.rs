@@ -30,6 +30,7 @@ async fn uploads_are_accepted_with_the_doors_credentials_and_refused_without() {
         history: Default::default(),
         push: Default::default(),
         notify: Default::default(),
+        limits: Default::default(),
     })
     .expect("hub");
     let (door, secret) = hub.store().add_door("Front").expect("door");

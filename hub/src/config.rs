@@ -27,6 +27,8 @@ pub struct HubConfig {
     pub push: crate::push::PushConfig,
     /// The `[notify]` table: ntfy.
     pub notify: crate::notify::NotifyConfig,
+    /// The `[limits]` table: connections per client, caps, timeouts, proxies, hosts, origins.
+    pub limits: crate::limits::LimitsConfig,
 }
 
 /// How the hub's listener is secured.

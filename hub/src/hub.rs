@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{HubConfig, Timings};
 use crate::error::HubError;
+use crate::limits::Limits;
 use crate::recorder::Recorder;
 use crate::router::Router;
 use crate::snapshots::Snapshots;
@@ -63,6 +64,31 @@ pub fn outbound_ip(v6: bool) -> Option<IpAddr> {
     socket.local_addr().ok().map(|a| a.ip())
 }
 
+/// This machine's host name (and its mDNS `.local` name) and the addresses it reaches the
+/// LAN with: what a phone on the LAN types or is given, so a self-signed certificate made
+/// for them is accepted once instead of failing on every new address.
+fn machine_names() -> Vec<String> {
+    let mut names = Vec::new();
+    let uname = rustix::system::uname();
+    let host = uname
+        .nodename()
+        .to_string_lossy()
+        .trim()
+        .to_ascii_lowercase();
+    if !host.is_empty() && host != "localhost" && host != "(none)" {
+        let short = host.split('.').next().unwrap_or(&host).to_owned();
+        names.push(format!("{short}.local"));
+        names.push(host);
+    }
+    for v6 in [false, true] {
+        if let Some(ip) = outbound_ip(v6).filter(|ip| !ip.is_loopback()) {
+            names.push(ip.to_string());
+        }
+    }
+    names.dedup();
+    names
+}
+
 impl Hub {
     /// Opens (or creates) the database, runs migrations, and prepares TLS.
     pub fn open(config: HubConfig) -> Result<Hub, HubError> {
@@ -76,7 +102,16 @@ impl Hub {
             None => None,
         };
         let store = Store::open(&config.db_path)?;
-        let tls = tls::setup(&config.tls, &config.db_path, hostname)?;
+        let mut extra_names: Vec<String> = hostname.map(str::to_owned).into_iter().collect();
+        if config.tls == crate::TlsMode::SelfSigned {
+            extra_names.extend(machine_names());
+        }
+        let tls = tls::setup(&config.tls, &config.db_path, &extra_names)?;
+        let own_names = tls
+            .iter()
+            .flat_map(|t| t.names.iter().map(String::as_str))
+            .chain(hostname);
+        let limits = Limits::new(&config.limits, own_names);
         let snapshots = Snapshots::open(&config.db_path)?;
         let recorder = Recorder::start(store.clone()).map_err(HubError::Recorder)?;
         let notify = crate::notify::Notify::open(&config.db_path, &config.push, &config.notify)?;
@@ -94,6 +129,7 @@ impl Hub {
                 tls,
                 snapshots,
                 notify,
+                limits,
             )),
         })
     }

@@ -35,6 +35,7 @@
 //!     history: Default::default(),
 //!     push: Default::default(),
 //!     notify: Default::default(),
+//!     limits: Default::default(),
 //! })?;
 //! let (door_id, secret) = hub.store().add_door("Front door")?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(doorbell_hub::HubError::LocalAddr)?;
@@ -58,7 +59,8 @@
 //! | `router` | pure routing rules: presence, each door's call, ICE servers, history, missed rings |
 //! | `switchboard` | owns the router and every peer's bounded outgoing queue; executes router output |
 //! | `recorder` | background thread writing call events and last-seen marks |
-//! | `server` | accept loop (TCP, TLS), connection limits, graceful drain |
+//! | `server` | accept loop (TCP, TLS), connection limits, request timeout, graceful drain |
+//! | `limits` | limits per client ([`LimitsConfig`], the `[limits]` table): per address (IPv6 /64), hello-less pool, caps from the open-files limit, `Host`/`Origin` |
 //! | `http` | routes: phone app files, `/api/pair`, `/api/events`, `/healthz`, `/ws`; security headers |
 //! | `ws` | one WebSocket connection: limits, `hello`, read/write loop, keepalive |
 //! | `assets` | the phone app embedded from `web/` by `build.rs` |
@@ -85,6 +87,7 @@ mod error;
 mod household;
 mod http;
 mod hub;
+mod limits;
 mod link;
 mod notify;
 mod pairing;
@@ -109,6 +112,7 @@ pub use acme::{AcmeConfig, AcmeError, AcmeStatus};
 pub use config::{HubConfig, Timings, TlsMode};
 pub use error::HubError;
 pub use hub::{outbound_ip, Hub};
+pub use limits::{LimitsConfig, REQUEST_TIMEOUT};
 pub use link::pairing_url;
 pub use notify::{NotifyConfig, NotifyError, NtfyConfig};
 pub use push::{NotifyConfigError, PushConfig};

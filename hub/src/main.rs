@@ -144,7 +144,8 @@ struct ServeArgs {
     #[arg(long = "stun", value_name = "URL")]
     stun: Vec<String>,
     /// TOML file with `[turn]` (embedded TURN server or external coturn; see README
-    /// "TURN / NAT traversal"), `[push]`, `[notify.ntfy]` and `[history]` (retention) tables.
+    /// "TURN / NAT traversal"), `[push]`, `[notify.ntfy]`, `[history]` (retention) and
+    /// `[limits]` (connections per client, proxies, hosts) tables.
     /// Without it, TURN is off and the history keeps its default limits.
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
@@ -165,6 +166,9 @@ struct ServeFile {
     /// `[notify.ntfy]`.
     #[serde(default)]
     notify: doorbell_hub::NotifyConfig,
+    /// Connections per client, caps, timeouts, trusted proxies, allowed hosts and origins.
+    #[serde(default)]
+    limits: doorbell_hub::LimitsConfig,
 }
 
 fn read_serve_file(path: &std::path::Path) -> Result<ServeFile> {
@@ -322,6 +326,7 @@ async fn serve(db: PathBuf, args: ServeArgs) -> Result<()> {
         history: file.history,
         push: file.push,
         notify: file.notify,
+        limits: file.limits,
     })
     .with_context(|| format!("starting the hub with database {}", db.display()))?;
 

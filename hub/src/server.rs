@@ -18,18 +18,12 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::http;
-use crate::state::{AppState, HubState, MAX_WS_CONNECTIONS};
+use crate::limits::{AddrKey, AddressSlot, IdleTimeoutBody, Refusal, REFUSAL_SUMMARY_INTERVAL};
+use crate::state::{AppState, Client, HubState};
 use crate::store::now_ms;
-use crate::tls::TlsSetup;
 
-/// Open TCP connections (HTTP and WebSocket together). WebSockets are limited separately
-/// ([`MAX_WS_CONNECTIONS`]); the headroom is for page loads and pairing. Past this,
-/// new sockets are closed at once so a flood cannot exhaust file descriptors.
-pub(crate) const MAX_TCP_CONNECTIONS: usize = MAX_WS_CONNECTIONS + 256;
 /// A TLS handshake that takes longer is a stalled or malicious client.
 pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time for a client to send its request headers (slowloris protection).
-pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the history is pruned by the `[history]` limits (also at start). Limits are in
 /// days and thousands of events; an hour's overshoot does not matter. Uploads prune too.
 pub(crate) const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -49,7 +43,9 @@ pub(crate) async fn run(
         tracker: tracker.clone(),
     });
     tracker.spawn(prune_history(hub.clone(), shutdown.clone()));
-    let tcp_slots = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
+    tracker.spawn(summarise_refusals(hub.clone(), shutdown.clone()));
+    // Past the cap new sockets are closed at once, so a flood cannot exhaust descriptors.
+    let tcp_slots = Arc::new(Semaphore::new(hub.limits.caps.connections));
     tokio::pin!(shutdown_signal);
     loop {
         let (stream, peer) = tokio::select! {
@@ -64,20 +60,33 @@ pub(crate) async fn run(
             },
         };
         let Ok(permit) = tcp_slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "connection limit reached; closing a new connection");
+            hub.limits.refusals.record(Refusal::Connections);
             continue;
+        };
+        // A trusted proxy carries many clients; they are told apart per request instead.
+        let address_slot = if hub.limits.is_trusted_proxy(peer.ip()) {
+            None
+        } else {
+            match hub.limits.per_address.try_take(AddrKey::of(peer.ip())) {
+                Some(slot) => Some(slot),
+                None => {
+                    hub.limits.refusals.record(Refusal::Address);
+                    continue;
+                }
+            }
         };
         let _ = stream.set_nodelay(true);
         tracker.spawn(connection(
             stream,
             peer,
             app.clone(),
-            hub.tls.clone(),
+            hub.clone(),
             shutdown.clone(),
-            permit,
+            (permit, address_slot),
         ));
     }
 
+    hub.limits.refusals.flush();
     tracing::info!("shutting down: closing connections");
     drop(listener);
     shutdown.cancel();
@@ -91,16 +100,20 @@ pub(crate) async fn run(
     }
 }
 
+/// Places a connection holds until it closes: one of the global cap, one of its address's.
+type Slots = (OwnedSemaphorePermit, Option<AddressSlot>);
+
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     app: axum::Router,
-    tls: Option<TlsSetup>,
+    hub: Arc<HubState>,
     shutdown: CancellationToken,
-    _permit: OwnedSemaphorePermit,
+    slots: Slots,
 ) {
-    match tls {
-        None => serve_http(stream, peer, app, shutdown).await,
+    let slots: Arc<dyn std::any::Any + Send + Sync> = Arc::new(slots);
+    match hub.tls.clone() {
+        None => serve_http(stream, peer, app, &hub, slots, shutdown).await,
         Some(tls) => {
             let accepted = tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -109,7 +122,7 @@ async fn connection(
             match accepted {
                 // A CA's TLS-ALPN-01 validation: the handshake was the whole exchange.
                 Ok(Ok(stream)) if crate::acme::is_challenge_connection(stream.get_ref().1) => {}
-                Ok(Ok(stream)) => serve_http(stream, peer, app, shutdown).await,
+                Ok(Ok(stream)) => serve_http(stream, peer, app, &hub, slots, shutdown).await,
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
@@ -117,17 +130,32 @@ async fn connection(
     }
 }
 
-async fn serve_http<S>(stream: S, peer: SocketAddr, app: axum::Router, shutdown: CancellationToken)
-where
+async fn serve_http<S>(
+    stream: S,
+    peer: SocketAddr,
+    app: axum::Router,
+    hub: &Arc<HubState>,
+    slots: Arc<dyn std::any::Any + Send + Sync>,
+    shutdown: CancellationToken,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
-        app.clone().oneshot(request)
+    let request_timeout = hub.limits.request_timeout;
+    let limits_of = hub.clone();
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let client = Client {
+            ip: limits_of.limits.client_of(peer.ip(), request.headers()),
+            slots: slots.clone(),
+        };
+        let (mut parts, body) = request.into_parts();
+        parts.extensions.insert(ConnectInfo(peer));
+        parts.extensions.insert(client);
+        let body = axum::body::Body::new(IdleTimeoutBody::new(body, request_timeout));
+        app.clone().oneshot(hyper::Request::from_parts(parts, body))
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(request_timeout)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(conn);
@@ -141,6 +169,17 @@ where
             // Finish the request in flight, then close; the caller bounds the wait.
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
+        }
+    }
+}
+
+/// Writes one line about refused connections every [`REFUSAL_SUMMARY_INTERVAL`] (if any).
+async fn summarise_refusals(hub: Arc<HubState>, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(REFUSAL_SUMMARY_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => hub.limits.refusals.flush(),
         }
     }
 }

@@ -2,23 +2,30 @@
 //! [`crate::http`] and [`crate::ws`] all use it, and it uses none of them, so the connection
 //! modules depend on one another in one direction only (hub → server → http → ws).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{HubConfig, Timings};
+use crate::limits::Limits;
 use crate::ratelimit::FailureLimiter;
 use crate::snapshots::Snapshots;
 use crate::store::Store;
 use crate::switchboard::Switchboard;
 use crate::tls::TlsSetup;
 
-/// Simultaneous WebSocket connections. Each costs a task, two small buffers and a queue
-/// (~30 KiB); 1024 is far beyond a household and keeps a flood from exhausting memory or
-/// file descriptors. Beyond it, upgrades get 503.
-pub(crate) const MAX_WS_CONNECTIONS: usize = 1024;
+/// The client a request is from, and what its connection holds under the limits. Put into
+/// every request's extensions by the server.
+#[derive(Clone)]
+pub(crate) struct Client {
+    /// The peer's address, or the one a trusted proxy forwarded (`[limits] trusted_proxies`).
+    pub(crate) ip: IpAddr,
+    /// The connection's places under the global and per-address caps. The upgrade ends the
+    /// HTTP connection's task; a WebSocket keeps a clone, so its places stay taken.
+    pub(crate) slots: Arc<dyn std::any::Any + Send + Sync>,
+}
 
 /// Everything one hub's connections share, for as long as the hub exists.
 pub(crate) struct HubState {
@@ -28,8 +35,8 @@ pub(crate) struct HubState {
     pub(crate) switchboard: Switchboard,
     /// `None` for plain HTTP.
     pub(crate) tls: Option<TlsSetup>,
-    /// One permit per open WebSocket ([`MAX_WS_CONNECTIONS`]).
-    pub(crate) ws_slots: Arc<Semaphore>,
+    /// Per-client limits, caps, the `Host`/`Origin` allow-lists, the refusal summary.
+    pub(crate) limits: Limits,
     /// Wrong pairing codes per client address.
     pub(crate) pair_failures: FailureLimiter,
     /// The visitor's snapshots: files, capability URLs, the upload signal.
@@ -44,6 +51,8 @@ pub(crate) struct HubState {
 }
 
 impl HubState {
+    // One argument per part a hub is made of; `Hub::open` is the only caller.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         config: HubConfig,
         timings: Timings,
@@ -52,6 +61,7 @@ impl HubState {
         tls: Option<TlsSetup>,
         snapshots: Snapshots,
         notify: crate::notify::Notify,
+        limits: Limits,
     ) -> Self {
         HubState {
             config,
@@ -59,7 +69,7 @@ impl HubState {
             store,
             switchboard,
             tls,
-            ws_slots: Arc::new(Semaphore::new(MAX_WS_CONNECTIONS)),
+            limits,
             pair_failures: FailureLimiter::default(),
             snapshots,
             notify,

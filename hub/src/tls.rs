@@ -57,6 +57,11 @@ pub(crate) struct TlsSetup {
     pub fingerprint: Option<String>,
     /// Under ACME: the renewal task [`crate::Hub::serve`] runs.
     pub acme: Option<Arc<crate::acme::AcmeService>>,
+    /// The certificate's DNS names: the hub answers these `Host`s.
+    pub names: Vec<String>,
+    /// Browsers trust the certificate without asking (ACME, or a chain to a public root):
+    /// only then is HSTS sent, since it forbids clicking through a warning.
+    pub trusted: bool,
 }
 
 /// The only application protocol the hub speaks: WebSocket upgrades need HTTP/1.1.
@@ -69,17 +74,18 @@ pub(crate) fn install_default_provider() {
 }
 
 /// Builds the acceptor for `mode`; `None` for plain HTTP. `db_path` locates the self-signed
-/// files; `hostname` (from the public URL) is added to the self-signed certificate's names.
+/// files; `extra_names` (the public URL's host, this machine's name and LAN addresses) are
+/// added to a newly generated self-signed certificate's names.
 pub(crate) fn setup(
     mode: &TlsMode,
     db_path: &Path,
-    hostname: Option<&str>,
+    extra_names: &[String],
 ) -> Result<Option<TlsSetup>, TlsError> {
     install_default_provider();
     let (cert, key) = match mode {
         TlsMode::Plain => return Ok(None),
         TlsMode::Files { cert, key } => (cert.clone(), key.clone()),
-        TlsMode::SelfSigned => ensure_self_signed(db_path, hostname)?,
+        TlsMode::SelfSigned => ensure_self_signed(db_path, extra_names)?,
         TlsMode::Acme(acme) => return Ok(Some(acme_setup(acme, db_path)?)),
     };
     let chain = CertificateDer::pem_file_iter(&cert)
@@ -92,6 +98,10 @@ pub(crate) fn setup(
         return Err(TlsError::NoCert { path: cert });
     };
     let fingerprint = fingerprint(leaf);
+    let names = crate::acme::leaf_facts(leaf)
+        .map(|(_, names)| names)
+        .unwrap_or_default();
+    let trusted = matches!(mode, TlsMode::Files { .. }) && publicly_trusted(&chain, &names);
     let key = PrivateKeyDer::from_pem_file(&key).map_err(|source| TlsError::ReadKey {
         path: key.clone(),
         source,
@@ -103,6 +113,8 @@ pub(crate) fn setup(
         acceptor: TlsAcceptor::from(Arc::new(config)),
         fingerprint: Some(fingerprint),
         acme: None,
+        names,
+        trusted,
     }))
 }
 
@@ -117,6 +129,8 @@ fn acme_setup(config: &crate::acme::AcmeConfig, db_path: &Path) -> Result<TlsSet
         acceptor: TlsAcceptor::from(Arc::new(server)),
         fingerprint: None,
         acme: Some(service),
+        names: config.domains.clone(),
+        trusted: true,
     })
 }
 
@@ -130,6 +144,38 @@ pub(crate) fn server_config_builder(
     ))
     .with_safe_default_protocol_versions()?
     .with_no_client_auth())
+}
+
+/// Whether `chain` (leaf first) verifies against the public roots for its first DNS name, now.
+fn publicly_trusted(chain: &[CertificateDer<'static>], names: &[String]) -> bool {
+    use rustls::client::danger::ServerCertVerifier;
+    let (Some(leaf), Some(name)) = (chain.first(), names.first()) else {
+        return false;
+    };
+    let Ok(server_name) =
+        rustls::pki_types::ServerName::try_from(name.trim_start_matches("*.").to_owned())
+    else {
+        return false;
+    };
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let Ok(verifier) = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .build() else {
+        return false;
+    };
+    verifier
+        .verify_server_cert(
+            leaf,
+            &chain[1..],
+            &server_name,
+            &[],
+            rustls::pki_types::UnixTime::now(),
+        )
+        .is_ok()
 }
 
 /// SHA-256 of a DER certificate as colon-separated uppercase hex (shared with the door).
@@ -149,7 +195,7 @@ pub fn self_signed_paths(db_path: &Path) -> (PathBuf, PathBuf) {
 /// Returns the self-signed certificate and key paths, generating them on first use.
 fn ensure_self_signed(
     db_path: &Path,
-    hostname: Option<&str>,
+    extra_names: &[String],
 ) -> Result<(PathBuf, PathBuf), TlsError> {
     let (cert_path, key_path) = self_signed_paths(db_path);
     if cert_path.exists() && key_path.exists() {
@@ -161,8 +207,10 @@ fn ensure_self_signed(
         "127.0.0.1".to_owned(),
         "::1".to_owned(),
     ];
-    if let Some(host) = hostname.filter(|h| !names.iter().any(|n| n == h)) {
-        names.push(host.to_owned());
+    for name in extra_names {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
     }
     // rcgen's default algorithm is ECDSA P-256 with SHA-256.
     let certified = rcgen::generate_simple_self_signed(names)?;
@@ -197,14 +245,42 @@ mod tests {
     fn self_signed_is_generated_once_with_private_key_mode() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("hub.sqlite3");
-        let first = setup(&TlsMode::SelfSigned, &db, Some("door.example")).expect("setup");
-        let second = setup(&TlsMode::SelfSigned, &db, None).expect("setup");
+        let extra = ["door.example".to_owned(), "192.168.1.20".to_owned()];
+        let first = setup(&TlsMode::SelfSigned, &db, &extra).expect("setup");
+        let second = setup(&TlsMode::SelfSigned, &db, &[]).expect("setup");
         let (first, second) = (first.expect("tls"), second.expect("tls"));
         assert_eq!(
             first.fingerprint, second.fingerprint,
             "persisted, not regenerated"
         );
         assert_eq!(first.fingerprint.as_deref().map(str::len), Some(32 * 3 - 1));
+        for name in ["localhost", "doorbell.local", "door.example"] {
+            assert!(
+                first.names.iter().any(|n| n == name),
+                "{name} in {:?}",
+                first.names
+            );
+        }
+        assert!(!first.trusted, "a self-signed certificate gets no HSTS");
+        let (cert, _) = self_signed_paths(&db);
+        let pem = std::fs::read(cert).expect("cert");
+        let der = CertificateDer::pem_slice_iter(&pem)
+            .next()
+            .expect("a certificate")
+            .expect("PEM");
+        let (_, parsed) = x509_parser::parse_x509_certificate(&der).expect("parse");
+        let san = parsed
+            .subject_alternative_name()
+            .expect("SAN")
+            .expect("SAN present");
+        assert!(
+            san.value.general_names.iter().any(|n| matches!(
+                n,
+                x509_parser::extensions::GeneralName::IPAddress(ip) if *ip == [192, 168, 1, 20]
+            )),
+            "the LAN address is in the certificate: {:?}",
+            san.value.general_names
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -222,7 +298,7 @@ mod tests {
                 key: "/nonexistent/key.pem".into(),
             },
             Path::new("hub.sqlite3"),
-            None,
+            &[],
         )
         .err()
         .expect("error");

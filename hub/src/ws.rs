@@ -6,28 +6,31 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use doorbell_protocol::{
     DoorId, DoorToHub, ErrorBody, ErrorCode, HubToPhone, PhoneToHub, MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
 };
+use futures_util::future::BoxFuture;
 use futures_util::SinkExt;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
+mod hello;
+
+use self::hello::{parse_hello, Hello};
+use crate::limits::PendingTicket;
 use crate::ratelimit::TokenBucket;
 use crate::router::ConnId;
-use crate::state::{AppState, HubState};
+use crate::state::{AppState, Client, HubState};
 use crate::store::{now_ms, StoreCallError};
 use crate::switchboard::{Outbound, PeerHandle, OUTBOUND_QUEUE};
 
-/// Initial read buffer per connection. Signaling messages are small (an SDP is 3-6 KiB);
-/// tungstenite's 128 KiB default would cost 128 MiB at the connection limit. The buffer still
-/// grows up to a full message when needed.
-pub(crate) const READ_BUFFER: usize = 8 * 1024;
+/// Initial read buffer of every idle door (a ring fits; a longer message grows it as it is read).
+pub(crate) const READ_BUFFER: usize = 256;
 /// Bytes buffered before a write goes to the socket. Every send flushes anyway, so this only
 /// batches within one message.
 pub(crate) const WRITE_BUFFER: usize = 8 * 1024;
@@ -49,15 +52,21 @@ const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_INTERNAL: u16 = 1011;
+const CLOSE_TRY_AGAIN: u16 = 1013;
 
 /// `GET /ws`.
-pub(crate) async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
+pub(crate) async fn upgrade(
+    State(app): State<AppState>,
+    Extension(Client { ip, slots }): Extension<Client>,
+    ws: WebSocketUpgrade,
+) -> Response {
     if app.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "the hub is shutting down").into_response();
     }
-    let Ok(permit) = app.hub.ws_slots.clone().try_acquire_owned() else {
-        tracing::warn!("WebSocket connection limit reached; refusing an upgrade");
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
+    // Until its hello, the socket holds a place in the small pending pool only.
+    let pending = match app.hub.limits.admit_upgrade(ip) {
+        Ok(pending) => pending,
+        Err(why) => return (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
     };
     // Tracked from now on, so shutdown waits for this connection too.
     let tracked = app.tracker.token();
@@ -69,69 +78,9 @@ pub(crate) async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
-            let _tracked = tracked;
-            let _permit = permit;
-            run(hub, socket, shutdown).await;
+            let _held = (tracked, slots);
+            run(hub, socket, shutdown, pending).await;
         })
-}
-
-/// What the first frame turned out to be.
-#[derive(Debug, PartialEq)]
-enum Hello {
-    Door {
-        door_id: DoorId,
-        secret: String,
-        software: String,
-    },
-    Phone {
-        token: String,
-    },
-    WrongVersion(u64),
-    /// A door's hello with an id or text the protocol refuses (`invalid_id`, `invalid_text`).
-    Invalid(ErrorCode, String),
-    /// Not a hello at all (or a hello of neither shape).
-    Other,
-}
-
-/// Classifies the first text frame. A `hello` with another protocol version is recognised by
-/// its `protocol_version` alone, since a future version may change the other fields.
-fn parse_hello(text: &str) -> Hello {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
-        return Hello::Other;
-    };
-    if value.get("type").and_then(|t| t.as_str()) != Some("hello") {
-        return Hello::Other;
-    }
-    match value.get("protocol_version").and_then(|v| v.as_u64()) {
-        Some(v) if v != u64::from(PROTOCOL_VERSION) => return Hello::WrongVersion(v),
-        _ => {}
-    }
-    match serde_json::from_value::<DoorToHub>(value.clone()) {
-        Ok(DoorToHub::Hello {
-            door_id,
-            secret,
-            software,
-            ..
-        }) => {
-            return Hello::Door {
-                door_id,
-                secret,
-                software,
-            }
-        }
-        Err(e) if value.get("door_id").is_some() => {
-            let message = e.to_string();
-            let code = ErrorCode::for_decode_error(&message);
-            if code != ErrorCode::BadMessage {
-                return Hello::Invalid(code, message);
-            }
-        }
-        _ => {}
-    }
-    if let Ok(PhoneToHub::Hello { token, .. }) = serde_json::from_value::<PhoneToHub>(value) {
-        return Hello::Phone { token };
-    }
-    Hello::Other
 }
 
 /// Both `HubToDoor::Error` and `HubToPhone::Error` serialize to this same object, so before
@@ -153,26 +102,27 @@ async fn send(socket: &mut WebSocket, msg: Message) -> Result<(), ()> {
     }
 }
 
-/// Sends a close frame and waits briefly for the peer's reply (or for it to vanish).
-async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
-    let frame = CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    };
-    if send(socket, Message::Close(Some(frame))).await.is_err() {
-        return;
-    }
-    let _ = timeout(CLOSE_GRACE, async {
-        while let Some(Ok(msg)) = socket.recv().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
-            }
+/// Sends a close frame, waits briefly for the reply. Boxed: inline it would grow every task.
+fn close<'a>(socket: &'a mut WebSocket, code: u16, reason: &'static str) -> BoxFuture<'a, ()> {
+    Box::pin(async move {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        if send(socket, Message::Close(Some(frame))).await.is_err() {
+            return;
         }
+        let _ = timeout(CLOSE_GRACE, async {
+            while let Some(Ok(msg)) = socket.recv().await {
+                if matches!(msg, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
     })
-    .await;
 }
 
-/// Sends an error and closes: the end of a failed handshake.
 /// The result of a blocking authentication, or None after refusing the connection because
 /// the check could not run (database error, or the blocking task failed). Wrong credentials
 /// are not decided here: the caller refuses those with its own message.
@@ -241,12 +191,22 @@ fn decode_error_text(error: &serde_json::Error, what: &str) -> String {
     error_text(code, &format!("{what}: {message}"))
 }
 
-async fn run(hub: Arc<HubState>, mut socket: WebSocket, shutdown: CancellationToken) {
+async fn run(
+    hub: Arc<HubState>,
+    mut socket: WebSocket,
+    shutdown: CancellationToken,
+    pending: PendingTicket,
+) {
     let conn = hub.switchboard.next_conn_id();
     // --- handshake ---
     let first = tokio::select! {
         _ = shutdown.cancelled() => {
             close(&mut socket, CLOSE_GOING_AWAY, "hub shutting down").await;
+            return;
+        }
+        _ = pending.evicted.cancelled() => {
+            tracing::debug!(conn, "no hello yet and the pending pool is full; closing");
+            close(&mut socket, CLOSE_TRY_AGAIN, "too many connections without hello").await;
             return;
         }
         first = timeout(hub.timings.handshake, first_frame(&mut socket)) => first,
@@ -266,7 +226,16 @@ async fn run(hub: Arc<HubState>, mut socket: WebSocket, shutdown: CancellationTo
         Ok(None) => return,
         Ok(Some(text)) => text,
     };
-    let role = match parse_hello(&text) {
+    let hello = parse_hello(&text);
+    // A door or phone hello takes a WebSocket slot, held until this function returns.
+    let authenticating = matches!(hello, Hello::Door { .. } | Hello::Phone { .. });
+    let slot = authenticating.then(|| hub.limits.take_websocket());
+    if slot.as_ref().is_some_and(Option::is_none) {
+        let why = "the hub is full; try again later";
+        refuse(&mut socket, ErrorCode::Internal, why, "hub full").await;
+        return;
+    }
+    let role = match hello {
         Hello::Other => {
             refuse(
                 &mut socket,
@@ -372,6 +341,7 @@ async fn run(hub: Arc<HubState>, mut socket: WebSocket, shutdown: CancellationTo
         }
     };
     let (role, rx, kick) = role;
+    drop(pending);
     // From here on the switchboard knows this connection; the guard tells it when we are gone,
     // whichever way this function ends.
     let _registered = Registered {
@@ -512,7 +482,7 @@ async fn pump(
                         Ok(DoorToHub::Ring { call_id }) => {
                             // Who is quiet and who push reaches is in the store; read it
                             // before routing (this door's next message waits, in order).
-                            match crate::quiet::roster::load(&hub.store, door_id, now_ms()).await {
+                            match Box::pin(crate::quiet::roster::load(&hub.store, door_id, now_ms())).await {
                                 Ok(roster) => hub.switchboard.door_ring(conn, call_id, roster),
                                 Err(e) => {
                                     // Ring the open pages rather than nobody.
@@ -566,32 +536,5 @@ mod tests {
         });
         assert!(is_too_big(&axum::Error::new(too_big)));
         assert!(!is_too_big(&axum::Error::new(Error::ConnectionClosed)));
-    }
-
-    #[test]
-    fn hello_classification() {
-        assert!(matches!(
-            parse_hello(
-                r#"{"type":"hello","protocol_version":1,"door_id":"d-1","secret":"s","software":"x"}"#
-            ),
-            Hello::Door { .. }
-        ));
-        assert_eq!(
-            parse_hello(r#"{"type":"hello","protocol_version":1,"token":"t"}"#),
-            Hello::Phone { token: "t".into() }
-        );
-        assert_eq!(
-            parse_hello(r#"{"type":"hello","protocol_version":2,"whatever":true}"#),
-            Hello::WrongVersion(2)
-        );
-        assert_eq!(
-            parse_hello(r#"{"type":"ring","call_id":"c"}"#),
-            Hello::Other
-        );
-        assert_eq!(parse_hello("not json"), Hello::Other);
-        assert_eq!(
-            parse_hello(r#"{"type":"hello","protocol_version":1}"#),
-            Hello::Other
-        );
     }
 }

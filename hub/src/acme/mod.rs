@@ -33,6 +33,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use files::leaf_facts;
 pub(crate) use resolver::is_challenge_connection;
 pub(crate) use resolver::ACME_TLS_ALPN;
 

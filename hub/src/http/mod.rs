@@ -4,6 +4,7 @@
 //! carries the security headers.
 
 mod fuzz_bodies;
+mod guard;
 mod history;
 mod household;
 mod pair;
@@ -13,11 +14,11 @@ mod replies;
 mod snapshots;
 pub(crate) use fuzz_bodies::fuzz_pair_body;
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -25,7 +26,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::assets;
-use crate::state::AppState;
+use crate::state::{AppState, Client};
 use crate::store::{now_ms, PhoneAuth, StoreCallError, StoreError};
 
 /// Largest `POST /api/pair` body: a code, a token and a name fit in a few hundred bytes.
@@ -33,9 +34,13 @@ pub(crate) const PAIR_BODY_LIMIT: usize = 4 * 1024;
 /// Longest pairing code or token accepted before even hashing it.
 pub(crate) const MAX_CREDENTIAL_CHARS: usize = 256;
 
-/// Content-Security-Policy for everything served: only our own scripts and styles, WebSocket
-/// to ourselves, and `blob:` media for the call video.
-pub(crate) const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob:; img-src 'self' data:; style-src 'self'; script-src 'self'";
+/// Content-Security-Policy for everything served: only our own scripts and styles, requests
+/// and the WebSocket only to ourselves (`'self'` covers `ws:`/`wss:` to the same host), `blob:`
+/// media for the call video, and no framing by other sites (clickjacking an "open door").
+pub(crate) const CSP: &str = "default-src 'self'; connect-src 'self'; media-src 'self' blob:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// HSTS, sent only with a certificate browsers trust (a self-signed one would then lock phones
+/// out: HSTS forbids clicking through a warning). A year, the usual value.
+pub(crate) const HSTS: &str = "max-age=31536000";
 
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
@@ -72,12 +77,25 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(quiet::routes())
         .merge(replies::routes())
         .fallback(static_file)
-        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::host_and_origin,
+        ))
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .with_state(state)
 }
 
-async fn security_headers(mut response: Response) -> Response {
+async fn security_headers(State(app): State<AppState>, mut response: Response) -> Response {
     let h = response.headers_mut();
+    if app.hub.tls.as_ref().is_some_and(|tls| tls.trusted) {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
@@ -213,19 +231,30 @@ fn paired_response(app: &AppState, paired: crate::store::Paired) -> Response {
     .into_response()
 }
 
-/// `POST /api/pair`: redeem a one-time code for a phone token.
-async fn pair(
-    State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Json<PairRequest>, JsonRejection>,
-) -> Response {
+/// The answer to a wrong pairing code from `client`: counted; `429` once over the limit.
+fn wrong_code(app: &AppState, client: IpAddr, why: String) -> Response {
     let limiter = &app.hub.pair_failures;
-    if limiter.is_blocked(peer.ip(), Instant::now()) {
+    let now = Instant::now();
+    if limiter.has_used_up(client, now) {
         return json_error(
             StatusCode::TOO_MANY_REQUESTS,
             "too many wrong pairing codes; wait a minute",
         );
     }
+    limiter.record_failure(client, now);
+    json_error(StatusCode::FORBIDDEN, why)
+}
+
+/// `POST /api/pair`: redeem a one-time code for a phone token.
+///
+/// The code is checked first: a valid one always pairs, whatever others sharing the address
+/// got wrong. A wrong one counts against the client's address (its /64); past the limit the
+/// answer is `429` instead of `403`.
+async fn pair(
+    State(app): State<AppState>,
+    Extension(Client { ip: client, .. }): Extension<Client>,
+    body: Result<Json<PairRequest>, JsonRejection>,
+) -> Response {
     let Json(req) = match body {
         Ok(body) => body,
         Err(rejection) => return json_error(StatusCode::BAD_REQUEST, rejection.body_text()),
@@ -235,7 +264,7 @@ async fn pair(
         if too_long(&req.token) {
             return json_error(StatusCode::BAD_REQUEST, "malformed token");
         }
-        return pair::door_made(&app, peer, req.door_made, req.token, req.name).await;
+        return pair::door_made(&app, client, req.door_made, req.token, req.name).await;
     }
     if req.code.trim().is_empty() || req.code.len() > MAX_CREDENTIAL_CHARS || too_long(&req.token) {
         return json_error(StatusCode::BAD_REQUEST, "missing or malformed pairing code");
@@ -258,10 +287,7 @@ async fn pair(
             e @ (StoreError::PairingCodeUnknown
             | StoreError::PairingCodeUsed
             | StoreError::PairingCodeExpired),
-        )) => {
-            limiter.record_failure(peer.ip(), Instant::now());
-            json_error(StatusCode::FORBIDDEN, e.to_string())
-        }
+        )) => wrong_code(&app, client, e.to_string()),
         Err(e) => {
             tracing::error!(error = %e, "pairing failed");
             json_error(StatusCode::INTERNAL_SERVER_ERROR, e.client_message())

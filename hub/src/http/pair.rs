@@ -1,8 +1,7 @@
 //! `POST /api/pair` with a code the door made: the hub relays the phone's proof to the door
 //! ([`crate::pairing`]) and admits the phone only if the door accepted it.
 
-use std::net::SocketAddr;
-use std::time::Instant;
+use std::net::IpAddr;
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -10,7 +9,7 @@ use doorbell_protocol::pairing::PairRefusal;
 use doorbell_protocol::{DoorId, PhoneId};
 use serde::Deserialize;
 
-use super::{internal_error, json_error, paired_response, MAX_CREDENTIAL_CHARS};
+use super::{internal_error, json_error, paired_response, wrong_code, MAX_CREDENTIAL_CHARS};
 use crate::pairing::{DoorAnswer, RelayError, Request};
 use crate::secrets;
 use crate::state::AppState;
@@ -39,7 +38,7 @@ impl DoorMade {
 /// Redeems a door-made code: relay, wait for the door, then pair as the door said.
 pub(super) async fn door_made(
     app: &AppState,
-    peer: SocketAddr,
+    client: IpAddr,
     req: DoorMade,
     token: Option<String>,
     name: Option<String>,
@@ -94,11 +93,8 @@ pub(super) async fn door_made(
     let access = match answer {
         Ok(DoorAnswer::Accepted(access)) => access,
         Ok(DoorAnswer::Refused(reason)) => {
-            app.hub
-                .pair_failures
-                .record_failure(peer.ip(), Instant::now());
             tracing::info!(door = %door_id, ?reason, "the door refused a pairing");
-            return json_error(StatusCode::FORBIDDEN, refusal_text(reason));
+            return wrong_code(app, client, refusal_text(reason));
         }
         Err(e @ (RelayError::DoorOffline | RelayError::Timeout)) => {
             return json_error(

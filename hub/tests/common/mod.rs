@@ -57,6 +57,7 @@ pub fn config(dir: &TempDir, tls: TlsMode) -> HubConfig {
         history: Default::default(),
         push: Default::default(),
         notify: Default::default(),
+        limits: Default::default(),
     }
 }
 
