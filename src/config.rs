@@ -83,6 +83,10 @@ pub struct HubConfig {
     /// any frame back, then reconnects. Finds a silently dead route (a cut cable, a NAT that
     /// forgot the connection) that the socket itself never reports.
     pub keepalive_secs: u64,
+    /// Local-first mode: more host names phones may open the embedded hub by (a router's DNS
+    /// name like "doorbell.fritz.box"); its addresses, `localhost`, the machine's host name
+    /// and `<host>.local` always work. Others get 421 (DNS rebinding protection).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for HubConfig {
@@ -94,6 +98,7 @@ impl Default for HubConfig {
             ca_file: None,
             listen: None,
             keepalive_secs: crate::link::DEFAULT_KEEPALIVE.as_secs(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -368,13 +373,17 @@ impl Config {
                 .separator("__")
                 .try_parsing(true)
                 .list_separator(",")
-                .with_list_parse_key("media.ice_local_addresses"),
+                .with_list_parse_key("media.ice_local_addresses")
+                .with_list_parse_key("hub.allowed_hosts"),
         );
         for item in sources.overrides {
             let (key, value) = item
                 .split_once('=')
                 .ok_or_else(|| ConfigError::BadOverride(item.clone()))?;
-            builder = if key.trim() == "media.ice_local_addresses" {
+            builder = if matches!(
+                key.trim(),
+                "media.ice_local_addresses" | "hub.allowed_hosts"
+            ) {
                 let list: Vec<String> = value.split(',').map(|s| s.trim().to_owned()).collect();
                 builder.set_override(key.trim(), list)?
             } else {

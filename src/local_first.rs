@@ -110,7 +110,10 @@ pub async fn start(
         history: config.history,
         push: config.push.clone(),
         notify: config.notify.clone(),
-        limits: Default::default(),
+        limits: doorbell_hub::LimitsConfig {
+            allowed_hosts: config.hub.allowed_hosts.clone(),
+            ..Default::default()
+        },
     })?;
     hub.store().ensure_door(
         &DoorId::new(&identity.door_id),

@@ -44,6 +44,17 @@ fn url_host(url: &str) -> Option<&str> {
     (!host.is_empty()).then_some(host)
 }
 
+/// `scheme://authority` of an `http(s)://` URL (the origin a browser page loaded from it
+/// sends), lowercased.
+fn url_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if !matches!(scheme, "https" | "http") {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    (!authority.is_empty()).then(|| format!("{scheme}://{authority}").to_ascii_lowercase())
+}
+
 /// The address this machine would use to reach the network (no packet is sent: connecting a
 /// UDP socket only picks a route). Used to print a pairing link a phone can open when the hub
 /// listens on all interfaces.
@@ -102,16 +113,26 @@ impl Hub {
             None => None,
         };
         let store = Store::open(&config.db_path)?;
+        let machine = machine_names();
         let mut extra_names: Vec<String> = hostname.map(str::to_owned).into_iter().collect();
         if config.tls == crate::TlsMode::SelfSigned {
-            extra_names.extend(machine_names());
+            extra_names.extend(machine.iter().cloned());
         }
         let tls = tls::setup(&config.tls, &config.db_path, &extra_names)?;
+        // The machine's own names are served even when an older certificate lacks them (it is
+        // never regenerated): a phone that opened the hub as `<host>.local` keeps working.
         let own_names = tls
             .iter()
             .flat_map(|t| t.names.iter().map(String::as_str))
+            .chain(machine.iter().map(String::as_str))
             .chain(hostname);
-        let limits = Limits::new(&config.limits, own_names);
+        let mut limits_config = config.limits.clone();
+        // Behind a reverse proxy the page's origin is the public URL, whatever `Host` the
+        // proxy forwards.
+        if let Some(origin) = config.public_url.as_deref().and_then(url_origin) {
+            limits_config.allowed_origins.push(origin);
+        }
+        let limits = Limits::new(&limits_config, own_names);
         let snapshots = Snapshots::open(&config.db_path)?;
         let recorder = Recorder::start(store.clone()).map_err(HubError::Recorder)?;
         let notify = crate::notify::Notify::open(&config.db_path, &config.push, &config.notify)?;

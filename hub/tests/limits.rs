@@ -313,6 +313,22 @@ async fn a_foreign_host_and_a_foreign_origin_are_refused() {
             "{host} is served"
         );
     }
+    // The machine's own names are served whatever the certificate says (here: none), so a
+    // phone that opened the hub as `<host>.local` keeps working after an upgrade.
+    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("host name")
+        .trim()
+        .to_ascii_lowercase();
+    if !machine.is_empty() && machine != "localhost" {
+        let short = machine.split('.').next().unwrap_or(&machine).to_owned();
+        for name in [machine.clone(), format!("{short}.local")] {
+            let name: &'static str = Box::leak(name.into_boxed_str());
+            assert!(
+                raw(name).await.starts_with("HTTP/1.1 200"),
+                "the machine's name {name} is served"
+            );
+        }
+    }
 
     let me = Ipv4Addr::LOCALHOST;
     let status = ws_from(me, &hub, Some("https://evil.example")).await.err();

@@ -159,3 +159,12 @@ fn congestion_control_is_on_by_default_with_a_clamped_start() {
         .to_string();
     assert!(err.contains("media.test_pattern"), "{err}");
 }
+
+#[test]
+fn embedded_hub_allowed_hosts_are_a_list_from_the_command_line_or_a_file() {
+    let c = load(None, &["hub.allowed_hosts=doorbell.fritz.box,door.lan"]).unwrap();
+    assert_eq!(c.hub.allowed_hosts, ["doorbell.fritz.box", "door.lan"]);
+    let c = Config::from_toml("[hub]\nallowed_hosts = [\"door.lan\"]\n").unwrap();
+    assert_eq!(c.hub.allowed_hosts, ["door.lan"]);
+    assert!(Config::default().hub.allowed_hosts.is_empty());
+}

@@ -38,7 +38,12 @@ pub(crate) fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[Ip
     };
     let mut client = peer;
     for hop in list.rsplit(',') {
-        match hop.trim().parse::<IpAddr>() {
+        // Some proxies write the client's port too: "203.0.113.4:5678", "[2001:db8::1]:443".
+        let hop = hop.trim();
+        let parsed = hop
+            .parse::<IpAddr>()
+            .or_else(|_| hop.parse::<std::net::SocketAddr>().map(|a| a.ip()));
+        match parsed {
             Ok(ip) => {
                 client = ip.to_canonical();
                 if !is_trusted(client) {
@@ -143,6 +148,15 @@ mod tests {
             ip("203.0.113.4")
         );
         assert_eq!(client_ip(proxy, Some("unknown"), &[proxy]), proxy);
+        // Entries with the client's port, as some load balancers write them.
+        assert_eq!(
+            client_ip(proxy, Some("203.0.113.4:5678"), &[proxy]),
+            ip("203.0.113.4")
+        );
+        assert_eq!(
+            client_ip(proxy, Some("[2001:db8::1]:443"), &[proxy]),
+            ip("2001:db8::1")
+        );
         assert_eq!(client_ip(ip("192.0.2.1"), xff, &[proxy]), ip("192.0.2.1"));
     }
 

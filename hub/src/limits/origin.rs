@@ -71,14 +71,21 @@ impl HostPolicy {
         if self.origins.contains(&origin) {
             return true;
         }
-        let Some(authority) = origin
-            .strip_prefix("https://")
-            .or_else(|| origin.strip_prefix("http://"))
-        else {
+        let (authority, default_port) = if let Some(a) = origin.strip_prefix("https://") {
+            (a, ":443")
+        } else if let Some(a) = origin.strip_prefix("http://") {
+            (a, ":80")
+        } else {
             // "null" (a sandboxed frame, a file:// page) and other schemes.
             return false;
         };
-        host_header.is_some_and(|host| host.trim().eq_ignore_ascii_case(authority))
+        // `Host: example.net:443` and `Origin: https://example.net` are the same authority.
+        let bare = |a: &str| {
+            a.strip_suffix(default_port)
+                .unwrap_or(a)
+                .to_ascii_lowercase()
+        };
+        host_header.is_some_and(|host| bare(host.trim()) == bare(authority))
     }
 }
 
@@ -127,5 +134,9 @@ mod tests {
         assert!(!p.origin_allowed("https://evil.example", Some("doorbell.local")));
         assert!(!p.origin_allowed("null", Some("doorbell.local")));
         assert!(!p.origin_allowed("https://doorbell.local", None));
+        // Default ports are the same authority either way round.
+        assert!(p.origin_allowed("https://door.example.org", Some("door.example.org:443")));
+        assert!(p.origin_allowed("http://door.example.org:80", Some("door.example.org")));
+        assert!(!p.origin_allowed("https://door.example.org", Some("door.example.org:8443")));
     }
 }

@@ -39,7 +39,9 @@ mod view;
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
 
-use doorbell_protocol::{DoorId, DoorToHub, ErrorCode, HubToDoor, HubToPhone, IceServer};
+use doorbell_protocol::{
+    DoorId, DoorToHub, ErrorCode, HubToDoor, HubToPhone, IceServer, SessionId,
+};
 
 use crate::turn::TurnIssuer;
 
@@ -51,6 +53,19 @@ pub(crate) use roster::Roster;
 
 /// Identifies one WebSocket connection for the lifetime of the process.
 pub(crate) type ConnId = u64;
+
+/// `{kind}-{conn}-{scope}`: one session per phone connection and call (`s`) or door (`v`).
+/// Doors choose call ids and door ids may be up to the protocol's id limit, so when the whole
+/// would be longer than an id may be, the scope is replaced by the start of its SHA-256
+/// (still one id per scope).
+pub(crate) fn scoped_session_id(kind: &str, conn: ConnId, scope: &str) -> SessionId {
+    let plain = format!("{kind}-{conn}-{scope}");
+    if plain.len() <= doorbell_protocol::limits::MAX_ID_LEN {
+        return SessionId::new(plain);
+    }
+    let digest = crate::secrets::sha256_hex(scope.as_bytes());
+    SessionId::new(format!("{kind}-{conn}-h{}", &digest[..32]))
+}
 
 /// The time of one input: both clocks, read once by the caller.
 #[derive(Debug, Clone, Copy)]

@@ -55,7 +55,7 @@ impl Router {
             return vec![error(conn, ErrorCode::InvalidState, "the door is offline")];
         };
         // One view per phone connection and door: its id says so.
-        let session_id = SessionId::new(format!("v-{conn}-{door_id}"));
+        let session_id = super::scoped_session_id("v", conn, door_id.as_str());
         if slot.views.contains_key(&session_id) {
             return vec![error(
                 conn,

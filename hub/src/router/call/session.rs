@@ -23,16 +23,9 @@ use doorbell_protocol::{
 use super::{phone_error, Phase};
 use crate::router::{ConnId, Now, Out, Router};
 
-/// `s-{conn}-{call_id}`: one preview session per phone connection and call. A door may choose
-/// call ids up to the protocol's limit, so when the whole would be longer than an id may be,
-/// the call id is replaced by the start of its SHA-256 (still one id per call).
+/// `s-{conn}-{call_id}`: one preview session per phone connection and call.
 fn session_id_for(conn: ConnId, call_id: &CallId) -> SessionId {
-    let plain = format!("s-{conn}-{call_id}");
-    if plain.len() <= doorbell_protocol::limits::MAX_ID_LEN {
-        return SessionId::new(plain);
-    }
-    let digest = crate::secrets::sha256_hex(call_id.as_str().as_bytes());
-    SessionId::new(format!("s-{conn}-h{}", &digest[..32]))
+    crate::router::scoped_session_id("s", conn, call_id.as_str())
 }
 
 /// Sessions per call. Each one costs the door a `webrtcbin` and upload bandwidth (the door
