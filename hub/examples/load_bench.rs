@@ -29,6 +29,8 @@ use tokio_tungstenite::tungstenite::Message;
 const BENCH_DOOR: &str = "d-bench";
 const BENCH_SECRET: &str = "bench-secret";
 const WARM_UP: usize = 5;
+/// Pause between two timed rings: a benchmark's pacing (one ring at a time, like a door), so
+/// each ring's latency is measured on a hub that has finished the previous one's fan-out.
 const PRESS_INTERVAL: Duration = Duration::from_millis(50);
 const WAIT: Duration = Duration::from_secs(10);
 

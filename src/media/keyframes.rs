@@ -20,6 +20,19 @@ use std::time::{Duration, Instant};
 /// next within a fraction of a second (the encoder also makes one every two seconds).
 pub(crate) const MIN_KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
 
+/// Asks the encoder named `encoder` in `pipeline` for a keyframe with its headers (SPS/PPS),
+/// straight at its source pad (past the limit below). Whether the encoder exists and took
+/// the request.
+pub(crate) fn force(pipeline: &gst::Pipeline, encoder: &str) -> bool {
+    let Some(src) = pipeline.by_name(encoder).and_then(|e| e.static_pad("src")) else {
+        return false;
+    };
+    let event = gstreamer_video::UpstreamForceKeyUnitEvent::builder()
+        .all_headers(true)
+        .build();
+    src.send_event(event)
+}
+
 /// Drops force-key-unit requests crossing `tee`'s sink pad upstream within
 /// [`MIN_KEYFRAME_INTERVAL`] of the last one let through.
 pub(super) fn limit(tee: &gst::Element) {

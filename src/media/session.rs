@@ -356,17 +356,7 @@ impl Session {
     /// Ask the encoder for a keyframe with SPS/PPS, so the phone's decoder starts at once
     /// instead of waiting up to a GOP.
     pub fn request_keyframe(&self) {
-        let Some(src) = self
-            .pipeline
-            .by_name("venc")
-            .and_then(|e| e.static_pad("src"))
-        else {
-            return;
-        };
-        let event = gstreamer_video::UpstreamForceKeyUnitEvent::builder()
-            .all_headers(true)
-            .build();
-        if !src.send_event(event) {
+        if !super::keyframes::force(&self.pipeline, "venc") {
             tracing::debug!(call_id = %self.call_id, "encoder ignored the keyframe request");
         }
         super::vp8::request_keyframe(&self.pipeline);

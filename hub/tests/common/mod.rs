@@ -353,8 +353,17 @@ pub async fn http_on<S: AsyncRead + AsyncWrite + Unpin>(
     body: Option<&str>,
 ) -> (u16, String, String) {
     let body = body.unwrap_or("");
+    // `Host: localhost` unless the caller names one (the Host allow-list tests do).
+    let host = if headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        ""
+    } else {
+        "Host: localhost\r\n"
+    };
     let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\n{host}Connection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
     if !body.is_empty() {

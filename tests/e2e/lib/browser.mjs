@@ -45,6 +45,24 @@ export const PHONE_VIEWPORT = { width: 390, height: 844 };
  * Returns { browserContext, page, consoleErrors, name, close() }. consoleErrors collects
  * console.error messages and uncaught page errors, for "no errors" assertions.
  */
+/**
+ * Collects `page`'s console errors and uncaught exceptions (returned array, filled as they
+ * come) and, with `log`, echoes every console line to stderr as `[name type] text`. Works for
+ * Playwright's and puppeteer's pages alike (Chromium and Firefox phones).
+ */
+export function watchConsole(page, name, log) {
+  const consoleErrors = [];
+  page.on("console", (msg) => {
+    if (msg.type() === "error") consoleErrors.push(msg.text());
+    if (log) process.stderr.write(`[${name} ${msg.type()}] ${msg.text()}\n`);
+  });
+  page.on("pageerror", (err) => {
+    consoleErrors.push(`pageerror: ${err.message}`);
+    if (log) process.stderr.write(`[${name} pageerror] ${err.stack || err.message}\n`);
+  });
+  return consoleErrors;
+}
+
 export async function launchPhone(options = {}) {
   const name = options.name ?? "phone";
   const userDataDir = await mkdtemp(join(tmpdir(), "doorbell-phone-"));
@@ -78,15 +96,7 @@ export async function launchPhone(options = {}) {
 
   if (options.initScript) await browserContext.addInitScript(options.initScript, options.initArg);
   const page = browserContext.pages()[0] ?? (await browserContext.newPage());
-  const consoleErrors = [];
-  page.on("console", (msg) => {
-    if (msg.type() === "error") consoleErrors.push(msg.text());
-    if (log) process.stderr.write(`[${name} ${msg.type()}] ${msg.text()}\n`);
-  });
-  page.on("pageerror", (err) => {
-    consoleErrors.push(`pageerror: ${err.message}`);
-    if (log) process.stderr.write(`[${name} pageerror] ${err.stack || err.message}\n`);
-  });
+  const consoleErrors = watchConsole(page, name, log);
 
   let closed = false;
   async function close() {

@@ -10,6 +10,7 @@ import puppeteer from "puppeteer-core";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { watchConsole } from "./browser.mjs";
 
 export const FIREFOX = process.env.DOORBELL_FIREFOX || "/usr/bin/firefox-esr";
 
@@ -45,15 +46,7 @@ export async function launchFirefoxPhone(options = {}) {
     timeout: 60_000,
   });
   const page = (await browser.pages())[0] ?? (await browser.newPage());
-  const consoleErrors = [];
-  page.on("console", (msg) => {
-    if (msg.type() === "error") consoleErrors.push(msg.text());
-    if (log) process.stderr.write(`[${name} ${msg.type()}] ${msg.text()}\n`);
-  });
-  page.on("pageerror", (err) => {
-    consoleErrors.push(`pageerror: ${err.message}`);
-    if (log) process.stderr.write(`[${name} pageerror] ${err.stack || err.message}\n`);
-  });
+  const consoleErrors = watchConsole(page, name, log);
   let closed = false;
   async function close() {
     if (closed) return;
