@@ -153,6 +153,7 @@ async fn dropped_session_frees_its_pipeline() {
         .by_name("webrtc")
         .expect("webrtcbin")
         .downgrade();
+    let every_element = common::Finalised::pipeline(session.pipeline());
     drop(session);
     // The bus watcher is aborted on drop; give the runtime a moment to drop its future.
     tokio::task::yield_now().await;
@@ -164,6 +165,11 @@ async fn dropped_session_frees_its_pipeline() {
         pipeline.upgrade().is_none(),
         "pipeline still referenced after the session ended"
     );
+    // And every element that was in it (tests/media_preview.rs checks the same after a
+    // connected call, where webrtcbin has also asked the door for its congestion controller).
+    if let Err(alive) = every_element.within(Duration::from_secs(10)).await {
+        panic!("{alive} elements of the ended session still alive");
+    }
 }
 
 /// `media.vp8 = false`: H.264 only, as before VP8 was offered.

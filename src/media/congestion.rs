@@ -191,6 +191,17 @@ impl Controller {
                 }
             });
             tracing::debug!(%label, "congestion control on this session");
+            // webrtcbin sinks the aux sender it gets, as if it were a new element made in C
+            // (floating). One made in Rust is not floating, so that sink took a reference of
+            // its own that nobody dropped: every session leaked its rtpgccbwe and the packet
+            // history in it (the media tests' check that a call frees every element found it).
+            // SAFETY: `bwe` is a valid GObject; only its floating flag changes, and the one
+            // reference handed to webrtcbin in the returned value is the one it sinks.
+            unsafe {
+                gst::glib::gobject_ffi::g_object_force_floating(
+                    bwe.as_ptr().cast::<gst::glib::gobject_ffi::GObject>(),
+                );
+            }
             Some(bwe.to_value())
         });
     }
