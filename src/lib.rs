@@ -71,6 +71,47 @@ pub fn limit_malloc_arenas() {
     }
 }
 
+/// Tell the system's OpenSSL not to free its global state from an `atexit` handler.
+///
+/// GStreamer's DTLS elements (and libsrtp) use libcrypto, which by default registers
+/// `OPENSSL_cleanup` with `atexit`. It then runs while GStreamer's own threads (task pools,
+/// libnice) are still alive, and it crashed there: the aarch64 test binaries under qemu died at
+/// exit inside libcrypto (SIGSEGV, or "double free or corruption") about one run in thirty,
+/// after every test had passed. The kernel takes the memory back at exit anyway; OpenSSL
+/// provides `OPENSSL_INIT_NO_ATEXIT` for this. It only counts if it comes before anything else
+/// initialises OpenSSL, so it is called at start-up, before GStreamer. libcrypto is opened at
+/// run time (the DTLS plugin loads the same library a moment later), so building needs no
+/// OpenSSL headers; without libcrypto there is nothing to do.
+pub fn skip_openssl_exit_cleanup() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            /// `include/openssl/crypto.h` (OpenSSL 1.1.1b and later).
+            const OPENSSL_INIT_NO_ATEXIT: u64 = 0x0008_0000;
+            type InitCrypto = unsafe extern "C" fn(u64, *const std::ffi::c_void) -> std::ffi::c_int;
+            // SAFETY: dlopen/dlsym with valid C strings; the symbol, when found, is OpenSSL's
+            // `int OPENSSL_init_crypto(uint64_t opts, const OPENSSL_INIT_SETTINGS *settings)`,
+            // for which a null `settings` is allowed. The library handle is kept (never
+            // closed), so the function stays mapped.
+            unsafe {
+                let lib = libc::dlopen(c"libcrypto.so.3".as_ptr(), libc::RTLD_NOW);
+                if lib.is_null() {
+                    return;
+                }
+                let symbol = libc::dlsym(lib, c"OPENSSL_init_crypto".as_ptr());
+                if symbol.is_null() {
+                    return;
+                }
+                let init = std::mem::transmute::<*mut std::ffi::c_void, InitCrypto>(symbol);
+                if init(OPENSSL_INIT_NO_ATEXIT, std::ptr::null()) != 1 {
+                    tracing::debug!("OpenSSL refused OPENSSL_INIT_NO_ATEXIT");
+                }
+            }
+        });
+    }
+}
+
 /// Give the heap memory a finished call freed back to the kernel.
 ///
 /// A call's GStreamer threads free their buffers when its pipeline stops, but glibc keeps

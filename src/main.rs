@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     doorbelld::limit_malloc_arenas();
+    doorbelld::skip_openssl_exit_cleanup();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -195,6 +195,7 @@ fn exists(element: &str) -> bool {
 
 /// Initialise GStreamer and name every missing element with the package that provides it.
 pub fn check_installation() -> Result<(), ProbeError> {
+    crate::skip_openssl_exit_cleanup();
     gstreamer::init().map_err(|e| ProbeError::Init(e.to_string()))?;
     let missing: Vec<String> = REQUIRED
         .iter()
