@@ -2,11 +2,12 @@
 //! frames into the switchboard, writes the peer's outgoing queue, pings, and closes on idle,
 //! slow consumption, or shutdown.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Extension, State};
+use axum::extract::{ConnectInfo, Extension, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use doorbell_protocol::{
@@ -58,11 +59,18 @@ const CLOSE_TRY_AGAIN: u16 = 1013;
 pub(crate) async fn upgrade(
     State(app): State<AppState>,
     Extension(Client { ip, slots }): Extension<Client>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ws: WebSocketUpgrade,
 ) -> Response {
     if app.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "the hub is shutting down").into_response();
     }
+    // Through a trusted proxy the TCP connection is the proxy's: the client's address share
+    // is taken here instead.
+    let client_slot = match app.hub.limits.admit_proxied_websocket(peer.ip(), ip) {
+        Ok(slot) => slot,
+        Err(why) => return (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+    };
     // Until its hello, the socket holds a place in the small pending pool only.
     let pending = match app.hub.limits.admit_upgrade(ip) {
         Ok(pending) => pending,
@@ -78,7 +86,7 @@ pub(crate) async fn upgrade(
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
-            let _held = (tracked, slots);
+            let _held = (tracked, slots, client_slot);
             run(hub, socket, shutdown, pending).await;
         })
 }

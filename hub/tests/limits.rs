@@ -49,6 +49,14 @@ async fn ws_from(from: Ipv4Addr, hub: &TestHub, origin: Option<&str>) -> Result<
             .headers_mut()
             .insert("origin", HeaderValue::from_str(origin).expect("origin"));
     }
+    upgrade(stream, request).await
+}
+
+/// Sends `request` on `stream`: the WebSocket, or the HTTP status on refusal.
+async fn upgrade(
+    stream: TcpStream,
+    request: tokio_tungstenite::tungstenite::handshake::client::Request,
+) -> Result<Ws, u16> {
     match within(
         "WebSocket upgrade",
         tokio_tungstenite::client_async(request, stream),
@@ -338,4 +346,60 @@ async fn csp_forbids_framing_and_foreign_connections() {
     assert!(head.contains("frame-ancestors 'none'"), "{head}");
     assert!(head.contains("connect-src 'self';"), "{head}");
     assert!(!head.contains("strict-transport-security"), "{head}");
+}
+
+/// A WebSocket upgrade through a reverse proxy on 127.0.0.1 for the client `forwarded_for`.
+async fn ws_via_proxy(hub: &TestHub, forwarded_for: &str) -> Result<Ws, u16> {
+    let stream = tcp_from(Ipv4Addr::LOCALHOST, hub.addr).await;
+    let mut request = hub.ws_url().into_client_request().expect("request");
+    request.headers_mut().insert(
+        "x-forwarded-for",
+        HeaderValue::from_str(forwarded_for).expect("header"),
+    );
+    upgrade(stream, request).await
+}
+
+/// Behind a trusted proxy every client arrives on the proxy's connections: each forwarded
+/// client's WebSockets count against its own address, so one client cannot take them all.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_share() {
+    let hub = hub_with(LimitsConfig {
+        max_per_address: Some(2),
+        trusted_proxies: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        ..LimitsConfig::default()
+    })
+    .await;
+    let mut held = Vec::new();
+    for name in ["Front", "Back"] {
+        let (door, secret) = hub.add_door(name);
+        let mut ws = ws_via_proxy(&hub, "203.0.113.7")
+            .await
+            .expect("within the client's share");
+        hello_door(&mut ws, &door, &secret).await;
+        held.push(ws);
+    }
+    assert_eq!(
+        ws_via_proxy(&hub, "203.0.113.7").await.err(),
+        Some(503),
+        "a third WebSocket for the same client behind the proxy"
+    );
+    let (door, secret) = hub.add_door("Side");
+    let mut ws = ws_via_proxy(&hub, "203.0.113.8")
+        .await
+        .expect("another client behind the same proxy");
+    hello_door(&mut ws, &door, &secret).await;
+    // A closed WebSocket gives its client's place back.
+    drop(held.pop());
+    let (door, secret) = hub.add_door("Garage");
+    let mut ws = within("the place given back", async {
+        loop {
+            match ws_via_proxy(&hub, "203.0.113.7").await {
+                Ok(ws) => break ws,
+                Err(503) => tokio::task::yield_now().await,
+                Err(status) => panic!("unexpected {status}"),
+            }
+        }
+    })
+    .await;
+    hello_door(&mut ws, &door, &secret).await;
 }

@@ -151,6 +151,28 @@ impl Limits {
         }
     }
 
+    /// A place under the per-address cap for a WebSocket that came through a trusted proxy,
+    /// held for as long as the socket is open; `Ok(None)` if `peer` is not a trusted proxy
+    /// (its own TCP connection already holds one). Every proxied client arrives on the proxy's
+    /// connections, which are not counted per address (the proxy would be one address for
+    /// everyone); without this, one client with a valid token could take every WebSocket.
+    pub(crate) fn admit_proxied_websocket(
+        &self,
+        peer: IpAddr,
+        client: IpAddr,
+    ) -> Result<Option<AddressSlot>, &'static str> {
+        if !self.is_trusted_proxy(peer) {
+            return Ok(None);
+        }
+        match self.per_address.try_take(AddrKey::of(client)) {
+            Some(slot) => Ok(Some(slot)),
+            None => {
+                self.refusals.record(Refusal::Address);
+                Err("too many connections from this address")
+            }
+        }
+    }
+
     /// Whether `peer` is a trusted proxy (its connections count as its clients', not its own).
     pub(crate) fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
         self.trusted_proxies.contains(&peer.to_canonical())
