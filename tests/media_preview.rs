@@ -283,10 +283,10 @@ async fn three_phones_preview_one_encoder_no_audio_until_one_answers_in_its_sess
     drop(talking);
     drop(session);
     drop(phone);
-    // A stopped call releases every element (on a helper thread if ICE gathering was still
-    // under way). Also what keeps this binary from exiting while GStreamer objects are still
-    // being finalised on other threads, which raced the exit handlers under qemu-aarch64
-    // (a "double free or corruption" after every test had passed, about one run in thirty).
+    // A stopped call releases every element, on a helper thread if ICE gathering was still
+    // under way (each session's rtpgccbwe once stayed alive: a reference count mismatch with
+    // webrtcbin, see media::congestion). The test also returns only once nothing is left
+    // being finalised on GStreamer's threads.
     if let Err(alive) = finalised.within(Duration::from_secs(30)).await {
         panic!("{alive} GStreamer objects still alive 30 s after the call and its phones ended");
     }
