@@ -73,7 +73,7 @@ pub fn limit_malloc_arenas() {
 
 /// Tell the system's OpenSSL not to free its global state from an `atexit` handler.
 ///
-/// GStreamer's DTLS elements (and libsrtp) use libcrypto, which by default registers
+/// GStreamer's DTLS elements use libcrypto (OpenSSL 3), which by default registers
 /// `OPENSSL_cleanup` with `atexit`. It then runs while GStreamer's own threads (task pools,
 /// libnice) are still alive, and it crashed there: the aarch64 test binaries under qemu died at
 /// exit inside libcrypto (SIGSEGV, or "double free or corruption") about one run in thirty,
@@ -81,13 +81,14 @@ pub fn limit_malloc_arenas() {
 /// provides `OPENSSL_INIT_NO_ATEXIT` for this. It only counts if it comes before anything else
 /// initialises OpenSSL, so it is called at start-up, before GStreamer. libcrypto is opened at
 /// run time (the DTLS plugin loads the same library a moment later), so building needs no
-/// OpenSSL headers; without libcrypto there is nothing to do.
+/// OpenSSL headers. Only OpenSSL 3's `libcrypto.so.3` is looked for; without it (or with
+/// OpenSSL 1.1) this does nothing and the default exit cleanup stays.
 pub fn skip_openssl_exit_cleanup() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         static ONCE: std::sync::Once = std::sync::Once::new();
         ONCE.call_once(|| {
-            /// `include/openssl/crypto.h` (OpenSSL 1.1.1b and later).
+            /// `include/openssl/crypto.h`.
             const OPENSSL_INIT_NO_ATEXIT: u64 = 0x0008_0000;
             type InitCrypto = unsafe extern "C" fn(u64, *const std::ffi::c_void) -> std::ffi::c_int;
             // SAFETY: dlopen/dlsym with valid C strings; the symbol, when found, is OpenSSL's
@@ -104,9 +105,9 @@ pub fn skip_openssl_exit_cleanup() {
                     return;
                 }
                 let init = std::mem::transmute::<*mut std::ffi::c_void, InitCrypto>(symbol);
-                if init(OPENSSL_INIT_NO_ATEXIT, std::ptr::null()) != 1 {
-                    tracing::debug!("OpenSSL refused OPENSSL_INIT_NO_ATEXIT");
-                }
+                // Its result says nothing useful here: 1 even when OpenSSL was initialised
+                // before (then the option comes too late), and this runs before logging is up.
+                let _ = init(OPENSSL_INIT_NO_ATEXIT, std::ptr::null());
             }
         });
     }

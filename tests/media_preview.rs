@@ -280,13 +280,16 @@ async fn three_phones_preview_one_encoder_no_audio_until_one_answers_in_its_sess
         )
     });
     assert_eq!(video_encoders(session.pipeline()), 1);
+    // Again now: the talk branch and the phone's audio decoder were made since.
+    let finalised = finalised
+        .and(common::Finalised::pipeline(session.pipeline()))
+        .and(common::Finalised::pipeline(&phone.pipeline));
     drop(talking);
     drop(session);
     drop(phone);
     // A stopped call releases every element, on a helper thread if ICE gathering was still
     // under way (each session's rtpgccbwe once stayed alive: a reference count mismatch with
-    // webrtcbin, see media::congestion). The test also returns only once nothing is left
-    // being finalised on GStreamer's threads.
+    // webrtcbin, see media::congestion).
     if let Err(alive) = finalised.within(Duration::from_secs(30)).await {
         panic!("{alive} GStreamer objects still alive 30 s after the call and its phones ended");
     }

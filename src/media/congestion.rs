@@ -167,12 +167,17 @@ impl Controller {
         let inner = Arc::downgrade(&self.inner);
         let label = label.to_owned();
         webrtc.connect("request-aux-sender", false, move |_| {
-            let inner = inner.upgrade()?;
+            // The signal returns an element: "none" must be a null element, not `None`
+            // (glib-rs panics on a missing return value, inside GStreamer's thread).
+            let no_sender = || Some(None::<gst::Element>.to_value());
+            let Some(inner) = inner.upgrade() else {
+                return no_sender();
+            };
             let bwe = match gst::ElementFactory::make("rtpgccbwe").build() {
                 Ok(bwe) => bwe,
                 Err(e) => {
                     tracing::warn!("no rtpgccbwe for {label}: {e}");
-                    return None;
+                    return no_sender();
                 }
             };
             let range = inner.range;
@@ -196,7 +201,8 @@ impl Controller {
             // its own that nobody dropped: every session leaked its rtpgccbwe and the packet
             // history in it (the media tests' check that a call frees every element found it).
             // SAFETY: `bwe` is a valid GObject; only its floating flag changes, and the one
-            // reference handed to webrtcbin in the returned value is the one it sinks.
+            // reference handed to webrtcbin in the returned value is the one it sinks. Nothing
+            // may wrap `bwe` again after this (a new Rust reference would sink the flag).
             unsafe {
                 gst::glib::gobject_ffi::g_object_force_floating(
                     bwe.as_ptr().cast::<gst::glib::gobject_ffi::GObject>(),

@@ -18,9 +18,10 @@ pub fn test_media(encoder: EncoderKind) -> MediaConfig {
     }
 }
 
-/// Resolves once every watched GStreamer object has been finalised, on whichever thread its
-/// last reference goes (a stopped session's `webrtcbin` may be released from a helper thread
-/// once ICE gathering ends, see `media::gathering`).
+/// Resolves once every watched GStreamer object has been released: its last reference
+/// dropped, on whichever thread (a stopped session's `webrtcbin` may be released from a helper
+/// thread once ICE gathering ends, see `media::gathering`). GObject's weak-reference
+/// notifications fire as the object is disposed, just before it is finalised.
 #[allow(dead_code)] // Not every test crate that includes this module waits for teardown.
 pub struct Finalised(Vec<tokio::sync::oneshot::Receiver<()>>);
 

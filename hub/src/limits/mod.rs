@@ -11,6 +11,9 @@
 //! | `fd` | raising `RLIMIT_NOFILE`, the caps derived from it |
 //! | `origin` | the `Host` and `Origin` allow-lists |
 //! | `refusals` | counting refusals, the periodic summary line |
+//!
+//! [`Limits`] here ties them together, and gives each WebSocket that comes through a trusted
+//! proxy a slot under its forwarded client's address.
 
 mod address;
 mod body;
@@ -156,12 +159,14 @@ impl Limits {
     /// (its own TCP connection already holds one). Every proxied client arrives on the proxy's
     /// connections, which are not counted per address (the proxy would be one address for
     /// everyone); without this, one client with a valid token could take every WebSocket.
+    /// A request the proxy forwarded without naming its client (no usable `X-Forwarded-For`)
+    /// is not counted either: all of them would share the proxy's one address and its cap.
     pub(crate) fn admit_proxied_websocket(
         &self,
         peer: IpAddr,
         client: IpAddr,
     ) -> Result<Option<AddressSlot>, &'static str> {
-        if !self.is_trusted_proxy(peer) {
+        if !self.is_trusted_proxy(peer) || client.to_canonical() == peer.to_canonical() {
             return Ok(None);
         }
         match self.per_address.try_take(AddrKey::of(client)) {
