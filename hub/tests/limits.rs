@@ -348,6 +348,16 @@ async fn csp_forbids_framing_and_foreign_connections() {
     assert!(!head.contains("strict-transport-security"), "{head}");
 }
 
+/// A hub behind a trusted reverse proxy on 127.0.0.1, with two connections per address.
+async fn behind_a_proxy_with_two_per_address() -> TestHub {
+    hub_with(LimitsConfig {
+        max_per_address: Some(2),
+        trusted_proxies: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        ..LimitsConfig::default()
+    })
+    .await
+}
+
 /// A WebSocket upgrade through a reverse proxy on 127.0.0.1 for the client `forwarded_for`.
 async fn ws_via_proxy(hub: &TestHub, forwarded_for: &str) -> Result<Ws, u16> {
     let stream = tcp_from(Ipv4Addr::LOCALHOST, hub.addr).await;
@@ -363,12 +373,7 @@ async fn ws_via_proxy(hub: &TestHub, forwarded_for: &str) -> Result<Ws, u16> {
 /// client's WebSockets count against its own address, so one client cannot take them all.
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_client_has_its_own_share() {
-    let hub = hub_with(LimitsConfig {
-        max_per_address: Some(2),
-        trusted_proxies: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
-        ..LimitsConfig::default()
-    })
-    .await;
+    let hub = behind_a_proxy_with_two_per_address().await;
     let mut held = Vec::new();
     for name in ["Front", "Back"] {
         let (door, secret) = hub.add_door(name);
@@ -412,12 +417,7 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_share() {
 /// it were one client: that would stop the whole hub at `max_per_address` WebSockets.
 #[tokio::test]
 async fn a_trusted_proxy_without_forwarded_for_is_not_one_client() {
-    let hub = hub_with(LimitsConfig {
-        max_per_address: Some(2),
-        trusted_proxies: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
-        ..LimitsConfig::default()
-    })
-    .await;
+    let hub = behind_a_proxy_with_two_per_address().await;
     let mut held = Vec::new();
     for name in ["Front", "Back", "Side"] {
         let (door, secret) = hub.add_door(name);
