@@ -456,13 +456,51 @@ fn create_offer_once_negotiated(
 
 /// Video encoders in `pipeline` (every bin included): one, however many phones watch.
 pub fn video_encoders(pipeline: &gst::Pipeline) -> usize {
-    pipeline
-        .iterate_recurse()
-        .into_iter()
-        .flatten()
-        .filter(|e| {
-            e.factory()
-                .is_some_and(|f| f.klass().contains("Encoder") && f.klass().contains("Video"))
-        })
-        .count()
+    count_recursively(pipeline.upcast_ref(), |e| {
+        e.factory()
+            .is_some_and(|f| f.klass().contains("Encoder") && f.klass().contains("Video"))
+    })
+}
+
+/// The elements of `bin` (at any depth) for which `counts` is true.
+///
+/// A bin's iterator starts over when the bin changes under it (a session's bin added or
+/// removed on another thread); counting across such a restart counted an encoder twice
+/// (`doorbelld status` said 3 while two phones rang). Only a pass without one counts.
+fn count_recursively(bin: &gst::Bin, mut counts: impl FnMut(&gst::Element) -> bool) -> usize {
+    let mut elements = bin.iterate_recurse();
+    loop {
+        match elements.fold(0, |n, e| Ok(n + usize::from(counts(&e)))) {
+            Ok(n) => return n,
+            Err(gst::IteratorError::Resync) => elements.resync(),
+            Err(gst::IteratorError::Error) => return 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bin_changed_while_counting_is_counted_once() {
+        gst::init().unwrap();
+        let bin = gst::Bin::new();
+        for _ in 0..3 {
+            bin.add(&gst::ElementFactory::make("identity").build().unwrap())
+                .unwrap();
+        }
+        // The first look adds an element, as another thread adding a session's bin would.
+        let mut added = false;
+        let identities = count_recursively(&bin, |e| {
+            if !added {
+                added = true;
+                bin.add(&gst::ElementFactory::make("queue").build().unwrap())
+                    .unwrap();
+            }
+            e.factory().is_some_and(|f| f.name() == "identity")
+        });
+        assert!(added);
+        assert_eq!(identities, 3);
+    }
 }
