@@ -48,6 +48,8 @@ max_pending_per_address = 4096
 TOML
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# The hub and wsload are separate processes that only say they are ready in their output: poll
+# it every 0.1 s, for at most a minute.
 wait_for() { # FILE PATTERN WHAT
   for _ in $(seq 600); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
   echo "timed out waiting for $3 (see $1)" >&2; return 1
@@ -81,6 +83,7 @@ run_sio() { # N
   port=$(free_port)
   (cd "$SCRATCH/sio" && exec env PORT="$port" node server.js) >"$out.log" 2>&1 &
   pid=$!
+  # The socket.io server prints nothing when ready: poll for its listening socket (at most 10 s).
   for _ in $(seq 100); do ss -Hltn "sport = :$port" | grep -q LISTEN && break; sleep 0.1; done
   "$W" --url "ws://127.0.0.1:$port/socket.io/?EIO=4&transport=websocket" --socketio -n "$n" \
     --server-pid "$pid" --src-ips "$(sources "$n")" --label "sio-$n" --hello '42["join","room-{pair}"]' \

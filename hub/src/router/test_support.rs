@@ -3,7 +3,10 @@
 
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use doorbell_protocol::{CallId, DoorId, DoorToHub, ErrorCode, HubToDoor, HubToPhone, PhoneId};
+use doorbell_protocol::{
+    CallId, DoorId, DoorToHub, ErrorCode, HubToDoor, HubToPhone, PhoneId, SessionEndReason,
+    SessionId,
+};
 
 use super::{ConnId, Now, Out, Router};
 
@@ -25,6 +28,20 @@ pub(crate) fn now_at(wall_ms: i64) -> Now {
 /// The time of an input at [`NOW_MS`].
 pub(crate) fn now() -> Now {
     now_at(NOW_MS)
+}
+
+/// The message that tells the door its session `session_id` ended for `reason`.
+pub(crate) fn closed_at_door(session_id: SessionId, reason: SessionEndReason) -> Out {
+    Out::Door(DOOR, HubToDoor::SessionClosed { session_id, reason })
+}
+
+/// The message that tells the phone on `conn` its session `session_id` ended for `reason`.
+pub(crate) fn closed_at_phone(
+    conn: ConnId,
+    session_id: SessionId,
+    reason: SessionEndReason,
+) -> Out {
+    Out::Phone(conn, HubToPhone::SessionClosed { session_id, reason })
 }
 
 pub(crate) fn door_id() -> DoorId {

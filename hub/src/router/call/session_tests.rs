@@ -3,7 +3,9 @@
 use doorbell_protocol::{DoorToHub, IceCandidate, PhoneId};
 
 use super::*;
-use crate::router::test_support::{call, error_code, now, ring, setup, to, A, B, DOOR};
+use crate::router::test_support::{
+    call, closed_at_door, closed_at_phone, error_code, now, ring, setup, to, A, B, DOOR,
+};
 
 /// The session the door was asked to open for `out`'s `open_session`.
 fn opened(out: &[Out]) -> SessionId {
@@ -174,13 +176,7 @@ fn a_second_preview_or_one_after_declining_is_refused() {
     let b = preview(&mut r, B);
     let out = r.phone_message(now(), B, PhoneToHub::Decline { call_id: call() });
     assert!(
-        out.contains(&Out::Door(
-            DOOR,
-            HubToDoor::SessionClosed {
-                session_id: b,
-                reason: SessionEndReason::Closed
-            }
-        )),
+        out.contains(&closed_at_door(b, SessionEndReason::Closed)),
         "declining closes the phone's session at the door: {out:?}"
     );
     let out = r.phone_message(now(), B, PhoneToHub::Preview { call_id: call() });
@@ -194,13 +190,7 @@ fn a_phone_that_goes_away_closes_its_session_at_the_door() {
     let a = preview(&mut r, A);
     let out = r.disconnected(now(), A);
     assert!(
-        out.contains(&Out::Door(
-            DOOR,
-            HubToDoor::SessionClosed {
-                session_id: a,
-                reason: SessionEndReason::PeerGone
-            }
-        )),
+        out.contains(&closed_at_door(a, SessionEndReason::PeerGone)),
         "{out:?}"
     );
 }
@@ -217,16 +207,7 @@ fn close_session_from_either_side_reaches_the_other() {
             session_id: a.clone(),
         },
     );
-    assert_eq!(
-        out,
-        vec![Out::Door(
-            DOOR,
-            HubToDoor::SessionClosed {
-                session_id: a,
-                reason: SessionEndReason::Closed
-            }
-        )]
-    );
+    assert_eq!(out, vec![closed_at_door(a, SessionEndReason::Closed)]);
     let b = preview(&mut r, B);
     let out = r.door_message(
         now(),
@@ -236,16 +217,7 @@ fn close_session_from_either_side_reaches_the_other() {
             reason: SessionEndReason::Limit,
         },
     );
-    assert_eq!(
-        out,
-        vec![Out::Phone(
-            B,
-            HubToPhone::SessionClosed {
-                session_id: b,
-                reason: SessionEndReason::Limit
-            }
-        )]
-    );
+    assert_eq!(out, vec![closed_at_phone(B, b, SessionEndReason::Limit)]);
 }
 
 #[test]

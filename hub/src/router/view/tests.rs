@@ -1,7 +1,9 @@
 use doorbell_protocol::{Access, PhoneId, PhoneToHub, Role};
 
 use super::*;
-use crate::router::test_support::{call, door_id, error_code, now, ring, setup, to, A, B, DOOR};
+use crate::router::test_support::{
+    call, closed_at_door, closed_at_phone, door_id, error_code, now, ring, setup, to, A, B, DOOR,
+};
 
 /// The session the door was asked to open for `out`'s `open_view`.
 fn opened(out: &[Out]) -> SessionId {
@@ -135,13 +137,7 @@ fn a_viewer_answers_a_ring_in_its_view_and_other_views_stay_open() {
     );
     assert_eq!(
         out,
-        vec![Out::Phone(
-            B,
-            HubToPhone::SessionClosed {
-                session_id: b,
-                reason: SessionEndReason::TimeLimit
-            }
-        )]
+        vec![closed_at_phone(B, b, SessionEndReason::TimeLimit)]
     );
 }
 
@@ -151,25 +147,13 @@ fn views_end_when_either_side_goes_away() {
     let a = view(&mut r, A);
     let out = r.disconnected(now(), A);
     assert!(
-        out.contains(&Out::Door(
-            DOOR,
-            HubToDoor::SessionClosed {
-                session_id: a,
-                reason: SessionEndReason::PeerGone
-            }
-        )),
+        out.contains(&closed_at_door(a, SessionEndReason::PeerGone)),
         "{out:?}"
     );
     let b = view(&mut r, B);
     let out = r.disconnected(now(), DOOR);
     assert!(
-        out.contains(&Out::Phone(
-            B,
-            HubToPhone::SessionClosed {
-                session_id: b,
-                reason: SessionEndReason::PeerGone
-            }
-        )),
+        out.contains(&closed_at_phone(B, b, SessionEndReason::PeerGone)),
         "{out:?}"
     );
     let out = r.phone_message(now(), B, PhoneToHub::View { door_id: door_id() });
